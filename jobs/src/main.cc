@@ -1,0 +1,3 @@
+#include "tessera/jobs/cli.h"
+
+int main(int argc, char** argv) { return tessera::jobs::run_cli(argc, argv); }

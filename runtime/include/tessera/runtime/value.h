@@ -1,0 +1,142 @@
+// Value: the type-erased, immutable, shared result of a task.
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <vector>
+
+namespace tessera {
+
+// Codec<T> turns a T into bytes and back so that a result can move between ranks. Defined here for trivially
+// copyable types, std::string and std::vector of trivially copyable types; specialise it for your own types
+// (three static functions, as below). A type without a codec works on the local executors; the MPI executor
+// reports a clear error naming the task and the type if such a value has to cross ranks.
+template <class T, class Enable = void>
+struct Codec {
+  static constexpr bool kDefined = false;
+};
+
+template <class T>
+struct Codec<T, std::enable_if_t<std::is_trivially_copyable_v<T>>> {
+  static constexpr bool kDefined = true;
+  static std::size_t size(const T&) { return sizeof(T); }
+  static void encode(const T& v, std::byte* out) { std::memcpy(out, &v, sizeof(T)); }
+  static T decode(const std::byte* in, std::size_t) {
+    T v;
+    std::memcpy(&v, in, sizeof(T));
+    return v;
+  }
+};
+
+template <class E>
+struct Codec<std::vector<E>, std::enable_if_t<std::is_trivially_copyable_v<E>>> {
+  static constexpr bool kDefined = true;
+  static std::size_t size(const std::vector<E>& v) { return v.size() * sizeof(E); }
+  static void encode(const std::vector<E>& v, std::byte* out) {
+    if (!v.empty()) std::memcpy(out, v.data(), v.size() * sizeof(E));
+  }
+  static std::vector<E> decode(const std::byte* in, std::size_t n) {
+    std::vector<E> v(n / sizeof(E));
+    if (!v.empty()) std::memcpy(v.data(), in, v.size() * sizeof(E));
+    return v;
+  }
+};
+
+template <>
+struct Codec<std::string> {
+  static constexpr bool kDefined = true;
+  static std::size_t size(const std::string& s) { return s.size(); }
+  static void encode(const std::string& s, std::byte* out) { std::memcpy(out, s.data(), s.size()); }
+  static std::string decode(const std::byte* in, std::size_t n) {
+    return std::string(reinterpret_cast<const char*>(in), n);
+  }
+};
+
+namespace detail {
+
+// What the runtime knows about a value's type without knowing the type. One static instance per type.
+struct TypeOps {
+  const std::type_info& type;
+  // Null when the type has no Codec.
+  std::size_t (*encoded_size)(const void*);
+  void (*encode)(const void*, std::byte*);
+  std::shared_ptr<const void> (*decode)(const std::byte*, std::size_t);
+};
+
+template <class T>
+const TypeOps& type_ops() {
+  if constexpr (Codec<T>::kDefined) {
+    static const TypeOps ops{
+        typeid(T),
+        [](const void* p) { return Codec<T>::size(*static_cast<const T*>(p)); },
+        [](const void* p, std::byte* out) { Codec<T>::encode(*static_cast<const T*>(p), out); },
+        [](const std::byte* in, std::size_t n) -> std::shared_ptr<const void> {
+          return std::make_shared<const T>(Codec<T>::decode(in, n));
+        }};
+    return ops;
+  } else {
+    static const TypeOps ops{typeid(T), nullptr, nullptr, nullptr};
+    return ops;
+  }
+}
+
+std::string demangle(const std::type_info& type);
+[[noreturn]] void throw_bad_value_type(const TypeOps* held, const std::type_info& wanted);
+
+}  // namespace detail
+
+// An immutable result shared by every task that reads it. Copying a Value copies a reference, never the data.
+// Empty (has_value() false) for tasks that return nothing.
+class Value {
+ public:
+  Value() noexcept = default;
+
+  template <class T, class D = std::decay_t<T>>
+  static Value of(T&& v) {
+    return Value(std::make_shared<const D>(std::forward<T>(v)), &detail::type_ops<D>());
+  }
+  template <class T>
+  static Value shared(std::shared_ptr<const T> p) {
+    return Value(std::move(p), &detail::type_ops<T>());
+  }
+
+  bool has_value() const noexcept { return ptr_ != nullptr; }
+  template <class T>
+  bool holds() const noexcept {
+    return ops_ != nullptr && ops_->type == typeid(T);
+  }
+  // The held T. Throws Error(kInvalidArgument) naming both types when the value holds something else.
+  template <class T>
+  const T& get() const {
+    if (!holds<T>()) detail::throw_bad_value_type(ops_, typeid(T));
+    return *static_cast<const T*>(ptr_.get());
+  }
+  template <class T>
+  std::shared_ptr<const T> share() const {
+    if (!holds<T>()) detail::throw_bad_value_type(ops_, typeid(T));
+    return std::static_pointer_cast<const T>(ptr_);
+  }
+  // The held type's name, "empty" when there is none.
+  std::string type_name() const;
+  const detail::TypeOps* ops() const noexcept { return ops_; }
+  const void* data() const noexcept { return ptr_.get(); }
+  void reset() noexcept {
+    ptr_.reset();
+    ops_ = nullptr;
+  }
+
+  // Rebuilds a value from bytes made by encode() on a value of the type `ops` describes.
+  static Value decode(const detail::TypeOps& ops, const std::byte* bytes, std::size_t n);
+
+ private:
+  Value(std::shared_ptr<const void> p, const detail::TypeOps* ops) noexcept : ptr_(std::move(p)), ops_(ops) {}
+
+  std::shared_ptr<const void> ptr_;
+  const detail::TypeOps* ops_ = nullptr;
+};
+
+}  // namespace tessera

@@ -1,0 +1,210 @@
+#include "tessera/runtime/graph.h"
+
+#include <bit>
+
+#include "tessera/runtime/error.h"
+
+namespace tessera {
+
+std::string TaskKey::str() const {
+  if (index.empty()) return name;
+  std::string out = "(\"" + name + "\"";
+  for (std::int32_t i : index) {
+    out += ", ";
+    out += std::to_string(i);
+  }
+  out += ")";
+  return out;
+}
+
+const Value& TaskContext::input(std::size_t i) const {
+  if (i >= inputs_.size()) {
+    throw_error(ErrorCode::kInvalidArgument, "task ", key().str(), " asked for input ", i, " but has ",
+                inputs_.size(), " inputs");
+  }
+  return *inputs_[i];
+}
+
+Graph::Graph() { deps_.reserve(16); }
+
+NameId Graph::name(std::string_view name) {
+  auto it = name_ids_.find(std::string(name));
+  if (it != name_ids_.end()) return it->second;
+  auto id = static_cast<NameId>(names_.size());
+  names_.emplace_back(name);
+  name_ids_.emplace(names_.back(), id);
+  return id;
+}
+
+KernelId Graph::kernel(Kernel k) {
+  if (!k) throw_error(ErrorCode::kInvalidArgument, "a task kernel must be callable (got an empty function)");
+  kernels_.push_back(std::move(k));
+  return static_cast<KernelId>(kernels_.size() - 1);
+}
+
+TaskId Graph::add(NameId name, std::span<const std::int32_t> index, KernelId kernel,
+                  std::span<const TaskId> deps, const TaskOptions& options) {
+  const auto id = static_cast<TaskId>(records_.size());
+  if (id >= kUnresolved) throw_error(ErrorCode::kResourceExhausted, "a graph holds at most 2^31 tasks");
+  if (name >= names_.size()) throw_error(ErrorCode::kInvalidArgument, "name id ", name, " was never interned");
+  if (kernel >= kernels_.size()) {
+    throw_error(ErrorCode::kInvalidArgument, "kernel id ", kernel, " was never stored with Graph::kernel");
+  }
+  for (TaskId d : deps) {
+    if (d >= id) {
+      throw_error(ErrorCode::kInvalidArgument, "task ", TaskKey{names_[name], {index.begin(), index.end()}}.str(),
+                  ": dependency id ", d, " does not exist (the graph has ", id, " tasks)");
+    }
+  }
+  records_.push_back(Record{name, kernel, static_cast<std::uint32_t>(index_pool_.size()),
+                            static_cast<std::uint32_t>(deps_.size())});
+  index_pool_.insert(index_pool_.end(), index.begin(), index.end());
+  deps_.insert(deps_.end(), deps.begin(), deps.end());
+  options_.push_back(options);
+  return id;
+}
+
+TaskId Graph::add(const TaskKey& key, Kernel k, std::span<const TaskRef> deps, const TaskOptions& options) {
+  const NameId n = name(key.name);
+  const KernelId kid = kernel(std::move(k));
+  const auto id = static_cast<TaskId>(records_.size());
+  std::vector<TaskId> resolved;
+  resolved.reserve(deps.size());
+  for (const TaskRef& ref : deps) {
+    if (const TaskId* d = std::get_if<TaskId>(&ref)) {
+      if (*d >= id) {
+        throw_error(ErrorCode::kInvalidArgument, "task ", key.str(), ": dependency id ", *d,
+                    " does not exist (the graph has ", id, " tasks)");
+      }
+      resolved.push_back(*d);
+    } else {
+      resolved.push_back(kUnresolved | static_cast<TaskId>(pending_refs_.size()));
+      pending_refs_.push_back(std::get<TaskKey>(ref));
+    }
+  }
+  // Key refs bypass the id check of the span overload, so append directly.
+  records_.push_back(Record{n, kid, static_cast<std::uint32_t>(index_pool_.size()),
+                            static_cast<std::uint32_t>(deps_.size())});
+  index_pool_.insert(index_pool_.end(), key.index.begin(), key.index.end());
+  deps_.insert(deps_.end(), resolved.begin(), resolved.end());
+  options_.push_back(options);
+  return id;
+}
+
+std::uint32_t Graph::index_end(TaskId id) const {
+  return id + 1 < records_.size() ? records_[id + 1].index_begin : static_cast<std::uint32_t>(index_pool_.size());
+}
+
+std::uint32_t Graph::dep_end(TaskId id) const {
+  return id + 1 < records_.size() ? records_[id + 1].dep_begin : static_cast<std::uint32_t>(deps_.size());
+}
+
+TaskKey Graph::key(TaskId id) const {
+  auto idx = index_of(id);
+  return TaskKey{names_[records_[id].name], {idx.begin(), idx.end()}};
+}
+
+std::span<const std::int32_t> Graph::index_of(TaskId id) const {
+  return {index_pool_.data() + records_[id].index_begin, index_pool_.data() + index_end(id)};
+}
+
+std::span<const TaskId> Graph::dependencies(TaskId id) const {
+  return {deps_.data() + records_[id].dep_begin, deps_.data() + dep_end(id)};
+}
+
+std::uint64_t Graph::hash_key(NameId name, std::span<const std::int32_t> index) const noexcept {
+  // splitmix64 finaliser over the name id and each index component.
+  auto mix = [](std::uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  };
+  std::uint64_t h = mix(name + 0x9e3779b97f4a7c15ULL);
+  for (std::int32_t i : index) h = mix(h ^ static_cast<std::uint32_t>(i)) + index.size();
+  return h;
+}
+
+std::optional<TaskId> Graph::lookup(NameId name, std::span<const std::int32_t> index) const {
+  if (key_slots_.empty()) return std::nullopt;
+  const std::size_t mask = key_slots_.size() - 1;
+  for (std::size_t s = hash_key(name, index) & mask;; s = (s + 1) & mask) {
+    const std::uint32_t slot = key_slots_[s];
+    if (slot == 0) return std::nullopt;
+    const TaskId t = slot - 1;
+    if (records_[t].name == name) {
+      auto other = index_of(t);
+      if (std::equal(other.begin(), other.end(), index.begin(), index.end())) return t;
+    }
+  }
+}
+
+void Graph::index_keys() {
+  const std::size_t n = records_.size();
+  std::size_t want = std::bit_ceil(std::max<std::size_t>(16, 2 * n));
+  if (want > key_slots_.size()) {
+    key_slots_.assign(want, 0);
+    checked_ = 0;
+  }
+  const std::size_t mask = key_slots_.size() - 1;
+  for (TaskId t = static_cast<TaskId>(checked_); t < n; ++t) {
+    const NameId name = records_[t].name;
+    auto index = index_of(t);
+    for (std::size_t s = hash_key(name, index) & mask;; s = (s + 1) & mask) {
+      const std::uint32_t slot = key_slots_[s];
+      if (slot == 0) {
+        key_slots_[s] = t + 1;
+        checked_ = t + 1;  // kept exact so that a duplicate found later leaves a consistent table
+        break;
+      }
+      const TaskId other = slot - 1;
+      if (records_[other].name == name) {
+        auto oi = index_of(other);
+        if (std::equal(oi.begin(), oi.end(), index.begin(), index.end())) {
+          throw_error(ErrorCode::kInvalidArgument, "duplicate task key ", key(t).str(), ": added as task #",
+                      other, " and again as task #", t);
+        }
+      }
+    }
+  }
+}
+
+void Graph::resolve() {
+  if (resolved()) return;
+  index_keys();
+  if (pending_refs_.empty()) return;
+  for (TaskId t = 0; t < records_.size(); ++t) {
+    const std::uint32_t end = dep_end(t);
+    for (std::uint32_t e = records_[t].dep_begin; e < end; ++e) {
+      if ((deps_[e] & kUnresolved) == 0) continue;
+      const TaskKey& ref = pending_refs_[deps_[e] & ~kUnresolved];
+      std::optional<TaskId> found;
+      if (auto it = name_ids_.find(ref.name); it != name_ids_.end()) found = lookup(it->second, ref.index);
+      if (!found) {
+        throw_error(ErrorCode::kNotFound, "task ", key(t).str(), " depends on ", ref.str(),
+                    ", which is not in the graph");
+      }
+      deps_[e] = *found;
+    }
+  }
+  pending_refs_.clear();
+  pending_refs_.shrink_to_fit();
+}
+
+std::optional<TaskId> Graph::find(const TaskKey& key) {
+  index_keys();
+  auto it = name_ids_.find(key.name);
+  if (it == name_ids_.end()) return std::nullopt;
+  return lookup(it->second, key.index);
+}
+
+std::size_t Graph::memory_bytes() const noexcept {
+  std::size_t bytes = records_.capacity() * sizeof(Record) + options_.capacity() * sizeof(TaskOptions) +
+                      index_pool_.capacity() * sizeof(std::int32_t) + deps_.capacity() * sizeof(TaskId) +
+                      key_slots_.capacity() * sizeof(std::uint32_t) + kernels_.capacity() * sizeof(Kernel);
+  for (const auto& n : names_) bytes += sizeof(std::string) + n.capacity();
+  return bytes;
+}
+
+}  // namespace tessera

@@ -1,0 +1,137 @@
+#include "tessera/runtime/runtime.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <string_view>
+#include <unordered_map>
+
+#include "tessera/runtime/error.h"
+
+namespace tessera {
+
+RuntimeOptions RuntimeOptions::from_environment() {
+  RuntimeOptions options;
+  if (const char* kind = std::getenv("TESSERA_EXECUTOR"); kind != nullptr && *kind != '\0') {
+    std::string_view k(kind);
+    if (k == "threads") {
+      options.executor = ExecutorKind::kThreads;
+    } else if (k == "sync") {
+      options.executor = ExecutorKind::kSync;
+    } else {
+      throw_error(ErrorCode::kInvalidArgument, "TESSERA_EXECUTOR is \"", k, "\"; expected threads or sync");
+    }
+  }
+  if (const char* threads = std::getenv("TESSERA_THREADS"); threads != nullptr && *threads != '\0') {
+    std::string_view t(threads);
+    int value = 0;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+    if (ec != std::errc() || end != t.data() + t.size() || value < 0) {
+      throw_error(ErrorCode::kInvalidArgument, "TESSERA_THREADS is \"", t,
+                  "\"; expected a whole number of threads (0 = all CPUs)");
+    }
+    options.threads = value;
+  }
+  return options;
+}
+
+Runtime::Runtime(const RuntimeOptions& options) : options_(options) {
+  ExecutorOptions eo;
+  eo.threads = options.threads;
+  eo.track_live = options.track_live;
+  executor_ = options.executor == ExecutorKind::kSync ? make_sync_executor(eo) : make_thread_pool_executor(eo);
+}
+
+Runtime::~Runtime() = default;
+
+std::vector<Value> Runtime::run(Graph& graph, std::span<const TaskId> outputs) {
+  Plan plan = Plan::build(graph, outputs, options_.plan);
+  RunResult result = executor_->run(graph, plan);
+  last_stats_ = result.stats;
+  return std::move(result.outputs);
+}
+
+namespace detail {
+
+std::vector<TaskId> add_delayed(Graph& graph, std::span<const NodePtr> roots) {
+  std::unordered_map<const DelayedNode*, TaskId> added;
+  std::vector<TaskId> deps;
+  std::int32_t counter = static_cast<std::int32_t>(graph.size());
+  // Iterative post-order walk: a node is added once all its dependencies are.
+  std::vector<std::pair<const DelayedNode*, std::size_t>> stack;
+  for (const NodePtr& root : roots) {
+    if (!root) throw_error(ErrorCode::kInvalidArgument, "compute() was given an empty Delayed (never assigned)");
+    if (added.count(root.get())) continue;
+    stack.emplace_back(root.get(), 0);
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      if (next < node->deps.size()) {
+        const DelayedNode* dep = node->deps[next++].get();
+        if (!added.count(dep)) stack.emplace_back(dep, 0);
+        continue;
+      }
+      if (!added.count(node)) {
+        deps.clear();
+        for (const NodePtr& d : node->deps) deps.push_back(added.at(d.get()));
+        const NameId name = graph.name(node->name);
+        // The kernel refers to the node, which the caller keeps alive for the whole run.
+        const KernelId kernel = graph.kernel([node](const TaskContext& ctx) { return node->kernel(ctx); });
+        const std::int32_t index[] = {counter++};
+        added.emplace(node, graph.add(name, index, kernel, deps, node->options));
+      }
+      stack.pop_back();
+    }
+  }
+  std::vector<TaskId> ids;
+  ids.reserve(roots.size());
+  for (const NodePtr& root : roots) ids.push_back(added.at(root.get()));
+  return ids;
+}
+
+}  // namespace detail
+
+std::vector<Value> Runtime::compute_nodes(std::span<const detail::NodePtr> roots) {
+  Graph graph;
+  std::vector<TaskId> outputs = detail::add_delayed(graph, roots);
+  return run(graph, outputs);
+}
+
+std::shared_ptr<detail::FutureState> Runtime::enqueue(detail::NodePtr node) {
+  auto state = std::make_shared<detail::FutureState>();
+  state->node = std::move(node);
+  pending_.push_back(state);
+  return state;
+}
+
+void Runtime::flush() {
+  std::vector<std::shared_ptr<detail::FutureState>> states;
+  std::vector<detail::NodePtr> roots;
+  for (auto& weak : pending_) {
+    if (auto s = weak.lock(); s && !s->done) {
+      roots.push_back(s->node);
+      states.push_back(std::move(s));
+    }
+  }
+  pending_.clear();
+  if (states.empty()) return;
+  try {
+    std::vector<Value> values = compute_nodes(roots);
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      auto& s = *states[i];
+      s.result = values[i];
+      // Later calls that use this future read the stored result instead of recomputing it.
+      auto literal_node = std::make_shared<detail::DelayedNode>();
+      literal_node->name = s.node->name;
+      literal_node->kernel = [v = values[i]](const TaskContext&) { return v; };
+      s.node = std::move(literal_node);
+      s.done = true;
+    }
+  } catch (...) {
+    for (auto& s : states) {
+      s->error = std::current_exception();
+      s->done = true;
+    }
+    throw;
+  }
+}
+
+}  // namespace tessera

@@ -1,0 +1,66 @@
+#include "task_runner.h"
+
+#include <exception>
+#include <new>
+#include <system_error>
+
+#include "tessera/runtime/error.h"
+
+namespace tessera::detail {
+
+void rethrow_as_task_error(const Graph& graph, TaskId task, int attempts, int rank) {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+  try {
+    throw;
+  } catch (const TaskError& e) {
+    // A kernel that itself ran a graph: keep the innermost task's story.
+    code = e.code();
+    message = e.what();
+  } catch (const Error& e) {
+    code = e.code();
+    message = e.what();
+  } catch (const std::bad_alloc& e) {
+    code = ErrorCode::kResourceExhausted;
+    message = std::string("out of memory (") + e.what() + ")";
+  } catch (const std::system_error& e) {
+    code = ErrorCode::kIo;
+    message = e.what();
+  } catch (const std::exception& e) {
+    message = e.what();
+  } catch (...) {
+    message = "an exception that is not a std::exception";
+  }
+  if (attempts > 1) message += str_cat(" (after ", attempts, " attempts)");
+  throw TaskError(code, graph.key_string(task), std::move(message), rank);
+}
+
+Value TaskRunner::run(std::uint32_t p, const Value* values, int thread) {
+  Value previous;
+  const std::uint32_t first = plan_.member_begin(p);
+  std::span<const TaskId> members = plan_.members(p);
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const TaskId task = members[i];
+    inputs_.clear();
+    for (std::uint32_t in : plan_.member_inputs(first + i)) {
+      inputs_.push_back(in == Plan::kFromPrevious ? &previous : &values[in]);
+    }
+    const TaskContext ctx(inputs_, graph_.name_of(task), graph_.index_of(task), thread);
+    const int tries = 1 + graph_.options(task).retries;
+    for (int attempt = 1;; ++attempt) {
+      ++attempts_;
+      try {
+        Value out = graph_.kernel_of(task)(ctx);
+        previous = std::move(out);
+        break;
+      } catch (...) {
+        if (attempt < tries) continue;
+        rethrow_as_task_error(graph_, task, attempt);
+      }
+    }
+    ++members_run_;
+  }
+  return previous;
+}
+
+}  // namespace tessera::detail

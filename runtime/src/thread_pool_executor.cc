@@ -1,0 +1,330 @@
+// The local thread pool. Scheduling in brief:
+// - Tasks are plan numbers; a lower number has higher priority. Roots are handed out in order from a shared
+//   cursor; every other task becomes ready when its last dependency finishes, on the thread that finished it.
+// - The thread that makes tasks ready runs the best of them next without touching any queue (chains and the
+//   parents of tree reductions cost one atomic decrement); the rest go to that thread's own min-heap.
+// - A thread takes the better of its heap's top and the next root, else steals the best task of another heap,
+//   else sleeps until someone publishes work.
+// - Completions are counted per thread and flushed only when a thread runs out of work, so the hot path touches
+//   no shared counter.
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "task_runner.h"
+#include "tessera/runtime/error.h"
+#include "tessera/runtime/executor.h"
+
+namespace tessera {
+
+int available_cpus() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  return std::max(1, CPU_COUNT(&set));
+}
+
+namespace {
+
+constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+
+// alignas keeps each thread's queue on its own cache lines.
+struct alignas(64) ReadyHeap {
+  std::mutex mu;
+  std::vector<std::uint32_t> heap;  // min-heap of plan task numbers
+
+  void push_locked(std::uint32_t t) {
+    heap.push_back(t);
+    std::push_heap(heap.begin(), heap.end(), std::greater<>());
+  }
+  std::uint32_t pop_locked() {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    std::uint32_t t = heap.back();
+    heap.pop_back();
+    return t;
+  }
+};
+
+struct RunState {
+  RunState(const Graph& g, const Plan& p)
+      : graph(g),
+        plan(p),
+        total(p.size()),
+        roots(p.roots()),
+        values(new Value[p.size()]),
+        pending(new std::atomic<std::int32_t>[p.size()]),
+        uses(new std::atomic<std::int32_t>[p.size()]) {
+    for (std::uint32_t t = 0; t < total; ++t) {
+      pending[t].store(static_cast<std::int32_t>(p.dependencies(t).size()), std::memory_order_relaxed);
+      uses[t].store(static_cast<std::int32_t>(p.dependents(t).size() + p.output_holds(t)),
+                    std::memory_order_relaxed);
+    }
+  }
+
+  const Graph& graph;
+  const Plan& plan;
+  const std::uint32_t total;
+  const std::span<const std::uint32_t> roots;
+  std::unique_ptr<Value[]> values;
+  std::unique_ptr<std::atomic<std::int32_t>[]> pending;  // dependencies not yet finished
+  std::unique_ptr<std::atomic<std::int32_t>[]> uses;     // readers not yet finished (+ output holds)
+
+  alignas(64) std::atomic<std::uint32_t> root_cursor{0};
+  alignas(64) std::atomic<std::uint64_t> completed{0};
+  std::atomic<std::uint64_t> attempts{0};
+  std::atomic<std::uint64_t> members{0};
+  alignas(64) std::atomic<std::int64_t> live{0};
+  std::atomic<std::int64_t> peak_live{0};
+  alignas(64) std::atomic<int> sleepers{0};
+  std::atomic<bool> stop{false};  // all done, or a task failed
+
+  std::mutex sleep_mu;
+  std::condition_variable sleep_cv;
+  std::uint64_t epoch = 0;  // guarded by sleep_mu; bumped whenever sleepers should look for work again
+
+  std::mutex error_mu;
+  std::exception_ptr error;
+};
+
+class ThreadPoolExecutor final : public Executor {
+ public:
+  explicit ThreadPoolExecutor(const ExecutorOptions& options)
+      : nthreads_(options.threads > 0 ? options.threads : available_cpus()),
+        track_live_(options.track_live),
+        heaps_(new ReadyHeap[static_cast<std::size_t>(nthreads_)]) {
+    threads_.reserve(static_cast<std::size_t>(nthreads_ - 1));
+    for (int id = 1; id < nthreads_; ++id) threads_.emplace_back([this, id] { pool_main(id); });
+  }
+
+  ~ThreadPoolExecutor() override {
+    {
+      std::lock_guard lock(mu_);
+      shutdown_ = true;
+    }
+    start_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  RunResult run(const Graph& graph, const Plan& plan) override {
+    const auto start = std::chrono::steady_clock::now();
+    RunState state(graph, plan);
+    {
+      std::lock_guard lock(mu_);
+      current_ = &state;
+      running_ = nthreads_ - 1;
+      ++generation_;
+    }
+    start_cv_.notify_all();
+    work(state, 0);
+    {
+      std::unique_lock lock(mu_);
+      finish_cv_.wait(lock, [&] { return running_ == 0; });
+      current_ = nullptr;
+    }
+    // After a failure, heaps may still hold tasks that never ran.
+    for (int i = 0; i < nthreads_; ++i) heaps_[i].heap.clear();
+    if (state.error) std::rethrow_exception(state.error);
+
+    RunResult result;
+    result.outputs.reserve(plan.outputs().size());
+    for (std::uint32_t o : plan.outputs()) result.outputs.push_back(state.values[o]);
+    result.stats.plan_tasks = state.completed.load();
+    result.stats.graph_tasks = state.members.load();
+    result.stats.attempts = state.attempts.load();
+    result.stats.peak_live = static_cast<std::uint64_t>(state.peak_live.load());
+    result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+  }
+
+  int concurrency() const noexcept override { return nthreads_; }
+  std::string_view name() const noexcept override { return "threads"; }
+
+ private:
+  void pool_main(int id) {
+    std::uint64_t seen = 0;
+    while (true) {
+      RunState* state = nullptr;
+      {
+        std::unique_lock lock(mu_);
+        start_cv_.wait(lock, [&] { return shutdown_ || generation_ != seen; });
+        if (shutdown_) return;
+        seen = generation_;
+        state = current_;
+      }
+      work(*state, id);
+      {
+        std::lock_guard lock(mu_);
+        if (--running_ == 0) finish_cv_.notify_one();
+      }
+    }
+  }
+
+  // The best task this thread may take now, or kNone.
+  std::uint32_t pick(RunState& s, int id) {
+    ReadyHeap& mine = heaps_[id];
+    std::uint32_t root = kNone;
+    {
+      std::lock_guard lock(mine.mu);
+      const std::uint32_t c = s.root_cursor.load(std::memory_order_relaxed);
+      if (c < s.roots.size()) root = s.roots[c];
+      if (!mine.heap.empty() && mine.heap.front() < root) return mine.pop_locked();
+    }
+    if (root != kNone) {
+      const std::uint32_t c = s.root_cursor.fetch_add(1, std::memory_order_relaxed);
+      if (c < s.roots.size()) return s.roots[c];
+    }
+    for (int k = 1; k < nthreads_; ++k) {
+      ReadyHeap& other = heaps_[(id + k) % nthreads_];
+      std::lock_guard lock(other.mu);
+      if (!other.heap.empty()) return other.pop_locked();
+    }
+    return kNone;
+  }
+
+  bool has_work(RunState& s) {
+    if (s.root_cursor.load(std::memory_order_relaxed) < s.roots.size()) return true;
+    for (int i = 0; i < nthreads_; ++i) {
+      std::lock_guard lock(heaps_[i].mu);
+      if (!heaps_[i].heap.empty()) return true;
+    }
+    return false;
+  }
+
+  void wake(RunState& s, bool all) {
+    {
+      std::lock_guard lock(s.sleep_mu);
+      ++s.epoch;
+    }
+    if (all) {
+      s.sleep_cv.notify_all();
+    } else {
+      s.sleep_cv.notify_one();
+    }
+  }
+
+  void sleep(RunState& s) {
+    std::uint64_t epoch;
+    {
+      std::lock_guard lock(s.sleep_mu);
+      epoch = s.epoch;
+    }
+    s.sleepers.fetch_add(1, std::memory_order_seq_cst);
+    // Pairs with the fence in publish(): either the publisher sees us asleep or we see its work.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!s.stop.load() && !has_work(s)) {
+      std::unique_lock lock(s.sleep_mu);
+      s.sleep_cv.wait(lock, [&] { return s.epoch != epoch || s.stop.load(); });
+    }
+    s.sleepers.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void fail(RunState& s) {
+    {
+      std::lock_guard lock(s.error_mu);
+      if (!s.error) s.error = std::current_exception();
+    }
+    s.stop.store(true);
+    wake(s, true);
+  }
+
+  void work(RunState& s, int id) {
+    detail::TaskRunner runner(s.graph, s.plan);
+    ReadyHeap& mine = heaps_[id];
+    std::uint64_t done = 0;
+    std::uint32_t next = kNone;
+    auto flush = [&] {
+      if (done == 0) return;
+      s.completed.fetch_add(done, std::memory_order_acq_rel);
+      done = 0;
+    };
+    while (!s.stop.load(std::memory_order_acquire)) {
+      const std::uint32_t t = next != kNone ? next : pick(s, id);
+      next = kNone;
+      if (t == kNone) {
+        flush();
+        if (s.completed.load(std::memory_order_acquire) == s.total) {
+          s.stop.store(true);
+          wake(s, true);
+          break;
+        }
+        sleep(s);
+        continue;
+      }
+
+      Value out;
+      try {
+        out = runner.run(t, s.values.get(), id);
+      } catch (...) {
+        fail(s);
+        break;
+      }
+      // No reader of t has started yet (they wait on `pending`), so uses[t] still holds its initial count.
+      if (s.uses[t].load(std::memory_order_relaxed) > 0) {
+        s.values[t] = std::move(out);
+        if (track_live_) {
+          const std::int64_t live = s.live.fetch_add(1, std::memory_order_relaxed) + 1;
+          std::int64_t peak = s.peak_live.load(std::memory_order_relaxed);
+          while (live > peak && !s.peak_live.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+          }
+        }
+      }
+      for (std::uint32_t d : s.plan.dependencies(t)) {
+        if (s.uses[d].fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          s.values[d].reset();
+          if (track_live_) s.live.fetch_sub(1, std::memory_order_relaxed);
+        }
+      }
+      bool published = false;
+      for (std::uint32_t c : s.plan.dependents(t)) {
+        if (s.pending[c].fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+        std::uint32_t other = c;
+        if (next == kNone || c < next) std::swap(other, next);
+        if (other != kNone) {
+          std::lock_guard lock(mine.mu);
+          mine.push_locked(other);
+          published = true;
+        }
+      }
+      if (published) {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (s.sleepers.load(std::memory_order_relaxed) > 0) wake(s, false);
+      }
+      ++done;
+    }
+    flush();
+    s.attempts.fetch_add(runner.attempts(), std::memory_order_relaxed);
+    s.members.fetch_add(runner.members_run(), std::memory_order_relaxed);
+  }
+
+  const int nthreads_;
+  const bool track_live_;
+  std::unique_ptr<ReadyHeap[]> heaps_;
+  std::vector<std::thread> threads_;
+
+  std::mutex mu_;
+  std::condition_variable start_cv_;
+  std::condition_variable finish_cv_;
+  std::uint64_t generation_ = 0;
+  int running_ = 0;  // pool threads still inside work() for the current run
+  bool shutdown_ = false;
+  RunState* current_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Executor> make_thread_pool_executor(const ExecutorOptions& options) {
+  return std::make_unique<ThreadPoolExecutor>(options);
+}
+
+}  // namespace tessera

@@ -1,0 +1,135 @@
+#include "tessera/runtime/graph.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tessera/runtime/error.h"
+#include "test_graphs.h"
+
+namespace tessera {
+namespace {
+
+using ::testing::HasSubstr;
+
+Kernel noop() {
+  return [](const TaskContext&) { return Value(); };
+}
+
+TEST(TaskKey, PrintsLikeDask) {
+  EXPECT_EQ((TaskKey{"mean-3f2a", {4, 0}}).str(), "(\"mean-3f2a\", 4, 0)");
+  EXPECT_EQ((TaskKey{"inc", {}}).str(), "inc");
+}
+
+TEST(Graph, StoresTasksKeysAndDependencies) {
+  Graph g;
+  const KernelId k = g.kernel(noop());
+  const NameId x = g.name("x");
+  const TaskId a = g.add(x, {0}, k, {});
+  const TaskId b = g.add(x, {1}, k, {});
+  const TaskId c = g.add(g.name("sum"), {0, 1}, k, {a, b, a}, TaskOptions{.output_bytes = 64, .priority = 3});
+  EXPECT_EQ(g.size(), 3u);
+  EXPECT_EQ(g.key_string(c), "(\"sum\", 0, 1)");
+  EXPECT_THAT(std::vector<TaskId>(g.dependencies(c).begin(), g.dependencies(c).end()),
+              ::testing::ElementsAre(a, b, a));
+  EXPECT_EQ(g.options(c).output_bytes, 64u);
+  EXPECT_EQ(g.options(c).priority, 3);
+  EXPECT_EQ(g.name_of(b), "x");
+  EXPECT_EQ(g.name("x"), x);  // interned once
+}
+
+TEST(Graph, RejectsUnknownDependencyId) {
+  Graph g;
+  const KernelId k = g.kernel(noop());
+  g.add(g.name("x"), {0}, k, {});
+  try {
+    g.add(g.name("y"), {1}, k, {7});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("(\"y\", 1)"));
+    EXPECT_THAT(e.what(), HasSubstr("dependency id 7 does not exist"));
+  }
+}
+
+TEST(Graph, RejectsEmptyKernelAndUnknownIds) {
+  Graph g;
+  EXPECT_THROW(g.kernel(Kernel()), Error);
+  const NameId n = g.name("x");
+  EXPECT_THROW(g.add(n, {0}, 5, {}), Error);
+  const KernelId k = g.kernel(noop());
+  EXPECT_THROW(g.add(n + 3, {0}, k, {}), Error);
+}
+
+TEST(Graph, ResolvesForwardReferencesByKey) {
+  Graph g;
+  const TaskId sum = g.add(TaskKey{"sum", {}}, noop(), {TaskKey{"x", {0}}, TaskKey{"x", {1}}});
+  const TaskId x0 = g.add(TaskKey{"x", {0}}, noop());
+  const TaskId x1 = g.add(TaskKey{"x", {1}}, noop(), {x0});
+  EXPECT_FALSE(g.resolved());
+  g.resolve();
+  EXPECT_TRUE(g.resolved());
+  EXPECT_THAT(std::vector<TaskId>(g.dependencies(sum).begin(), g.dependencies(sum).end()),
+              ::testing::ElementsAre(x0, x1));
+  EXPECT_EQ(g.find(TaskKey{"x", {1}}), x1);
+  EXPECT_EQ(g.find(TaskKey{"x", {2}}), std::nullopt);
+  EXPECT_EQ(g.find(TaskKey{"nope", {}}), std::nullopt);
+}
+
+TEST(Graph, MissingDependencyNamesTheTaskThatNeedsIt) {
+  Graph g;
+  g.add(TaskKey{"x", {0}}, noop());
+  g.add(TaskKey{"total", {3}}, noop(), {TaskKey{"x", {0}}, TaskKey{"x", {7}}});
+  try {
+    g.resolve();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+    EXPECT_THAT(e.what(), HasSubstr("task (\"total\", 3) depends on (\"x\", 7), which is not in the graph"));
+  }
+}
+
+TEST(Graph, DuplicateKeysAreAnError) {
+  Graph g;
+  g.add(TaskKey{"x", {0}}, noop());
+  g.add(TaskKey{"x", {1}}, noop());
+  g.add(TaskKey{"x", {0}}, noop());
+  try {
+    g.resolve();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("duplicate task key (\"x\", 0): added as task #0 and again as task #2"));
+  }
+  // Still reported (not a bogus self-duplicate) when asked again.
+  EXPECT_THROW(g.resolve(), Error);
+}
+
+TEST(Graph, ResolveIsIncremental) {
+  Graph g;
+  const KernelId k = g.kernel(noop());
+  const NameId n = g.name("x");
+  for (int i = 0; i < 100; ++i) g.add(n, {i}, k, {});
+  g.resolve();
+  for (int i = 100; i < 5000; ++i) g.add(n, {i}, k, {});  // grows the key table
+  g.resolve();
+  EXPECT_EQ(g.find(TaskKey{"x", {4321}}), 4321u);
+  g.add(n, {17}, k, {});
+  EXPECT_THROW(g.resolve(), Error);
+}
+
+TEST(Graph, CompactPerTask) {
+  // A task sharing its kernel, with a 2-d index and one dependency, must stay small: the 1M-task graphs of
+  // the benchmarks depend on it.
+  Graph g;
+  const KernelId k = g.kernel(noop());
+  const NameId n = g.name("x");
+  constexpr int kTasks = 100000;
+  TaskId prev = g.add(n, {0, 0}, k, {});
+  for (int i = 1; i < kTasks; ++i) prev = g.add(n, {0, i}, k, {prev});
+  g.resolve();  // includes the key index
+  const double per_task = static_cast<double>(g.memory_bytes()) / kTasks;
+  EXPECT_LT(per_task, 80.0);
+}
+
+}  // namespace
+}  // namespace tessera
