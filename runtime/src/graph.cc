@@ -25,7 +25,16 @@ const Value& TaskContext::input(std::size_t i) const {
   return *inputs_[i];
 }
 
-Graph::Graph() { deps_.reserve(16); }
+Graph::Graph() { option_pool_.emplace_back(); }
+
+std::uint32_t Graph::intern_options(const TaskOptions& options) {
+  // Tasks of one operation are added together and share their options, so comparing with the most recent
+  // distinct entry (and the default) finds nearly every duplicate.
+  if (options == option_pool_.back()) return static_cast<std::uint32_t>(option_pool_.size() - 1);
+  if (options == option_pool_.front()) return 0;
+  option_pool_.push_back(options);
+  return static_cast<std::uint32_t>(option_pool_.size() - 1);
+}
 
 NameId Graph::name(std::string_view name) {
   auto it = name_ids_.find(std::string(name));
@@ -60,7 +69,7 @@ TaskId Graph::add(NameId name, std::span<const std::int32_t> index, KernelId ker
                             static_cast<std::uint32_t>(deps_.size())});
   index_pool_.insert(index_pool_.end(), index.begin(), index.end());
   deps_.insert(deps_.end(), deps.begin(), deps.end());
-  options_.push_back(options);
+  option_index_.push_back(intern_options(options));
   return id;
 }
 
@@ -87,7 +96,7 @@ TaskId Graph::add(const TaskKey& key, Kernel k, std::span<const TaskRef> deps, c
                             static_cast<std::uint32_t>(deps_.size())});
   index_pool_.insert(index_pool_.end(), key.index.begin(), key.index.end());
   deps_.insert(deps_.end(), resolved.begin(), resolved.end());
-  options_.push_back(options);
+  option_index_.push_back(intern_options(options));
   return id;
 }
 
@@ -200,7 +209,8 @@ std::optional<TaskId> Graph::find(const TaskKey& key) {
 }
 
 std::size_t Graph::memory_bytes() const noexcept {
-  std::size_t bytes = records_.capacity() * sizeof(Record) + options_.capacity() * sizeof(TaskOptions) +
+  std::size_t bytes = records_.capacity() * sizeof(Record) + option_pool_.capacity() * sizeof(TaskOptions) +
+                      option_index_.capacity() * sizeof(std::uint32_t) +
                       index_pool_.capacity() * sizeof(std::int32_t) + deps_.capacity() * sizeof(TaskId) +
                       key_slots_.capacity() * sizeof(std::uint32_t) + kernels_.capacity() * sizeof(Kernel);
   for (const auto& n : names_) bytes += sizeof(std::string) + n.capacity();

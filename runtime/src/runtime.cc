@@ -2,25 +2,55 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
+#include "mpi/mpi_env.h"
 #include "tessera/runtime/error.h"
 
 namespace tessera {
+
+namespace {
+
+std::optional<bool> env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  std::string_view s(v);
+  if (s == "1" || s == "yes" || s == "true" || s == "on") return true;
+  if (s == "0" || s == "no" || s == "false" || s == "off") return false;
+  throw_error(ErrorCode::kInvalidArgument, name, " is \"", s, "\"; expected 1 or 0");
+}
+
+// Ranks in this job as the launcher announced them, without initialising MPI; 0 when it did not say.
+int announced_ranks() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    if (const char* v = std::getenv(var); v != nullptr) return std::atoi(v);
+  }
+  return 0;
+}
+
+}  // namespace
 
 RuntimeOptions RuntimeOptions::from_environment() {
   RuntimeOptions options;
   if (const char* kind = std::getenv("TESSERA_EXECUTOR"); kind != nullptr && *kind != '\0') {
     std::string_view k(kind);
-    if (k == "threads") {
+    if (k == "auto") {
+      options.executor = ExecutorKind::kAuto;
+    } else if (k == "threads") {
       options.executor = ExecutorKind::kThreads;
     } else if (k == "sync") {
       options.executor = ExecutorKind::kSync;
+    } else if (k == "mpi") {
+      options.executor = ExecutorKind::kMpi;
     } else {
-      throw_error(ErrorCode::kInvalidArgument, "TESSERA_EXECUTOR is \"", k, "\"; expected threads or sync");
+      throw_error(ErrorCode::kInvalidArgument, "TESSERA_EXECUTOR is \"", k,
+                  "\"; expected auto, threads, sync or mpi");
     }
   }
+  if (auto bind = env_flag("TESSERA_BIND")) options.mpi.bind = *bind;
+  if (auto show = env_flag("TESSERA_SHOW_BINDING")) options.mpi.show_binding = *show;
   if (const char* threads = std::getenv("TESSERA_THREADS"); threads != nullptr && *threads != '\0') {
     std::string_view t(threads);
     int value = 0;
@@ -35,10 +65,30 @@ RuntimeOptions RuntimeOptions::from_environment() {
 }
 
 Runtime::Runtime(const RuntimeOptions& options) : options_(options) {
+  ExecutorKind kind = options.executor;
+  if (kind == ExecutorKind::kAuto) {
+    kind = ExecutorKind::kThreads;
+    if (mpi::launched_by_mpi()) {
+      const int announced = announced_ranks();
+      if (announced >= 2 || (announced == 0 && mpi::Environment::get().world_size() >= 2)) kind = ExecutorKind::kMpi;
+    }
+  }
   ExecutorOptions eo;
   eo.threads = options.threads;
   eo.track_live = options.track_live;
-  executor_ = options.executor == ExecutorKind::kSync ? make_sync_executor(eo) : make_thread_pool_executor(eo);
+  switch (kind) {
+    case ExecutorKind::kSync:
+      executor_ = make_sync_executor(eo);
+      break;
+    case ExecutorKind::kMpi: {
+      MpiExecutorOptions mo = options.mpi;
+      if (options.threads > 0) mo.threads = options.threads;
+      executor_ = make_mpi_executor(mo);
+      break;
+    }
+    default:
+      executor_ = make_thread_pool_executor(eo);
+  }
 }
 
 Runtime::~Runtime() = default;

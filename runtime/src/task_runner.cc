@@ -35,32 +35,19 @@ void rethrow_as_task_error(const Graph& graph, TaskId task, int attempts, int ra
   throw TaskError(code, graph.key_string(task), std::move(message), rank);
 }
 
-Value TaskRunner::run(std::uint32_t p, const Value* values, int thread) {
-  Value previous;
-  const std::uint32_t first = plan_.member_begin(p);
-  std::span<const TaskId> members = plan_.members(p);
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    const TaskId task = members[i];
-    inputs_.clear();
-    for (std::uint32_t in : plan_.member_inputs(first + i)) {
-      inputs_.push_back(in == Plan::kFromPrevious ? &previous : &values[in]);
+Value TaskRunner::call(TaskId task, int thread) {
+  const TaskContext ctx(inputs_, graph_.name_of(task), graph_.index_of(task), thread);
+  const int tries = 1 + graph_.options(task).retries;
+  for (int attempt = 1;; ++attempt) {
+    ++attempts_;
+    try {
+      Value out = graph_.kernel_of(task)(ctx);
+      ++members_run_;
+      return out;
+    } catch (...) {
+      if (attempt >= tries) rethrow_as_task_error(graph_, task, attempt, rank_);
     }
-    const TaskContext ctx(inputs_, graph_.name_of(task), graph_.index_of(task), thread);
-    const int tries = 1 + graph_.options(task).retries;
-    for (int attempt = 1;; ++attempt) {
-      ++attempts_;
-      try {
-        Value out = graph_.kernel_of(task)(ctx);
-        previous = std::move(out);
-        break;
-      } catch (...) {
-        if (attempt < tries) continue;
-        rethrow_as_task_error(graph_, task, attempt);
-      }
-    }
-    ++members_run_;
   }
-  return previous;
 }
 
 }  // namespace tessera::detail

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -12,12 +13,24 @@
 
 namespace tessera {
 
+// What one MPI worker did during a run.
+struct WorkerStats {
+  int rank = 0;
+  int threads = 0;
+  std::uint64_t tasks = 0;          // plan tasks it ran
+  std::uint64_t bytes_fetched = 0;  // bytes it pulled from other workers with one-sided gets
+  std::uint64_t gets = 0;           // one-sided gets it issued
+  std::vector<std::uint64_t> bytes_from;  // bytes_fetched by source rank (index = rank)
+  std::string binding;              // where it ran ("NUMA 0, cores 0-3 (4)", or "unbound")
+};
+
 struct RunStats {
   std::uint64_t plan_tasks = 0;    // plan tasks run (fused chains count once)
   std::uint64_t graph_tasks = 0;   // graph tasks run, counting every member of a fused chain
   std::uint64_t attempts = 0;      // callable invocations, including retries
   std::uint64_t peak_live = 0;     // most results held at once (only when ExecutorOptions::track_live)
   double seconds = 0;              // wall time of run()
+  std::vector<WorkerStats> workers;  // MPI executor only: one entry per worker rank, on every rank
 };
 
 struct RunResult {
@@ -28,6 +41,14 @@ struct RunResult {
 struct ExecutorOptions {
   int threads = 0;          // 0: one per CPU of the process's affinity mask (what mpirun/srun/taskset allowed)
   bool track_live = false;  // count results alive at once (one atomic per task: on for tests and reports)
+};
+
+struct MpiExecutorOptions {
+  int threads = 0;            // compute threads per worker; 0: one per core of the worker's binding
+  bool bind = true;           // pin each worker to its NUMA domain(s) and its threads to cores (hwloc)
+  bool show_binding = false;  // rank 0 prints every worker's binding once, at start-up
+  int tasks_per_thread = 4;   // runnable tasks the scheduler keeps queued per worker thread
+  std::size_t arena_bytes = std::size_t{64} << 20;  // first RMA region per worker (later ones double)
 };
 
 class Executor {
@@ -42,12 +63,21 @@ class Executor {
   // Tasks that can run at once.
   virtual int concurrency() const noexcept = 0;
   virtual std::string_view name() const noexcept = 0;
+  // This process's MPI rank and the number of ranks (0 and 1 for the local executors).
+  virtual int rank() const noexcept { return 0; }
+  virtual int ranks() const noexcept { return 1; }
 };
 
 // Runs tasks one at a time on the calling thread in plan order: deterministic, for debugging.
 std::unique_ptr<Executor> make_sync_executor(const ExecutorOptions& options = {});
 // A pool of threads (the calling thread is one of them) running ready tasks by plan priority.
 std::unique_ptr<Executor> make_thread_pool_executor(const ExecutorOptions& options = {});
+
+// Rank 0 schedules, every other rank is a worker; run() is collective: every rank calls it with the same graph
+// and plan (checked: a mismatch throws Error(kInvalidArgument) on every rank) and every rank gets the outputs.
+// A task's failure throws the same TaskError on every rank. Initialises MPI (MPI_THREAD_MULTIPLE) if needed.
+// Needs at least 2 ranks. Construction and destruction are collective too.
+std::unique_ptr<Executor> make_mpi_executor(const MpiExecutorOptions& options = {});
 
 // CPUs in this process's affinity mask (at least 1).
 int available_cpus() noexcept;

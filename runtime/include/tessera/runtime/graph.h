@@ -65,6 +65,9 @@ struct TaskOptions {
   std::uint64_t output_bytes = 0;  // estimate of the result's size, for scheduling and memory accounting
   std::int32_t priority = 0;       // higher runs earlier among tasks the ordering otherwise ties
   std::uint8_t retries = 0;        // extra attempts after the callable throws (then the task fails)
+  std::int32_t rank = -1;          // MPI executor: run on this worker rank (-1: wherever the scheduler likes)
+
+  friend bool operator==(const TaskOptions&, const TaskOptions&) = default;
 };
 
 // A dependency named by id (a task already added) or by key (resolved by Graph::resolve(), so it may refer to
@@ -111,7 +114,7 @@ class Graph {
   std::string_view name_of(TaskId id) const { return names_[records_[id].name]; }
   std::span<const std::int32_t> index_of(TaskId id) const;
   const Kernel& kernel_of(TaskId id) const { return kernels_[records_[id].kernel]; }
-  const TaskOptions& options(TaskId id) const { return options_[id]; }
+  const TaskOptions& options(TaskId id) const { return option_pool_[option_index_[id]]; }
   // The dependencies in the order given. Requires resolved() when some were given by key.
   std::span<const TaskId> dependencies(TaskId id) const;
   // The task with this key, if any (resolves first).
@@ -139,7 +142,10 @@ class Graph {
   std::unordered_map<std::string, NameId> name_ids_;
   std::vector<Kernel> kernels_;
   std::vector<Record> records_;
-  std::vector<TaskOptions> options_;
+  std::uint32_t intern_options(const TaskOptions& options);
+
+  std::vector<TaskOptions> option_pool_;      // distinct options, consecutive duplicates shared
+  std::vector<std::uint32_t> option_index_;   // per task
   std::vector<std::int32_t> index_pool_;
   std::vector<TaskId> deps_;
   std::vector<TaskKey> pending_refs_;

@@ -18,16 +18,19 @@
 
 namespace tessera {
 
-enum class ExecutorKind { kThreads, kSync };
+// kAuto: the MPI executor when launched by mpirun/srun with 2 or more ranks, else the local thread pool.
+enum class ExecutorKind { kAuto, kThreads, kSync, kMpi };
 
 struct RuntimeOptions {
-  ExecutorKind executor = ExecutorKind::kThreads;
-  int threads = 0;  // 0: every CPU this process may use
+  ExecutorKind executor = ExecutorKind::kAuto;
+  int threads = 0;  // local: threads (0: every CPU this process may use); MPI: threads per worker (0: its cores)
   PlanOptions plan;
   bool track_live = false;
+  MpiExecutorOptions mpi;  // `threads` above overrides mpi.threads when set
 
-  // Defaults overridden by the environment: TESSERA_EXECUTOR=threads|sync, TESSERA_THREADS=N.
-  // Throws Error(kInvalidArgument) naming the variable and its value when one is malformed.
+  // Defaults overridden by the environment: TESSERA_EXECUTOR=auto|threads|sync|mpi, TESSERA_THREADS=N,
+  // TESSERA_BIND=0|1 (MPI workers pin themselves with hwloc), TESSERA_SHOW_BINDING=0|1 (rank 0 prints where
+  // every worker runs). Throws Error(kInvalidArgument) naming the variable and its value when one is malformed.
   static RuntimeOptions from_environment();
 };
 
@@ -78,6 +81,9 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   Executor& executor() noexcept { return *executor_; }
+  // This process's rank and the number of ranks (0 and 1 without MPI). Rank 0 is the one that prints.
+  int rank() const noexcept { return executor_->rank(); }
+  int ranks() const noexcept { return executor_->ranks(); }
   const RuntimeOptions& options() const noexcept { return options_; }
   // Statistics of the most recent run.
   const RunStats& last_stats() const noexcept { return last_stats_; }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -61,17 +62,38 @@ namespace detail {
 // What the runtime knows about a value's type without knowing the type. One static instance per type.
 struct TypeOps {
   const std::type_info& type;
+  std::uint64_t tag;  // stable within one program binary: ranks use it to name a type to each other
   // Null when the type has no Codec.
   std::size_t (*encoded_size)(const void*);
   void (*encode)(const void*, std::byte*);
   std::shared_ptr<const void> (*decode)(const std::byte*, std::size_t);
 };
 
+std::uint64_t type_tag(const std::type_info& type) noexcept;
+// Registers a type so that a rank can decode values of it that another rank encoded; returns its tag.
+std::uint64_t register_type(const TypeOps& ops);
+// The registered type with this tag, or nullptr.
+const TypeOps* find_type(std::uint64_t tag) noexcept;
+
+template <class T>
+const TypeOps& type_ops();
+
+// Every type that is ever wrapped in a Value registers itself before main() runs (dynamic initialisation of
+// this member is forced by type_ops<T>), so every rank of the same program knows every type, including the ones
+// it never produces itself.
+template <class T>
+struct TypeRegistration {
+  static const std::uint64_t tag;
+};
+template <class T>
+const std::uint64_t TypeRegistration<T>::tag = register_type(type_ops<T>());
+
 template <class T>
 const TypeOps& type_ops() {
+  (void)TypeRegistration<T>::tag;
   if constexpr (Codec<T>::kDefined) {
     static const TypeOps ops{
-        typeid(T),
+        typeid(T), type_tag(typeid(T)),
         [](const void* p) { return Codec<T>::size(*static_cast<const T*>(p)); },
         [](const void* p, std::byte* out) { Codec<T>::encode(*static_cast<const T*>(p), out); },
         [](const std::byte* in, std::size_t n) -> std::shared_ptr<const void> {
@@ -79,7 +101,7 @@ const TypeOps& type_ops() {
         }};
     return ops;
   } else {
-    static const TypeOps ops{typeid(T), nullptr, nullptr, nullptr};
+    static const TypeOps ops{typeid(T), type_tag(typeid(T)), nullptr, nullptr, nullptr};
     return ops;
   }
 }

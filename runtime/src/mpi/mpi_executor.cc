@@ -1,0 +1,1164 @@
+// The MPI executor: rank 0 schedules, every other rank is a worker.
+//
+// Scheduler (rank 0). Keeps, per plan task, how many dependencies are unfinished, how many readers remain, where
+// it is assigned or held, and where its encoded result lives. Ready tasks go, in plan priority order, to the worker
+// holding most of their input bytes (if it is not overloaded), else to the least occupied worker with room; roots
+// go in consecutive blocks to one worker at a time, so siblings of a reduction meet on one worker. A task whose
+// only reader is a single task is assigned together with that reader when the reader's other inputs are already
+// placed there ("pre-assignment"): chains and reduction subtrees then run on one worker without a round trip per
+// task, and their intermediates are never published for RMA. Results are released on every holder when their
+// last reader finished.
+//
+// Worker (ranks 1..N-1). Its main thread talks to the scheduler and drives one-sided gets; compute threads, pinned
+// to the cores of the worker's NUMA binding, run tasks as their inputs arrive, and publish results into the
+// worker's chunk arena (attached to a dynamic window) for other workers to MPI_Rget.
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "../task_runner.h"
+#include "chunk_arena.h"
+#include "messenger.h"
+#include "mpi_env.h"
+#include "protocol.h"
+#include "tessera/runtime/executor.h"
+#include "tessera/runtime/topology.h"
+
+namespace tessera {
+namespace mpi {
+namespace {
+
+constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+constexpr std::size_t kMaxGet = std::size_t{1} << 30;  // MPI counts are int: move big results in 1 GiB pieces
+
+using Clock = std::chrono::steady_clock;
+
+// Identifies a plan over every rank: names, indexes and edges, in plan order.
+std::uint64_t fingerprint(const Graph& graph, const Plan& plan) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](std::uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  };
+  mix(plan.size());
+  for (std::uint32_t p = 0; p < plan.size(); ++p) {
+    for (TaskId t : plan.members(p)) {
+      for (char c : graph.name_of(t)) mix(static_cast<unsigned char>(c));
+      for (std::int32_t i : graph.index_of(t)) mix(static_cast<std::uint32_t>(i));
+    }
+    for (std::uint32_t d : plan.dependencies(p)) mix(d);
+  }
+  for (std::uint32_t o : plan.outputs()) mix(o);
+  return h;
+}
+
+struct OutputInfo {
+  std::int32_t owner = 0;
+  Location where;
+};
+
+// How a run ended, as every rank learns it.
+struct Outcome {
+  std::vector<OutputInfo> outputs;
+  std::optional<ErrorInfo> error;
+};
+
+std::string type_name_of_tag(std::uint64_t tag) {
+  const detail::TypeOps* ops = detail::find_type(tag);
+  return ops ? detail::demangle(ops->type) : str_cat("type #", tag);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scheduler
+
+class Scheduler {
+ public:
+  Scheduler(const Graph& graph, const Plan& plan, MPI_Comm comm, int ranks, const std::vector<int>& threads,
+            int tasks_per_thread)
+      : graph_(graph),
+        plan_(plan),
+        msg_(comm),
+        workers_(ranks - 1),
+        m_(plan.size()),
+        pending_(m_),
+        readers_(m_),
+        where_(m_, -1),
+        state_(m_, kWaiting),
+        loc_(m_),
+        occupancy_(static_cast<std::size_t>(workers_), 0),
+        capacity_(static_cast<std::size_t>(workers_)),
+        assign_out_(static_cast<std::size_t>(workers_)),
+        release_out_(static_cast<std::size_t>(workers_)),
+        assign_count_(static_cast<std::size_t>(workers_), 0),
+        release_count_(static_cast<std::size_t>(workers_), 0) {
+    for (std::uint32_t t = 0; t < m_; ++t) {
+      pending_[t] = static_cast<std::int32_t>(plan.dependencies(t).size());
+      readers_[t] = static_cast<std::int32_t>(plan.dependents(t).size() + plan.output_holds(t));
+    }
+    for (int w = 0; w < workers_; ++w) {
+      capacity_[static_cast<std::size_t>(w)] =
+          std::max(2, threads[static_cast<std::size_t>(w + 1)] * std::max(1, tasks_per_thread));
+    }
+  }
+
+  Outcome run() {
+    std::vector<std::byte> buf;
+    Backoff backoff;
+    while (true) {
+      bool active = false;
+      int source = 0;
+      while (msg_.poll(buf, source)) {
+        active = true;
+        handle(buf, source);
+      }
+      if (error_) return abort_all();
+      if (completed_ == m_) return finish();
+      try {
+        schedule();
+      } catch (const Error& e) {
+        error_ = ErrorInfo{e.code(), "", e.what(), 0};
+        return abort_all();
+      }
+      flush();
+      msg_.progress();
+      if (in_flight_ == 0 && completed_ < m_ && !has_ready()) {
+        error_ = ErrorInfo{ErrorCode::kInternal, "", str_cat("scheduler stalled with ", m_ - completed_,
+                                                               " of ", m_, " tasks unfinished and none running"),
+                           0};
+        return abort_all();
+      }
+      if (active) {
+        backoff.reset();
+      } else {
+        backoff.pause();
+      }
+    }
+  }
+
+ private:
+  enum State : std::uint8_t { kWaiting, kReady, kAssigned, kDone, kReleased };
+
+  std::size_t wi(int rank) const { return static_cast<std::size_t>(rank - 1); }
+
+  bool has_ready() const { return !heap_.empty() || root_cursor_ < plan_.roots().size(); }
+
+  // The best ready task (lowest plan number) without taking it.
+  std::uint32_t peek() const {
+    std::uint32_t best = heap_.empty() ? kNone : heap_.front();
+    if (root_cursor_ < plan_.roots().size()) best = std::min(best, plan_.roots()[root_cursor_]);
+    return best;
+  }
+  void take(std::uint32_t t) {
+    if (root_cursor_ < plan_.roots().size() && plan_.roots()[root_cursor_] == t) {
+      ++root_cursor_;
+    } else {
+      std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+      heap_.pop_back();
+    }
+  }
+
+  int rank_hint(std::uint32_t t) const {
+    for (TaskId member : plan_.members(t)) {
+      const int r = graph_.options(member).rank;
+      if (r >= 1 && r <= workers_) return r;
+    }
+    return -1;
+  }
+
+  int least_occupied() const {
+    int best = -1;
+    for (int w = 0; w < workers_; ++w) {
+      const auto i = static_cast<std::size_t>(w);
+      if (occupancy_[i] >= capacity_[i]) continue;
+      if (best < 0 || occupancy_[i] < occupancy_[static_cast<std::size_t>(best)]) best = w;
+    }
+    return best < 0 ? -1 : best + 1;
+  }
+
+  // The worker rank for ready task t, or -1 to wait for room.
+  int choose(std::uint32_t t) {
+    if (int hint = rank_hint(t); hint > 0) return hint;
+    auto deps = plan_.dependencies(t);
+    int forced = -1;
+    for (std::uint32_t d : deps) {
+      if ((loc_[d].flags & (kNotEncodable | kNotPublished)) == 0) continue;
+      if (forced > 0 && forced != where_[d]) {
+        throw_error(ErrorCode::kInvalidArgument, "task ", graph_.key_string(plan_.result_task(t)),
+                    " needs results held on ranks ", forced, " and ", where_[d], ", and the result of ",
+                    graph_.key_string(plan_.result_task(d)), " (", type_name_of_tag(loc_[d].tag),
+                    ") cannot move between ranks: specialise tessera::Codec for its type");
+      }
+      forced = where_[d];
+    }
+    if (forced > 0) return forced;
+    if (deps.empty()) {
+      const auto last = static_cast<std::size_t>(last_root_worker_ - 1);
+      if (last_root_worker_ > 0 && occupancy_[last] < capacity_[last]) return last_root_worker_;
+      last_root_worker_ = least_occupied();
+      return last_root_worker_;
+    }
+    held_.clear();
+    for (std::uint32_t d : deps) {
+      auto it = std::find_if(held_.begin(), held_.end(), [&](const auto& e) { return e.first == where_[d]; });
+      if (it == held_.end()) {
+        held_.emplace_back(where_[d], loc_[d].bytes + 1);
+      } else {
+        it->second += loc_[d].bytes + 1;
+      }
+    }
+    int best = -1;
+    std::uint64_t best_bytes = 0;
+    for (const auto& [w, b] : held_) {
+      const auto i = wi(w);
+      if (b > best_bytes || (b == best_bytes && occupancy_[i] < occupancy_[wi(best)])) {
+        best = w;
+        best_bytes = b;
+      }
+    }
+    if (best > 0 && occupancy_[wi(best)] < 2 * capacity_[wi(best)]) return best;
+    return least_occupied();
+  }
+
+  // True if every input of c is finished or assigned to worker w (and c may run there).
+  bool can_join(std::uint32_t c, int w) const {
+    if (state_[c] != kWaiting) return false;
+    const int hint = rank_hint(c);
+    if (hint > 0 && hint != w) return false;
+    for (std::uint32_t d : plan_.dependencies(c)) {
+      if (state_[d] == kAssigned && where_[d] == w) continue;
+      if (state_[d] == kDone && (where_[d] == w || (loc_[d].flags & (kNotEncodable | kNotPublished)) == 0)) {
+        continue;
+      }
+      return false;
+    }
+    return true;
+  }
+
+  // The single task reading t's result, if there is exactly one (possibly reading it several times).
+  std::uint32_t only_reader(std::uint32_t t) const {
+    auto readers = plan_.dependents(t);
+    if (readers.empty() || plan_.output_holds(t) > 0) return kNone;
+    for (std::uint32_t r : readers) {
+      if (r != readers[0]) return kNone;
+    }
+    return readers[0];
+  }
+
+  void assign(std::uint32_t first, int w) {
+    std::uint32_t t = first;
+    while (t != kNone) {
+      const std::uint32_t next = only_reader(t);
+      const bool joins = next != kNone && can_join(next, w);
+      state_[t] = kAssigned;
+      where_[t] = w;
+      ++in_flight_;
+      if (pending_[t] == 0) ++occupancy_[wi(w)];
+      WireWriter& out = assign_out_[wi(w)];
+      out.put(t);
+      out.put<std::uint8_t>(joins ? kLocalOnly : 0);
+      remotes_.clear();
+      for (std::uint32_t d : plan_.dependencies(t)) {
+        if (state_[d] != kDone || where_[d] == w) continue;
+        if (std::find(remotes_.begin(), remotes_.end(), d) != remotes_.end()) continue;
+        remotes_.push_back(d);
+      }
+      out.put(static_cast<std::uint16_t>(remotes_.size()));
+      for (std::uint32_t d : remotes_) {
+        out.put(d);
+        out.put(static_cast<std::int32_t>(where_[d]));
+        put(out, loc_[d]);
+      }
+      ++assign_count_[wi(w)];
+      t = joins ? next : kNone;
+    }
+  }
+
+  void schedule() {
+    while (true) {
+      const std::uint32_t t = peek();
+      if (t == kNone) return;
+      const int w = choose(t);
+      if (w < 0) return;
+      take(t);
+      assign(t, w);
+    }
+  }
+
+  void release(std::uint32_t d) {
+    state_[d] = kReleased;
+    auto add = [&](int w) {
+      release_out_[wi(w)].put(d);
+      ++release_count_[wi(w)];
+    };
+    add(where_[d]);
+    if (auto it = replicas_.find(d); it != replicas_.end()) {
+      for (int w : it->second) add(w);
+      replicas_.erase(it);
+    }
+  }
+
+  void on_complete(WireReader& r, int w) {
+    const auto n = r.get<std::uint32_t>();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const auto t = r.get<std::uint32_t>();
+      loc_[t] = get_location(r);
+      const auto copies = r.get<std::uint16_t>();
+      for (std::uint16_t k = 0; k < copies; ++k) replicas_[r.get<std::uint32_t>()].push_back(w);
+      state_[t] = kDone;
+      --occupancy_[wi(w)];
+      --in_flight_;
+      ++completed_;
+      for (std::uint32_t c : plan_.dependents(t)) {
+        if (--pending_[c] != 0) continue;
+        if (state_[c] == kAssigned) {
+          ++occupancy_[wi(where_[c])];
+        } else {
+          state_[c] = kReady;
+          heap_.push_back(c);
+          std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+        }
+      }
+      for (std::uint32_t d : plan_.dependencies(t)) {
+        if (--readers_[d] == 0) release(d);
+      }
+      if (readers_[t] == 0) release(t);
+    }
+  }
+
+  void handle(const std::vector<std::byte>& buf, int source) {
+    WireReader r(buf.data(), buf.size());
+    const auto kind = static_cast<Msg>(r.get<std::uint8_t>());
+    if (kind == Msg::kComplete) {
+      if (!error_) on_complete(r, source);
+    } else if (kind == Msg::kError) {
+      ErrorInfo e = get_error(r);
+      if (!error_) error_ = std::move(e);
+    } else {
+      throw_error(ErrorCode::kInternal, "scheduler got unexpected message ", static_cast<int>(kind), " from rank ",
+                  source);
+    }
+  }
+
+  void flush() {
+    for (int w = 0; w < workers_; ++w) {
+      const auto i = static_cast<std::size_t>(w);
+      auto send = [&](Msg kind, WireWriter& body, std::uint32_t& count) {
+        if (count == 0) return;
+        WireWriter out;
+        out.put(static_cast<std::uint8_t>(kind));
+        out.put(count);
+        out.put_bytes(body.bytes().data(), body.size());
+        msg_.send(w + 1, std::move(out.bytes()));
+        body.clear();
+        count = 0;
+      };
+      // Assignments before releases: a released result is never an input of a later assignment, and keeping
+      // this order lets a worker drop it only after starting what it was assigned.
+      send(Msg::kAssign, assign_out_[i], assign_count_[i]);
+      send(Msg::kRelease, release_out_[i], release_count_[i]);
+    }
+  }
+
+  void broadcast_control(WireWriter& body) {
+    for (int w = 1; w <= workers_; ++w) {
+      std::vector<std::byte> copy = body.bytes();
+      msg_.send(w, std::move(copy));
+    }
+  }
+
+  Outcome finish() {
+    flush();
+    Outcome out;
+    WireWriter body;
+    body.put(static_cast<std::uint8_t>(Msg::kFinish));
+    body.put(static_cast<std::uint32_t>(plan_.outputs().size()));
+    for (std::uint32_t o : plan_.outputs()) {
+      OutputInfo info{where_[o], loc_[o]};
+      body.put(info.owner);
+      put(body, info.where);
+      out.outputs.push_back(info);
+    }
+    broadcast_control(body);
+    msg_.wait_all();
+    return out;
+  }
+
+  Outcome abort_all() {
+    WireWriter body;
+    body.put(static_cast<std::uint8_t>(Msg::kAbort));
+    put(body, *error_);
+    broadcast_control(body);
+    // Drain: every worker answers kAborted once its running tasks finished; anything else is obsolete.
+    int aborted = 0;
+    std::vector<std::byte> buf;
+    Backoff backoff;
+    while (aborted < workers_) {
+      int source = 0;
+      if (msg_.poll(buf, source)) {
+        if (static_cast<Msg>(buf.at(0)) == Msg::kAborted) ++aborted;
+        backoff.reset();
+      } else {
+        msg_.progress();
+        backoff.pause();
+      }
+    }
+    msg_.wait_all();
+    Outcome out;
+    out.error = error_;
+    return out;
+  }
+
+  const Graph& graph_;
+  const Plan& plan_;
+  Messenger msg_;
+  const int workers_;
+  const std::uint32_t m_;
+  std::vector<std::int32_t> pending_;  // unfinished dependencies (edges)
+  std::vector<std::int32_t> readers_;  // unfinished readers (edges) + output holds
+  std::vector<std::int32_t> where_;    // worker rank assigned / holding
+  std::vector<std::uint8_t> state_;
+  std::vector<Location> loc_;
+  std::unordered_map<std::uint32_t, std::vector<int>> replicas_;
+  std::vector<std::uint32_t> heap_;  // ready non-root tasks, min-heap
+  std::size_t root_cursor_ = 0;
+  int last_root_worker_ = -1;
+  std::vector<int> occupancy_;  // assigned, runnable, unfinished tasks per worker
+  std::vector<int> capacity_;
+  std::vector<WireWriter> assign_out_;
+  std::vector<WireWriter> release_out_;
+  std::vector<std::uint32_t> assign_count_;
+  std::vector<std::uint32_t> release_count_;
+  std::vector<std::pair<int, std::uint64_t>> held_;
+  std::vector<std::uint32_t> remotes_;
+  std::uint32_t completed_ = 0;
+  std::uint64_t in_flight_ = 0;  // assigned, unfinished
+  std::optional<ErrorInfo> error_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Worker
+
+struct Job {
+  std::uint32_t task;
+  std::uint8_t flags;
+  std::vector<Value> inputs;
+};
+
+struct Done {
+  std::uint32_t task;
+  Value result;
+  ChunkArena::Block block;
+  Location where;
+  std::exception_ptr error;
+};
+
+// Compute threads of one worker, pinned to its cores; jobs run in plan priority order.
+class ComputePool {
+ public:
+  ComputePool(const Graph& graph, const Plan& plan, ChunkArena& arena, int threads, int rank,
+              const Topology* topology, const WorkerBinding* binding)
+      : graph_(graph), plan_(plan), arena_(arena), rank_(rank) {
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this, i, topology, binding] {
+        if (topology != nullptr && binding != nullptr && !binding->cores.empty()) {
+          topology->bind_thread_to_core(binding->cores[static_cast<std::size_t>(i) % binding->cores.size()]);
+          topology->bind_memory(binding->numa_domains);
+        }
+        loop(i);
+      });
+    }
+  }
+  ~ComputePool() { stop(); }
+
+  void push(Job job) {
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(job));
+      std::push_heap(jobs_.begin(), jobs_.end(), later);
+    }
+    work_cv_.notify_one();
+  }
+  void drain(std::vector<Done>& out) {
+    std::lock_guard lock(mu_);
+    for (auto& d : done_) out.push_back(std::move(d));
+    done_.clear();
+  }
+  bool busy() {
+    std::lock_guard lock(mu_);
+    return running_ > 0 || !jobs_.empty();
+  }
+  void wait_for_done(std::chrono::microseconds timeout) {
+    std::unique_lock lock(mu_);
+    done_cv_.wait_for(lock, timeout, [&] { return !done_.empty(); });
+  }
+  void cancel_queued() {
+    std::lock_guard lock(mu_);
+    jobs_.clear();
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+  std::uint64_t attempts() const { return attempts_; }
+  std::uint64_t members() const { return members_; }
+
+ private:
+  static bool later(const Job& a, const Job& b) { return a.task > b.task; }
+
+  Done run(detail::TaskRunner& runner, Job& job, int thread) {
+    Done d;
+    d.task = job.task;
+    try {
+      d.result = runner.run_with_inputs(job.task, job.inputs, thread);
+      job.inputs.clear();
+      if (const detail::TypeOps* ops = d.result.ops(); ops != nullptr && d.result.has_value()) {
+        d.where.tag = ops->tag;
+        if (ops->encode == nullptr) {
+          d.where.flags = kNotEncodable;
+        } else if (job.flags & kLocalOnly) {
+          d.where.flags = kNotPublished;
+        } else {
+          const std::size_t n = ops->encoded_size(d.result.data());
+          d.block = arena_.allocate(n);
+          ops->encode(d.result.data(), d.block.data);
+          d.where.bytes = n;
+          d.where.address = static_cast<std::uint64_t>(d.block.address);
+        }
+      }
+    } catch (...) {
+      d.error = std::current_exception();
+    }
+    return d;
+  }
+
+  void loop(int thread) {
+    detail::TaskRunner runner(graph_, plan_, rank_);
+    while (true) {
+      Job job;
+      {
+        std::unique_lock lock(mu_);
+        work_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) break;
+        std::pop_heap(jobs_.begin(), jobs_.end(), later);
+        job = std::move(jobs_.back());
+        jobs_.pop_back();
+        ++running_;
+      }
+      Done d = run(runner, job, thread);
+      {
+        std::lock_guard lock(mu_);
+        done_.push_back(std::move(d));
+        --running_;
+      }
+      done_cv_.notify_one();
+    }
+    std::lock_guard lock(mu_);
+    attempts_ += runner.attempts();
+    members_ += runner.members_run();
+  }
+
+  const Graph& graph_;
+  const Plan& plan_;
+  ChunkArena& arena_;
+  const int rank_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::vector<Job> jobs_;
+  std::vector<Done> done_;
+  int running_ = 0;
+  bool stopping_ = false;
+  std::uint64_t attempts_ = 0;
+  std::uint64_t members_ = 0;
+  std::vector<std::thread> threads_;
+};
+
+struct Held {
+  Value value;
+  ChunkArena::Block block;
+};
+
+class Worker {
+ public:
+  Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena, int rank, int ranks, int threads,
+         const Topology* topology, const WorkerBinding* binding)
+      : graph_(graph),
+        plan_(plan),
+        comm_(comm),
+        arena_(arena),
+        rank_(rank),
+        msg_(comm),
+        pool_(graph, plan, arena, threads, rank, topology, binding) {
+    stats_.rank = rank;
+    stats_.threads = threads;
+    stats_.bytes_from.assign(static_cast<std::size_t>(ranks), 0);
+  }
+
+  ~Worker() {
+    for (auto& [t, h] : held_) arena_.release(h.block);
+  }
+
+  Outcome run() {
+    std::vector<std::byte> buf;
+    std::vector<Done> done;
+    Backoff backoff;
+    while (!outcome_) {
+      bool active = false;
+      int source = 0;
+      while (!outcome_ && msg_.poll(buf, source)) {
+        active = true;
+        handle(buf);
+      }
+      if (outcome_) break;
+      try {
+        active |= progress_fetches();
+        done.clear();
+        pool_.drain(done);
+        for (Done& d : done) on_done(d);
+        active |= !done.empty();
+        send_completions();
+      } catch (const Error& e) {
+        report_failure(ErrorInfo{e.code(), "", str_cat("rank ", rank_, ": ", e.what()), rank_});
+      }
+      msg_.progress();
+      if (active) {
+        backoff.reset();
+      } else if (pool_.busy()) {
+        pool_.wait_for_done(std::chrono::microseconds(backoff.idle() < 64 ? 5 : 100));
+        backoff.pause();
+      } else {
+        backoff.pause();
+      }
+    }
+    if (outcome_->error) {
+      // Stop: drop what has not started, let running tasks finish, complete our gets, then say so.
+      pool_.cancel_queued();
+      pool_.stop();
+      for (Fetch& f : fetches_) {
+        MPI_Waitall(static_cast<int>(f.requests.size()), f.requests.data(), MPI_STATUSES_IGNORE);
+      }
+      WireWriter out;
+      out.put(static_cast<std::uint8_t>(Msg::kAborted));
+      msg_.send(0, std::move(out.bytes()));
+    } else {
+      pool_.stop();
+    }
+    msg_.wait_all();
+    stats_.graph_tasks = pool_.members();
+    stats_.attempts = pool_.attempts();
+    return std::move(*outcome_);
+  }
+
+  // The result of task t if this worker holds it.
+  const Held* held(std::uint32_t t) const {
+    auto it = held_.find(t);
+    return it == held_.end() ? nullptr : &it->second;
+  }
+
+  struct Stats : WorkerStats {
+    std::uint64_t graph_tasks = 0;
+    std::uint64_t attempts = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Fetch {
+    std::uint32_t dep;
+    int source;
+    std::uint64_t tag;
+    std::vector<std::byte> buffer;
+    std::vector<MPI_Request> requests;
+  };
+  struct Waiting {
+    std::int32_t pending;
+    std::uint8_t flags;
+  };
+
+  void handle(const std::vector<std::byte>& buf) {
+    WireReader r(buf.data(), buf.size());
+    const auto kind = static_cast<Msg>(r.get<std::uint8_t>());
+    switch (kind) {
+      case Msg::kAssign: {
+        const auto n = r.get<std::uint32_t>();
+        for (std::uint32_t i = 0; i < n; ++i) on_assign(r);
+        break;
+      }
+      case Msg::kRelease: {
+        const auto n = r.get<std::uint32_t>();
+        for (std::uint32_t i = 0; i < n; ++i) {
+          auto it = held_.find(r.get<std::uint32_t>());
+          if (it == held_.end()) continue;
+          arena_.release(it->second.block);
+          held_.erase(it);
+        }
+        break;
+      }
+      case Msg::kFinish: {
+        Outcome o;
+        const auto n = r.get<std::uint32_t>();
+        for (std::uint32_t i = 0; i < n; ++i) {
+          OutputInfo info;
+          info.owner = r.get<std::int32_t>();
+          info.where = get_location(r);
+          o.outputs.push_back(info);
+        }
+        outcome_ = std::move(o);
+        break;
+      }
+      case Msg::kAbort: {
+        Outcome o;
+        o.error = get_error(r);
+        outcome_ = std::move(o);
+        break;
+      }
+      default:
+        throw_error(ErrorCode::kInternal, "worker ", rank_, " got unexpected message ", static_cast<int>(kind));
+    }
+  }
+
+  void on_assign(WireReader& r) {
+    const auto t = r.get<std::uint32_t>();
+    const auto flags = r.get<std::uint8_t>();
+    const auto nremote = r.get<std::uint16_t>();
+    remotes_.clear();
+    for (std::uint16_t k = 0; k < nremote; ++k) {
+      Remote rem;
+      rem.dep = r.get<std::uint32_t>();
+      rem.rank = r.get<std::int32_t>();
+      rem.where = get_location(r);
+      remotes_.push_back(rem);
+    }
+    Waiting w{0, flags};
+    seen_.clear();
+    for (std::uint32_t d : plan_.dependencies(t)) {
+      if (std::find(seen_.begin(), seen_.end(), d) != seen_.end()) continue;
+      seen_.push_back(d);
+      if (held_.count(d)) continue;
+      auto rem = std::find_if(remotes_.begin(), remotes_.end(), [d](const Remote& x) { return x.dep == d; });
+      if (rem != remotes_.end() && !fetching_.count(d)) {
+        if (start_fetch(*rem)) continue;  // available at once (empty value)
+      }
+      waiters_[d].push_back(t);
+      ++w.pending;
+    }
+    if (w.pending == 0) {
+      make_ready(t, flags);
+    } else {
+      waiting_.emplace(t, w);
+    }
+  }
+
+  // Starts pulling a remote result; returns true if it is already available (nothing to transfer).
+  bool start_fetch(const Remote& rem) {
+    if (rem.where.flags & kNotEncodable) {
+      throw_error(ErrorCode::kInternal, "asked to fetch an unencodable result of plan task ", rem.dep);
+    }
+    if (rem.where.tag == 0 || rem.where.bytes == 0) {
+      hold_copy(rem.dep, rem.where.tag, nullptr, 0);
+      return true;
+    }
+    Fetch f{rem.dep, rem.rank, rem.where.tag, std::vector<std::byte>(rem.where.bytes), {}};
+    for (std::size_t off = 0; off < rem.where.bytes; off += kMaxGet) {
+      const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, rem.where.bytes - off));
+      MPI_Request req;
+      TESSERA_MPI_CHECK(MPI_Rget(f.buffer.data() + off, n, MPI_BYTE, rem.rank,
+                                 static_cast<MPI_Aint>(rem.where.address + off), n, MPI_BYTE, arena_.window(),
+                                 &req));
+      f.requests.push_back(req);
+      ++stats_.gets;
+    }
+    stats_.bytes_fetched += rem.where.bytes;
+    stats_.bytes_from[static_cast<std::size_t>(rem.rank)] += rem.where.bytes;
+    fetching_.insert(rem.dep);
+    fetches_.push_back(std::move(f));
+    return false;
+  }
+
+  void hold_copy(std::uint32_t dep, std::uint64_t tag, const std::byte* data, std::size_t n) {
+    Value v;
+    if (tag != 0) {
+      const detail::TypeOps* ops = detail::find_type(tag);
+      if (ops == nullptr) {
+        throw_error(ErrorCode::kInternal, "worker ", rank_, " cannot decode a result of unknown type tag ", tag);
+      }
+      v = Value::decode(*ops, data, n);
+    }
+    held_.emplace(dep, Held{std::move(v), {}});
+    copies_.push_back(dep);
+  }
+
+  bool progress_fetches() {
+    bool any = false;
+    for (std::size_t i = 0; i < fetches_.size();) {
+      Fetch& f = fetches_[i];
+      int done = 0;
+      TESSERA_MPI_CHECK(MPI_Testall(static_cast<int>(f.requests.size()), f.requests.data(), &done,
+                                    MPI_STATUSES_IGNORE));
+      if (!done) {
+        ++i;
+        continue;
+      }
+      any = true;
+      const std::uint32_t dep = f.dep;
+      hold_copy(dep, f.tag, f.buffer.data(), f.buffer.size());
+      fetching_.erase(dep);
+      fetches_[i] = std::move(fetches_.back());
+      fetches_.pop_back();
+      satisfy(dep);
+    }
+    return any;
+  }
+
+  // Result `d` is now here: start the tasks that were waiting only for it.
+  void satisfy(std::uint32_t d) {
+    auto it = waiters_.find(d);
+    if (it == waiters_.end()) return;
+    std::vector<std::uint32_t> tasks = std::move(it->second);
+    waiters_.erase(it);
+    for (std::uint32_t t : tasks) {
+      auto w = waiting_.find(t);
+      if (--w->second.pending == 0) {
+        const std::uint8_t flags = w->second.flags;
+        waiting_.erase(w);
+        make_ready(t, flags);
+      }
+    }
+  }
+
+  void make_ready(std::uint32_t t, std::uint8_t flags) {
+    if (failed_) return;
+    Job job{t, flags, {}};
+    job.inputs.reserve(plan_.dependencies(t).size());
+    for (std::uint32_t d : plan_.dependencies(t)) job.inputs.push_back(held_.at(d).value);
+    pool_.push(std::move(job));
+  }
+
+  // The first failure on this worker goes to the scheduler, which answers with kAbort; until then nothing new
+  // starts here.
+  void report_failure(const ErrorInfo& info) {
+    if (failed_) return;
+    failed_ = true;
+    pool_.cancel_queued();
+    WireWriter out;
+    out.put(static_cast<std::uint8_t>(Msg::kError));
+    put(out, info);
+    msg_.send(0, std::move(out.bytes()));
+  }
+
+  void on_done(Done& d) {
+    if (d.error) {
+      ErrorInfo info;
+      info.rank = rank_;
+      try {
+        std::rethrow_exception(d.error);
+      } catch (const TaskError& e) {
+        info.code = e.code();
+        info.key = e.task_key();
+        info.message = e.original_message();
+      } catch (const Error& e) {
+        info.code = e.code();
+        info.key = graph_.key_string(plan_.result_task(d.task));
+        info.message = e.what();
+      } catch (const std::exception& e) {
+        info.key = graph_.key_string(plan_.result_task(d.task));
+        info.message = e.what();
+      }
+      report_failure(info);
+      return;
+    }
+    ++stats_.tasks;
+    held_.emplace(d.task, Held{std::move(d.result), d.block});
+    complete_out_.put(d.task);
+    put(complete_out_, d.where);
+    complete_out_.put(static_cast<std::uint16_t>(copies_.size()));
+    for (std::uint32_t c : copies_) complete_out_.put(c);
+    copies_.clear();
+    ++complete_count_;
+    satisfy(d.task);
+  }
+
+  void send_completions() {
+    if (complete_count_ == 0) return;
+    WireWriter out;
+    out.put(static_cast<std::uint8_t>(Msg::kComplete));
+    out.put(complete_count_);
+    out.put_bytes(complete_out_.bytes().data(), complete_out_.size());
+    msg_.send(0, std::move(out.bytes()));
+    complete_out_.clear();
+    complete_count_ = 0;
+  }
+
+  const Graph& graph_;
+  const Plan& plan_;
+  MPI_Comm comm_;
+  ChunkArena& arena_;
+  const int rank_;
+  Messenger msg_;
+  ComputePool pool_;
+  std::unordered_map<std::uint32_t, Held> held_;
+  std::unordered_map<std::uint32_t, Waiting> waiting_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> waiters_;
+  std::unordered_set<std::uint32_t> fetching_;
+  std::vector<Fetch> fetches_;
+  std::vector<std::uint32_t> copies_;  // fetched copies not yet reported to the scheduler
+  std::vector<Remote> remotes_;
+  std::vector<std::uint32_t> seen_;
+  WireWriter complete_out_;
+  std::uint32_t complete_count_ = 0;
+  bool failed_ = false;
+  std::optional<Outcome> outcome_;
+  Stats stats_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// The executor
+
+class MpiExecutor final : public Executor {
+ public:
+  explicit MpiExecutor(const MpiExecutorOptions& options) : options_(options), env_(Environment::get()) {
+    comm_ = Comm::dup(MPI_COMM_WORLD);
+    rank_ = comm_.rank();
+    size_ = comm_.size();
+    if (size_ < 2) {
+      throw_error(ErrorCode::kInvalidArgument, "the MPI executor needs at least 2 ranks (a scheduler and a "
+                  "worker); this job has 1. Run without mpirun for the local executor.");
+    }
+    place_workers();
+    arena_ = std::make_unique<ChunkArena>(comm_.get(), options_.arena_bytes);
+    TESSERA_MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, arena_->window()));
+    gather_worker_info();
+  }
+
+  ~MpiExecutor() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized && arena_) MPI_Win_unlock_all(arena_->window());
+    arena_.reset();
+  }
+
+  RunResult run(const Graph& graph, const Plan& plan) override {
+    const auto start = Clock::now();
+    check_same_plan(graph, plan);
+    RunResult result;
+    Outcome outcome;
+    std::unique_ptr<Worker> worker;
+    if (rank_ == 0) {
+      Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, options_.tasks_per_thread);
+      outcome = scheduler.run();
+    } else {
+      worker = std::make_unique<Worker>(graph, plan, comm_.get(), *arena_, rank_, size_, my_threads_,
+                                        options_.bind ? topology_.get() : nullptr,
+                                        options_.bind ? &binding_ : nullptr);
+      outcome = worker->run();
+    }
+    if (outcome.error) {
+      const ErrorInfo& e = *outcome.error;
+      if (e.key.empty()) throw Error(e.code, e.message);
+      throw TaskError(e.code, e.key, e.message, e.rank);
+    }
+    result.outputs = broadcast_outputs(graph, plan, outcome.outputs, worker.get());
+    result.stats = gather_stats(plan, worker.get());
+    result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+  }
+
+  int concurrency() const noexcept override {
+    int n = 0;
+    for (int r = 1; r < size_; ++r) n += threads_[static_cast<std::size_t>(r)];
+    return n;
+  }
+  std::string_view name() const noexcept override { return "mpi"; }
+  int rank() const noexcept override { return rank_; }
+  int ranks() const noexcept override { return size_; }
+
+ private:
+  void place_workers() {
+    // Workers on this node: ranks sharing memory with us, the scheduler excluded.
+    MPI_Comm node = MPI_COMM_NULL;
+    TESSERA_MPI_CHECK(MPI_Comm_split_type(comm_.get(), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+    Comm node_comm(node);
+    const int node_size = node_comm.size();
+    std::vector<int> members(static_cast<std::size_t>(node_size));
+    TESSERA_MPI_CHECK(MPI_Allgather(&rank_, 1, MPI_INT, members.data(), 1, MPI_INT, node_comm.get()));
+    int workers_here = 0;
+    int local_index = -1;
+    for (int r : members) {
+      if (r == 0) continue;
+      if (r == rank_) local_index = workers_here;
+      ++workers_here;
+    }
+    node_leader_ = *std::min_element(members.begin(), members.end());
+    if (rank_ == 0) {
+      my_threads_ = 0;
+      binding_text_ = "scheduler";
+      return;
+    }
+    topology_ = std::make_unique<Topology>(Topology::this_machine());
+    binding_ = topology_->place(local_index, workers_here);
+    bool bound = false;
+    if (options_.bind) {
+      bound = topology_->bind_thread(binding_.cores);
+      topology_->bind_memory(binding_.numa_domains);
+    }
+    my_threads_ = options_.threads > 0 ? options_.threads
+                  : options_.bind       ? static_cast<int>(binding_.cores.size())
+                                        : available_cpus();
+    binding_text_ = options_.bind ? (bound ? binding_.describe() : binding_.describe() + " (binding refused)")
+                                  : std::string("unbound");
+    binding_text_ = str_cat("node of rank ", node_leader_, ", worker ", local_index + 1, "/", workers_here, ": ",
+                            binding_text_);
+  }
+
+  void gather_worker_info() {
+    threads_.assign(static_cast<std::size_t>(size_), 0);
+    TESSERA_MPI_CHECK(MPI_Allgather(&my_threads_, 1, MPI_INT, threads_.data(), 1, MPI_INT, comm_.get()));
+    const int len = static_cast<int>(binding_text_.size());
+    std::vector<int> lens(static_cast<std::size_t>(size_));
+    TESSERA_MPI_CHECK(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm_.get()));
+    std::vector<int> displs(static_cast<std::size_t>(size_), 0);
+    for (int r = 1; r < size_; ++r) {
+      displs[static_cast<std::size_t>(r)] = displs[static_cast<std::size_t>(r - 1)] + lens[static_cast<std::size_t>(r - 1)];
+    }
+    std::string all(static_cast<std::size_t>(displs.back() + lens.back()), '\0');
+    TESSERA_MPI_CHECK(MPI_Allgatherv(binding_text_.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(),
+                                     MPI_CHAR, comm_.get()));
+    bindings_.clear();
+    for (int r = 0; r < size_; ++r) {
+      bindings_.push_back(all.substr(static_cast<std::size_t>(displs[static_cast<std::size_t>(r)]),
+                                     static_cast<std::size_t>(lens[static_cast<std::size_t>(r)])));
+    }
+    if (options_.show_binding && rank_ == 0) {
+      std::fprintf(stderr, "tessera: %d ranks: rank 0 schedules, %d workers\n", size_, size_ - 1);
+      for (int r = 1; r < size_; ++r) {
+        std::fprintf(stderr, "tessera: rank %d: %s, %d threads\n", r, bindings_[static_cast<std::size_t>(r)].c_str(),
+                     threads_[static_cast<std::size_t>(r)]);
+      }
+    }
+  }
+
+  void check_same_plan(const Graph& graph, const Plan& plan) {
+    const std::uint64_t mine[2] = {fingerprint(graph, plan), plan.size()};
+    std::vector<std::uint64_t> all(2 * static_cast<std::size_t>(size_));
+    TESSERA_MPI_CHECK(MPI_Allgather(mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, comm_.get()));
+    for (int r = 1; r < size_; ++r) {
+      const std::size_t i = 2 * static_cast<std::size_t>(r);
+      if (all[i] == all[0] && all[i + 1] == all[1]) continue;
+      throw_error(ErrorCode::kInvalidArgument, "ranks built different task graphs: rank 0 planned ", all[1],
+                  " tasks (fingerprint ", std::hex, all[0], std::dec, "), rank ", r, " planned ", all[i + 1],
+                  " (fingerprint ", std::hex, all[i], std::dec, "). Every rank must build the same graph from the "
+                  "same inputs (control replication); look for rank-dependent code before compute().");
+    }
+  }
+
+  std::vector<Value> broadcast_outputs(const Graph& graph, const Plan& plan, const std::vector<OutputInfo>& outputs,
+                                       const Worker* worker) {
+    std::vector<Value> values;
+    values.reserve(outputs.size());
+    std::vector<std::byte> buffer;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      const OutputInfo& o = outputs[i];
+      if (o.where.tag == 0) {
+        values.emplace_back();
+        continue;
+      }
+      if (o.where.flags & kNotEncodable) {
+        throw_error(ErrorCode::kInvalidArgument, "output ", graph.key_string(plan.result_task(plan.outputs()[i])),
+                    " is a ", type_name_of_tag(o.where.tag), ", which cannot be sent to every rank: specialise "
+                    "tessera::Codec for it");
+      }
+      const Held* held = (rank_ == o.owner && worker) ? worker->held(plan.outputs()[i]) : nullptr;
+      std::byte* data = nullptr;
+      if (held != nullptr) {
+        data = held->block.data;
+      } else {
+        buffer.assign(o.where.bytes, std::byte{0});
+        data = buffer.data();
+      }
+      for (std::size_t off = 0; off < o.where.bytes; off += kMaxGet) {
+        const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, o.where.bytes - off));
+        TESSERA_MPI_CHECK(MPI_Bcast(data + off, n, MPI_BYTE, o.owner, comm_.get()));
+      }
+      if (held != nullptr) {
+        values.push_back(held->value);
+      } else {
+        const detail::TypeOps* ops = detail::find_type(o.where.tag);
+        if (ops == nullptr) throw_error(ErrorCode::kInternal, "output of unknown type tag ", o.where.tag);
+        values.push_back(Value::decode(*ops, data, o.where.bytes));
+      }
+    }
+    return values;
+  }
+
+  RunStats gather_stats(const Plan& plan, const Worker* worker) {
+    // Per rank: threads, tasks, bytes fetched, gets, graph tasks, attempts, then bytes fetched from each rank.
+    const std::size_t width = 6 + static_cast<std::size_t>(size_);
+    std::vector<std::uint64_t> mine(width, 0);
+    if (worker != nullptr) {
+      const auto& s = worker->stats();
+      mine[0] = static_cast<std::uint64_t>(s.threads);
+      mine[1] = s.tasks;
+      mine[2] = s.bytes_fetched;
+      mine[3] = s.gets;
+      mine[4] = s.graph_tasks;
+      mine[5] = s.attempts;
+      std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + 6);
+    }
+    std::vector<std::uint64_t> all(width * static_cast<std::size_t>(size_));
+    TESSERA_MPI_CHECK(MPI_Allgather(mine.data(), static_cast<int>(width), MPI_UINT64_T, all.data(),
+                                    static_cast<int>(width), MPI_UINT64_T, comm_.get()));
+    RunStats stats;
+    for (int r = 1; r < size_; ++r) {
+      const std::uint64_t* row = all.data() + width * static_cast<std::size_t>(r);
+      WorkerStats w;
+      w.rank = r;
+      w.threads = static_cast<int>(row[0]);
+      w.tasks = row[1];
+      w.bytes_fetched = row[2];
+      w.gets = row[3];
+      w.bytes_from.assign(row + 6, row + width);
+      w.binding = bindings_[static_cast<std::size_t>(r)];
+      stats.plan_tasks += row[1];
+      stats.graph_tasks += row[4];
+      stats.attempts += row[5];
+      stats.workers.push_back(std::move(w));
+    }
+    (void)plan;
+    return stats;
+  }
+
+  MpiExecutorOptions options_;
+  Environment& env_;
+  Comm comm_;
+  int rank_ = 0;
+  int size_ = 1;
+  int node_leader_ = 0;
+  std::unique_ptr<Topology> topology_;
+  WorkerBinding binding_;
+  std::string binding_text_;
+  int my_threads_ = 0;
+  std::vector<int> threads_;  // per rank
+  std::vector<std::string> bindings_;
+  std::unique_ptr<ChunkArena> arena_;
+};
+
+}  // namespace
+}  // namespace mpi
+
+std::unique_ptr<Executor> make_mpi_executor(const MpiExecutorOptions& options) {
+  return std::make_unique<mpi::MpiExecutor>(options);
+}
+
+}  // namespace tessera

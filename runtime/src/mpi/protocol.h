@@ -1,0 +1,92 @@
+// Control messages between the scheduler (rank 0) and the workers. All travel two-sided on the executor's own
+// communicator with one tag; the first byte says what a message is. Bulk data never travels here: workers pull
+// results from each other's chunk arenas with one-sided gets.
+//
+//   scheduler -> worker
+//     kAssign   u32 n, n x { u32 task, u8 flags, u16 r, r x Remote }     run these (when their inputs are there)
+//     kRelease  u32 n, n x u32 task                                      drop these results
+//     kFinish   u32 n, n x OutputInfo                                    all done: broadcast the outputs
+//     kAbort    ErrorInfo                                                a task failed: stop, then report kAborted
+//   worker -> scheduler
+//     kComplete u32 n, n x { u32 task, Location, u16 r, r x u32 dep }    finished; r = results fetched as copies
+//     kError    ErrorInfo                                                a task failed here
+//     kAborted  (empty)                                                  stopped after kAbort; last message
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mpi_env.h"
+#include "tessera/runtime/error.h"
+
+namespace tessera::mpi {
+
+constexpr int kControlTag = 0x7e55;
+
+enum class Msg : std::uint8_t {
+  kAssign = 1,
+  kRelease = 2,
+  kFinish = 3,
+  kAbort = 4,
+  kComplete = 10,
+  kError = 11,
+  kAborted = 12,
+};
+
+// Assignment flags.
+constexpr std::uint8_t kLocalOnly = 1;  // every reader runs on the same worker: no need to publish for RMA
+
+// Where a result lives: address in the owner's arena window, encoded size, type tag (0: no value).
+struct Location {
+  std::uint64_t address = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t tag = 0;
+  std::uint8_t flags = 0;  // kNotEncodable
+};
+constexpr std::uint8_t kNotEncodable = 1;   // the value's type has no Codec: it cannot leave its worker
+constexpr std::uint8_t kNotPublished = 2;   // encodable but kept local (kLocalOnly)
+
+struct Remote {
+  std::uint32_t dep = 0;
+  std::int32_t rank = 0;
+  Location where;
+};
+
+inline void put(WireWriter& w, const Location& l) {
+  w.put(l.address);
+  w.put(l.bytes);
+  w.put(l.tag);
+  w.put(l.flags);
+}
+inline Location get_location(WireReader& r) {
+  Location l;
+  l.address = r.get<std::uint64_t>();
+  l.bytes = r.get<std::uint64_t>();
+  l.tag = r.get<std::uint64_t>();
+  l.flags = r.get<std::uint8_t>();
+  return l;
+}
+
+struct ErrorInfo {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string key;
+  std::string message;
+  std::int32_t rank = -1;
+};
+
+inline void put(WireWriter& w, const ErrorInfo& e) {
+  w.put(static_cast<std::uint8_t>(e.code));
+  w.put_string(e.key);
+  w.put_string(e.message);
+  w.put(e.rank);
+}
+inline ErrorInfo get_error(WireReader& r) {
+  ErrorInfo e;
+  e.code = static_cast<ErrorCode>(r.get<std::uint8_t>());
+  e.key = r.get_string();
+  e.message = r.get_string();
+  e.rank = r.get<std::int32_t>();
+  return e;
+}
+
+}  // namespace tessera::mpi
