@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tessera/runtime/delayed.h"
+#include "tessera/runtime/error.h"
 
 namespace tessera::jobs {
 namespace {
@@ -48,9 +49,10 @@ DemoResult run_demo(Runtime& runtime, const DemoOptions& options, std::ostream& 
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.tasks = runtime.last_stats().graph_tasks;
   result.pi = 4.0 * static_cast<double>(result.hits) / static_cast<double>(options.samples);
+  if (runtime.rank() != 0) return result;  // every rank has the result; rank 0 reports it
   out << "tessera demo: estimating pi from " << options.samples << " random points\n"
       << "  executor   " << runtime.executor().name() << " (" << runtime.executor().concurrency()
-      << " threads)\n"
+      << " threads" << (runtime.ranks() > 1 ? str_cat(" on ", runtime.ranks() - 1, " worker ranks") : "") << ")\n"
       << "  tasks      " << result.tasks << " (" << counts.size() << " sample chunks + tree reduction)\n"
       << "  hits       " << result.hits << " of " << options.samples << "\n"
       << "  pi         " << result.pi << " (error " << std::abs(result.pi - std::numbers::pi) << ")\n"

@@ -12,7 +12,11 @@
 // Worker (ranks 1..N-1). Its main thread talks to the scheduler and drives one-sided gets; compute threads, pinned
 // to the cores of the worker's NUMA binding, run tasks as their inputs arrive, and publish results into the
 // worker's chunk arena (attached to a dynamic window) for other workers to MPI_Rget.
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -59,6 +63,56 @@ std::uint64_t fingerprint(const Graph& graph, const Plan& plan) {
   for (std::uint32_t o : plan.outputs()) mix(o);
   return h;
 }
+
+// While the scheduler runs, SIGTERM (what mpirun and srun send when another rank died or the job is cancelled)
+// makes rank 0 say how far the run got before the default action ends the process.
+std::atomic<std::uint64_t> g_completed{0};
+std::atomic<std::uint64_t> g_total{0};
+
+void write_number(char*& p, std::uint64_t v) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0) *p++ = digits[--n];
+}
+
+extern "C" void on_terminate(int sig) {
+  char text[256];
+  char* p = text;
+  auto add = [&p](const char* s) {
+    while (*s) *p++ = *s++;
+  };
+  add("tessera: rank 0 (scheduler) was told to stop (signal ");
+  write_number(p, static_cast<std::uint64_t>(sig));
+  add(") with ");
+  write_number(p, g_completed.load());
+  add(" of ");
+  write_number(p, g_total.load());
+  add(" tasks done: the launcher is ending the job, usually because another rank died\n");
+  (void)!write(STDERR_FILENO, text, static_cast<std::size_t>(p - text));
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+// Installs on_terminate for the lifetime of a scheduler run, restoring what was there before.
+class TerminateNotice {
+ public:
+  explicit TerminateNotice(std::uint64_t total) {
+    g_completed = 0;
+    g_total = total;
+    struct sigaction sa {};
+    sa.sa_handler = on_terminate;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &previous_);
+  }
+  ~TerminateNotice() { sigaction(SIGTERM, &previous_, nullptr); }
+
+ private:
+  struct sigaction previous_ {};
+};
 
 struct OutputInfo {
   std::int32_t owner = 0;
@@ -316,6 +370,7 @@ class Scheduler {
       --occupancy_[wi(w)];
       --in_flight_;
       ++completed_;
+      g_completed.store(completed_, std::memory_order_relaxed);
       for (std::uint32_t c : plan_.dependents(t)) {
         if (--pending_[c] != 0) continue;
         if (state_[c] == kAssigned) {
@@ -956,6 +1011,7 @@ class MpiExecutor final : public Executor {
     Outcome outcome;
     std::unique_ptr<Worker> worker;
     if (rank_ == 0) {
+      TerminateNotice notice(plan.size());
       Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, options_.tasks_per_thread);
       outcome = scheduler.run();
     } else {
