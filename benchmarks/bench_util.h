@@ -30,7 +30,8 @@ inline long proc_status_kb(std::string_view field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.compare(0, field.size(), field) == 0 && line.size() > field.size() && line[field.size()] == ':') {
+    if (line.compare(0, field.size(), field) == 0 && line.size() > field.size() &&
+        line[field.size()] == ':') {
       return std::stol(line.substr(field.size() + 1));
     }
   }
@@ -38,11 +39,12 @@ inline long proc_status_kb(std::string_view field) {
 }
 
 // One figure, one line: {"bench": ..., "impl": ..., "case": ..., "metric": ..., "value": ..., "unit": ...}
-inline void emit(std::string_view bench, std::string_view impl, std::string_view case_name, std::string_view metric,
-                 double value, std::string_view unit) {
+inline void emit(std::string_view bench, std::string_view impl, std::string_view case_name,
+                 std::string_view metric, double value, std::string_view unit) {
   std::printf("{\"bench\": \"%.*s\", \"impl\": \"%.*s\", ", static_cast<int>(bench.size()), bench.data(),
               static_cast<int>(impl.size()), impl.data());
-  if (!case_name.empty()) std::printf("\"case\": \"%.*s\", ", static_cast<int>(case_name.size()), case_name.data());
+  if (!case_name.empty())
+    std::printf("\"case\": \"%.*s\", ", static_cast<int>(case_name.size()), case_name.data());
   std::printf("\"metric\": \"%.*s\", \"value\": %.6g, \"unit\": \"%.*s\"}\n", static_cast<int>(metric.size()),
               metric.data(), value, static_cast<int>(unit.size()), unit.data());
   std::fflush(stdout);

@@ -85,8 +85,8 @@ void measure(const std::string& shape, int n, Executor& exec, bool fuse, int rep
     f.run.push_back(t3 - t2);
     // Executor state per plan task: a result slot and two counters.
     const std::size_t exec_bytes = plan.size() * (sizeof(Value) + 2 * sizeof(std::int32_t));
-    f.bytes_per_task =
-        static_cast<double>(b.graph.memory_bytes() + plan.memory_bytes() + exec_bytes) / static_cast<double>(f.tasks);
+    f.bytes_per_task = static_cast<double>(b.graph.memory_bytes() + plan.memory_bytes() + exec_bytes) /
+                       static_cast<double>(f.tasks);
   }
 }
 
@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     }
   }
   bench::emit("overhead", "tessera-local", "", "threads", local->concurrency(), "threads");
-  bench::emit("overhead", "tessera", "", "peak_rss", static_cast<double>(bench::proc_status_kb("VmHWM")) / 1024.0,
-              "MB");
+  bench::emit("overhead", "tessera", "", "peak_rss",
+              static_cast<double>(bench::proc_status_kb("VmHWM")) / 1024.0, "MB");
   return 0;
 }

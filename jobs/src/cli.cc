@@ -23,11 +23,13 @@ int run_cli(int argc, char** argv) {
   bool no_bind = false;
   DemoOptions demo_options;
   auto* demo = app.add_subcommand("demo", "Run a small self-checking pipeline on this machine");
-  demo->add_option("--threads", runtime_options.threads, "Worker threads (default: all CPUs this process may use)")
+  demo->add_option("--threads", runtime_options.threads,
+                   "Worker threads (default: all CPUs this process may use)")
       ->check(CLI::NonNegativeNumber);
   demo->add_option("--executor", executor, "auto (MPI under mpirun/srun, else threads), threads, sync or mpi")
       ->check(CLI::IsMember({"auto", "threads", "sync", "mpi"}));
-  demo->add_flag("--show-binding", show_binding, "Under MPI: print where each worker runs (NUMA domains, cores)");
+  demo->add_flag("--show-binding", show_binding,
+                 "Under MPI: print where each worker runs (NUMA domains, cores)");
   demo->add_flag("--no-bind", no_bind, "Under MPI: do not pin workers and threads with hwloc");
   demo->add_option("--samples", demo_options.samples, "Random points in total")->check(CLI::PositiveNumber);
   demo->add_option("--chunk", demo_options.chunk, "Points per task")->check(CLI::PositiveNumber);
@@ -53,7 +55,8 @@ int run_cli(int argc, char** argv) {
     }
   } catch (const Error& e) {
     // Errors are the same on every rank (the runtime makes sure), so one rank says it.
-    if (std::getenv("OMPI_COMM_WORLD_RANK") == nullptr || std::string(std::getenv("OMPI_COMM_WORLD_RANK")) == "0") {
+    if (std::getenv("OMPI_COMM_WORLD_RANK") == nullptr ||
+        std::string(std::getenv("OMPI_COMM_WORLD_RANK")) == "0") {
       std::cerr << "tessera: error: " << e.what() << "\n";
     }
     return 1;

@@ -38,12 +38,14 @@ std::uint64_t count_hits(std::uint64_t seed, std::int64_t chunk, std::int64_t n)
 DemoResult run_demo(Runtime& runtime, const DemoOptions& options, std::ostream& out) {
   const auto start = std::chrono::steady_clock::now();
   auto sample = delayed(
-      [seed = options.seed](std::int64_t chunk, std::int64_t n) { return count_hits(seed, chunk, n); }, "sample");
+      [seed = options.seed](std::int64_t chunk, std::int64_t n) { return count_hits(seed, chunk, n); },
+      "sample");
   std::vector<Delayed<std::uint64_t>> counts;
   for (std::int64_t c = 0, done = 0; done < options.samples; ++c, done += options.chunk) {
     counts.push_back(sample(c, std::min(options.chunk, options.samples - done)));
   }
-  auto total = tree_reduce(counts, [](std::uint64_t a, std::uint64_t b) { return a + b; }, 8, "sum");
+  auto total = tree_reduce(
+      counts, [](std::uint64_t a, std::uint64_t b) { return a + b; }, 8, "sum");
   DemoResult result;
   result.hits = runtime.compute(total);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -52,7 +54,8 @@ DemoResult run_demo(Runtime& runtime, const DemoOptions& options, std::ostream& 
   if (runtime.rank() != 0) return result;  // every rank has the result; rank 0 reports it
   out << "tessera demo: estimating pi from " << options.samples << " random points\n"
       << "  executor   " << runtime.executor().name() << " (" << runtime.executor().concurrency()
-      << " threads" << (runtime.ranks() > 1 ? str_cat(" on ", runtime.ranks() - 1, " worker ranks") : "") << ")\n"
+      << " threads" << (runtime.ranks() > 1 ? str_cat(" on ", runtime.ranks() - 1, " worker ranks") : "")
+      << ")\n"
       << "  tasks      " << result.tasks << " (" << counts.size() << " sample chunks + tree reduction)\n"
       << "  hits       " << result.hits << " of " << options.samples << "\n"
       << "  pi         " << result.pi << " (error " << std::abs(result.pi - std::numbers::pi) << ")\n"

@@ -1,3 +1,5 @@
 #include "tessera/jobs/cli.h"
 
-int main(int argc, char** argv) { return tessera::jobs::run_cli(argc, argv); }
+int main(int argc, char** argv) {
+  return tessera::jobs::run_cli(argc, argv);
+}

@@ -25,7 +25,9 @@ const Value& TaskContext::input(std::size_t i) const {
   return *inputs_[i];
 }
 
-Graph::Graph() { option_pool_.emplace_back(); }
+Graph::Graph() {
+  option_pool_.emplace_back();
+}
 
 std::uint32_t Graph::intern_options(const TaskOptions& options) {
   // Tasks of one operation are added together and share their options, so comparing with the most recent
@@ -55,14 +57,16 @@ TaskId Graph::add(NameId name, std::span<const std::int32_t> index, KernelId ker
                   std::span<const TaskId> deps, const TaskOptions& options) {
   const auto id = static_cast<TaskId>(records_.size());
   if (id >= kUnresolved) throw_error(ErrorCode::kResourceExhausted, "a graph holds at most 2^31 tasks");
-  if (name >= names_.size()) throw_error(ErrorCode::kInvalidArgument, "name id ", name, " was never interned");
+  if (name >= names_.size())
+    throw_error(ErrorCode::kInvalidArgument, "name id ", name, " was never interned");
   if (kernel >= kernels_.size()) {
     throw_error(ErrorCode::kInvalidArgument, "kernel id ", kernel, " was never stored with Graph::kernel");
   }
   for (TaskId d : deps) {
     if (d >= id) {
-      throw_error(ErrorCode::kInvalidArgument, "task ", TaskKey{names_[name], {index.begin(), index.end()}}.str(),
-                  ": dependency id ", d, " does not exist (the graph has ", id, " tasks)");
+      throw_error(ErrorCode::kInvalidArgument, "task ",
+                  TaskKey{names_[name], {index.begin(), index.end()}}.str(), ": dependency id ", d,
+                  " does not exist (the graph has ", id, " tasks)");
     }
   }
   records_.push_back(Record{name, kernel, static_cast<std::uint32_t>(index_pool_.size()),
@@ -101,7 +105,8 @@ TaskId Graph::add(const TaskKey& key, Kernel k, std::span<const TaskRef> deps, c
 }
 
 std::uint32_t Graph::index_end(TaskId id) const {
-  return id + 1 < records_.size() ? records_[id + 1].index_begin : static_cast<std::uint32_t>(index_pool_.size());
+  return id + 1 < records_.size() ? records_[id + 1].index_begin
+                                  : static_cast<std::uint32_t>(index_pool_.size());
 }
 
 std::uint32_t Graph::dep_end(TaskId id) const {

@@ -55,7 +55,8 @@ Csr reverse(const Csr& forward, std::uint32_t n) {
   std::string cycle;
   for (std::size_t i = position[v]; i < path.size(); ++i) cycle += graph.key_string(nodes[path[i]]) + " -> ";
   cycle += graph.key_string(nodes[v]);
-  throw_error(ErrorCode::kInvalidArgument, "cycle in the task graph: ", cycle, " (each task depends on the next)");
+  throw_error(ErrorCode::kInvalidArgument, "cycle in the task graph: ", cycle,
+              " (each task depends on the next)");
 }
 
 }  // namespace
@@ -65,8 +66,8 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
   const auto n = static_cast<std::uint32_t>(graph.size());
   for (TaskId o : outputs) {
     if (o >= n) {
-      throw_error(ErrorCode::kInvalidArgument, "requested output task id ", o, " does not exist (the graph has ",
-                  n, " tasks)");
+      throw_error(ErrorCode::kInvalidArgument, "requested output task id ", o,
+                  " does not exist (the graph has ", n, " tasks)");
     }
   }
 

@@ -70,7 +70,8 @@ Runtime::Runtime(const RuntimeOptions& options) : options_(options) {
     kind = ExecutorKind::kThreads;
     if (mpi::launched_by_mpi()) {
       const int announced = announced_ranks();
-      if (announced >= 2 || (announced == 0 && mpi::Environment::get().world_size() >= 2)) kind = ExecutorKind::kMpi;
+      if (announced >= 2 || (announced == 0 && mpi::Environment::get().world_size() >= 2))
+        kind = ExecutorKind::kMpi;
     }
   }
   ExecutorOptions eo;
@@ -109,7 +110,8 @@ std::vector<TaskId> add_delayed(Graph& graph, std::span<const NodePtr> roots) {
   // Iterative post-order walk: a node is added once all its dependencies are.
   std::vector<std::pair<const DelayedNode*, std::size_t>> stack;
   for (const NodePtr& root : roots) {
-    if (!root) throw_error(ErrorCode::kInvalidArgument, "compute() was given an empty Delayed (never assigned)");
+    if (!root)
+      throw_error(ErrorCode::kInvalidArgument, "compute() was given an empty Delayed (never assigned)");
     if (added.count(root.get())) continue;
     stack.emplace_back(root.get(), 0);
     while (!stack.empty()) {

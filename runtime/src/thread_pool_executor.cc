@@ -5,7 +5,8 @@
 //   parents of tree reductions cost one atomic decrement); the rest go to that thread's own min-heap.
 // - A thread takes the better of its heap's top and the next root, else steals the best task of another heap,
 //   else sleeps until someone publishes work.
-// - Completions are counted per thread and flushed only when a thread runs out of work, so the hot path touches
+// - Completions are counted per thread and flushed only when a thread runs out of work, so the hot path
+// touches
 //   no shared counter.
 #include <pthread.h>
 #include <sched.h>

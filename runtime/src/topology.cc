@@ -79,7 +79,8 @@ std::string format_ranges(const std::vector<int>& values) {
 }
 
 std::string WorkerBinding::describe() const {
-  return str_cat("NUMA ", format_ranges(numa_domains), ", cores ", format_ranges(cores), " (", cores.size(), ")");
+  return str_cat("NUMA ", format_ranges(numa_domains), ", cores ", format_ranges(cores), " (", cores.size(),
+                 ")");
 }
 
 Topology::Topology(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -119,7 +120,9 @@ Topology Topology::from_xml(const std::string& path) {
   return Topology(std::move(impl));
 }
 
-int Topology::numa_domains() const noexcept { return static_cast<int>(impl_->domain_cores.size()); }
+int Topology::numa_domains() const noexcept {
+  return static_cast<int>(impl_->domain_cores.size());
+}
 
 int Topology::cores() const noexcept {
   int n = 0;
@@ -179,7 +182,9 @@ bool Topology::bind_thread(const std::vector<int>& cores) const {
   return hwloc_set_cpubind(impl_->topo, set.b, HWLOC_CPUBIND_THREAD) == 0;
 }
 
-bool Topology::bind_thread_to_core(int core) const { return bind_thread({core}); }
+bool Topology::bind_thread_to_core(int core) const {
+  return bind_thread({core});
+}
 
 bool Topology::bind_memory(const std::vector<int>& numa_domains) const {
   Bitmap nodes;
@@ -191,8 +196,9 @@ bool Topology::bind_memory(const std::vector<int>& numa_domains) const {
 std::string Topology::summary() const {
   auto count = [&](hwloc_obj_type_t t) { return std::max(0, hwloc_get_nbobjs_by_type(impl_->topo, t)); };
   auto plural = [](int n, const char* word) { return str_cat(n, " ", word, n == 1 ? "" : "s"); };
-  return str_cat(plural(count(HWLOC_OBJ_PACKAGE), "package"), ", ", plural(count(HWLOC_OBJ_NUMANODE), "NUMA domain"),
-                 ", ", plural(count(HWLOC_OBJ_CORE), "core"), ", ", plural(count(HWLOC_OBJ_PU), "PU"),
+  return str_cat(plural(count(HWLOC_OBJ_PACKAGE), "package"), ", ",
+                 plural(count(HWLOC_OBJ_NUMANODE), "NUMA domain"), ", ",
+                 plural(count(HWLOC_OBJ_CORE), "core"), ", ", plural(count(HWLOC_OBJ_PU), "PU"),
                  "; usable here: ", plural(cores(), "core"), " in ", plural(numa_domains(), "NUMA domain"));
 }
 

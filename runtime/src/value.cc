@@ -23,7 +23,8 @@ std::string demangle(const std::type_info& type) {
 std::uint64_t type_tag(const std::type_info& type) noexcept {
   // FNV-1a of the mangled name: the same on every rank running the same binary, unlike addresses.
   std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char* p = type.name(); *p != '\0'; ++p) h = (h ^ static_cast<unsigned char>(*p)) * 0x100000001b3ULL;
+  for (const char* p = type.name(); *p != '\0'; ++p)
+    h = (h ^ static_cast<unsigned char>(*p)) * 0x100000001b3ULL;
   return h == 0 ? 1 : h;  // 0 means "no value"
 }
 
@@ -53,13 +54,15 @@ const TypeOps* find_type(std::uint64_t tag) noexcept {
 }
 
 void throw_bad_value_type(const TypeOps* held, const std::type_info& wanted) {
-  throw_error(ErrorCode::kInvalidArgument, "value holds ", held ? demangle(held->type) : std::string("nothing"),
-              ", not ", demangle(wanted));
+  throw_error(ErrorCode::kInvalidArgument, "value holds ",
+              held ? demangle(held->type) : std::string("nothing"), ", not ", demangle(wanted));
 }
 
 }  // namespace detail
 
-std::string Value::type_name() const { return ops_ ? detail::demangle(ops_->type) : std::string("empty"); }
+std::string Value::type_name() const {
+  return ops_ ? detail::demangle(ops_->type) : std::string("empty");
+}
 
 Value Value::decode(const detail::TypeOps& ops, const std::byte* bytes, std::size_t n) {
   if (ops.decode == nullptr) {

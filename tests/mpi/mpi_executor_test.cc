@@ -1,5 +1,5 @@
-// The MPI executor, run under mpiexec with 2, 3 and 4 ranks. Every test is collective: all ranks build the same
-// graphs and check the same outputs.
+// The MPI executor, run under mpiexec with 2, 3 and 4 ranks. Every test is collective: all ranks build the
+// same graphs and check the same outputs.
 #include <mpi.h>
 
 #include <gmock/gmock.h>
@@ -93,7 +93,8 @@ TEST_F(MpiExecutorTest, FloatingPointReductionIsBitIdentical) {
   std::uniform_real_distribution<double> u(-1e8, 1e8);
   std::vector<Delayed<double>> xs;
   for (int i = 0; i < 3000; ++i) xs.push_back(literal(u(rng)));
-  auto sum = tree_reduce(xs, [](double a, double b) { return a + b; }, 3);
+  auto sum = tree_reduce(
+      xs, [](double a, double b) { return a + b; }, 3);
   Runtime sync(RuntimeOptions{.executor = ExecutorKind::kSync});
   const double expected = sync.compute(sum);
   Runtime rt;  // kAuto: MPI, since mpiexec started us with several ranks
@@ -107,7 +108,8 @@ TEST_F(MpiExecutorTest, TheSeedsExampleAndFutures) {
   auto inc = delayed([](int x) { return x + 1; }, "inc");
   auto add = delayed([](int a, int b) { return a + b; }, "add");
   EXPECT_EQ(rt.compute(add(inc(1), inc(2))), 5);
-  auto words = rt.map([](int n) { return std::string(static_cast<std::size_t>(n), 'x'); }, std::vector<int>{0, 3, 70000});
+  auto words = rt.map([](int n) { return std::string(static_cast<std::size_t>(n), 'x'); },
+                      std::vector<int>{0, 3, 70000});
   auto lengths = rt.gather(words);
   EXPECT_EQ(lengths[1], "xxx");
   EXPECT_EQ(lengths[2].size(), 70000u);
@@ -115,24 +117,31 @@ TEST_F(MpiExecutorTest, TheSeedsExampleAndFutures) {
 }
 
 TEST_F(MpiExecutorTest, DataMovesOneSidedBetweenWorkers) {
-  // A result made on the last worker and read on worker 1 travels by MPI_Rget: worker 1 must report exactly its
-  // encoded size as fetched from that rank, and nobody else fetches anything.
+  // A result made on the last worker and read on worker 1 travels by MPI_Rget: worker 1 must report exactly
+  // its encoded size as fetched from that rank, and nobody else fetches anything.
   const int last = world_size() - 1;
   constexpr std::size_t kDoubles = 1 << 17;  // 1 MiB
   Graph g;
-  const TaskId big = g.add(TaskKey{"big", {0}}, [](const TaskContext&) {
-    std::vector<double> v(kDoubles);
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i) * 0.5;
-    return Value::of(std::move(v));
-  }, {}, TaskOptions{.rank = last});
-  const TaskId small = g.add(TaskKey{"small", {0}}, [](const TaskContext&) { return Value::of(std::int64_t{7}); },
-                             {}, TaskOptions{.rank = 1});
-  const TaskId use = g.add(TaskKey{"use", {0}}, [](const TaskContext& ctx) {
-    const auto& v = ctx.input<std::vector<double>>(0);
-    double s = 0;
-    for (double x : v) s += x;
-    return Value::of(s + static_cast<double>(ctx.input<std::int64_t>(1)));
-  }, {big, small}, TaskOptions{.rank = 1});
+  const TaskId big = g.add(
+      TaskKey{"big", {0}},
+      [](const TaskContext&) {
+        std::vector<double> v(kDoubles);
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i) * 0.5;
+        return Value::of(std::move(v));
+      },
+      {}, TaskOptions{.rank = last});
+  const TaskId small = g.add(
+      TaskKey{"small", {0}}, [](const TaskContext&) { return Value::of(std::int64_t{7}); }, {},
+      TaskOptions{.rank = 1});
+  const TaskId use = g.add(
+      TaskKey{"use", {0}},
+      [](const TaskContext& ctx) {
+        const auto& v = ctx.input<std::vector<double>>(0);
+        double s = 0;
+        for (double x : v) s += x;
+        return Value::of(s + static_cast<double>(ctx.input<std::int64_t>(1)));
+      },
+      {big, small}, TaskOptions{.rank = 1});
   const TaskId outs[] = {use};
   RunResult r = exec_->run(g, Plan::build(g, outs));
   const double n = kDoubles;
@@ -151,9 +160,9 @@ TEST_F(MpiExecutorTest, TaskFailureReachesEveryRankAndExecutorIsReusable) {
   Graph g;
   const KernelId k = g.kernel(testing::sum_plus_index_kernel());
   auto ends = testing::add_chains(g, 4, 100, k);
-  const TaskId bad = g.add(TaskKey{"mean-3f2a", {4, 0}}, [](const TaskContext&) -> Value {
-    throw std::runtime_error("division by zero in chunk");
-  }, {ends[2]});
+  const TaskId bad = g.add(
+      TaskKey{"mean-3f2a", {4, 0}},
+      [](const TaskContext&) -> Value { throw std::runtime_error("division by zero in chunk"); }, {ends[2]});
   std::vector<TaskId> outs = ends;
   outs.push_back(bad);
   try {
@@ -171,9 +180,12 @@ TEST_F(MpiExecutorTest, TaskFailureReachesEveryRankAndExecutorIsReusable) {
 
 TEST_F(MpiExecutorTest, ErrorCodesTravelWithTheError) {
   Graph g;
-  const TaskId t = g.add(TaskKey{"read", {3}}, [](const TaskContext&) -> Value {
-    throw Error(ErrorCode::kNotFound, "variable \"t2m\" not in era5.nc");
-  }, {}, TaskOptions{.retries = 1});
+  const TaskId t = g.add(
+      TaskKey{"read", {3}},
+      [](const TaskContext&) -> Value {
+        throw Error(ErrorCode::kNotFound, "variable \"t2m\" not in era5.nc");
+      },
+      {}, TaskOptions{.retries = 1});
   const TaskId outs[] = {t};
   try {
     exec_->run(g, Plan::build(g, outs));
@@ -206,15 +218,20 @@ struct Opaque {
 TEST_F(MpiExecutorTest, ValuesWithoutCodecStayOnTheirWorker) {
   // A chain of codec-less values stays on one worker and works; returning one to every rank is a clear error.
   Graph g;
-  const TaskId a = g.add(TaskKey{"make", {0}}, [](const TaskContext&) { return Value::of(Opaque{20, {"a"}}); });
-  const TaskId b = g.add(TaskKey{"grow", {0}}, [](const TaskContext& c) {
-    return Value::of(Opaque{c.input<Opaque>(0).v + 1, {}});
-  }, {a});
-  const TaskId c = g.add(TaskKey{"out", {0}}, [](const TaskContext& ctx) {
-    return Value::of(std::int64_t{ctx.input<Opaque>(0).v * 2});
-  }, {b});
+  const TaskId a = g.add(TaskKey{"make", {0}}, [](const TaskContext&) {
+    return Value::of(Opaque{20, {"a"}});
+  });
+  const TaskId b = g.add(TaskKey{"grow", {0}},
+                         [](const TaskContext& c) {
+                           return Value::of(Opaque{c.input<Opaque>(0).v + 1, {}});
+                         },
+                         {a});
+  const TaskId c =
+      g.add(TaskKey{"out", {0}},
+            [](const TaskContext& ctx) { return Value::of(std::int64_t{ctx.input<Opaque>(0).v * 2}); }, {b});
   const TaskId outs[] = {c};
-  EXPECT_EQ(exec_->run(g, Plan::build(g, outs, {.cull = true, .fuse = false})).outputs[0].get<std::int64_t>(), 42);
+  EXPECT_EQ(exec_->run(g, Plan::build(g, outs, {.cull = true, .fuse = false})).outputs[0].get<std::int64_t>(),
+            42);
   const TaskId opaque_out[] = {b};
   EXPECT_THAT([&] { exec_->run(g, Plan::build(g, opaque_out)); },
               ::testing::ThrowsMessage<Error>(HasSubstr("cannot be sent to every rank")));

@@ -18,7 +18,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-Runtime threads(int n) { return Runtime(RuntimeOptions{.executor = ExecutorKind::kThreads, .threads = n}); }
+Runtime threads(int n) {
+  return Runtime(RuntimeOptions{.executor = ExecutorKind::kThreads, .threads = n});
+}
 
 TEST(Delayed, TheSeedsExample) {
   auto inc = delayed([](int x) { return x + 1; }, "inc");
@@ -54,7 +56,12 @@ TEST(Delayed, IndependentCallsRunInParallel) {
 
 TEST(Delayed, ComputeSeveralSharesWork) {
   std::atomic<int> calls{0};
-  auto slow_square = delayed([&](int x) { ++calls; return x * x; }, "square");
+  auto slow_square = delayed(
+      [&](int x) {
+        ++calls;
+        return x * x;
+      },
+      "square");
   auto add = delayed([](int a, int b) { return a + b; }, "add");
   auto s = slow_square(7);
   auto [a, b, c] = threads(2).compute(s, add(s, s), add(s, 1));
@@ -65,7 +72,8 @@ TEST(Delayed, ComputeSeveralSharesWork) {
 }
 
 TEST(Delayed, LiteralsStringsVectorsAndListArguments) {
-  auto greet = delayed([](const std::string& who, const char* punct) { return "hello " + who + punct; }, "greet");
+  auto greet =
+      delayed([](const std::string& who, const char* punct) { return "hello " + who + punct; }, "greet");
   auto total = delayed([](std::vector<int> parts) { return std::accumulate(parts.begin(), parts.end(), 0); });
   auto ten = literal(10);
   std::vector<Delayed<int>> parts{ten, literal(20), literal(12)};
@@ -82,7 +90,8 @@ TEST(Delayed, TreeReduceIsExactAndBitIdenticalEverywhere) {
   std::uniform_real_distribution<double> u(-1e6, 1e6);
   std::vector<Delayed<double>> xs;
   for (int i = 0; i < 5000; ++i) xs.push_back(literal(u(rng)));
-  auto sum = tree_reduce(xs, [](double a, double b) { return a + b; }, 5);
+  auto sum = tree_reduce(
+      xs, [](double a, double b) { return a + b; }, 5);
   Runtime sync(RuntimeOptions{.executor = ExecutorKind::kSync});
   const double expected = sync.compute(sum);
   for (int n : {1, 2, 3, 8}) {
@@ -119,14 +128,18 @@ TEST(Delayed, ErrorsNameTheCall) {
 
 TEST(Delayed, WrongTypeIsAClearError) {
   Value v = Value::of(3.5);
-  EXPECT_THAT([&] { v.get<int>(); }, ::testing::ThrowsMessage<Error>(HasSubstr("value holds double, not int")));
+  EXPECT_THAT([&] { v.get<int>(); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("value holds double, not int")));
   EXPECT_EQ(Value().type_name(), "empty");
 }
 
 TEST(Futures, SubmitMapGather) {
   Runtime rt = threads(2);
   std::atomic<int> calls{0};
-  auto square = [&](int x) { ++calls; return x * x; };
+  auto square = [&](int x) {
+    ++calls;
+    return x * x;
+  };
   auto a = rt.submit(square, 3);
   auto b = rt.submit([](int x, int y) { return x + y; }, a, 1);  // a future as an argument
   std::vector<int> items{1, 2, 3, 4};
@@ -173,8 +186,8 @@ TEST(RuntimeOptions, ReadsTheEnvironment) {
 TEST(Runtime, RunsLowLevelGraphs) {
   Graph g;
   const TaskId a = g.add(TaskKey{"a", {}}, [](const TaskContext&) { return Value::of(2); });
-  const TaskId b = g.add(TaskKey{"b", {}}, [](const TaskContext& c) { return Value::of(c.input<int>(0) * 21); },
-                         {a});
+  const TaskId b =
+      g.add(TaskKey{"b", {}}, [](const TaskContext& c) { return Value::of(c.input<int>(0) * 21); }, {a});
   Runtime rt = threads(2);
   const TaskId outs[] = {b, a};
   auto values = rt.run(g, outs);

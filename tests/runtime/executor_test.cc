@@ -25,7 +25,9 @@ struct ExecutorCase {
   std::function<std::unique_ptr<Executor>(bool track_live)> make;
 };
 
-void PrintTo(const ExecutorCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const ExecutorCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class ExecutorTest : public ::testing::TestWithParam<ExecutorCase> {
  protected:
@@ -135,9 +137,9 @@ TEST_P(ExecutorTest, ThrowingTaskGivesTaskErrorAndExecutorIsReusable) {
   Graph g;
   const KernelId ok = g.kernel(testing::sum_plus_index_kernel());
   auto ends = testing::add_chains(g, 4, 200, ok);
-  const TaskId bad = g.add(TaskKey{"mean-3f2a", {4, 0}}, [](const TaskContext&) -> Value {
-    throw std::runtime_error("division by zero in chunk");
-  }, {ends[1]});
+  const TaskId bad = g.add(
+      TaskKey{"mean-3f2a", {4, 0}},
+      [](const TaskContext&) -> Value { throw std::runtime_error("division by zero in chunk"); }, {ends[1]});
   std::vector<TaskId> outs = ends;
   outs.push_back(bad);
   Plan plan = Plan::build(g, outs);
@@ -195,8 +197,9 @@ TEST_P(ExecutorTest, FailureLetsRunningTasksFinishAndStartsNoNewOnes) {
   });
   const NameId n = g.name("slow");
   std::vector<TaskId> outs;
-  outs.push_back(g.add(TaskKey{"boom", {}}, [](const TaskContext&) -> Value { throw std::runtime_error("x"); },
-                       {}, TaskOptions{.priority = 100}));
+  outs.push_back(g.add(
+      TaskKey{"boom", {}}, [](const TaskContext&) -> Value { throw std::runtime_error("x"); }, {},
+      TaskOptions{.priority = 100}));
   for (int i = 0; i < 200; ++i) outs.push_back(g.add(n, {i}, slow, {}));
   auto exec = make();
   EXPECT_THROW(exec->run(g, Plan::build(g, outs)), TaskError);
@@ -207,10 +210,13 @@ TEST_P(ExecutorTest, FailureLetsRunningTasksFinishAndStartsNoNewOnes) {
 TEST_P(ExecutorTest, RetriesUntilSuccessThenReportsAttempts) {
   Graph g;
   std::atomic<int> calls{0};
-  const TaskId flaky = g.add(TaskKey{"read", {0}}, [&](const TaskContext&) -> Value {
-    if (++calls < 3) throw Error(ErrorCode::kIo, "transient read failure");
-    return Value::of(std::int64_t{42});
-  }, {}, TaskOptions{.retries = 2});
+  const TaskId flaky = g.add(
+      TaskKey{"read", {0}},
+      [&](const TaskContext&) -> Value {
+        if (++calls < 3) throw Error(ErrorCode::kIo, "transient read failure");
+        return Value::of(std::int64_t{42});
+      },
+      {}, TaskOptions{.retries = 2});
   const TaskId outs[] = {flaky};
   auto exec = make();
   RunResult r = exec->run(g, Plan::build(g, outs));
@@ -218,9 +224,9 @@ TEST_P(ExecutorTest, RetriesUntilSuccessThenReportsAttempts) {
   EXPECT_EQ(r.stats.attempts, 3u);
 
   Graph h;
-  const TaskId hopeless = h.add(TaskKey{"read", {1}}, [](const TaskContext&) -> Value {
-    throw Error(ErrorCode::kIo, "disk gone");
-  }, {}, TaskOptions{.retries = 2});
+  const TaskId hopeless = h.add(
+      TaskKey{"read", {1}}, [](const TaskContext&) -> Value { throw Error(ErrorCode::kIo, "disk gone"); }, {},
+      TaskOptions{.retries = 2});
   const TaskId houts[] = {hopeless};
   try {
     exec->run(h, Plan::build(h, houts));
@@ -260,9 +266,12 @@ INSTANTIATE_TEST_SUITE_P(
     Executors, ExecutorTest,
     ::testing::Values(
         ExecutorCase{"sync", [](bool t) { return make_sync_executor({.track_live = t}); }},
-        ExecutorCase{"threads1", [](bool t) { return make_thread_pool_executor({.threads = 1, .track_live = t}); }},
-        ExecutorCase{"threads2", [](bool t) { return make_thread_pool_executor({.threads = 2, .track_live = t}); }},
-        ExecutorCase{"threads4", [](bool t) { return make_thread_pool_executor({.threads = 4, .track_live = t}); }}),
+        ExecutorCase{"threads1",
+                     [](bool t) { return make_thread_pool_executor({.threads = 1, .track_live = t}); }},
+        ExecutorCase{"threads2",
+                     [](bool t) { return make_thread_pool_executor({.threads = 2, .track_live = t}); }},
+        ExecutorCase{"threads4",
+                     [](bool t) { return make_thread_pool_executor({.threads = 4, .track_live = t}); }}),
     [](const ::testing::TestParamInfo<ExecutorCase>& info) { return info.param.name; });
 
 TEST(ThreadPoolExecutor, RunsIndependentTasksInParallel) {

@@ -18,7 +18,9 @@ Kernel noop() {
   return [](const TaskContext&) { return Value(); };
 }
 
-std::vector<TaskId> vec(std::span<const TaskId> s) { return {s.begin(), s.end()}; }
+std::vector<TaskId> vec(std::span<const TaskId> s) {
+  return {s.begin(), s.end()};
+}
 
 // Every dependency of a plan task has a lower number, and dependents mirror dependencies.
 void expect_consistent(const Plan& plan) {
@@ -69,7 +71,8 @@ TEST(Plan, FusesLinearChainsOnly) {
   ASSERT_EQ(plan.size(), 3u);  // [a b c d], [x], [e]
   std::vector<std::vector<TaskId>> groups;
   for (std::uint32_t p = 0; p < plan.size(); ++p) groups.push_back(vec(plan.members(p)));
-  EXPECT_THAT(groups, ::testing::UnorderedElementsAre(ElementsAre(a, b, c, d), ElementsAre(x), ElementsAre(e)));
+  EXPECT_THAT(groups,
+              ::testing::UnorderedElementsAre(ElementsAre(a, b, c, d), ElementsAre(x), ElementsAre(e)));
   EXPECT_EQ(plan.graph_tasks(), 6u);
   // The fused chain's later members read the previous member.
   for (std::uint32_t p = 0; p < plan.size(); ++p) {

@@ -46,9 +46,11 @@ inline Tree add_tree(Graph& g, int leaves, int fan_in, KernelId kernel) {
   while (level.size() > 1) {
     std::vector<TaskId> next;
     for (std::size_t i = 0; i < level.size(); i += static_cast<std::size_t>(fan_in)) {
-      std::vector<TaskId> kids(level.begin() + static_cast<std::ptrdiff_t>(i),
-                               level.begin() + static_cast<std::ptrdiff_t>(std::min(level.size(), i + fan_in)));
-      next.push_back(g.add(node, std::vector<std::int32_t>{depth, static_cast<std::int32_t>(i)}, kernel, kids));
+      std::vector<TaskId> kids(
+          level.begin() + static_cast<std::ptrdiff_t>(i),
+          level.begin() + static_cast<std::ptrdiff_t>(std::min(level.size(), i + fan_in)));
+      next.push_back(
+          g.add(node, std::vector<std::int32_t>{depth, static_cast<std::int32_t>(i)}, kernel, kids));
     }
     level = std::move(next);
     ++depth;
@@ -57,7 +59,8 @@ inline Tree add_tree(Graph& g, int leaves, int fan_in, KernelId kernel) {
 }
 
 // A random DAG: task i depends on up to `max_deps` earlier tasks (sometimes the same one twice).
-inline std::vector<TaskId> add_random_dag(Graph& g, int n, int max_deps, std::uint32_t seed, KernelId kernel) {
+inline std::vector<TaskId> add_random_dag(Graph& g, int n, int max_deps, std::uint32_t seed,
+                                          KernelId kernel) {
   std::mt19937 rng(seed);
   const NameId name = g.name("rand");
   std::vector<TaskId> ids;

@@ -21,7 +21,9 @@ std::vector<int> range(int lo, int hi) {
 }
 
 // 2 packages x 2 NUMA domains x 4 cores: cores 0-3 in NUMA 0, 4-7 in NUMA 1, 8-11 in NUMA 2, 12-15 in NUMA 3.
-Topology two_sockets() { return Topology::synthetic("pack:2 numa:2 core:4 pu:1"); }
+Topology two_sockets() {
+  return Topology::synthetic("pack:2 numa:2 core:4 pu:1");
+}
 
 TEST(Topology, ReadsASyntheticMachine) {
   Topology t = two_sockets();

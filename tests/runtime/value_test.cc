@@ -1,5 +1,9 @@
 #include "tessera/runtime/value.h"
 
+#include <cstring>
+
+#include "tessera/runtime/buffer.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -44,6 +48,60 @@ TEST(Value, SharesInsteadOfCopying) {
   b.reset();
   EXPECT_FALSE(b.has_value());
   EXPECT_TRUE(a.has_value());
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(Buffer, AllocatesCopiesAndMoves) {
+  Buffer a = Buffer::allocate(1000);
+  ASSERT_EQ(a.size(), 1000u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a.data()) % 64, 0u);
+  for (std::size_t i = 0; i < a.size(); ++i) a.data()[i] = static_cast<std::byte>(i);
+  Buffer b = a;  // deep copy
+  EXPECT_NE(a.data(), b.data());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), 1000), 0);
+  Buffer c = std::move(a);
+  EXPECT_EQ(a.size(), 0u);
+  EXPECT_EQ(c.size(), 1000u);
+  EXPECT_EQ(c.as<std::uint8_t>()[999], static_cast<std::uint8_t>(999 % 256));
+  EXPECT_TRUE(Buffer::allocate(0).empty());
+}
+
+TEST(Buffer, LargeBlocksAreRecycled) {
+  set_buffer_cache_limit(std::size_t{64} << 20);
+  const std::byte* first = nullptr;
+  {
+    Buffer big = Buffer::allocate(3 << 20);
+    first = big.data();
+  }
+  EXPECT_GE(buffer_cache_bytes(), std::size_t{4} << 20);  // the 4 MiB size class is cached
+  Buffer again = Buffer::allocate((3 << 20) + 5);         // same size class: the same block comes back
+  EXPECT_EQ(again.data(), first);
+  set_buffer_cache_limit(0);
+  EXPECT_EQ(buffer_cache_bytes(), 0u);
+  set_buffer_cache_limit(std::size_t{256} << 20);
+}
+
+TEST(Value, InPlaceReceiveBuildsTheFinalObject) {
+  Buffer src = Buffer::allocate(4096);
+  for (std::size_t i = 0; i < src.size(); ++i) src.data()[i] = static_cast<std::byte>(i * 7);
+  Value v = Value::of(std::move(src));
+  const auto& ops = *v.ops();
+  ASSERT_NE(ops.receive, nullptr);
+  std::byte* destination = nullptr;
+  auto object = ops.receive(4096, &destination);
+  ops.encode(v.data(), destination);  // what an MPI_Get would write
+  Value received = Value::adopt(object, ops);
+  EXPECT_EQ(std::memcmp(received.get<Buffer>().data(), v.get<Buffer>().data(), 4096), 0);
+  std::vector<double> d{1.5, 2.5};
+  Value dv = Value::of(d);
+  auto obj2 = dv.ops()->receive(16, &destination);
+  dv.ops()->encode(dv.data(), destination);
+  EXPECT_EQ(Value::adopt(obj2, *dv.ops()).get<std::vector<double>>(), d);
 }
 
 }  // namespace

@@ -10,10 +10,13 @@ namespace tessera::mpi {
 namespace {
 constexpr std::size_t kAlign = 64;
 constexpr std::size_t kMaxRegion = std::size_t{4} << 30;
-std::size_t round_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+std::size_t round_up(std::size_t n) {
+  return (n + kAlign - 1) / kAlign * kAlign;
+}
 }  // namespace
 
-ChunkArena::ChunkArena(MPI_Comm comm, std::size_t first_region_bytes) : next_region_bytes_(first_region_bytes) {
+ChunkArena::ChunkArena(MPI_Comm comm, std::size_t first_region_bytes)
+    : next_region_bytes_(first_region_bytes) {
   TESSERA_MPI_CHECK(MPI_Win_create_dynamic(MPI_INFO_NULL, comm, &win_));
   MPI_Win_set_errhandler(win_, MPI_ERRORS_RETURN);
 }

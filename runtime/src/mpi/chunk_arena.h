@@ -1,5 +1,5 @@
-// Memory for results that other ranks read with one-sided gets: a few large regions attached to one MPI dynamic
-// window (Open MPI's osc rdma allows 64 attachments by default, so never one region per chunk).
+// Memory for results that other ranks read with one-sided gets: a few large regions attached to one MPI
+// dynamic window (Open MPI's osc rdma allows 64 attachments by default, so never one region per chunk).
 #pragma once
 
 #include <mpi.h>

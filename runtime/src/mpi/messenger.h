@@ -38,8 +38,8 @@ class Messenger {
     int count = 0;
     MPI_Get_count(&status, MPI_BYTE, &count);
     out.resize(static_cast<std::size_t>(count));
-    TESSERA_MPI_CHECK(MPI_Recv(out.data(), count, MPI_BYTE, status.MPI_SOURCE, kControlTag, comm_,
-                               MPI_STATUS_IGNORE));
+    TESSERA_MPI_CHECK(
+        MPI_Recv(out.data(), count, MPI_BYTE, status.MPI_SOURCE, kControlTag, comm_, MPI_STATUS_IGNORE));
     source = status.MPI_SOURCE;
     return true;
   }
@@ -69,8 +69,8 @@ class Messenger {
   std::deque<Pending> pending_;
 };
 
-// Idle waiting that stays responsive while busy and gives the CPU away when idle: spin, then yield, then sleep
-// in growing steps (capped), since ranks often share cores with compute threads.
+// Idle waiting that stays responsive while busy and gives the CPU away when idle: spin, then yield, then
+// sleep in growing steps (capped), since ranks often share cores with compute threads.
 class Backoff {
  public:
   void reset() noexcept { idle_ = 0; }

@@ -41,9 +41,10 @@ Environment::Environment() {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   if (provided < MPI_THREAD_MULTIPLE) {
-    throw_error(ErrorCode::kResourceExhausted,
-                "the MPI library provides thread level ", provided, " but tessera's MPI executor needs "
-                "MPI_THREAD_MULTIPLE (", MPI_THREAD_MULTIPLE, "); use an MPI built with thread support");
+    throw_error(ErrorCode::kResourceExhausted, "the MPI library provides thread level ", provided,
+                " but tessera's MPI executor needs "
+                "MPI_THREAD_MULTIPLE (",
+                MPI_THREAD_MULTIPLE, "); use an MPI built with thread support");
   }
 }
 

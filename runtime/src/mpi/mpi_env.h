@@ -18,9 +18,10 @@ namespace tessera::mpi {
 // environment the launchers set; MPI is not touched.
 bool launched_by_mpi() noexcept;
 
-// The process's MPI state. MPI may be initialised once per process, so this outlives every Runtime: created on
-// first use (MPI_Init_thread with MPI_THREAD_MULTIPLE, unless the program initialised MPI itself) and finalised at
-// exit if tessera initialised it. Throws Error(kResourceExhausted) if MPI cannot provide MPI_THREAD_MULTIPLE.
+// The process's MPI state. MPI may be initialised once per process, so this outlives every Runtime: created
+// on first use (MPI_Init_thread with MPI_THREAD_MULTIPLE, unless the program initialised MPI itself) and
+// finalised at exit if tessera initialised it. Throws Error(kResourceExhausted) if MPI cannot provide
+// MPI_THREAD_MULTIPLE.
 class Environment {
  public:
   static Environment& get();
@@ -38,13 +39,13 @@ class Environment {
 std::string error_string(int code);
 
 // Throws Error(kInternal) naming the call when an MPI call fails (communicators use MPI_ERRORS_RETURN).
-#define TESSERA_MPI_CHECK(call)                                                                          \
-  do {                                                                                                   \
-    const int tessera_mpi_rc_ = (call);                                                                  \
-    if (tessera_mpi_rc_ != MPI_SUCCESS) {                                                                \
-      ::tessera::throw_error(::tessera::ErrorCode::kInternal, #call, " failed: ",                        \
-                             ::tessera::mpi::error_string(tessera_mpi_rc_));                             \
-    }                                                                                                    \
+#define TESSERA_MPI_CHECK(call)                                                           \
+  do {                                                                                    \
+    const int tessera_mpi_rc_ = (call);                                                   \
+    if (tessera_mpi_rc_ != MPI_SUCCESS) {                                                 \
+      ::tessera::throw_error(::tessera::ErrorCode::kInternal, #call,                      \
+                             " failed: ", ::tessera::mpi::error_string(tessera_mpi_rc_)); \
+    }                                                                                     \
   } while (false)
 
 // A communicator this object owns (freed on destruction).

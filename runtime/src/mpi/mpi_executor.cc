@@ -1,17 +1,17 @@
 // The MPI executor: rank 0 schedules, every other rank is a worker.
 //
-// Scheduler (rank 0). Keeps, per plan task, how many dependencies are unfinished, how many readers remain, where
-// it is assigned or held, and where its encoded result lives. Ready tasks go, in plan priority order, to the worker
-// holding most of their input bytes (if it is not overloaded), else to the least occupied worker with room; roots
-// go in consecutive blocks to one worker at a time, so siblings of a reduction meet on one worker. A task whose
-// only reader is a single task is assigned together with that reader when the reader's other inputs are already
-// placed there ("pre-assignment"): chains and reduction subtrees then run on one worker without a round trip per
-// task, and their intermediates are never published for RMA. Results are released on every holder when their
-// last reader finished.
+// Scheduler (rank 0). Keeps, per plan task, how many dependencies are unfinished, how many readers remain,
+// where it is assigned or held, and where its encoded result lives. Ready tasks go, in plan priority order,
+// to the worker holding most of their input bytes (if it is not overloaded), else to the least occupied
+// worker with room; roots go in consecutive blocks to one worker at a time, so siblings of a reduction meet
+// on one worker. A task whose only reader is a single task is assigned together with that reader when the
+// reader's other inputs are already placed there ("pre-assignment"): chains and reduction subtrees then run
+// on one worker without a round trip per task, and their intermediates are never published for RMA. Results
+// are released on every holder when their last reader finished.
 //
-// Worker (ranks 1..N-1). Its main thread talks to the scheduler and drives one-sided gets; compute threads, pinned
-// to the cores of the worker's NUMA binding, run tasks as their inputs arrive, and publish results into the
-// worker's chunk arena (attached to a dynamic window) for other workers to MPI_Rget.
+// Worker (ranks 1..N-1). Its main thread talks to the scheduler and drives one-sided gets; compute threads,
+// pinned to the cores of the worker's NUMA binding, run tasks as their inputs arrive, and publish results
+// into the worker's chunk arena (attached to a dynamic window) for other workers to MPI_Rget.
 #include <signal.h>
 #include <unistd.h>
 
@@ -49,9 +49,7 @@ using Clock = std::chrono::steady_clock;
 // Identifies a plan over every rank: names, indexes and edges, in plan order.
 std::uint64_t fingerprint(const Graph& graph, const Plan& plan) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
-  auto mix = [&h](std::uint64_t v) {
-    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-  };
+  auto mix = [&h](std::uint64_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
   mix(plan.size());
   for (std::uint32_t p = 0; p < plan.size(); ++p) {
     for (TaskId t : plan.members(p)) {
@@ -64,8 +62,8 @@ std::uint64_t fingerprint(const Graph& graph, const Plan& plan) {
   return h;
 }
 
-// While the scheduler runs, SIGTERM (what mpirun and srun send when another rank died or the job is cancelled)
-// makes rank 0 say how far the run got before the default action ends the process.
+// While the scheduler runs, SIGTERM (what mpirun and srun send when another rank died or the job is
+// cancelled) makes rank 0 say how far the run got before the default action ends the process.
 std::atomic<std::uint64_t> g_completed{0};
 std::atomic<std::uint64_t> g_total{0};
 
@@ -184,8 +182,9 @@ class Scheduler {
       flush();
       msg_.progress();
       if (in_flight_ == 0 && completed_ < m_ && !has_ready()) {
-        error_ = ErrorInfo{ErrorCode::kInternal, "", str_cat("scheduler stalled with ", m_ - completed_,
-                                                               " of ", m_, " tasks unfinished and none running"),
+        error_ = ErrorInfo{ErrorCode::kInternal, "",
+                           str_cat("scheduler stalled with ", m_ - completed_, " of ", m_,
+                                   " tasks unfinished and none running"),
                            0};
         return abort_all();
       }
@@ -397,8 +396,8 @@ class Scheduler {
       ErrorInfo e = get_error(r);
       if (!error_) error_ = std::move(e);
     } else {
-      throw_error(ErrorCode::kInternal, "scheduler got unexpected message ", static_cast<int>(kind), " from rank ",
-                  source);
+      throw_error(ErrorCode::kInternal, "scheduler got unexpected message ", static_cast<int>(kind),
+                  " from rank ", source);
     }
   }
 
@@ -648,8 +647,8 @@ struct Held {
 
 class Worker {
  public:
-  Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena, int rank, int ranks, int threads,
-         const Topology* topology, const WorkerBinding* binding)
+  Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena, int rank, int ranks,
+         int threads, const Topology* topology, const WorkerBinding* binding)
       : graph_(graph),
         plan_(plan),
         comm_(comm),
@@ -691,6 +690,8 @@ class Worker {
       msg_.progress();
       if (active) {
         backoff.reset();
+      } else if (!fetches_.empty()) {
+        sched_yield();  // a transfer is in flight: notice its completion promptly
       } else if (pool_.busy()) {
         pool_.wait_for_done(std::chrono::microseconds(backoff.idle() < 64 ? 5 : 100));
         backoff.pause();
@@ -731,11 +732,14 @@ class Worker {
 
  private:
   struct Fetch {
-    std::uint32_t dep;
-    int source;
-    std::uint64_t tag;
-    std::vector<std::byte> buffer;
+    std::uint32_t dep = 0;
+    const detail::TypeOps* ops = nullptr;
+    std::uint64_t bytes = 0;
+    std::shared_ptr<const void> object;  // in-place receive target, or
+    std::vector<std::byte> buffer;       // bytes to decode
+    std::byte* destination = nullptr;
     std::vector<MPI_Request> requests;
+    Clock::time_point started;
   };
   struct Waiting {
     std::int32_t pending;
@@ -780,7 +784,8 @@ class Worker {
         break;
       }
       default:
-        throw_error(ErrorCode::kInternal, "worker ", rank_, " got unexpected message ", static_cast<int>(kind));
+        throw_error(ErrorCode::kInternal, "worker ", rank_, " got unexpected message ",
+                    static_cast<int>(kind));
     }
   }
 
@@ -821,15 +826,35 @@ class Worker {
     if (rem.where.flags & kNotEncodable) {
       throw_error(ErrorCode::kInternal, "asked to fetch an unencodable result of plan task ", rem.dep);
     }
-    if (rem.where.tag == 0 || rem.where.bytes == 0) {
-      hold_copy(rem.dep, rem.where.tag, nullptr, 0);
+    if (rem.where.tag == 0) {
+      hold_copy(rem.dep, Value());
       return true;
     }
-    Fetch f{rem.dep, rem.rank, rem.where.tag, std::vector<std::byte>(rem.where.bytes), {}};
+    const detail::TypeOps* ops = detail::find_type(rem.where.tag);
+    if (ops == nullptr) {
+      throw_error(ErrorCode::kInternal, "worker ", rank_, " cannot decode a result of unknown type tag ",
+                  rem.where.tag);
+    }
+    Fetch f;
+    f.dep = rem.dep;
+    f.ops = ops;
+    f.bytes = rem.where.bytes;
+    // Receive straight into the final object when its codec allows; else into bytes decoded afterwards.
+    if (ops->receive != nullptr) {
+      f.object = ops->receive(rem.where.bytes, &f.destination);
+    } else {
+      f.buffer.resize(rem.where.bytes);
+      f.destination = f.buffer.data();
+    }
+    if (rem.where.bytes == 0) {
+      hold_copy(rem.dep, finish_fetch(f));
+      return true;
+    }
+    f.started = Clock::now();
     for (std::size_t off = 0; off < rem.where.bytes; off += kMaxGet) {
       const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, rem.where.bytes - off));
       MPI_Request req;
-      TESSERA_MPI_CHECK(MPI_Rget(f.buffer.data() + off, n, MPI_BYTE, rem.rank,
+      TESSERA_MPI_CHECK(MPI_Rget(f.destination + off, n, MPI_BYTE, rem.rank,
                                  static_cast<MPI_Aint>(rem.where.address + off), n, MPI_BYTE, arena_.window(),
                                  &req));
       f.requests.push_back(req);
@@ -842,15 +867,12 @@ class Worker {
     return false;
   }
 
-  void hold_copy(std::uint32_t dep, std::uint64_t tag, const std::byte* data, std::size_t n) {
-    Value v;
-    if (tag != 0) {
-      const detail::TypeOps* ops = detail::find_type(tag);
-      if (ops == nullptr) {
-        throw_error(ErrorCode::kInternal, "worker ", rank_, " cannot decode a result of unknown type tag ", tag);
-      }
-      v = Value::decode(*ops, data, n);
-    }
+  static Value finish_fetch(Fetch& f) {
+    if (f.object) return Value::adopt(std::move(f.object), *f.ops);
+    return Value::decode(*f.ops, f.buffer.data(), f.buffer.size());
+  }
+
+  void hold_copy(std::uint32_t dep, Value v) {
     held_.emplace(dep, Held{std::move(v), {}});
     copies_.push_back(dep);
   }
@@ -860,15 +882,16 @@ class Worker {
     for (std::size_t i = 0; i < fetches_.size();) {
       Fetch& f = fetches_[i];
       int done = 0;
-      TESSERA_MPI_CHECK(MPI_Testall(static_cast<int>(f.requests.size()), f.requests.data(), &done,
-                                    MPI_STATUSES_IGNORE));
+      TESSERA_MPI_CHECK(
+          MPI_Testall(static_cast<int>(f.requests.size()), f.requests.data(), &done, MPI_STATUSES_IGNORE));
       if (!done) {
         ++i;
         continue;
       }
       any = true;
+      stats_.fetch_seconds += std::chrono::duration<double>(Clock::now() - f.started).count();
       const std::uint32_t dep = f.dep;
-      hold_copy(dep, f.tag, f.buffer.data(), f.buffer.size());
+      hold_copy(dep, finish_fetch(f));
       fetching_.erase(dep);
       fetches_[i] = std::move(fetches_.back());
       fetches_.pop_back();
@@ -988,7 +1011,8 @@ class MpiExecutor final : public Executor {
     rank_ = comm_.rank();
     size_ = comm_.size();
     if (size_ < 2) {
-      throw_error(ErrorCode::kInvalidArgument, "the MPI executor needs at least 2 ranks (a scheduler and a "
+      throw_error(ErrorCode::kInvalidArgument,
+                  "the MPI executor needs at least 2 ranks (a scheduler and a "
                   "worker); this job has 1. Run without mpirun for the local executor.");
     }
     place_workers();
@@ -1070,12 +1094,12 @@ class MpiExecutor final : public Executor {
       topology_->bind_memory(binding_.numa_domains);
     }
     my_threads_ = options_.threads > 0 ? options_.threads
-                  : options_.bind       ? static_cast<int>(binding_.cores.size())
-                                        : available_cpus();
+                  : options_.bind      ? static_cast<int>(binding_.cores.size())
+                                       : available_cpus();
     binding_text_ = options_.bind ? (bound ? binding_.describe() : binding_.describe() + " (binding refused)")
                                   : std::string("unbound");
-    binding_text_ = str_cat("node of rank ", node_leader_, ", worker ", local_index + 1, "/", workers_here, ": ",
-                            binding_text_);
+    binding_text_ = str_cat("node of rank ", node_leader_, ", worker ", local_index + 1, "/", workers_here,
+                            ": ", binding_text_);
   }
 
   void gather_worker_info() {
@@ -1086,11 +1110,12 @@ class MpiExecutor final : public Executor {
     TESSERA_MPI_CHECK(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm_.get()));
     std::vector<int> displs(static_cast<std::size_t>(size_), 0);
     for (int r = 1; r < size_; ++r) {
-      displs[static_cast<std::size_t>(r)] = displs[static_cast<std::size_t>(r - 1)] + lens[static_cast<std::size_t>(r - 1)];
+      displs[static_cast<std::size_t>(r)] =
+          displs[static_cast<std::size_t>(r - 1)] + lens[static_cast<std::size_t>(r - 1)];
     }
     std::string all(static_cast<std::size_t>(displs.back() + lens.back()), '\0');
-    TESSERA_MPI_CHECK(MPI_Allgatherv(binding_text_.data(), len, MPI_CHAR, all.data(), lens.data(), displs.data(),
-                                     MPI_CHAR, comm_.get()));
+    TESSERA_MPI_CHECK(MPI_Allgatherv(binding_text_.data(), len, MPI_CHAR, all.data(), lens.data(),
+                                     displs.data(), MPI_CHAR, comm_.get()));
     bindings_.clear();
     for (int r = 0; r < size_; ++r) {
       bindings_.push_back(all.substr(static_cast<std::size_t>(displs[static_cast<std::size_t>(r)]),
@@ -1099,8 +1124,8 @@ class MpiExecutor final : public Executor {
     if (options_.show_binding && rank_ == 0) {
       std::fprintf(stderr, "tessera: %d ranks: rank 0 schedules, %d workers\n", size_, size_ - 1);
       for (int r = 1; r < size_; ++r) {
-        std::fprintf(stderr, "tessera: rank %d: %s, %d threads\n", r, bindings_[static_cast<std::size_t>(r)].c_str(),
-                     threads_[static_cast<std::size_t>(r)]);
+        std::fprintf(stderr, "tessera: rank %d: %s, %d threads\n", r,
+                     bindings_[static_cast<std::size_t>(r)].c_str(), threads_[static_cast<std::size_t>(r)]);
       }
     }
   }
@@ -1114,13 +1139,14 @@ class MpiExecutor final : public Executor {
       if (all[i] == all[0] && all[i + 1] == all[1]) continue;
       throw_error(ErrorCode::kInvalidArgument, "ranks built different task graphs: rank 0 planned ", all[1],
                   " tasks (fingerprint ", std::hex, all[0], std::dec, "), rank ", r, " planned ", all[i + 1],
-                  " (fingerprint ", std::hex, all[i], std::dec, "). Every rank must build the same graph from the "
+                  " (fingerprint ", std::hex, all[i], std::dec,
+                  "). Every rank must build the same graph from the "
                   "same inputs (control replication); look for rank-dependent code before compute().");
     }
   }
 
-  std::vector<Value> broadcast_outputs(const Graph& graph, const Plan& plan, const std::vector<OutputInfo>& outputs,
-                                       const Worker* worker) {
+  std::vector<Value> broadcast_outputs(const Graph& graph, const Plan& plan,
+                                       const std::vector<OutputInfo>& outputs, const Worker* worker) {
     std::vector<Value> values;
     values.reserve(outputs.size());
     std::vector<std::byte> buffer;
@@ -1131,8 +1157,10 @@ class MpiExecutor final : public Executor {
         continue;
       }
       if (o.where.flags & kNotEncodable) {
-        throw_error(ErrorCode::kInvalidArgument, "output ", graph.key_string(plan.result_task(plan.outputs()[i])),
-                    " is a ", type_name_of_tag(o.where.tag), ", which cannot be sent to every rank: specialise "
+        throw_error(ErrorCode::kInvalidArgument, "output ",
+                    graph.key_string(plan.result_task(plan.outputs()[i])), " is a ",
+                    type_name_of_tag(o.where.tag),
+                    ", which cannot be sent to every rank: specialise "
                     "tessera::Codec for it");
       }
       const Held* held = (rank_ == o.owner && worker) ? worker->held(plan.outputs()[i]) : nullptr;
@@ -1159,8 +1187,9 @@ class MpiExecutor final : public Executor {
   }
 
   RunStats gather_stats(const Plan& plan, const Worker* worker) {
-    // Per rank: threads, tasks, bytes fetched, gets, graph tasks, attempts, then bytes fetched from each rank.
-    const std::size_t width = 6 + static_cast<std::size_t>(size_);
+    // Per rank: threads, tasks, bytes fetched, gets, graph tasks, attempts, fetch time (ns), then bytes
+    // fetched from each rank.
+    const std::size_t width = 7 + static_cast<std::size_t>(size_);
     std::vector<std::uint64_t> mine(width, 0);
     if (worker != nullptr) {
       const auto& s = worker->stats();
@@ -1170,7 +1199,8 @@ class MpiExecutor final : public Executor {
       mine[3] = s.gets;
       mine[4] = s.graph_tasks;
       mine[5] = s.attempts;
-      std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + 6);
+      mine[6] = static_cast<std::uint64_t>(s.fetch_seconds * 1e9);
+      std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + 7);
     }
     std::vector<std::uint64_t> all(width * static_cast<std::size_t>(size_));
     TESSERA_MPI_CHECK(MPI_Allgather(mine.data(), static_cast<int>(width), MPI_UINT64_T, all.data(),
@@ -1184,7 +1214,8 @@ class MpiExecutor final : public Executor {
       w.tasks = row[1];
       w.bytes_fetched = row[2];
       w.gets = row[3];
-      w.bytes_from.assign(row + 6, row + width);
+      w.fetch_seconds = static_cast<double>(row[6]) * 1e-9;
+      w.bytes_from.assign(row + 7, row + width);
       w.binding = bindings_[static_cast<std::size_t>(r)];
       stats.plan_tasks += row[1];
       stats.graph_tasks += row[4];

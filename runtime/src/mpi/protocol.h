@@ -1,16 +1,16 @@
 // Control messages between the scheduler (rank 0) and the workers. All travel two-sided on the executor's own
-// communicator with one tag; the first byte says what a message is. Bulk data never travels here: workers pull
-// results from each other's chunk arenas with one-sided gets.
+// communicator with one tag; the first byte says what a message is. Bulk data never travels here: workers
+// pull results from each other's chunk arenas with one-sided gets.
 //
 //   scheduler -> worker
-//     kAssign   u32 n, n x { u32 task, u8 flags, u16 r, r x Remote }     run these (when their inputs are there)
-//     kRelease  u32 n, n x u32 task                                      drop these results
-//     kFinish   u32 n, n x OutputInfo                                    all done: broadcast the outputs
-//     kAbort    ErrorInfo                                                a task failed: stop, then report kAborted
+//     kAssign   u32 n, n x { u32 task, u8 flags, u16 r, r x Remote }     run these (when their inputs are
+//     there) kRelease  u32 n, n x u32 task                                      drop these results kFinish
+//     u32 n, n x OutputInfo                                    all done: broadcast the outputs kAbort
+//     ErrorInfo                                                a task failed: stop, then report kAborted
 //   worker -> scheduler
-//     kComplete u32 n, n x { u32 task, Location, u16 r, r x u32 dep }    finished; r = results fetched as copies
-//     kError    ErrorInfo                                                a task failed here
-//     kAborted  (empty)                                                  stopped after kAbort; last message
+//     kComplete u32 n, n x { u32 task, Location, u16 r, r x u32 dep }    finished; r = results fetched as
+//     copies kError    ErrorInfo                                                a task failed here kAborted
+//     (empty)                                                  stopped after kAbort; last message
 #pragma once
 
 #include <cstdint>
@@ -43,8 +43,8 @@ struct Location {
   std::uint64_t tag = 0;
   std::uint8_t flags = 0;  // kNotEncodable
 };
-constexpr std::uint8_t kNotEncodable = 1;   // the value's type has no Codec: it cannot leave its worker
-constexpr std::uint8_t kNotPublished = 2;   // encodable but kept local (kLocalOnly)
+constexpr std::uint8_t kNotEncodable = 1;  // the value's type has no Codec: it cannot leave its worker
+constexpr std::uint8_t kNotPublished = 2;  // encodable but kept local (kLocalOnly)
 
 struct Remote {
   std::uint32_t dep = 0;

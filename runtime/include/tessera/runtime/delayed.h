@@ -62,9 +62,9 @@ Delayed<std::decay_t<T>> literal(T&& value, std::string name = "literal") {
 
 namespace detail {
 
-// Binders say how each argument of a delayed call reaches the function: a plain value is copied into the task;
-// a Delayed<U> becomes a dependency read as const U&; a std::vector<Delayed<U>> becomes that many dependencies
-// passed as std::vector<U>. Inputs are numbered at bind time, left to right.
+// Binders say how each argument of a delayed call reaches the function: a plain value is copied into the
+// task; a Delayed<U> becomes a dependency read as const U&; a std::vector<Delayed<U>> becomes that many
+// dependencies passed as std::vector<U>. Inputs are numbered at bind time, left to right.
 template <class A>
 struct Binder {
   A value;
@@ -78,7 +78,8 @@ template <class U>
 struct DelayedBinder {
   std::size_t slot;
   DelayedBinder(const Delayed<U>& d, std::size_t& next, std::vector<NodePtr>& deps) : slot(next++) {
-    if (!d.node()) throw_error(ErrorCode::kInvalidArgument, "an argument is an empty Delayed (never assigned)");
+    if (!d.node())
+      throw_error(ErrorCode::kInvalidArgument, "an argument is an empty Delayed (never assigned)");
     deps.push_back(d.node());
   }
   const U& get(const TaskContext& ctx) const { return ctx.input<U>(slot); }
@@ -164,10 +165,12 @@ DelayedFunction<std::decay_t<F>> delayed(F&& f, std::string name = "task", TaskO
 // consecutive results left to right. The tree's shape depends only on items.size() and split_every, so the
 // result is bit-identical on any executor and any number of threads or ranks.
 template <class T, class Op>
-Delayed<T> tree_reduce(std::vector<Delayed<T>> items, Op op, int split_every = 8, std::string name = "reduce") {
+Delayed<T> tree_reduce(std::vector<Delayed<T>> items, Op op, int split_every = 8,
+                       std::string name = "reduce") {
   if (items.empty()) throw_error(ErrorCode::kInvalidArgument, "tree_reduce of an empty list");
-  if (split_every < 2) throw_error(ErrorCode::kInvalidArgument, "tree_reduce: split_every is ", split_every,
-                                   "; it must be at least 2");
+  if (split_every < 2)
+    throw_error(ErrorCode::kInvalidArgument, "tree_reduce: split_every is ", split_every,
+                "; it must be at least 2");
   auto shared_op = std::make_shared<const Op>(std::move(op));
   Kernel fold = [shared_op](const TaskContext& ctx) -> Value {
     T acc = ctx.input<T>(0);

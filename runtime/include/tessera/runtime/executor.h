@@ -17,19 +17,20 @@ namespace tessera {
 struct WorkerStats {
   int rank = 0;
   int threads = 0;
-  std::uint64_t tasks = 0;          // plan tasks it ran
-  std::uint64_t bytes_fetched = 0;  // bytes it pulled from other workers with one-sided gets
-  std::uint64_t gets = 0;           // one-sided gets it issued
+  std::uint64_t tasks = 0;                // plan tasks it ran
+  std::uint64_t bytes_fetched = 0;        // bytes it pulled from other workers with one-sided gets
+  std::uint64_t gets = 0;                 // one-sided gets it issued
+  double fetch_seconds = 0;               // summed time from issuing each fetch to seeing it complete
   std::vector<std::uint64_t> bytes_from;  // bytes_fetched by source rank (index = rank)
-  std::string binding;              // where it ran ("NUMA 0, cores 0-3 (4)", or "unbound")
+  std::string binding;                    // where it ran ("NUMA 0, cores 0-3 (4)", or "unbound")
 };
 
 struct RunStats {
-  std::uint64_t plan_tasks = 0;    // plan tasks run (fused chains count once)
-  std::uint64_t graph_tasks = 0;   // graph tasks run, counting every member of a fused chain
-  std::uint64_t attempts = 0;      // callable invocations, including retries
-  std::uint64_t peak_live = 0;     // most results held at once (only when ExecutorOptions::track_live)
-  double seconds = 0;              // wall time of run()
+  std::uint64_t plan_tasks = 0;      // plan tasks run (fused chains count once)
+  std::uint64_t graph_tasks = 0;     // graph tasks run, counting every member of a fused chain
+  std::uint64_t attempts = 0;        // callable invocations, including retries
+  std::uint64_t peak_live = 0;       // most results held at once (only when ExecutorOptions::track_live)
+  double seconds = 0;                // wall time of run()
   std::vector<WorkerStats> workers;  // MPI executor only: one entry per worker rank, on every rank
 };
 
@@ -39,7 +40,7 @@ struct RunResult {
 };
 
 struct ExecutorOptions {
-  int threads = 0;          // 0: one per CPU of the process's affinity mask (what mpirun/srun/taskset allowed)
+  int threads = 0;  // 0: one per CPU of the process's affinity mask (what mpirun/srun/taskset allowed)
   bool track_live = false;  // count results alive at once (one atomic per task: on for tests and reports)
 };
 
@@ -73,10 +74,10 @@ std::unique_ptr<Executor> make_sync_executor(const ExecutorOptions& options = {}
 // A pool of threads (the calling thread is one of them) running ready tasks by plan priority.
 std::unique_ptr<Executor> make_thread_pool_executor(const ExecutorOptions& options = {});
 
-// Rank 0 schedules, every other rank is a worker; run() is collective: every rank calls it with the same graph
-// and plan (checked: a mismatch throws Error(kInvalidArgument) on every rank) and every rank gets the outputs.
-// A task's failure throws the same TaskError on every rank. Initialises MPI (MPI_THREAD_MULTIPLE) if needed.
-// Needs at least 2 ranks. Construction and destruction are collective too.
+// Rank 0 schedules, every other rank is a worker; run() is collective: every rank calls it with the same
+// graph and plan (checked: a mismatch throws Error(kInvalidArgument) on every rank) and every rank gets the
+// outputs. A task's failure throws the same TaskError on every rank. Initialises MPI (MPI_THREAD_MULTIPLE) if
+// needed. Needs at least 2 ranks. Construction and destruction are collective too.
 std::unique_ptr<Executor> make_mpi_executor(const MpiExecutorOptions& options = {});
 
 // CPUs in this process's affinity mask (at least 1).

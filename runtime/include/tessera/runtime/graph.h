@@ -35,8 +35,8 @@ struct TaskKey {
 // key and the executor thread running it. Valid only during the call.
 class TaskContext {
  public:
-  TaskContext(std::span<const Value* const> inputs, std::string_view name, std::span<const std::int32_t> index,
-              int thread) noexcept
+  TaskContext(std::span<const Value* const> inputs, std::string_view name,
+              std::span<const std::int32_t> index, int thread) noexcept
       : inputs_(inputs), name_(name), index_(index), thread_(thread) {}
 
   std::size_t num_inputs() const noexcept { return inputs_.size(); }
@@ -74,8 +74,8 @@ struct TaskOptions {
 // a task added later).
 using TaskRef = std::variant<TaskId, TaskKey>;
 
-// A directed acyclic graph of tasks, built by add() calls. Not thread-safe. Cheap per task: a task that shares
-// its kernel with others costs about 40 bytes plus 4 per dependency and 4 per index dimension.
+// A directed acyclic graph of tasks, built by add() calls. Not thread-safe. Cheap per task: a task that
+// shares its kernel with others costs about 40 bytes plus 4 per dependency and 4 per index dimension.
 class Graph {
  public:
   Graph();
@@ -93,13 +93,15 @@ class Graph {
     return add(name, std::span<const std::int32_t>(index.begin(), index.size()), kernel,
                std::span<const TaskId>(deps.begin(), deps.size()), options);
   }
-  TaskId add(NameId name, std::initializer_list<std::int32_t> index, KernelId kernel, std::span<const TaskId> deps,
-             const TaskOptions& options = {}) {
+  TaskId add(NameId name, std::initializer_list<std::int32_t> index, KernelId kernel,
+             std::span<const TaskId> deps, const TaskOptions& options = {}) {
     return add(name, std::span<const std::int32_t>(index.begin(), index.size()), kernel, deps, options);
   }
   // Adds a task with its own callable; dependencies may be ids or keys.
-  TaskId add(const TaskKey& key, Kernel k, std::span<const TaskRef> deps = {}, const TaskOptions& options = {});
-  TaskId add(const TaskKey& key, Kernel k, std::initializer_list<TaskRef> deps, const TaskOptions& options = {}) {
+  TaskId add(const TaskKey& key, Kernel k, std::span<const TaskRef> deps = {},
+             const TaskOptions& options = {});
+  TaskId add(const TaskKey& key, Kernel k, std::initializer_list<TaskRef> deps,
+             const TaskOptions& options = {}) {
     return add(key, std::move(k), std::span<const TaskRef>(deps.begin(), deps.size()), options);
   }
 
@@ -144,8 +146,8 @@ class Graph {
   std::vector<Record> records_;
   std::uint32_t intern_options(const TaskOptions& options);
 
-  std::vector<TaskOptions> option_pool_;      // distinct options, consecutive duplicates shared
-  std::vector<std::uint32_t> option_index_;   // per task
+  std::vector<TaskOptions> option_pool_;     // distinct options, consecutive duplicates shared
+  std::vector<std::uint32_t> option_index_;  // per task
   std::vector<std::int32_t> index_pool_;
   std::vector<TaskId> deps_;
   std::vector<TaskKey> pending_refs_;

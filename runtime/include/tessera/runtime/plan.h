@@ -37,7 +37,8 @@ class Plan {
   // Inputs of the member at position m of members_ (m in [member_begin(p), member_begin(p+1))): a plan task
   // id, or kFromPrevious.
   std::span<const std::uint32_t> member_inputs(std::size_t m) const noexcept {
-    return {member_inputs_.data() + member_input_begin_[m], member_inputs_.data() + member_input_begin_[m + 1]};
+    return {member_inputs_.data() + member_input_begin_[m],
+            member_inputs_.data() + member_input_begin_[m + 1]};
   }
   std::uint32_t member_begin(std::uint32_t p) const noexcept { return member_begin_[p]; }
   // Plan tasks whose results p reads, with multiplicity (a task reading x twice lists x twice).

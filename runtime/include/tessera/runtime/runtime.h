@@ -23,14 +23,16 @@ enum class ExecutorKind { kAuto, kThreads, kSync, kMpi };
 
 struct RuntimeOptions {
   ExecutorKind executor = ExecutorKind::kAuto;
-  int threads = 0;  // local: threads (0: every CPU this process may use); MPI: threads per worker (0: its cores)
+  int threads =
+      0;  // local: threads (0: every CPU this process may use); MPI: threads per worker (0: its cores)
   PlanOptions plan;
   bool track_live = false;
   MpiExecutorOptions mpi;  // `threads` above overrides mpi.threads when set
 
   // Defaults overridden by the environment: TESSERA_EXECUTOR=auto|threads|sync|mpi, TESSERA_THREADS=N,
   // TESSERA_BIND=0|1 (MPI workers pin themselves with hwloc), TESSERA_SHOW_BINDING=0|1 (rank 0 prints where
-  // every worker runs). Throws Error(kInvalidArgument) naming the variable and its value when one is malformed.
+  // every worker runs). Throws Error(kInvalidArgument) naming the variable and its value when one is
+  // malformed.
   static RuntimeOptions from_environment();
 };
 
@@ -46,8 +48,8 @@ struct FutureState {
 }  // namespace detail
 
 // A result of Runtime::submit/map. Futures are batched: the first result() or Runtime::gather computes every
-// future submitted so far in one graph, so independent submissions run in parallel. A future can be passed as an
-// argument to further submit() or delayed calls.
+// future submitted so far in one graph, so independent submissions run in parallel. A future can be passed as
+// an argument to further submit() or delayed calls.
 template <class T>
 class Future {
  public:
@@ -92,7 +94,8 @@ class Runtime {
   // Executor::run.
   std::vector<Value> run(Graph& graph, std::span<const TaskId> outputs);
 
-  // Computes delayed values in one graph (shared work runs once): one argument returns its T, several a tuple.
+  // Computes delayed values in one graph (shared work runs once): one argument returns its T, several a
+  // tuple.
   template <class... T>
   auto compute(const Delayed<T>&... d) {
     static_assert(sizeof...(T) >= 1, "compute needs at least one value");

@@ -12,7 +12,8 @@
 namespace tessera {
 
 // Where one worker runs: whole NUMA domains when there are at least as many domains as workers on the node,
-// otherwise a share of one domain's cores. Indexes are the operating system's (what taskset and numactl show).
+// otherwise a share of one domain's cores. Indexes are the operating system's (what taskset and numactl
+// show).
 struct WorkerBinding {
   std::vector<int> numa_domains;  // OS indexes of the NUMA nodes whose memory the worker uses
   std::vector<int> cores;         // OS index of the first processing unit of each core the worker may use
@@ -44,8 +45,8 @@ class Topology {
   // cores round-robin. Throws Error(kInvalidArgument) for an index out of range.
   WorkerBinding place(int local_index, int workers) const;
 
-  // Pins the calling thread to the processing units of these cores. Returns false (and changes nothing) when the
-  // operating system refuses.
+  // Pins the calling thread to the processing units of these cores. Returns false (and changes nothing) when
+  // the operating system refuses.
   bool bind_thread(const std::vector<int>& cores) const;
   // Pins the calling thread to one core's processing units. Returns false (and changes nothing) when the
   // operating system refuses.

@@ -21,9 +21,15 @@ struct Codec {
   static constexpr bool kDefined = false;
 };
 
+// A codec may also set kInPlace and provide make_for_receive(n) (an object ready to take n encoded bytes) and
+// receive_bytes(obj) (where to write them): the MPI executor then gets remote results straight into the final
+// object, without a second copy.
 template <class T>
 struct Codec<T, std::enable_if_t<std::is_trivially_copyable_v<T>>> {
   static constexpr bool kDefined = true;
+  static constexpr bool kInPlace = true;
+  static T make_for_receive(std::size_t) { return T{}; }
+  static std::byte* receive_bytes(T& v) { return reinterpret_cast<std::byte*>(&v); }
   static std::size_t size(const T&) { return sizeof(T); }
   static void encode(const T& v, std::byte* out) { std::memcpy(out, &v, sizeof(T)); }
   static T decode(const std::byte* in, std::size_t) {
@@ -36,6 +42,9 @@ struct Codec<T, std::enable_if_t<std::is_trivially_copyable_v<T>>> {
 template <class E>
 struct Codec<std::vector<E>, std::enable_if_t<std::is_trivially_copyable_v<E>>> {
   static constexpr bool kDefined = true;
+  static constexpr bool kInPlace = true;
+  static std::vector<E> make_for_receive(std::size_t n) { return std::vector<E>(n / sizeof(E)); }
+  static std::byte* receive_bytes(std::vector<E>& v) { return reinterpret_cast<std::byte*>(v.data()); }
   static std::size_t size(const std::vector<E>& v) { return v.size() * sizeof(E); }
   static void encode(const std::vector<E>& v, std::byte* out) {
     if (!v.empty()) std::memcpy(out, v.data(), v.size() * sizeof(E));
@@ -50,6 +59,9 @@ struct Codec<std::vector<E>, std::enable_if_t<std::is_trivially_copyable_v<E>>> 
 template <>
 struct Codec<std::string> {
   static constexpr bool kDefined = true;
+  static constexpr bool kInPlace = true;
+  static std::string make_for_receive(std::size_t n) { return std::string(n, '\0'); }
+  static std::byte* receive_bytes(std::string& s) { return reinterpret_cast<std::byte*>(s.data()); }
   static std::size_t size(const std::string& s) { return s.size(); }
   static void encode(const std::string& s, std::byte* out) { std::memcpy(out, s.data(), s.size()); }
   static std::string decode(const std::byte* in, std::size_t n) {
@@ -67,7 +79,15 @@ struct TypeOps {
   std::size_t (*encoded_size)(const void*);
   void (*encode)(const void*, std::byte*);
   std::shared_ptr<const void> (*decode)(const std::byte*, std::size_t);
+  // Null unless the codec supports in-place receives: makes an object for n encoded bytes and says where to
+  // write them.
+  std::shared_ptr<const void> (*receive)(std::size_t n, std::byte** destination);
 };
+
+template <class C, class = void>
+struct HasInPlace : std::false_type {};
+template <class C>
+struct HasInPlace<C, std::enable_if_t<C::kInPlace>> : std::true_type {};
 
 std::uint64_t type_tag(const std::type_info& type) noexcept;
 // Registers a type so that a rank can decode values of it that another rank encoded; returns its tag.
@@ -79,8 +99,8 @@ template <class T>
 const TypeOps& type_ops();
 
 // Every type that is ever wrapped in a Value registers itself before main() runs (dynamic initialisation of
-// this member is forced by type_ops<T>), so every rank of the same program knows every type, including the ones
-// it never produces itself.
+// this member is forced by type_ops<T>), so every rank of the same program knows every type, including the
+// ones it never produces itself.
 template <class T>
 struct TypeRegistration {
   static const std::uint64_t tag;
@@ -89,19 +109,34 @@ template <class T>
 const std::uint64_t TypeRegistration<T>::tag = register_type(type_ops<T>());
 
 template <class T>
+constexpr auto receive_fn() -> std::shared_ptr<const void> (*)(std::size_t, std::byte**) {
+  if constexpr (HasInPlace<Codec<T>>::value) {
+    return [](std::size_t n, std::byte** destination) -> std::shared_ptr<const void> {
+      auto object = std::make_shared<T>(Codec<T>::make_for_receive(n));
+      *destination = Codec<T>::receive_bytes(*object);
+      return object;
+    };
+  } else {
+    return nullptr;
+  }
+}
+
+template <class T>
 const TypeOps& type_ops() {
   (void)TypeRegistration<T>::tag;
   if constexpr (Codec<T>::kDefined) {
     static const TypeOps ops{
-        typeid(T), type_tag(typeid(T)),
+        typeid(T),
+        type_tag(typeid(T)),
         [](const void* p) { return Codec<T>::size(*static_cast<const T*>(p)); },
         [](const void* p, std::byte* out) { Codec<T>::encode(*static_cast<const T*>(p), out); },
         [](const std::byte* in, std::size_t n) -> std::shared_ptr<const void> {
           return std::make_shared<const T>(Codec<T>::decode(in, n));
-        }};
+        },
+        receive_fn<T>()};
     return ops;
   } else {
-    static const TypeOps ops{typeid(T), type_tag(typeid(T)), nullptr, nullptr, nullptr};
+    static const TypeOps ops{typeid(T), type_tag(typeid(T)), nullptr, nullptr, nullptr, nullptr};
     return ops;
   }
 }
@@ -153,6 +188,10 @@ class Value {
 
   // Rebuilds a value from bytes made by encode() on a value of the type `ops` describes.
   static Value decode(const detail::TypeOps& ops, const std::byte* bytes, std::size_t n);
+  // Wraps an object made by ops.receive (low level: for executors).
+  static Value adopt(std::shared_ptr<const void> object, const detail::TypeOps& ops) noexcept {
+    return Value(std::move(object), &ops);
+  }
 
  private:
   Value(std::shared_ptr<const void> p, const detail::TypeOps* ops) noexcept : ptr_(std::move(p)), ops_(ops) {}

@@ -1,0 +1,113 @@
+#include "tessera/runtime/buffer.h"
+
+#include <atomic>
+#include <bit>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace tessera {
+namespace {
+
+constexpr std::size_t kAlign = 64;
+constexpr std::size_t kCachedFrom = std::size_t{64} << 10;
+
+// Freed blocks of 64 KiB and more, by size class (powers of two), reused before asking the system for more.
+class BlockCache {
+ public:
+  std::byte* take(std::size_t capacity) {
+    std::lock_guard lock(mu_);
+    auto it = free_.find(capacity);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    std::byte* p = it->second.back();
+    it->second.pop_back();
+    cached_ -= capacity;
+    return p;
+  }
+  bool give(std::byte* p, std::size_t capacity) {
+    std::lock_guard lock(mu_);
+    if (cached_ + capacity > limit_) return false;
+    free_[capacity].push_back(p);
+    cached_ += capacity;
+    return true;
+  }
+  void set_limit(std::size_t bytes) {
+    std::lock_guard lock(mu_);
+    limit_ = bytes;
+    for (auto& [capacity, blocks] : free_) {
+      while (cached_ > limit_ && !blocks.empty()) {
+        std::free(blocks.back());
+        blocks.pop_back();
+        cached_ -= capacity;
+      }
+    }
+  }
+  std::size_t cached() {
+    std::lock_guard lock(mu_);
+    return cached_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::size_t, std::vector<std::byte*>> free_;
+  std::size_t cached_ = 0;
+  std::size_t limit_ = std::size_t{256} << 20;
+};
+
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache;  // never destroyed: buffers may be freed during static destruction
+  return *c;
+}
+
+std::size_t capacity_for(std::size_t bytes) {
+  if (bytes < kCachedFrom) return (bytes + kAlign - 1) / kAlign * kAlign;
+  return std::bit_ceil(bytes);
+}
+
+}  // namespace
+
+Buffer Buffer::allocate(std::size_t bytes) {
+  Buffer b;
+  if (bytes == 0) return b;
+  const std::size_t capacity = capacity_for(bytes);
+  std::byte* p = capacity >= kCachedFrom ? cache().take(capacity) : nullptr;
+  if (p == nullptr) {
+    p = static_cast<std::byte*>(std::aligned_alloc(kAlign, capacity));
+    if (p == nullptr) throw std::bad_alloc();
+  }
+  b.data_ = p;
+  b.size_ = bytes;
+  b.capacity_ = capacity;
+  return b;
+}
+
+Buffer Buffer::copy_of(const void* data, std::size_t bytes) {
+  Buffer b = allocate(bytes);
+  if (bytes > 0) std::memcpy(b.data_, data, bytes);
+  return b;
+}
+
+Buffer& Buffer::operator=(Buffer&& other) noexcept {
+  if (this != &other) {
+    this->~Buffer();
+    new (this) Buffer(std::move(other));
+  }
+  return *this;
+}
+
+Buffer::~Buffer() {
+  if (data_ == nullptr) return;
+  if (capacity_ < kCachedFrom || !cache().give(data_, capacity_)) std::free(data_);
+  data_ = nullptr;
+}
+
+void set_buffer_cache_limit(std::size_t bytes) {
+  cache().set_limit(bytes);
+}
+std::size_t buffer_cache_bytes() noexcept {
+  return cache().cached();
+}
+
+}  // namespace tessera
