@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_graphs.h"
 #include "bench_util.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/graph.h"
@@ -17,42 +18,7 @@ namespace {
 
 using namespace tessera;
 
-struct Built {
-  Graph graph;
-  std::vector<TaskId> outputs;
-};
-
-void build_chains(Built& b, int chains, int length) {
-  Graph& g = b.graph;
-  const KernelId noop = g.kernel([](const TaskContext&) { return Value(); });
-  const NameId name = g.name("chain");
-  for (int c = 0; c < chains; ++c) {
-    TaskId prev = g.add(name, {c, 0}, noop, {});
-    for (int i = 1; i < length; ++i) prev = g.add(name, {c, i}, noop, {prev});
-    b.outputs.push_back(prev);
-  }
-}
-
-void build_tree(Built& b, int leaves, int fan_in) {
-  Graph& g = b.graph;
-  const KernelId noop = g.kernel([](const TaskContext&) { return Value(); });
-  const NameId leaf = g.name("leaf");
-  const NameId node = g.name("sum");
-  std::vector<TaskId> level;
-  level.reserve(static_cast<std::size_t>(leaves));
-  for (int i = 0; i < leaves; ++i) level.push_back(g.add(leaf, {i}, noop, {}));
-  std::vector<TaskId> next;
-  for (int depth = 1; level.size() > 1; ++depth) {
-    next.clear();
-    for (std::size_t i = 0; i < level.size(); i += static_cast<std::size_t>(fan_in)) {
-      const std::size_t end = std::min(level.size(), i + static_cast<std::size_t>(fan_in));
-      const std::int32_t index[] = {depth, static_cast<std::int32_t>(i / fan_in)};
-      next.push_back(g.add(node, index, noop, std::span<const TaskId>(level.data() + i, end - i)));
-    }
-    std::swap(level, next);
-  }
-  b.outputs.push_back(level[0]);
-}
+using bench::Built;
 
 struct Figures {
   std::vector<double> build, plan, run;
@@ -64,11 +30,7 @@ void measure(const std::string& shape, int n, Executor& exec, bool fuse, int rep
   for (int r = 0; r < reps; ++r) {
     Built b;
     double t0 = bench::now_seconds();
-    if (shape == "chains") {
-      build_chains(b, 8, n / 8);
-    } else {
-      build_tree(b, n, 8);
-    }
+    bench::build_shape(b, shape, n);
     double t1 = bench::now_seconds();
     Plan plan = Plan::build(b.graph, b.outputs, {.cull = true, .fuse = fuse});
     double t2 = bench::now_seconds();

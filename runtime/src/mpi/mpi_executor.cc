@@ -147,6 +147,8 @@ class Scheduler {
         loc_(m_),
         occupancy_(static_cast<std::size_t>(workers_), 0),
         capacity_(static_cast<std::size_t>(workers_)),
+        threads_(static_cast<std::size_t>(workers_)),
+        mean_seconds_(static_cast<std::size_t>(workers_), -1.0),
         assign_out_(static_cast<std::size_t>(workers_)),
         release_out_(static_cast<std::size_t>(workers_)),
         assign_count_(static_cast<std::size_t>(workers_), 0),
@@ -156,8 +158,9 @@ class Scheduler {
       readers_[t] = static_cast<std::int32_t>(plan.dependents(t).size() + plan.output_holds(t));
     }
     for (int w = 0; w < workers_; ++w) {
+      threads_[static_cast<std::size_t>(w)] = std::max(1, threads[static_cast<std::size_t>(w + 1)]);
       capacity_[static_cast<std::size_t>(w)] =
-          std::max(2, threads[static_cast<std::size_t>(w + 1)] * std::max(1, tasks_per_thread));
+          std::max(2, threads_[static_cast<std::size_t>(w)] * std::max(1, tasks_per_thread));
     }
   }
 
@@ -358,11 +361,22 @@ class Scheduler {
     }
   }
 
+  // Keeps each worker's queue about kQueueSeconds deep: short tasks need many in flight to hide the round
+  // trip through the scheduler, long ones few (and few root tasks in flight bounds memory).
+  void observe(int w, float seconds) {
+    constexpr double kQueueSeconds = 0.002;
+    const auto i = wi(w);
+    mean_seconds_[i] = mean_seconds_[i] < 0 ? seconds : 0.9 * mean_seconds_[i] + 0.1 * seconds;
+    const double per_thread = std::clamp(kQueueSeconds / std::max(mean_seconds_[i], 1e-7), 2.0, 64.0);
+    capacity_[i] = static_cast<int>(threads_[i] * per_thread);
+  }
+
   void on_complete(WireReader& r, int w) {
     const auto n = r.get<std::uint32_t>();
     for (std::uint32_t i = 0; i < n; ++i) {
       const auto t = r.get<std::uint32_t>();
       loc_[t] = get_location(r);
+      observe(w, r.get<float>());
       const auto copies = r.get<std::uint16_t>();
       for (std::uint16_t k = 0; k < copies; ++k) replicas_[r.get<std::uint32_t>()].push_back(w);
       state_[t] = kDone;
@@ -486,6 +500,8 @@ class Scheduler {
   int last_root_worker_ = -1;
   std::vector<int> occupancy_;  // assigned, runnable, unfinished tasks per worker
   std::vector<int> capacity_;
+  std::vector<int> threads_;
+  std::vector<double> mean_seconds_;  // moving average of task run time per worker (-1: none yet)
   std::vector<WireWriter> assign_out_;
   std::vector<WireWriter> release_out_;
   std::vector<std::uint32_t> assign_count_;
@@ -500,209 +516,80 @@ class Scheduler {
 // ---------------------------------------------------------------------------------------------------------------
 // Worker
 
-struct Job {
-  std::uint32_t task;
-  std::uint8_t flags;
-  std::vector<Value> inputs;
-};
-
-struct Done {
-  std::uint32_t task;
-  Value result;
+struct Held {
+  Value value;
   ChunkArena::Block block;
-  Location where;
-  std::exception_ptr error;
 };
 
-// Compute threads of one worker, pinned to its cores; jobs run in plan priority order.
-class ComputePool {
+// One worker's run. Compute threads (pinned to the worker's cores) take runnable tasks in plan priority
+// order, run them, publish their results into the chunk arena, start local successors themselves and queue a
+// completion report; the calling thread is the communication thread: it handles the scheduler's messages,
+// drives one-sided gets and sends completion reports in batches. Shared state is guarded by one mutex.
+class Worker {
  public:
-  ComputePool(const Graph& graph, const Plan& plan, ChunkArena& arena, int threads, int rank,
-              const Topology* topology, const WorkerBinding* binding)
-      : graph_(graph), plan_(plan), arena_(arena), rank_(rank) {
+  Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena, int rank, int ranks,
+         int threads, const Topology* topology, const WorkerBinding* binding)
+      : graph_(graph), plan_(plan), arena_(arena), rank_(rank), msg_(comm) {
+    stats_.rank = rank;
+    stats_.threads = threads;
+    stats_.bytes_from.assign(static_cast<std::size_t>(ranks), 0);
     for (int i = 0; i < threads; ++i) {
       threads_.emplace_back([this, i, topology, binding] {
         if (topology != nullptr && binding != nullptr && !binding->cores.empty()) {
           topology->bind_thread_to_core(binding->cores[static_cast<std::size_t>(i) % binding->cores.size()]);
           topology->bind_memory(binding->numa_domains);
         }
-        loop(i);
+        compute_loop(i);
       });
     }
   }
-  ~ComputePool() { stop(); }
-
-  void push(Job job) {
-    {
-      std::lock_guard lock(mu_);
-      jobs_.push_back(std::move(job));
-      std::push_heap(jobs_.begin(), jobs_.end(), later);
-    }
-    work_cv_.notify_one();
-  }
-  void drain(std::vector<Done>& out) {
-    std::lock_guard lock(mu_);
-    for (auto& d : done_) out.push_back(std::move(d));
-    done_.clear();
-  }
-  bool busy() {
-    std::lock_guard lock(mu_);
-    return running_ > 0 || !jobs_.empty();
-  }
-  void wait_for_done(std::chrono::microseconds timeout) {
-    std::unique_lock lock(mu_);
-    done_cv_.wait_for(lock, timeout, [&] { return !done_.empty(); });
-  }
-  void cancel_queued() {
-    std::lock_guard lock(mu_);
-    jobs_.clear();
-  }
-  void stop() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    work_cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-  std::uint64_t attempts() const { return attempts_; }
-  std::uint64_t members() const { return members_; }
-
- private:
-  static bool later(const Job& a, const Job& b) { return a.task > b.task; }
-
-  Done run(detail::TaskRunner& runner, Job& job, int thread) {
-    Done d;
-    d.task = job.task;
-    try {
-      d.result = runner.run_with_inputs(job.task, job.inputs, thread);
-      job.inputs.clear();
-      if (const detail::TypeOps* ops = d.result.ops(); ops != nullptr && d.result.has_value()) {
-        d.where.tag = ops->tag;
-        if (ops->encode == nullptr) {
-          d.where.flags = kNotEncodable;
-        } else if (job.flags & kLocalOnly) {
-          d.where.flags = kNotPublished;
-        } else {
-          const std::size_t n = ops->encoded_size(d.result.data());
-          d.block = arena_.allocate(n);
-          ops->encode(d.result.data(), d.block.data);
-          d.where.bytes = n;
-          d.where.address = static_cast<std::uint64_t>(d.block.address);
-        }
-      }
-    } catch (...) {
-      d.error = std::current_exception();
-    }
-    return d;
-  }
-
-  void loop(int thread) {
-    detail::TaskRunner runner(graph_, plan_, rank_);
-    while (true) {
-      Job job;
-      {
-        std::unique_lock lock(mu_);
-        work_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-        if (jobs_.empty()) break;
-        std::pop_heap(jobs_.begin(), jobs_.end(), later);
-        job = std::move(jobs_.back());
-        jobs_.pop_back();
-        ++running_;
-      }
-      Done d = run(runner, job, thread);
-      {
-        std::lock_guard lock(mu_);
-        done_.push_back(std::move(d));
-        --running_;
-      }
-      done_cv_.notify_one();
-    }
-    std::lock_guard lock(mu_);
-    attempts_ += runner.attempts();
-    members_ += runner.members_run();
-  }
-
-  const Graph& graph_;
-  const Plan& plan_;
-  ChunkArena& arena_;
-  const int rank_;
-  std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::condition_variable done_cv_;
-  std::vector<Job> jobs_;
-  std::vector<Done> done_;
-  int running_ = 0;
-  bool stopping_ = false;
-  std::uint64_t attempts_ = 0;
-  std::uint64_t members_ = 0;
-  std::vector<std::thread> threads_;
-};
-
-struct Held {
-  Value value;
-  ChunkArena::Block block;
-};
-
-class Worker {
- public:
-  Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena, int rank, int ranks,
-         int threads, const Topology* topology, const WorkerBinding* binding)
-      : graph_(graph),
-        plan_(plan),
-        comm_(comm),
-        arena_(arena),
-        rank_(rank),
-        msg_(comm),
-        pool_(graph, plan, arena, threads, rank, topology, binding) {
-    stats_.rank = rank;
-    stats_.threads = threads;
-    stats_.bytes_from.assign(static_cast<std::size_t>(ranks), 0);
-  }
 
   ~Worker() {
+    stop_threads();
     for (auto& [t, h] : held_) arena_.release(h.block);
   }
 
   Outcome run() {
     std::vector<std::byte> buf;
-    std::vector<Done> done;
+    std::vector<std::byte> report;
     Backoff backoff;
     while (!outcome_) {
       bool active = false;
       int source = 0;
       while (!outcome_ && msg_.poll(buf, source)) {
         active = true;
-        handle(buf);
+        std::lock_guard lock(mu_);
+        guarded([&] { handle(buf); });
       }
       if (outcome_) break;
-      try {
-        active |= progress_fetches();
-        done.clear();
-        pool_.drain(done);
-        for (Done& d : done) on_done(d);
-        active |= !done.empty();
-        send_completions();
-      } catch (const Error& e) {
-        report_failure(ErrorInfo{e.code(), "", str_cat("rank ", rank_, ": ", e.what()), rank_});
-      }
+      active |= progress_fetches();
+      active |= send_reports(report);
       msg_.progress();
       if (active) {
         backoff.reset();
-      } else if (!fetches_.empty()) {
+        continue;
+      }
+      if (!fetches_.empty()) {
         sched_yield();  // a transfer is in flight: notice its completion promptly
-      } else if (pool_.busy()) {
-        pool_.wait_for_done(std::chrono::microseconds(backoff.idle() < 64 ? 5 : 100));
+        continue;
+      }
+      std::unique_lock lock(mu_);
+      if (ready_.empty() && running_ < static_cast<int>(threads_.size())) {
+        // Threads are idle waiting for work: the next message from the scheduler matters most.
+        lock.unlock();
         backoff.pause();
       } else {
-        backoff.pause();
+        comm_cv_.wait_for(lock, std::chrono::microseconds(200),
+                          [&] { return report_count_ > 0 || failure_; });
       }
     }
     if (outcome_->error) {
       // Stop: drop what has not started, let running tasks finish, complete our gets, then say so.
-      pool_.cancel_queued();
-      pool_.stop();
+      {
+        std::lock_guard lock(mu_);
+        ready_.clear();
+      }
+      stop_threads();
       for (Fetch& f : fetches_) {
         MPI_Waitall(static_cast<int>(f.requests.size()), f.requests.data(), MPI_STATUSES_IGNORE);
       }
@@ -710,15 +597,13 @@ class Worker {
       out.put(static_cast<std::uint8_t>(Msg::kAborted));
       msg_.send(0, std::move(out.bytes()));
     } else {
-      pool_.stop();
+      stop_threads();
     }
     msg_.wait_all();
-    stats_.graph_tasks = pool_.members();
-    stats_.attempts = pool_.attempts();
     return std::move(*outcome_);
   }
 
-  // The result of task t if this worker holds it.
+  // The result of task t if this worker holds it (valid after run()).
   const Held* held(std::uint32_t t) const {
     auto it = held_.find(t);
     return it == held_.end() ? nullptr : &it->second;
@@ -734,17 +619,35 @@ class Worker {
   struct Fetch {
     std::uint32_t dep = 0;
     const detail::TypeOps* ops = nullptr;
-    std::uint64_t bytes = 0;
     std::shared_ptr<const void> object;  // in-place receive target, or
     std::vector<std::byte> buffer;       // bytes to decode
     std::byte* destination = nullptr;
     std::vector<MPI_Request> requests;
     Clock::time_point started;
   };
-  struct Waiting {
-    std::int32_t pending;
+  struct Assigned {
+    std::int32_t pending;  // inputs not here yet
     std::uint8_t flags;
   };
+
+  // Runs f, turning a tessera error into this worker's failure report (caller holds mu_).
+  template <class F>
+  void guarded(F&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      fail(ErrorInfo{e.code(), "", str_cat("rank ", rank_, ": ", e.what()), rank_});
+    }
+  }
+
+  // The first failure here goes to the scheduler, which answers with kAbort; until then nothing new starts.
+  void fail(ErrorInfo info) {
+    if (failed_) return;
+    failed_ = true;
+    failure_ = std::move(info);
+    ready_.clear();
+    comm_cv_.notify_one();
+  }
 
   void handle(const std::vector<std::byte>& buf) {
     WireReader r(buf.data(), buf.size());
@@ -753,6 +656,7 @@ class Worker {
       case Msg::kAssign: {
         const auto n = r.get<std::uint32_t>();
         for (std::uint32_t i = 0; i < n; ++i) on_assign(r);
+        work_cv_.notify_all();
         break;
       }
       case Msg::kRelease: {
@@ -801,27 +705,22 @@ class Worker {
       rem.where = get_location(r);
       remotes_.push_back(rem);
     }
-    Waiting w{0, flags};
+    Assigned a{0, flags};
     seen_.clear();
     for (std::uint32_t d : plan_.dependencies(t)) {
       if (std::find(seen_.begin(), seen_.end(), d) != seen_.end()) continue;
       seen_.push_back(d);
       if (held_.count(d)) continue;
       auto rem = std::find_if(remotes_.begin(), remotes_.end(), [d](const Remote& x) { return x.dep == d; });
-      if (rem != remotes_.end() && !fetching_.count(d)) {
-        if (start_fetch(*rem)) continue;  // available at once (empty value)
-      }
+      if (rem != remotes_.end() && !fetching_.count(d) && start_fetch(*rem)) continue;
       waiters_[d].push_back(t);
-      ++w.pending;
+      ++a.pending;
     }
-    if (w.pending == 0) {
-      make_ready(t, flags);
-    } else {
-      waiting_.emplace(t, w);
-    }
+    assigned_.emplace(t, a);
+    if (a.pending == 0) make_ready(t);
   }
 
-  // Starts pulling a remote result; returns true if it is already available (nothing to transfer).
+  // Starts pulling a remote result (caller holds mu_); returns true if it is here at once (nothing to move).
   bool start_fetch(const Remote& rem) {
     if (rem.where.flags & kNotEncodable) {
       throw_error(ErrorCode::kInternal, "asked to fetch an unencodable result of plan task ", rem.dep);
@@ -838,7 +737,6 @@ class Worker {
     Fetch f;
     f.dep = rem.dep;
     f.ops = ops;
-    f.bytes = rem.where.bytes;
     // Receive straight into the final object when its codec allows; else into bytes decoded afterwards.
     if (ops->receive != nullptr) {
       f.object = ops->receive(rem.where.bytes, &f.destination);
@@ -877,6 +775,7 @@ class Worker {
     copies_.push_back(dep);
   }
 
+  // Comm thread: completes finished gets and starts what waited for them.
   bool progress_fetches() {
     bool any = false;
     for (std::size_t i = 0; i < fetches_.size();) {
@@ -889,116 +788,189 @@ class Worker {
         continue;
       }
       any = true;
-      stats_.fetch_seconds += std::chrono::duration<double>(Clock::now() - f.started).count();
-      const std::uint32_t dep = f.dep;
-      hold_copy(dep, finish_fetch(f));
-      fetching_.erase(dep);
+      const double seconds = std::chrono::duration<double>(Clock::now() - f.started).count();
+      {
+        std::lock_guard lock(mu_);
+        guarded([&] {
+          stats_.fetch_seconds += seconds;
+          hold_copy(f.dep, finish_fetch(f));
+          fetching_.erase(f.dep);
+          satisfy(f.dep);
+        });
+      }
       fetches_[i] = std::move(fetches_.back());
       fetches_.pop_back();
-      satisfy(dep);
+      work_cv_.notify_all();
     }
     return any;
   }
 
-  // Result `d` is now here: start the tasks that were waiting only for it.
+  // Result `d` is now here: make runnable the tasks that waited only for it (caller holds mu_).
   void satisfy(std::uint32_t d) {
     auto it = waiters_.find(d);
     if (it == waiters_.end()) return;
     std::vector<std::uint32_t> tasks = std::move(it->second);
     waiters_.erase(it);
     for (std::uint32_t t : tasks) {
-      auto w = waiting_.find(t);
-      if (--w->second.pending == 0) {
-        const std::uint8_t flags = w->second.flags;
-        waiting_.erase(w);
-        make_ready(t, flags);
-      }
+      if (--assigned_.at(t).pending == 0) make_ready(t);
     }
   }
 
-  void make_ready(std::uint32_t t, std::uint8_t flags) {
+  void make_ready(std::uint32_t t) {
     if (failed_) return;
-    Job job{t, flags, {}};
-    job.inputs.reserve(plan_.dependencies(t).size());
-    for (std::uint32_t d : plan_.dependencies(t)) job.inputs.push_back(held_.at(d).value);
-    pool_.push(std::move(job));
+    ready_.push_back(t);
+    std::push_heap(ready_.begin(), ready_.end(), std::greater<>());
   }
 
-  // The first failure on this worker goes to the scheduler, which answers with kAbort; until then nothing new
-  // starts here.
-  void report_failure(const ErrorInfo& info) {
-    if (failed_) return;
-    failed_ = true;
-    pool_.cancel_queued();
-    WireWriter out;
-    out.put(static_cast<std::uint8_t>(Msg::kError));
-    put(out, info);
-    msg_.send(0, std::move(out.bytes()));
+  // Sends the failure or the completions gathered since the last call; true if it sent something.
+  bool send_reports(std::vector<std::byte>& report) {
+    std::optional<ErrorInfo> failure;
+    std::uint32_t count = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (failure_ && !failure_sent_) {
+        failure = failure_;
+        failure_sent_ = true;
+      }
+      if (report_count_ > 0) {
+        report.swap(report_.bytes());
+        report_.clear();
+        count = report_count_;
+        report_count_ = 0;
+      }
+    }
+    if (failure) {
+      WireWriter out;
+      out.put(static_cast<std::uint8_t>(Msg::kError));
+      put(out, *failure);
+      msg_.send(0, std::move(out.bytes()));
+    }
+    if (count > 0) {
+      WireWriter out;
+      out.put(static_cast<std::uint8_t>(Msg::kComplete));
+      out.put(count);
+      out.put_bytes(report.data(), report.size());
+      msg_.send(0, std::move(out.bytes()));
+      report.clear();
+    }
+    return failure.has_value() || count > 0;
   }
 
-  void on_done(Done& d) {
-    if (d.error) {
-      ErrorInfo info;
-      info.rank = rank_;
+  void stop_threads() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  // Publishes t's result for other workers unless every reader is local; fills `where`.
+  void publish(const Value& result, std::uint8_t flags, Location& where, ChunkArena::Block& block) {
+    const detail::TypeOps* ops = result.ops();
+    if (ops == nullptr || !result.has_value()) return;
+    where.tag = ops->tag;
+    if (ops->encode == nullptr) {
+      where.flags = kNotEncodable;
+    } else if (flags & kLocalOnly) {
+      where.flags = kNotPublished;
+    } else {
+      const std::size_t n = ops->encoded_size(result.data());
+      block = arena_.allocate(n);
+      ops->encode(result.data(), block.data);
+      where.bytes = n;
+      where.address = static_cast<std::uint64_t>(block.address);
+    }
+  }
+
+  void compute_loop(int thread) {
+    detail::TaskRunner runner(graph_, plan_, rank_);
+    std::vector<Value> inputs;
+    std::unique_lock lock(mu_);
+    while (true) {
+      work_cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+      if (ready_.empty()) break;
+      std::pop_heap(ready_.begin(), ready_.end(), std::greater<>());
+      const std::uint32_t t = ready_.back();
+      ready_.pop_back();
+      const std::uint8_t flags = assigned_.at(t).flags;
+      inputs.clear();
+      for (std::uint32_t d : plan_.dependencies(t)) inputs.push_back(held_.at(d).value);
+      ++running_;
+      lock.unlock();
+
+      const auto start = Clock::now();
+      Value result;
+      Location where;
+      ChunkArena::Block block;
+      std::optional<ErrorInfo> error;
       try {
-        std::rethrow_exception(d.error);
+        result = runner.run_with_inputs(t, inputs, thread);
+        inputs.clear();
+        publish(result, flags, where, block);
       } catch (const TaskError& e) {
-        info.code = e.code();
-        info.key = e.task_key();
-        info.message = e.original_message();
+        error = ErrorInfo{e.code(), e.task_key(), e.original_message(), rank_};
       } catch (const Error& e) {
-        info.code = e.code();
-        info.key = graph_.key_string(plan_.result_task(d.task));
-        info.message = e.what();
+        error = ErrorInfo{e.code(), graph_.key_string(plan_.result_task(t)), e.what(), rank_};
       } catch (const std::exception& e) {
-        info.key = graph_.key_string(plan_.result_task(d.task));
-        info.message = e.what();
+        error = ErrorInfo{ErrorCode::kInternal, graph_.key_string(plan_.result_task(t)), e.what(), rank_};
       }
-      report_failure(info);
-      return;
-    }
-    ++stats_.tasks;
-    held_.emplace(d.task, Held{std::move(d.result), d.block});
-    complete_out_.put(d.task);
-    put(complete_out_, d.where);
-    complete_out_.put(static_cast<std::uint16_t>(copies_.size()));
-    for (std::uint32_t c : copies_) complete_out_.put(c);
-    copies_.clear();
-    ++complete_count_;
-    satisfy(d.task);
-  }
+      const float seconds = std::chrono::duration<float>(Clock::now() - start).count();
 
-  void send_completions() {
-    if (complete_count_ == 0) return;
-    WireWriter out;
-    out.put(static_cast<std::uint8_t>(Msg::kComplete));
-    out.put(complete_count_);
-    out.put_bytes(complete_out_.bytes().data(), complete_out_.size());
-    msg_.send(0, std::move(out.bytes()));
-    complete_out_.clear();
-    complete_count_ = 0;
+      lock.lock();
+      --running_;
+      if (error) {
+        fail(std::move(*error));
+        continue;
+      }
+      ++stats_.tasks;
+      held_.emplace(t, Held{std::move(result), block});
+      assigned_.erase(t);
+      report_.put(t);
+      put(report_, where);
+      report_.put(seconds);
+      report_.put(static_cast<std::uint16_t>(copies_.size()));
+      for (std::uint32_t c : copies_) report_.put(c);
+      copies_.clear();
+      if (report_count_++ == 0) comm_cv_.notify_one();
+      const std::size_t before = ready_.size();
+      satisfy(t);
+      if (ready_.size() > before + 1)
+        work_cv_.notify_all();  // this thread takes one; wake others for the rest
+    }
+    stats_.graph_tasks += runner.members_run();
+    stats_.attempts += runner.attempts();
   }
 
   const Graph& graph_;
   const Plan& plan_;
-  MPI_Comm comm_;
   ChunkArena& arena_;
   const int rank_;
-  Messenger msg_;
-  ComputePool pool_;
-  std::unordered_map<std::uint32_t, Held> held_;
-  std::unordered_map<std::uint32_t, Waiting> waiting_;
-  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> waiters_;
-  std::unordered_set<std::uint32_t> fetching_;
-  std::vector<Fetch> fetches_;
-  std::vector<std::uint32_t> copies_;  // fetched copies not yet reported to the scheduler
+  Messenger msg_;               // comm thread only
+  std::vector<Fetch> fetches_;  // comm thread only
   std::vector<Remote> remotes_;
   std::vector<std::uint32_t> seen_;
-  WireWriter complete_out_;
-  std::uint32_t complete_count_ = 0;
-  bool failed_ = false;
   std::optional<Outcome> outcome_;
+
+  std::mutex mu_;  // guards everything below
+  std::condition_variable work_cv_;
+  std::condition_variable comm_cv_;
+  std::vector<std::uint32_t> ready_;  // min-heap: runnable tasks whose inputs are all here
+  std::unordered_map<std::uint32_t, Held> held_;
+  std::unordered_map<std::uint32_t, Assigned> assigned_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> waiters_;
+  std::unordered_set<std::uint32_t> fetching_;
+  std::vector<std::uint32_t> copies_;  // fetched copies not yet reported to the scheduler
+  WireWriter report_;
+  std::uint32_t report_count_ = 0;
+  std::optional<ErrorInfo> failure_;
+  bool failure_sent_ = false;
+  bool failed_ = false;
+  bool stopping_ = false;
+  int running_ = 0;
   Stats stats_;
+  std::vector<std::thread> threads_;
 };
 
 // ---------------------------------------------------------------------------------------------------------------
