@@ -132,12 +132,16 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
   if (processed != k) throw_cycle(graph, nodes, deps, indegree);
   indegree = {};
 
-  // 3. Fusion: v joins its only dependent w when w has no other dependency and v is not an output.
+  // 3. Fusion: v joins its only dependent w when w has no other dependency, v is not an output, and they are
+  // not pinned to different ranks.
   std::vector<std::uint32_t> fuse_next(k, kNone);
   if (options.fuse) {
     for (std::uint32_t v = 0; v < k; ++v) {
       if (is_output[v] || dependents.degree(v) != 1) continue;
       std::uint32_t w = dependents.row(v)[0];
+      const std::int32_t rv = graph.options(nodes[v]).rank;
+      const std::int32_t rw = graph.options(nodes[w]).rank;
+      if (rv >= 0 && rw >= 0 && rv != rw) continue;
       if (deps.degree(w) == 1) fuse_next[v] = w;
     }
   }

@@ -101,6 +101,20 @@ TEST(Plan, DoesNotFuseOutputsOrSharedResults) {
   EXPECT_EQ(plan.result_task(plan.outputs()[0]), d);
 }
 
+TEST(Plan, DoesNotFuseTasksPinnedToDifferentRanks) {
+  Graph g;
+  const KernelId k = g.kernel(noop());
+  const NameId n = g.name("t");
+  const TaskId a = g.add(n, {0}, k, {}, TaskOptions{.rank = 2});
+  const TaskId b = g.add(n, {1}, k, {a}, TaskOptions{.rank = 1});
+  const TaskId c = g.add(n, {2}, k, {b});  // unpinned: may join b
+  const TaskId outs[] = {c};
+  Plan plan = Plan::build(g, outs);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_THAT(vec(plan.members(0)), ElementsAre(a));
+  EXPECT_THAT(vec(plan.members(1)), ElementsAre(b, c));
+}
+
 TEST(Plan, ReportsCycleWithItsKeys) {
   Graph g;
   g.add(TaskKey{"a", {1}}, noop(), {TaskKey{"b", {2}}});

@@ -570,9 +570,11 @@ class Worker {
         continue;
       }
       if (!fetches_.empty()) {
-        sched_yield();  // a transfer is in flight: notice its completion promptly
+        // A transfer is in flight: notice its completion promptly; yield only once it takes long.
+        if (++fetch_spins_ > 64) sched_yield();
         continue;
       }
+      fetch_spins_ = 0;
       std::unique_lock lock(mu_);
       if (ready_.empty() && running_ < static_cast<int>(threads_.size())) {
         // Threads are idle waiting for work: the next message from the scheduler matters most.
@@ -949,6 +951,7 @@ class Worker {
   const int rank_;
   Messenger msg_;               // comm thread only
   std::vector<Fetch> fetches_;  // comm thread only
+  int fetch_spins_ = 0;
   std::vector<Remote> remotes_;
   std::vector<std::uint32_t> seen_;
   std::optional<Outcome> outcome_;
