@@ -590,6 +590,7 @@ class Worker {
       {
         std::lock_guard lock(mu_);
         ready_.clear();
+        ready_hint_.store(0, std::memory_order_relaxed);
       }
       stop_threads();
       for (Fetch& f : fetches_) {
@@ -648,6 +649,7 @@ class Worker {
     failed_ = true;
     failure_ = std::move(info);
     ready_.clear();
+    ready_hint_.store(0, std::memory_order_relaxed);
     comm_cv_.notify_one();
   }
 
@@ -822,6 +824,7 @@ class Worker {
     if (failed_) return;
     ready_.push_back(t);
     std::push_heap(ready_.begin(), ready_.end(), std::greater<>());
+    ready_hint_.store(static_cast<int>(ready_.size()), std::memory_order_relaxed);
   }
 
   // Sends the failure or the completions gathered since the last call; true if it sent something.
@@ -891,11 +894,20 @@ class Worker {
     std::vector<Value> inputs;
     std::unique_lock lock(mu_);
     while (true) {
+      if (ready_.empty() && !stopping_) {
+        // Spin briefly before parking: a futex wake-up costs more than a short task.
+        lock.unlock();
+        for (int i = 0; i < 2048 && ready_hint_.load(std::memory_order_relaxed) == 0; ++i) {
+          if (i % 32 == 31) sched_yield();
+        }
+        lock.lock();
+      }
       work_cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
       if (ready_.empty()) break;
       std::pop_heap(ready_.begin(), ready_.end(), std::greater<>());
       const std::uint32_t t = ready_.back();
       ready_.pop_back();
+      ready_hint_.store(static_cast<int>(ready_.size()), std::memory_order_relaxed);
       const std::uint8_t flags = assigned_.at(t).flags;
       inputs.clear();
       for (std::uint32_t d : plan_.dependencies(t)) inputs.push_back(held_.at(d).value);
@@ -960,6 +972,7 @@ class Worker {
   std::condition_variable work_cv_;
   std::condition_variable comm_cv_;
   std::vector<std::uint32_t> ready_;  // min-heap: runnable tasks whose inputs are all here
+  std::atomic<int> ready_hint_{0};    // ready_.size(), readable without the lock (for spinning)
   std::unordered_map<std::uint32_t, Held> held_;
   std::unordered_map<std::uint32_t, Assigned> assigned_;
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> waiters_;
