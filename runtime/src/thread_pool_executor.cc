@@ -299,43 +299,53 @@ class ThreadPoolExecutor final : public Executor {
         fail(s);
         break;
       }
-      // No reader of t has started yet (they wait on `pending`), so uses[t] still holds its initial count.
-      if (s.uses[t].load(std::memory_order_relaxed) > 0) {
-        s.values[t] = std::move(out);
-        if (track_live_) {
-          const std::int64_t live = s.live.fetch_add(1, std::memory_order_relaxed) + 1;
-          std::int64_t peak = s.peak_live.load(std::memory_order_relaxed);
-          while (live > peak && !s.peak_live.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
-          }
-        }
-      }
-      for (std::uint32_t d : s.plan.dependencies(t)) {
-        if (s.uses[d].fetch_sub(1, std::memory_order_acq_rel) == 1) {
-          s.values[d].reset();
-          if (track_live_) s.live.fetch_sub(1, std::memory_order_relaxed);
-        }
-      }
-      bool published = false;
-      for (std::uint32_t c : s.plan.dependents(t)) {
-        if (s.pending[c].fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
-        std::uint32_t other = c;
-        if (next == kNone || c < next) std::swap(other, next);
-        if (other != kNone) {
-          std::lock_guard lock(mine.mu);
-          mine.push_locked(other);
-          s.queued.fetch_add(1, std::memory_order_relaxed);
-          published = true;
-        }
-      }
-      if (published) {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (s.sleepers.load(std::memory_order_relaxed) > 0) wake(s, false);
+      try {
+        finish(s, t, std::move(out), next, mine);
+      } catch (...) {  // out of memory growing a heap: end the run like a failing task
+        fail(s);
+        break;
       }
       ++done;
     }
     flush();
     s.attempts.fetch_add(runner.attempts(), std::memory_order_relaxed);
     s.members.fetch_add(runner.members_run(), std::memory_order_relaxed);
+  }
+
+  // Stores t's result, releases its inputs and makes its dependents ready: the best one becomes `next`.
+  void finish(RunState& s, std::uint32_t t, Value out, std::uint32_t& next, ReadyHeap& mine) {
+    // No reader of t has started yet (they wait on `pending`), so uses[t] still holds its initial count.
+    if (s.uses[t].load(std::memory_order_relaxed) > 0) {
+      s.values[t] = std::move(out);
+      if (track_live_) {
+        const std::int64_t live = s.live.fetch_add(1, std::memory_order_relaxed) + 1;
+        std::int64_t peak = s.peak_live.load(std::memory_order_relaxed);
+        while (live > peak && !s.peak_live.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+        }
+      }
+    }
+    for (std::uint32_t d : s.plan.dependencies(t)) {
+      if (s.uses[d].fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        s.values[d].reset();
+        if (track_live_) s.live.fetch_sub(1, std::memory_order_relaxed);
+      }
+    }
+    bool published = false;
+    for (std::uint32_t c : s.plan.dependents(t)) {
+      if (s.pending[c].fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+      std::uint32_t other = c;
+      if (next == kNone || c < next) std::swap(other, next);
+      if (other != kNone) {
+        std::lock_guard lock(mine.mu);
+        mine.push_locked(other);
+        s.queued.fetch_add(1, std::memory_order_relaxed);
+        published = true;
+      }
+    }
+    if (published) {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (s.sleepers.load(std::memory_order_relaxed) > 0) wake(s, false);
+    }
   }
 
   const int nthreads_;

@@ -237,6 +237,96 @@ TEST_F(MpiExecutorTest, ValuesWithoutCodecStayOnTheirWorker) {
               ::testing::ThrowsMessage<Error>(HasSubstr("cannot be sent to every rank")));
 }
 
+TEST_F(MpiExecutorTest, ChainsRunWhereTheyStartWithoutPublishingIntermediates) {
+  // Pre-assignment: each chain step is assigned together with its predecessor, so only the chain ends (the
+  // outputs, which every rank receives) are ever written to a worker's RMA arena.
+  Graph g;
+  const KernelId k = g.kernel(testing::sum_plus_index_kernel());
+  auto ends = testing::add_chains(g, 4, 200, k);
+  RunResult r = exec_->run(g, Plan::build(g, ends, {.cull = true, .fuse = false}));
+  std::uint64_t published = 0, fetched = 0;
+  for (const WorkerStats& w : r.stats.workers) {
+    published += w.bytes_published;
+    fetched += w.bytes_fetched;
+  }
+  EXPECT_EQ(published, 4 * sizeof(std::int64_t));
+  EXPECT_EQ(fetched, 0u);
+}
+
+TEST_F(MpiExecutorTest, PinnedTaskCannotReadACodeclessResultFromAnotherRank) {
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  Graph g;
+  const TaskId a = g.add(
+      TaskKey{"opaque", {0}},
+      [](const TaskContext&) {
+        return Value::of(Opaque{1, {}});
+      },
+      {}, TaskOptions{.rank = 2});
+  const TaskId b = g.add(
+      TaskKey{"reader", {0}},
+      [](const TaskContext& c) { return Value::of(std::int64_t{c.input<Opaque>(0).v}); }, {a},
+      TaskOptions{.rank = 1});
+  const TaskId outs[] = {b};
+  try {
+    exec_->run(g, Plan::build(g, outs, {.cull = true, .fuse = false}));
+    ADD_FAILURE() << "expected an error on rank " << world_rank();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("pinned to rank 1"));
+    EXPECT_THAT(e.what(), HasSubstr("cannot leave rank 2"));
+  }
+  Graph ok;  // the executor is still usable
+  const KernelId k = ok.kernel(testing::sum_plus_index_kernel());
+  auto ends = testing::add_chains(ok, 2, 10, k);
+  EXPECT_EQ(exec_->run(ok, Plan::build(ok, ends)).outputs[1].get<std::int64_t>(), 10);
+}
+
+// A type whose decoding fails, as a corrupt or mismatched custom codec would.
+struct Fragile {
+  int v;
+};
+
+}  // namespace
+
+template <>
+struct Codec<Fragile> {
+  static constexpr bool kDefined = true;
+  static std::size_t size(const Fragile&) { return sizeof(int); }
+  static void encode(const Fragile& f, std::byte* out) { std::memcpy(out, &f.v, sizeof(int)); }
+  static Fragile decode(const std::byte*, std::size_t) {
+    throw std::runtime_error("cannot decode a Fragile");
+  }
+};
+
+namespace {
+
+TEST_F(MpiExecutorTest, DecodeFailuresEndTheRunOnEveryRank) {
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  {
+    Graph g;  // a transfer between workers that cannot be decoded
+    const TaskId a = g.add(
+        TaskKey{"fragile", {0}}, [](const TaskContext&) { return Value::of(Fragile{3}); }, {},
+        TaskOptions{.rank = 2});
+    const TaskId b = g.add(
+        TaskKey{"reader", {0}}, [](const TaskContext& c) { return Value::of(c.input<Fragile>(0).v); }, {a},
+        TaskOptions{.rank = 1});
+    const TaskId outs[] = {b};
+    EXPECT_THAT([&] { exec_->run(g, Plan::build(g, outs)); },
+                ::testing::ThrowsMessage<Error>(HasSubstr("cannot decode a Fragile")));
+  }
+  {
+    Graph g;  // an output that cannot be decoded on the ranks that did not make it
+    const TaskId a = g.add(TaskKey{"fragile", {1}}, [](const TaskContext&) { return Value::of(Fragile{4}); });
+    const TaskId outs[] = {a};
+    EXPECT_THAT([&] { exec_->run(g, Plan::build(g, outs)); },
+                ::testing::ThrowsMessage<Error>(HasSubstr("cannot decode a Fragile")));
+  }
+  Graph g;
+  const KernelId k = g.kernel(testing::sum_plus_index_kernel());
+  auto ends = testing::add_chains(g, 2, 10, k);
+  EXPECT_EQ(exec_->run(g, Plan::build(g, ends)).outputs.size(), 2u);
+}
+
 TEST_F(MpiExecutorTest, ManyRunsBackToBack) {
   Graph g;
   const KernelId k = g.kernel(testing::sum_plus_index_kernel());

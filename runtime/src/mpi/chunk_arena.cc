@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "mpi_env.h"
 
@@ -16,7 +17,7 @@ std::size_t round_up(std::size_t n) {
 }  // namespace
 
 ChunkArena::ChunkArena(MPI_Comm comm, std::size_t first_region_bytes)
-    : next_region_bytes_(first_region_bytes) {
+    : comm_(comm), next_region_bytes_(first_region_bytes) {
   TESSERA_MPI_CHECK(MPI_Win_create_dynamic(MPI_INFO_NULL, comm, &win_));
   MPI_Win_set_errhandler(win_, MPI_ERRORS_RETURN);
 }
@@ -24,11 +25,13 @@ ChunkArena::ChunkArena(MPI_Comm comm, std::size_t first_region_bytes)
 ChunkArena::~ChunkArena() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  for (Region& r : regions_) {
-    if (!finalized) MPI_Win_detach(win_, r.base);
-    munmap(r.base, r.size);
+  if (!finalized) {
+    // A peer may still be completing gets from our regions (after an abort, say): wait for everyone first.
+    MPI_Barrier(comm_);
+    for (Region& r : regions_) MPI_Win_detach(win_, r.base);
+    if (win_ != MPI_WIN_NULL) MPI_Win_free(&win_);
   }
-  if (!finalized && win_ != MPI_WIN_NULL) MPI_Win_free(&win_);
+  for (Region& r : regions_) munmap(r.base, r.size);
 }
 
 void ChunkArena::add_region(std::size_t min_bytes) {
@@ -36,12 +39,23 @@ void ChunkArena::add_region(std::size_t min_bytes) {
     throw_error(ErrorCode::kResourceExhausted, "chunk arena: 60 regions attached to the RMA window (",
                 reserved_ >> 20, " MiB); Open MPI allows 64 by default (raise osc_rdma_max_attach)");
   }
-  std::size_t size = std::max(next_region_bytes_, round_up(min_bytes));
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  const std::size_t size = (std::max(next_region_bytes_, round_up(min_bytes)) + kHuge - 1) / kHuge * kHuge;
+  // Map 2 MiB more than needed and trim, so the region starts on a huge-page boundary: then every part of it,
+  // small blocks at its start included, can be backed by transparent huge pages (fewer TLB misses, fewer
+  // pages for MPI to pin when another process copies a chunk out).
+  void* raw = mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
     throw_error(ErrorCode::kResourceExhausted, "chunk arena: cannot map ", size >> 20, " MiB for results");
   }
-  madvise(p, size, MADV_HUGEPAGE);  // as for Buffer: fewer TLB misses, fewer pages to pin for transfers
+  auto* base = static_cast<std::byte*>(raw);
+  auto* aligned =
+      reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(base) + kHuge - 1) & ~(kHuge - 1));
+  if (aligned > base) munmap(base, static_cast<std::size_t>(aligned - base));
+  const std::size_t tail = static_cast<std::size_t>((base + size + kHuge) - (aligned + size));
+  if (tail > 0) munmap(aligned + size, tail);
+  void* p = aligned;
+  madvise(p, size, MADV_HUGEPAGE);
   Region r;
   r.base = static_cast<std::byte*>(p);
   r.size = size;

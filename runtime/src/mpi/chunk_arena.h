@@ -24,7 +24,7 @@ class ChunkArena {
   // Creates the dynamic window over `comm` (collective) with nothing attached yet. Regions start at
   // `first_region_bytes` and double as the arena grows.
   ChunkArena(MPI_Comm comm, std::size_t first_region_bytes);
-  // Frees the window (collective) and the regions.
+  // Collective: waits until every rank stopped using the window, then frees it and the regions.
   ~ChunkArena();
   ChunkArena(const ChunkArena&) = delete;
   ChunkArena& operator=(const ChunkArena&) = delete;
@@ -49,6 +49,7 @@ class ChunkArena {
   bool try_allocate(std::uint32_t r, std::size_t bytes, Block& out);
   void add_region(std::size_t min_bytes);
 
+  MPI_Comm comm_;
   MPI_Win win_ = MPI_WIN_NULL;
   std::mutex mu_;
   std::vector<Region> regions_;

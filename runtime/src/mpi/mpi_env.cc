@@ -1,5 +1,6 @@
 #include "mpi_env.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 namespace tessera::mpi {
@@ -17,6 +18,16 @@ std::string error_string(int code) {
   int length = 0;
   if (MPI_Error_string(code, buffer, &length) != MPI_SUCCESS) return "MPI error " + std::to_string(code);
   return std::string(buffer, static_cast<std::size_t>(length));
+}
+
+void abort_job(MPI_Comm comm, const std::string& why) noexcept {
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::fprintf(stderr, "tessera: rank %d: unrecoverable MPI failure, ending the job: %s\n", rank,
+               why.c_str());
+  std::fflush(stderr);
+  MPI_Abort(comm, 70);
+  std::abort();
 }
 
 Environment& Environment::get() {

@@ -38,14 +38,24 @@ class Environment {
 
 std::string error_string(int code);
 
-// Throws Error(kInternal) naming the call when an MPI call fails (communicators use MPI_ERRORS_RETURN).
-#define TESSERA_MPI_CHECK(call)                                                           \
-  do {                                                                                    \
-    const int tessera_mpi_rc_ = (call);                                                   \
-    if (tessera_mpi_rc_ != MPI_SUCCESS) {                                                 \
-      ::tessera::throw_error(::tessera::ErrorCode::kInternal, #call,                      \
-                             " failed: ", ::tessera::mpi::error_string(tessera_mpi_rc_)); \
-    }                                                                                     \
+// A failed MPI call. The executor cannot recover from one (peers may be stuck in the same collective), so its
+// loops end the job with MPI_Abort when they catch it; elsewhere it is an ordinary Error(kInternal).
+class Failure : public Error {
+ public:
+  explicit Failure(const std::string& message) : Error(ErrorCode::kInternal, message) {}
+};
+
+// Ends the whole job (every rank) after printing why: for states the ranks cannot agree their way out of.
+[[noreturn]] void abort_job(MPI_Comm comm, const std::string& why) noexcept;
+
+// Throws Failure naming the call when an MPI call fails (communicators use MPI_ERRORS_RETURN).
+#define TESSERA_MPI_CHECK(call)                                                                   \
+  do {                                                                                            \
+    const int tessera_mpi_rc_ = (call);                                                           \
+    if (tessera_mpi_rc_ != MPI_SUCCESS) {                                                         \
+      throw ::tessera::mpi::Failure(                                                              \
+          ::tessera::str_cat(#call, " failed: ", ::tessera::mpi::error_string(tessera_mpi_rc_))); \
+    }                                                                                             \
   } while (false)
 
 // A communicator this object owns (freed on destruction).

@@ -123,6 +123,32 @@ struct Outcome {
   std::optional<ErrorInfo> error;
 };
 
+// The exception being handled, as an error report (call inside a catch block).
+ErrorInfo current_error(int rank, std::string key = {}) {
+  ErrorInfo e;
+  e.rank = rank;
+  e.key = std::move(key);
+  try {
+    throw;
+  } catch (const TaskError& x) {
+    e.code = x.code();
+    e.key = x.task_key();
+    e.message = x.original_message();
+  } catch (const Error& x) {
+    e.code = x.code();
+    e.message = x.what();
+  } catch (const std::bad_alloc&) {
+    e.code = ErrorCode::kResourceExhausted;
+    e.message = "out of memory (std::bad_alloc)";
+  } catch (const std::exception& x) {
+    e.message = x.what();
+  } catch (...) {
+    e.message = "an exception that is not a std::exception";
+  }
+  if (e.key.empty() && rank > 0) e.message = str_cat("rank ", rank, ": ", e.message);
+  return e;
+}
+
 std::string type_name_of_tag(std::uint64_t tag) {
   const detail::TypeOps* ops = detail::find_type(tag);
   return ops ? detail::demangle(ops->type) : str_cat("type #", tag);
@@ -137,6 +163,7 @@ class Scheduler {
             int tasks_per_thread)
       : graph_(graph),
         plan_(plan),
+        comm_(comm),
         msg_(comm),
         workers_(ranks - 1),
         m_(plan.size()),
@@ -165,6 +192,23 @@ class Scheduler {
   }
 
   Outcome run() {
+    try {
+      try {
+        return loop();
+      } catch (const Failure&) {
+        throw;
+      } catch (...) {
+        // Anything else that goes wrong here (a malformed message, memory) still ends the run on every rank.
+        if (!error_) error_ = current_error(0);
+        return abort_all();
+      }
+    } catch (const Failure& e) {
+      abort_job(comm_, e.what());
+    }
+  }
+
+ private:
+  Outcome loop() {
     std::vector<std::byte> buf;
     Backoff backoff;
     while (true) {
@@ -176,20 +220,12 @@ class Scheduler {
       }
       if (error_) return abort_all();
       if (completed_ == m_) return finish();
-      try {
-        schedule();
-      } catch (const Error& e) {
-        error_ = ErrorInfo{e.code(), "", e.what(), 0};
-        return abort_all();
-      }
+      schedule();
       flush();
       msg_.progress();
       if (in_flight_ == 0 && completed_ < m_ && !has_ready()) {
-        error_ = ErrorInfo{ErrorCode::kInternal, "",
-                           str_cat("scheduler stalled with ", m_ - completed_, " of ", m_,
-                                   " tasks unfinished and none running"),
-                           0};
-        return abort_all();
+        throw_error(ErrorCode::kInternal, "scheduler stalled with ", m_ - completed_, " of ", m_,
+                    " tasks unfinished and none running");
       }
       if (active) {
         backoff.reset();
@@ -199,7 +235,6 @@ class Scheduler {
     }
   }
 
- private:
   enum State : std::uint8_t { kWaiting, kReady, kAssigned, kDone, kReleased };
 
   std::size_t wi(int rank) const { return static_cast<std::size_t>(rank - 1); }
@@ -241,20 +276,28 @@ class Scheduler {
 
   // The worker rank for ready task t, or -1 to wait for room.
   int choose(std::uint32_t t) {
-    if (int hint = rank_hint(t); hint > 0) return hint;
     auto deps = plan_.dependencies(t);
+    // Results that cannot move (no codec, or kept local) decide first: a rank hint cannot override them.
     int forced = -1;
+    std::uint32_t forced_by = kNone;
     for (std::uint32_t d : deps) {
       if ((loc_[d].flags & (kNotEncodable | kNotPublished)) == 0) continue;
-      if (forced > 0 && forced != where_[d]) {
-        throw_error(ErrorCode::kInvalidArgument, "task ", graph_.key_string(plan_.result_task(t)),
-                    " needs results held on ranks ", forced, " and ", where_[d], ", and the result of ",
-                    graph_.key_string(plan_.result_task(d)), " (", type_name_of_tag(loc_[d].tag),
-                    ") cannot move between ranks: specialise tessera::Codec for its type");
-      }
+      if (forced > 0 && forced != where_[d]) cannot_meet(t, forced_by, d);
       forced = where_[d];
+      forced_by = d;
     }
-    if (forced > 0) return forced;
+    const int hint = rank_hint(t);
+    if (forced > 0) {
+      if (hint > 0 && hint != forced) {
+        throw_error(ErrorCode::kInvalidArgument, "task ", graph_.key_string(plan_.result_task(t)),
+                    " is pinned to rank ", hint, " but reads the result of ",
+                    graph_.key_string(plan_.result_task(forced_by)), " (",
+                    type_name_of_tag(loc_[forced_by].tag), "), which cannot leave rank ", forced,
+                    ": specialise tessera::Codec for its type");
+      }
+      return forced;
+    }
+    if (hint > 0) return hint;
     if (deps.empty()) {
       const auto last = static_cast<std::size_t>(last_root_worker_ - 1);
       if (last_root_worker_ > 0 && occupancy_[last] < capacity_[last]) return last_root_worker_;
@@ -281,6 +324,14 @@ class Scheduler {
     }
     if (best > 0 && occupancy_[wi(best)] < 2 * capacity_[wi(best)]) return best;
     return least_occupied();
+  }
+
+  [[noreturn]] void cannot_meet(std::uint32_t t, std::uint32_t a, std::uint32_t b) const {
+    throw_error(ErrorCode::kInvalidArgument, "task ", graph_.key_string(plan_.result_task(t)),
+                " reads results held on ranks ", where_[a], " and ", where_[b],
+                " that cannot move: ", graph_.key_string(plan_.result_task(a)), " (",
+                type_name_of_tag(loc_[a].tag), ") and ", graph_.key_string(plan_.result_task(b)), " (",
+                type_name_of_tag(loc_[b].tag), "); specialise tessera::Codec for these types");
   }
 
   // True if every input of c is finished or assigned to worker w (and c may run there).
@@ -311,10 +362,10 @@ class Scheduler {
   void assign(std::uint32_t first, int w) {
     std::uint32_t t = first;
     while (t != kNone) {
+      state_[t] = kAssigned;  // before can_join, which asks whether t is placed on w
+      where_[t] = w;
       const std::uint32_t next = only_reader(t);
       const bool joins = next != kNone && can_join(next, w);
-      state_[t] = kAssigned;
-      where_[t] = w;
       ++in_flight_;
       if (pending_[t] == 0) ++occupancy_[wi(w)];
       WireWriter& out = assign_out_[wi(w)];
@@ -326,7 +377,7 @@ class Scheduler {
         if (std::find(remotes_.begin(), remotes_.end(), d) != remotes_.end()) continue;
         remotes_.push_back(d);
       }
-      out.put(static_cast<std::uint16_t>(remotes_.size()));
+      out.put(static_cast<std::uint32_t>(remotes_.size()));
       for (std::uint32_t d : remotes_) {
         out.put(d);
         out.put(static_cast<std::int32_t>(where_[d]));
@@ -374,11 +425,11 @@ class Scheduler {
   void on_complete(WireReader& r, int w) {
     const auto n = r.get<std::uint32_t>();
     for (std::uint32_t i = 0; i < n; ++i) {
-      const auto t = r.get<std::uint32_t>();
+      const auto t = checked(r.get<std::uint32_t>());
       loc_[t] = get_location(r);
       observe(w, r.get<float>());
-      const auto copies = r.get<std::uint16_t>();
-      for (std::uint16_t k = 0; k < copies; ++k) replicas_[r.get<std::uint32_t>()].push_back(w);
+      const auto copies = r.get<std::uint32_t>();
+      for (std::uint32_t k = 0; k < copies; ++k) replicas_[checked(r.get<std::uint32_t>())].push_back(w);
       state_[t] = kDone;
       --occupancy_[wi(w)];
       --in_flight_;
@@ -399,6 +450,12 @@ class Scheduler {
       }
       if (readers_[t] == 0) release(t);
     }
+  }
+
+  std::uint32_t checked(std::uint32_t t) const {
+    if (t >= m_)
+      throw_error(ErrorCode::kInternal, "control message names task ", t, " of a ", m_, "-task plan");
+    return t;
   }
 
   void handle(const std::vector<std::byte>& buf, int source) {
@@ -486,6 +543,7 @@ class Scheduler {
 
   const Graph& graph_;
   const Plan& plan_;
+  MPI_Comm comm_;
   Messenger msg_;
   const int workers_;
   const std::uint32_t m_;
@@ -529,7 +587,7 @@ class Worker {
  public:
   Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena, int rank, int ranks,
          int threads, const Topology* topology, const WorkerBinding* binding)
-      : graph_(graph), plan_(plan), arena_(arena), rank_(rank), msg_(comm) {
+      : graph_(graph), plan_(plan), comm_(comm), arena_(arena), rank_(rank), msg_(comm) {
     stats_.rank = rank;
     stats_.threads = threads;
     stats_.bytes_from.assign(static_cast<std::size_t>(ranks), 0);
@@ -556,15 +614,28 @@ class Worker {
     while (!outcome_) {
       bool active = false;
       int source = 0;
-      while (!outcome_ && msg_.poll(buf, source)) {
-        active = true;
-        std::lock_guard lock(mu_);
-        guarded([&] { handle(buf); });
+      try {
+        while (!outcome_ && msg_.poll(buf, source)) {
+          active = true;
+          std::lock_guard lock(mu_);
+          handle(buf);
+        }
+        if (outcome_) break;
+        active |= progress_fetches();
+        active |= send_reports(report);
+        msg_.progress();
+      } catch (const Failure& e) {
+        abort_job(comm_, e.what());
+      } catch (...) {
+        // Whatever failed here is reported like a task failure; the scheduler answers with kAbort.
+        ErrorInfo e = current_error(rank_);
+        {
+          std::lock_guard lock(mu_);
+          fail(std::move(e));
+        }
+        send_reports(report);
+        continue;
       }
-      if (outcome_) break;
-      active |= progress_fetches();
-      active |= send_reports(report);
-      msg_.progress();
       if (active) {
         backoff.reset();
         continue;
@@ -589,6 +660,7 @@ class Worker {
       // Stop: drop what has not started, let running tasks finish, complete our gets, then say so.
       {
         std::lock_guard lock(mu_);
+        failed_ = true;  // tasks finishing now start no successors
         ready_.clear();
         ready_hint_.store(0, std::memory_order_relaxed);
       }
@@ -616,7 +688,10 @@ class Worker {
     std::uint64_t graph_tasks = 0;
     std::uint64_t attempts = 0;
   };
-  const Stats& stats() const { return stats_; }
+  const Stats& stats() const {
+    stats_.bytes_published = published_.load();
+    return stats_;
+  }
 
  private:
   struct Fetch {
@@ -632,16 +707,6 @@ class Worker {
     std::int32_t pending;  // inputs not here yet
     std::uint8_t flags;
   };
-
-  // Runs f, turning a tessera error into this worker's failure report (caller holds mu_).
-  template <class F>
-  void guarded(F&& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      fail(ErrorInfo{e.code(), "", str_cat("rank ", rank_, ": ", e.what()), rank_});
-    }
-  }
 
   // The first failure here goes to the scheduler, which answers with kAbort; until then nothing new starts.
   void fail(ErrorInfo info) {
@@ -697,19 +762,27 @@ class Worker {
     }
   }
 
+  std::uint32_t checked(std::uint32_t t) const {
+    if (t >= plan_.size()) {
+      throw_error(ErrorCode::kInternal, "control message names task ", t, " of a ", plan_.size(),
+                  "-task plan");
+    }
+    return t;
+  }
+
   void on_assign(WireReader& r) {
-    const auto t = r.get<std::uint32_t>();
+    const auto t = checked(r.get<std::uint32_t>());
     const auto flags = r.get<std::uint8_t>();
-    const auto nremote = r.get<std::uint16_t>();
+    const auto nremote = r.get<std::uint32_t>();
     remotes_.clear();
-    for (std::uint16_t k = 0; k < nremote; ++k) {
+    for (std::uint32_t k = 0; k < nremote; ++k) {
       Remote rem;
-      rem.dep = r.get<std::uint32_t>();
+      rem.dep = checked(r.get<std::uint32_t>());
       rem.rank = r.get<std::int32_t>();
       rem.where = get_location(r);
       remotes_.push_back(rem);
     }
-    Assigned a{0, flags};
+    Assigned& a = assigned_.emplace(t, Assigned{0, flags}).first->second;
     seen_.clear();
     for (std::uint32_t d : plan_.dependencies(t)) {
       if (std::find(seen_.begin(), seen_.end(), d) != seen_.end()) continue;
@@ -720,7 +793,6 @@ class Worker {
       waiters_[d].push_back(t);
       ++a.pending;
     }
-    assigned_.emplace(t, a);
     if (a.pending == 0) make_ready(t);
   }
 
@@ -753,6 +825,7 @@ class Worker {
       return true;
     }
     f.started = Clock::now();
+    TESSERA_MPI_CHECK(MPI_Win_sync(arena_.window()));  // pairs with the owner's sync after publishing
     for (std::size_t off = 0; off < rem.where.bytes; off += kMaxGet) {
       const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, rem.where.bytes - off));
       MPI_Request req;
@@ -783,27 +856,24 @@ class Worker {
   bool progress_fetches() {
     bool any = false;
     for (std::size_t i = 0; i < fetches_.size();) {
-      Fetch& f = fetches_[i];
       int done = 0;
-      TESSERA_MPI_CHECK(
-          MPI_Testall(static_cast<int>(f.requests.size()), f.requests.data(), &done, MPI_STATUSES_IGNORE));
+      TESSERA_MPI_CHECK(MPI_Testall(static_cast<int>(fetches_[i].requests.size()),
+                                    fetches_[i].requests.data(), &done, MPI_STATUSES_IGNORE));
       if (!done) {
         ++i;
         continue;
       }
       any = true;
-      const double seconds = std::chrono::duration<double>(Clock::now() - f.started).count();
-      {
-        std::lock_guard lock(mu_);
-        guarded([&] {
-          stats_.fetch_seconds += seconds;
-          hold_copy(f.dep, finish_fetch(f));
-          fetching_.erase(f.dep);
-          satisfy(f.dep);
-        });
-      }
+      // Off the list before decoding: a decoder that throws must not be met again on the next round.
+      Fetch f = std::move(fetches_[i]);
       fetches_[i] = std::move(fetches_.back());
       fetches_.pop_back();
+      const double seconds = std::chrono::duration<double>(Clock::now() - f.started).count();
+      std::lock_guard lock(mu_);
+      stats_.fetch_seconds += seconds;
+      fetching_.erase(f.dep);
+      hold_copy(f.dep, finish_fetch(f));
+      satisfy(f.dep);
       work_cv_.notify_all();
     }
     return any;
@@ -816,7 +886,8 @@ class Worker {
     std::vector<std::uint32_t> tasks = std::move(it->second);
     waiters_.erase(it);
     for (std::uint32_t t : tasks) {
-      if (--assigned_.at(t).pending == 0) make_ready(t);
+      auto a = assigned_.find(t);
+      if (a != assigned_.end() && --a->second.pending == 0) make_ready(t);
     }
   }
 
@@ -883,7 +954,16 @@ class Worker {
     } else {
       const std::size_t n = ops->encoded_size(result.data());
       block = arena_.allocate(n);
-      ops->encode(result.data(), block.data);
+      try {
+        ops->encode(result.data(), block.data);
+      } catch (...) {
+        arena_.release(block);
+        block = {};
+        throw;
+      }
+      // The RMA memory model asks for a sync between local stores and remote gets in a passive epoch.
+      TESSERA_MPI_CHECK(MPI_Win_sync(arena_.window()));
+      published_.fetch_add(n, std::memory_order_relaxed);
       where.bytes = n;
       where.address = static_cast<std::uint64_t>(block.address);
     }
@@ -903,7 +983,7 @@ class Worker {
         lock.lock();
       }
       work_cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
-      if (ready_.empty()) break;
+      if (stopping_ || ready_.empty()) break;
       std::pop_heap(ready_.begin(), ready_.end(), std::greater<>());
       const std::uint32_t t = ready_.back();
       ready_.pop_back();
@@ -923,12 +1003,8 @@ class Worker {
         result = runner.run_with_inputs(t, inputs, thread);
         inputs.clear();
         publish(result, flags, where, block);
-      } catch (const TaskError& e) {
-        error = ErrorInfo{e.code(), e.task_key(), e.original_message(), rank_};
-      } catch (const Error& e) {
-        error = ErrorInfo{e.code(), graph_.key_string(plan_.result_task(t)), e.what(), rank_};
-      } catch (const std::exception& e) {
-        error = ErrorInfo{ErrorCode::kInternal, graph_.key_string(plan_.result_task(t)), e.what(), rank_};
+      } catch (...) {
+        error = current_error(rank_, graph_.key_string(plan_.result_task(t)));
       }
       const float seconds = std::chrono::duration<float>(Clock::now() - start).count();
 
@@ -944,7 +1020,7 @@ class Worker {
       report_.put(t);
       put(report_, where);
       report_.put(seconds);
-      report_.put(static_cast<std::uint16_t>(copies_.size()));
+      report_.put(static_cast<std::uint32_t>(copies_.size()));
       for (std::uint32_t c : copies_) report_.put(c);
       copies_.clear();
       if (report_count_++ == 0) comm_cv_.notify_one();
@@ -959,8 +1035,10 @@ class Worker {
 
   const Graph& graph_;
   const Plan& plan_;
+  MPI_Comm comm_;
   ChunkArena& arena_;
   const int rank_;
+  std::atomic<std::uint64_t> published_{0};
   Messenger msg_;               // comm thread only
   std::vector<Fetch> fetches_;  // comm thread only
   int fetch_spins_ = 0;
@@ -985,7 +1063,7 @@ class Worker {
   bool failed_ = false;
   bool stopping_ = false;
   int running_ = 0;
-  Stats stats_;
+  mutable Stats stats_;
   std::vector<std::thread> threads_;
 };
 
@@ -1003,7 +1081,13 @@ class MpiExecutor final : public Executor {
                   "the MPI executor needs at least 2 ranks (a scheduler and a "
                   "worker); this job has 1. Run without mpirun for the local executor.");
     }
-    place_workers();
+    std::optional<ErrorInfo> failure;
+    try {
+      place_workers();
+    } catch (...) {
+      failure = current_error(rank_);
+    }
+    agree(failure);
     arena_ = std::make_unique<ChunkArena>(comm_.get(), options_.arena_bytes);
     TESSERA_MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, arena_->window()));
     gather_worker_info();
@@ -1038,7 +1122,7 @@ class MpiExecutor final : public Executor {
       throw TaskError(e.code, e.key, e.message, e.rank);
     }
     result.outputs = broadcast_outputs(graph, plan, outcome.outputs, worker.get());
-    result.stats = gather_stats(plan, worker.get());
+    result.stats = gather_stats(worker.get());
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
   }
@@ -1053,6 +1137,26 @@ class MpiExecutor final : public Executor {
   int ranks() const noexcept override { return size_; }
 
  private:
+  // Collective. Every rank passes the error it hit, if any; when some rank failed, every rank throws the
+  // error of the lowest failing rank, so that no rank is left waiting in a later collective.
+  void agree(const std::optional<ErrorInfo>& mine) {
+    int me = mine ? rank_ : size_;
+    int first = size_;
+    TESSERA_MPI_CHECK(MPI_Allreduce(&me, &first, 1, MPI_INT, MPI_MIN, comm_.get()));
+    if (first == size_) return;
+    WireWriter w;
+    if (rank_ == first) put(w, *mine);
+    std::uint64_t n = w.size();
+    TESSERA_MPI_CHECK(MPI_Bcast(&n, 1, MPI_UINT64_T, first, comm_.get()));
+    std::vector<std::byte> bytes = w.bytes();
+    bytes.resize(n);
+    TESSERA_MPI_CHECK(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, first, comm_.get()));
+    WireReader r(bytes.data(), bytes.size());
+    ErrorInfo e = get_error(r);
+    if (e.key.empty()) throw Error(e.code, e.message);
+    throw TaskError(e.code, e.key, e.message, e.rank);
+  }
+
   void place_workers() {
     // Workers on this node: ranks sharing memory with us, the scheduler excluded.
     MPI_Comm node = MPI_COMM_NULL;
@@ -1138,6 +1242,7 @@ class MpiExecutor final : public Executor {
     std::vector<Value> values;
     values.reserve(outputs.size());
     std::vector<std::byte> buffer;
+    std::optional<ErrorInfo> decode_failure;
     for (std::size_t i = 0; i < outputs.size(); ++i) {
       const OutputInfo& o = outputs[i];
       if (o.where.tag == 0) {
@@ -1153,31 +1258,43 @@ class MpiExecutor final : public Executor {
       }
       const Held* held = (rank_ == o.owner && worker) ? worker->held(plan.outputs()[i]) : nullptr;
       std::byte* data = nullptr;
+      std::optional<ErrorInfo> no_room;
       if (held != nullptr) {
         data = held->block.data;
       } else {
-        buffer.assign(o.where.bytes, std::byte{0});
-        data = buffer.data();
+        try {
+          buffer.assign(o.where.bytes, std::byte{0});
+          data = buffer.data();
+        } catch (...) {
+          no_room = current_error(rank_);
+        }
       }
+      agree(no_room);  // every rank can receive, or every rank throws
       for (std::size_t off = 0; off < o.where.bytes; off += kMaxGet) {
         const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, o.where.bytes - off));
         TESSERA_MPI_CHECK(MPI_Bcast(data + off, n, MPI_BYTE, o.owner, comm_.get()));
       }
       if (held != nullptr) {
         values.push_back(held->value);
-      } else {
+        continue;
+      }
+      try {
         const detail::TypeOps* ops = detail::find_type(o.where.tag);
         if (ops == nullptr) throw_error(ErrorCode::kInternal, "output of unknown type tag ", o.where.tag);
         values.push_back(Value::decode(*ops, data, o.where.bytes));
+      } catch (...) {
+        if (!decode_failure) decode_failure = current_error(rank_);
+        values.emplace_back();
       }
     }
+    agree(decode_failure);
     return values;
   }
 
-  RunStats gather_stats(const Plan& plan, const Worker* worker) {
-    // Per rank: threads, tasks, bytes fetched, gets, graph tasks, attempts, fetch time (ns), then bytes
-    // fetched from each rank.
-    const std::size_t width = 7 + static_cast<std::size_t>(size_);
+  RunStats gather_stats(const Worker* worker) {
+    // Per rank: threads, tasks, bytes fetched, gets, graph tasks, attempts, fetch time (ns), bytes published,
+    // then bytes fetched from each rank.
+    const std::size_t width = 8 + static_cast<std::size_t>(size_);
     std::vector<std::uint64_t> mine(width, 0);
     if (worker != nullptr) {
       const auto& s = worker->stats();
@@ -1188,7 +1305,8 @@ class MpiExecutor final : public Executor {
       mine[4] = s.graph_tasks;
       mine[5] = s.attempts;
       mine[6] = static_cast<std::uint64_t>(s.fetch_seconds * 1e9);
-      std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + 7);
+      mine[7] = s.bytes_published;
+      std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + 8);
     }
     std::vector<std::uint64_t> all(width * static_cast<std::size_t>(size_));
     TESSERA_MPI_CHECK(MPI_Allgather(mine.data(), static_cast<int>(width), MPI_UINT64_T, all.data(),
@@ -1203,14 +1321,14 @@ class MpiExecutor final : public Executor {
       w.bytes_fetched = row[2];
       w.gets = row[3];
       w.fetch_seconds = static_cast<double>(row[6]) * 1e-9;
-      w.bytes_from.assign(row + 7, row + width);
+      w.bytes_published = row[7];
+      w.bytes_from.assign(row + 8, row + width);
       w.binding = bindings_[static_cast<std::size_t>(r)];
       stats.plan_tasks += row[1];
       stats.graph_tasks += row[4];
       stats.attempts += row[5];
       stats.workers.push_back(std::move(w));
     }
-    (void)plan;
     return stats;
   }
 

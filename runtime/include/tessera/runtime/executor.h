@@ -21,6 +21,7 @@ struct WorkerStats {
   std::uint64_t bytes_fetched = 0;        // bytes it pulled from other workers with one-sided gets
   std::uint64_t gets = 0;                 // one-sided gets it issued
   double fetch_seconds = 0;               // summed time from issuing each fetch to seeing it complete
+  std::uint64_t bytes_published = 0;      // bytes of results it wrote to its RMA arena for other workers
   std::vector<std::uint64_t> bytes_from;  // bytes_fetched by source rank (index = rank)
   std::string binding;                    // where it ran ("NUMA 0, cores 0-3 (4)", or "unbound")
 };
