@@ -7,38 +7,9 @@ import statistics
 import time
 
 import dask
+
+from dask_graphs import SHAPES
 import dask.threaded
-
-
-def noop(*args):
-    return None
-
-
-def chains(n):
-    length = n // 8
-    dsk = {}
-    outs = []
-    for c in range(8):
-        dsk[("chain", c, 0)] = (noop,)
-        for i in range(1, length):
-            dsk[("chain", c, i)] = (noop, ("chain", c, i - 1))
-        outs.append(("chain", c, length - 1))
-    return dsk, outs
-
-
-def tree(n, fan_in=8):
-    dsk = {("leaf", i): (noop,) for i in range(n)}
-    level = [("leaf", i) for i in range(n)]
-    depth = 0
-    while len(level) > 1:
-        depth += 1
-        nxt = []
-        for j in range(0, len(level), fan_in):
-            key = ("sum", depth, j // fan_in)
-            dsk[key] = (noop, *level[j:j + fan_in])
-            nxt.append(key)
-        level = nxt
-    return dsk, [level[0]]
 
 
 def emit(impl, case, metric, value, unit):
@@ -56,7 +27,7 @@ def main():
     reps = args.reps or (3 if args.quick else 1)
     impls = [("dask-sync", lambda d, k: dask.get(d, k)),
              ("dask-threads", lambda d, k: dask.threaded.get(d, k, num_workers=2))]
-    for shape, make in (("chains", chains), ("tree", tree)):
+    for shape, make in SHAPES:
         case = f"{shape}-{n}"
         for impl, get in impls:
             per_task, build = [], []

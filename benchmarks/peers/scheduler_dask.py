@@ -11,35 +11,7 @@ import warnings
 import dask
 from distributed import Client, LocalCluster
 
-
-def noop(*args):
-    return None
-
-
-def chains(n):
-    length = n // 8
-    dsk, outs = {}, []
-    for c in range(8):
-        dsk[("chain", c, 0)] = (noop,)
-        for i in range(1, length):
-            dsk[("chain", c, i)] = (noop, ("chain", c, i - 1))
-        outs.append(("chain", c, length - 1))
-    return dsk, outs
-
-
-def tree(n, fan_in=8):
-    dsk = {("leaf", i): (noop,) for i in range(n)}
-    level = [("leaf", i) for i in range(n)]
-    depth = 0
-    while len(level) > 1:
-        depth += 1
-        nxt = []
-        for j in range(0, len(level), fan_in):
-            key = ("sum", depth, j // fan_in)
-            dsk[key] = (noop, *level[j:j + fan_in])
-            nxt.append(key)
-        level = nxt
-    return dsk, [level[0]]
+from dask_graphs import SHAPES
 
 
 def main():
@@ -56,7 +28,7 @@ def main():
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
         try:
-            for shape, make in (("chains", chains), ("tree", tree)):
+            for shape, make in SHAPES:
                 seconds, tasks = [], 0
                 for _ in range(reps):
                     dsk, outs = make(n)
