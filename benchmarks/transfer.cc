@@ -35,48 +35,82 @@ void report(const char* impl, std::size_t bytes, double seconds) {
   bench::emit("transfer", impl, size_name(bytes), "latency", seconds * 1e6, "us");
 }
 
-// Raw MPI_Rget from rank 2's memory into rank 1's, through a dynamic window as the chunk arenas use. As in a
-// pipeline (and in tessera's case below), the source bytes are freshly written by their owner before each
-// get; "raw-warm" gets bytes written long before, the machine's best case.
-void raw(const std::vector<std::size_t>& sizes, int reps, int rank) {
-  const std::size_t largest = sizes.back();
-  MPI_Win win;
-  MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &win);
-  // The same kind of memory tessera uses for chunks (2 MiB aligned, transparent huge pages requested), so the
-  // floor is the best this machine does, not a naive allocation.
-  std::unique_ptr<std::byte, decltype(&std::free)> block(
-      static_cast<std::byte*>(std::aligned_alloc(std::size_t{2} << 20, largest)), &std::free);
-  madvise(block.get(), largest, MADV_HUGEPAGE);
-  std::span<std::byte> memory(block.get(), largest);
-  std::memset(memory.data(), 1, largest);
-  MPI_Aint address = 0;
-  if (rank == 2) {
-    MPI_Win_attach(win, memory.data(), static_cast<MPI_Aint>(largest));
-    MPI_Get_address(memory.data(), &address);
-  }
-  MPI_Bcast(&address, 1, MPI_AINT, 2, MPI_COMM_WORLD);
-  MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
-  for (bool fresh : {true, false}) {
-    for (std::size_t bytes : sizes) {
-      std::vector<double> times;
-      for (int r = 0; r < reps + 1; ++r) {
-        if (fresh && rank == 2) std::memset(memory.data(), r, bytes);
-        MPI_Barrier(MPI_COMM_WORLD);
-        if (rank != 1) continue;
-        const double t0 = MPI_Wtime();
-        MPI_Request req;
-        MPI_Rget(memory.data(), static_cast<int>(bytes), MPI_BYTE, 2, address, static_cast<int>(bytes),
-                 MPI_BYTE, win, &req);
-        MPI_Wait(&req, MPI_STATUS_IGNORE);
-        if (r > 0) times.push_back(MPI_Wtime() - t0);  // the first get warms the path
-      }
-      if (rank == 1) report(fresh ? "raw" : "raw-warm", bytes, bench::median(times));
+// Raw MPI_Rget from rank 2's memory into rank 1's, through a dynamic window as the chunk arenas use, in the
+// same kind of memory tessera uses for chunks (2 MiB aligned, transparent huge pages requested). Collective.
+class RawGet {
+ public:
+  RawGet(std::size_t largest, int rank)
+      : rank_(rank),
+        block_(static_cast<std::byte*>(std::aligned_alloc(std::size_t{2} << 20, largest)), &std::free),
+        bytes_(largest) {
+    madvise(block_.get(), largest, MADV_HUGEPAGE);
+    std::memset(block_.get(), 1, largest);
+    MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &win_);
+    if (rank == 2) {
+      MPI_Win_attach(win_, block_.get(), static_cast<MPI_Aint>(largest));
+      MPI_Get_address(block_.get(), &address_);
     }
+    MPI_Bcast(&address_, 1, MPI_AINT, 2, MPI_COMM_WORLD);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, win_);
   }
-  MPI_Win_unlock_all(win);
-  MPI_Barrier(MPI_COMM_WORLD);
-  if (rank == 2) MPI_Win_detach(win, memory.data());
-  MPI_Win_free(&win);
+  ~RawGet() {
+    MPI_Win_unlock_all(win_);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank_ == 2) MPI_Win_detach(win_, block_.get());
+    MPI_Win_free(&win_);
+  }
+  // Seconds rank 1 spends getting `bytes` (the same on every rank). `fresh`: the owner rewrites them first,
+  // as a producer would; otherwise they were written long ago.
+  double measure(std::size_t bytes, bool fresh) {
+    if (fresh && rank_ == 2) std::memset(block_.get(), 7, bytes);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double seconds = 0;
+    if (rank_ == 1) {
+      const double t0 = MPI_Wtime();
+      MPI_Request req;
+      MPI_Rget(block_.get(), static_cast<int>(bytes), MPI_BYTE, 2, address_, static_cast<int>(bytes),
+               MPI_BYTE, win_, &req);
+      MPI_Wait(&req, MPI_STATUS_IGNORE);
+      seconds = MPI_Wtime() - t0;
+    }
+    MPI_Bcast(&seconds, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
+    return seconds;
+  }
+
+ private:
+  int rank_;
+  std::unique_ptr<std::byte, decltype(&std::free)> block_;
+  std::size_t bytes_;
+  MPI_Win win_ = MPI_WIN_NULL;
+  MPI_Aint address_ = 0;
+};
+
+// Seconds rank 1's executor spent fetching a `bytes`-sized Buffer made on rank 2.
+double tessera_fetch(Executor& exec, std::size_t bytes, int rep) {
+  Graph g;
+  const TaskId make = g.add(
+      TaskKey{"make", {rep}},
+      [bytes](const TaskContext&) {
+        Buffer b = Buffer::allocate(bytes);
+        std::memset(b.data(), 7, bytes);
+        return Value::of(std::move(b));
+      },
+      {}, TaskOptions{.rank = 2});
+  const TaskId use = g.add(
+      TaskKey{"use", {rep}},
+      [](const TaskContext& ctx) {
+        const Buffer& b = ctx.input<Buffer>(0);
+        return Value::of(static_cast<int>(b.data()[b.size() - 1]));
+      },
+      {make}, TaskOptions{.rank = 1});
+  const TaskId outs[] = {use};
+  RunResult result = exec.run(g, Plan::build(g, outs));
+  const WorkerStats& w = result.stats.workers[0];  // rank 1
+  if (result.outputs[0].get<int>() != 7 || w.gets == 0) {
+    std::fprintf(stderr, "transfer: the data did not travel from rank 2 to rank 1\n");
+    std::exit(1);
+  }
+  return w.fetch_seconds;
 }
 
 }  // namespace
@@ -91,40 +125,24 @@ int main(int argc, char** argv) {
     if (exec->rank() == 0) std::fprintf(stderr, "transfer needs 3 ranks (a scheduler and two workers)\n");
     return 2;
   }
-  raw(sizes, reps, exec->rank());
+  // Interleaved rep by rep, so that the machine's noise falls on all three alike.
+  RawGet raw(sizes.back(), exec->rank());
   for (std::size_t bytes : sizes) {
-    std::vector<double> times;
+    std::vector<double> fresh, warm, ours;
     for (int r = 0; r < reps + 1; ++r) {
-      Graph g;
-      const TaskId make = g.add(
-          TaskKey{"make", {r}},
-          [bytes](const TaskContext&) {
-            Buffer b = Buffer::allocate(bytes);
-            std::memset(b.data(), 7, bytes);
-            return Value::of(std::move(b));
-          },
-          {}, TaskOptions{.rank = 2});
-      const TaskId use = g.add(
-          TaskKey{"use", {r}},
-          [](const TaskContext& ctx) {
-            const Buffer& b = ctx.input<Buffer>(0);
-            return Value::of(static_cast<int>(b.data()[b.size() - 1]));
-          },
-          {make}, TaskOptions{.rank = 1});
-      const TaskId outs[] = {use};
-      RunResult result = exec->run(g, Plan::build(g, outs));
-      if (result.outputs[0].get<int>() != 7) {
-        std::fprintf(stderr, "transfer: wrong data arrived\n");
-        return 1;
-      }
-      const WorkerStats& w = result.stats.workers[0];  // rank 1
-      if (w.gets == 0) {
-        std::fprintf(stderr, "transfer: rank 1 fetched nothing\n");
-        return 1;
-      }
-      if (r > 0) times.push_back(w.fetch_seconds);
+      const double a = raw.measure(bytes, true);
+      const double b = raw.measure(bytes, false);
+      const double c = tessera_fetch(*exec, bytes, r);
+      if (r == 0) continue;  // the first round warms the paths
+      fresh.push_back(a);
+      warm.push_back(b);
+      ours.push_back(c);
     }
-    if (exec->rank() == 0) report("tessera-mpi-3", bytes, bench::median(times));
+    if (exec->rank() == 0) {
+      report("raw", bytes, bench::median(fresh));
+      report("raw-warm", bytes, bench::median(warm));
+      report("tessera-mpi-3", bytes, bench::median(ours));
+    }
   }
   return 0;
 }
