@@ -41,9 +41,24 @@ std::vector<std::int64_t> reference(Graph& g, std::span<const TaskId> outs) {
   return ints(make_sync_executor()->run(g, plan).outputs);
 }
 
+// Registered with 1 rank as well (tests/CMakeLists.txt): what happens under `mpirun -n 1`.
+TEST(SingleRank, RuntimeRunsLocallyAndTheMpiExecutorSaysWhy) {
+  if (world_size() != 1) GTEST_SKIP() << "only meaningful with one rank";
+  Runtime rt;
+  EXPECT_EQ(rt.executor().name(), "threads");
+  auto inc = delayed([](int x) { return x + 1; }, "inc");
+  EXPECT_EQ(rt.compute(inc(41)), 42);
+  EXPECT_THAT(
+      [] { make_mpi_executor(); },
+      ::testing::ThrowsMessage<Error>(HasSubstr("needs at least 2 ranks (a scheduler and a worker)")));
+}
+
 class MpiExecutorTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Executor> exec_ = make_mpi_executor({.bind = true});
+  void SetUp() override {
+    if (world_size() < 2) GTEST_SKIP() << "the MPI executor needs 2 or more ranks";
+  }
+  std::unique_ptr<Executor> exec_ = world_size() >= 2 ? make_mpi_executor({.bind = true}) : nullptr;
 };
 
 TEST_F(MpiExecutorTest, RolesAndConcurrency) {

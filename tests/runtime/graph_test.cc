@@ -20,6 +20,17 @@ TEST(TaskKey, PrintsLikeDask) {
   EXPECT_EQ((TaskKey{"inc", {}}).str(), "inc");
 }
 
+TEST(TaskContext, InputOutOfRangeNamesTheTask) {
+  Value v = Value::of(1);
+  const Value* inputs[] = {&v};
+  const std::int32_t index[] = {3, 1};
+  TaskContext ctx(inputs, "sum", index, 0);
+  EXPECT_EQ(ctx.input<int>(0), 1);
+  EXPECT_THAT(
+      [&] { ctx.input(1); },
+      ::testing::ThrowsMessage<Error>(HasSubstr("task (\"sum\", 3, 1) asked for input 1 but has 1 inputs")));
+}
+
 TEST(Graph, StoresTasksKeysAndDependencies) {
   Graph g;
   const KernelId k = g.kernel(noop());
