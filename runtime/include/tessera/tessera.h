@@ -1,6 +1,7 @@
 // Everything a tessera program needs.
 #pragma once
 
+#include "tessera/arrays.h"
 #include "tessera/runtime/buffer.h"
 #include "tessera/runtime/delayed.h"
 #include "tessera/runtime/error.h"

@@ -843,7 +843,11 @@ class Worker {
   }
 
   static Value finish_fetch(Fetch& f) {
-    if (f.object) return Value::adopt(std::move(f.object), *f.ops);
+    if (f.object) {
+      // The object was made by ops->receive for this fetch and is not shared yet.
+      if (f.ops->finish_receive != nullptr) f.ops->finish_receive(const_cast<void*>(f.object.get()));
+      return Value::adopt(std::move(f.object), *f.ops);
+    }
     return Value::decode(*f.ops, f.buffer.data(), f.buffer.size());
   }
 

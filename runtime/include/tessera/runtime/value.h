@@ -82,7 +82,14 @@ struct TypeOps {
   // Null unless the codec supports in-place receives: makes an object for n encoded bytes and says where to
   // write them.
   std::shared_ptr<const void> (*receive)(std::size_t n, std::byte** destination);
+  // Null unless the codec needs it: completes an object made by `receive` once its bytes arrived.
+  void (*finish_receive)(void* object);
 };
+
+template <class C, class = void>
+struct HasFinish : std::false_type {};
+template <class C>
+struct HasFinish<C, std::void_t<decltype(&C::finish_receive)>> : std::true_type {};
 
 template <class C, class = void>
 struct HasInPlace : std::false_type {};
@@ -122,6 +129,15 @@ constexpr auto receive_fn() -> std::shared_ptr<const void> (*)(std::size_t, std:
 }
 
 template <class T>
+constexpr auto finish_fn() -> void (*)(void*) {
+  if constexpr (HasFinish<Codec<T>>::value) {
+    return [](void* object) { Codec<T>::finish_receive(*static_cast<T*>(object)); };
+  } else {
+    return nullptr;
+  }
+}
+
+template <class T>
 const TypeOps& type_ops() {
   (void)TypeRegistration<T>::tag;
   if constexpr (Codec<T>::kDefined) {
@@ -133,10 +149,11 @@ const TypeOps& type_ops() {
         [](const std::byte* in, std::size_t n) -> std::shared_ptr<const void> {
           return std::make_shared<const T>(Codec<T>::decode(in, n));
         },
-        receive_fn<T>()};
+        receive_fn<T>(),
+        finish_fn<T>()};
     return ops;
   } else {
-    static const TypeOps ops{typeid(T), type_tag(typeid(T)), nullptr, nullptr, nullptr, nullptr};
+    static const TypeOps ops{typeid(T), type_tag(typeid(T)), nullptr, nullptr, nullptr, nullptr, nullptr};
     return ops;
   }
 }

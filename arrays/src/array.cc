@@ -1,0 +1,1163 @@
+#include "tessera/arrays/array.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <set>
+
+#include "expr.h"
+#include "kernels.h"
+#include "node.h"
+
+namespace tessera {
+namespace detail {
+
+std::string next_name(std::string_view kind) {
+  static std::atomic<std::uint64_t> counter{0};
+  char suffix[24];
+  std::snprintf(suffix, sizeof(suffix), "-%llx", static_cast<unsigned long long>(counter.fetch_add(1)));
+  return std::string(kind) + suffix;
+}
+
+const std::vector<TaskId>& GraphBuilder::build(const ArrayNodePtr& node) {
+  if (auto it = built_.find(node.get()); it != built_.end()) return it->second;
+  std::vector<TaskId> ids = node->build(*this);
+  return built_.emplace(node.get(), std::move(ids)).first->second;
+}
+
+std::int64_t linear_index(std::span<const std::int64_t> index, const Shape& counts) {
+  std::int64_t l = 0;
+  for (std::size_t a = 0; a < index.size(); ++a) l = l * counts[a] + index[a];
+  return l;
+}
+
+std::vector<std::int32_t> key_index(std::span<const std::int64_t> index) {
+  return std::vector<std::int32_t>(index.begin(), index.end());
+}
+
+std::vector<std::int64_t> from_key(std::span<const std::int32_t> index) {
+  return std::vector<std::int64_t>(index.begin(), index.end());
+}
+
+TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> index) {
+  TaskOptions o;
+  o.output_bytes =
+      static_cast<std::uint64_t>(num_elements(node.grid.chunk_shape(index))) * size_of(node.dtype);
+  return o;
+}
+
+namespace {
+
+// Calls f(index) for every chunk index of a grid, row-major.
+template <class F>
+void for_each_chunk(const ChunkGrid& grid, F&& f) {
+  const Shape counts = grid.grid_shape();
+  std::vector<std::int64_t> index(counts.size(), 0);
+  if (grid.total_chunks() == 0) return;
+  do {
+    f(std::span<const std::int64_t>(index));
+  } while (!counts.empty() && next_index(index, counts));
+}
+
+void check_chunk(const ArrayNode& node, std::span<const std::int64_t> index, const Chunk& c) {
+  const Shape want = node.grid.chunk_shape(index);
+  if (c.shape() != want || c.dtype() != node.dtype) {
+    throw_error(ErrorCode::kInvalidArgument, node.name, ": chunk ",
+                format_shape(Shape(index.begin(), index.end())), " came out as ", name_of(c.dtype()), " ",
+                format_shape(c.shape()), ", expected ", name_of(node.dtype), " ", format_shape(want));
+  }
+}
+
+// A chunk made from nothing but its index (creation functions, user functions, in-memory data).
+struct SourceNode final : ArrayNode {
+  ChunkMaker make;
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      Chunk c = make(grid, index);
+      check_chunk(*this, index, c);
+      return Value::of(std::move(c));
+    });
+    std::vector<TaskId> ids;
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      ids.push_back(g.add(n, key_index(index), k, std::span<const TaskId>{}, chunk_options(*this, index)));
+    });
+    return ids;
+  }
+};
+
+// Elementwise operations over inputs that broadcast to the output; one task per output chunk.
+struct ElementwiseNode final : ArrayNode {
+  Expr expr;
+  std::vector<ArrayNodePtr> inputs;
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    std::vector<const std::vector<TaskId>*> in_ids;
+    for (const ArrayNodePtr& in : inputs) in_ids.push_back(&b.build(in));
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+      std::vector<const Chunk*> chunks;
+      for (std::size_t i = 0; i < ctx.num_inputs(); ++i) chunks.push_back(&ctx.input<Chunk>(i));
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      return Value::of(evaluate(expr, grid.chunk_shape(index), chunks));
+    });
+    std::vector<TaskId> ids;
+    std::vector<TaskId> deps;
+    const int nd = grid.ndim();
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      deps.clear();
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        // The input chunk feeding this output chunk: same index on its axes, 0 where it broadcasts.
+        const ArrayNode& in = *inputs[i];
+        const int offset = nd - in.grid.ndim();
+        std::vector<std::int64_t> in_index(static_cast<std::size_t>(in.grid.ndim()));
+        for (int a = 0; a < in.grid.ndim(); ++a) {
+          const auto ia = static_cast<std::size_t>(a);
+          in_index[ia] = in.shape[ia] == 1 && shape[static_cast<std::size_t>(a + offset)] != 1
+                             ? 0
+                             : index[static_cast<std::size_t>(a + offset)];
+        }
+        deps.push_back((*in_ids[i])[static_cast<std::size_t>(linear_index(in_index, in.grid.grid_shape()))]);
+      }
+      ids.push_back(g.add(n, key_index(index), k, deps, chunk_options(*this, index)));
+    });
+    return ids;
+  }
+};
+
+// Each output chunk is a permutation of one input chunk.
+struct TransposeNode final : ArrayNode {
+  ArrayNodePtr input;
+  std::vector<int> perm;
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId k = g.kernel(
+        [this](const TaskContext& ctx) { return Value::of(transpose_chunk(ctx.input<Chunk>(0), perm)); });
+    std::vector<TaskId> ids;
+    const Shape in_counts = input->grid.grid_shape();
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      std::vector<std::int64_t> in_index(index.size());
+      for (std::size_t a = 0; a < index.size(); ++a) in_index[static_cast<std::size_t>(perm[a])] = index[a];
+      const TaskId dep = in_ids[static_cast<std::size_t>(linear_index(in_index, in_counts))];
+      ids.push_back(
+          g.add(n, key_index(index), k, std::span<const TaskId>(&dep, 1), chunk_options(*this, index)));
+    });
+    return ids;
+  }
+};
+
+// Each output chunk is a strided piece of one input chunk (slicing keeps the input's chunk structure).
+struct SelectNode final : ArrayNode {
+  ArrayNodePtr input;
+  // Per input axis and output chunk along it: which input chunk, local start, step; axes dropped by an
+  // integer index have one entry and keep_axis false.
+  struct AxisPlan {
+    std::vector<std::int64_t> in_chunk, local_start;
+    std::int64_t step = 1;
+    bool keep = true;
+  };
+  std::vector<AxisPlan> axes;
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      const Chunk& in = ctx.input<Chunk>(0);
+      std::vector<std::int64_t> start, step;
+      Shape piece;
+      std::size_t out_axis = 0;
+      for (std::size_t a = 0; a < axes.size(); ++a) {
+        const AxisPlan& p = axes[a];
+        const std::size_t j = p.keep ? static_cast<std::size_t>(index[out_axis]) : 0;
+        start.push_back(p.local_start[j]);
+        step.push_back(p.step);
+        piece.push_back(p.keep ? grid.chunks(static_cast<int>(out_axis))[j] : 1);
+        if (p.keep) ++out_axis;
+      }
+      Chunk full(in.dtype(), piece);
+      gather_strided(in, start, step, full);
+      return Value::of(reshape_chunk(full, grid.chunk_shape(index)));
+    });
+    std::vector<TaskId> ids;
+    const Shape in_counts = input->grid.grid_shape();
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      std::vector<std::int64_t> in_index;
+      std::size_t out_axis = 0;
+      for (const AxisPlan& p : axes) {
+        in_index.push_back(p.in_chunk[p.keep ? static_cast<std::size_t>(index[out_axis]) : 0]);
+        if (p.keep) ++out_axis;
+      }
+      const TaskId dep = in_ids[static_cast<std::size_t>(linear_index(in_index, in_counts))];
+      ids.push_back(
+          g.add(n, key_index(index), k, std::span<const TaskId>(&dep, 1), chunk_options(*this, index)));
+    });
+    return ids;
+  }
+};
+
+// Output chunks assembled from every input chunk they overlap.
+struct RechunkNode final : ArrayNode {
+  ArrayNodePtr input;
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      Chunk out(dtype, grid.chunk_shape(index));
+      std::size_t next = 0;
+      for_overlaps(index, [&](std::span<const std::int64_t> in_index) {
+        const Chunk& in = ctx.input<Chunk>(next++);
+        const int nd = grid.ndim();
+        std::vector<std::int64_t> src(static_cast<std::size_t>(nd)), dst(static_cast<std::size_t>(nd)),
+            count(static_cast<std::size_t>(nd));
+        for (int a = 0; a < nd; ++a) {
+          const auto ia = static_cast<std::size_t>(a);
+          const std::int64_t out_lo = grid.offset(a, index[ia]);
+          const std::int64_t out_hi = out_lo + grid.chunks(a)[static_cast<std::size_t>(index[ia])];
+          const std::int64_t in_lo = input->grid.offset(a, in_index[ia]);
+          const std::int64_t in_hi = in_lo + input->grid.chunks(a)[static_cast<std::size_t>(in_index[ia])];
+          const std::int64_t lo = std::max(out_lo, in_lo), hi = std::min(out_hi, in_hi);
+          src[ia] = lo - in_lo;
+          dst[ia] = lo - out_lo;
+          count[ia] = hi - lo;
+        }
+        copy_block(in, src, out, dst, count);
+      });
+      return Value::of(std::move(out));
+    });
+    std::vector<TaskId> ids;
+    const Shape in_counts = input->grid.grid_shape();
+    std::vector<TaskId> deps;
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      deps.clear();
+      for_overlaps(index, [&](std::span<const std::int64_t> in_index) {
+        deps.push_back(in_ids[static_cast<std::size_t>(linear_index(in_index, in_counts))]);
+      });
+      ids.push_back(g.add(n, key_index(index), k, deps, chunk_options(*this, index)));
+    });
+    return ids;
+  }
+
+  // Calls f(input chunk index) for every input chunk overlapping output chunk `index`, row-major.
+  template <class F>
+  void for_overlaps(std::span<const std::int64_t> index, F&& f) const {
+    const int nd = grid.ndim();
+    std::vector<std::int64_t> lo(static_cast<std::size_t>(nd)), count(static_cast<std::size_t>(nd));
+    for (int a = 0; a < nd; ++a) {
+      const auto ia = static_cast<std::size_t>(a);
+      const std::int64_t start = grid.offset(a, index[ia]);
+      const std::int64_t len = grid.chunks(a)[static_cast<std::size_t>(index[ia])];
+      lo[ia] = input->grid.chunk_of(a, start);
+      count[ia] = (len == 0 ? lo[ia] : input->grid.chunk_of(a, start + len - 1)) - lo[ia] + 1;
+    }
+    std::vector<std::int64_t> rel(static_cast<std::size_t>(nd), 0), in_index(static_cast<std::size_t>(nd));
+    do {
+      for (int a = 0; a < nd; ++a)
+        in_index[static_cast<std::size_t>(a)] =
+            lo[static_cast<std::size_t>(a)] + rel[static_cast<std::size_t>(a)];
+      f(std::span<const std::int64_t>(in_index));
+    } while (nd > 0 && next_index(rel, count));
+  }
+};
+
+// Chunks of several arrays side by side along one axis: no new tasks, the inputs' chunks are the output's.
+struct ConcatNode final : ArrayNode {
+  std::vector<ArrayNodePtr> inputs;
+  int axis = 0;
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    std::vector<const std::vector<TaskId>*> in_ids;
+    for (const ArrayNodePtr& in : inputs) in_ids.push_back(&b.build(in));
+    std::vector<TaskId> ids;
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      std::vector<std::int64_t> in_index(index.begin(), index.end());
+      std::size_t which = 0;
+      while (in_index[static_cast<std::size_t>(axis)] >= inputs[which]->grid.num_chunks(axis)) {
+        in_index[static_cast<std::size_t>(axis)] -= inputs[which]->grid.num_chunks(axis);
+        ++which;
+      }
+      ids.push_back((*in_ids[which])[static_cast<std::size_t>(
+          linear_index(in_index, inputs[which]->grid.grid_shape()))]);
+    });
+    return ids;
+  }
+};
+
+// Chunks reshaped one to one (a new axis of length 1, say).
+struct ReshapeChunksNode final : ArrayNode {
+  ArrayNodePtr input;
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+      return Value::of(reshape_chunk(ctx.input<Chunk>(0), grid.chunk_shape(from_key(ctx.index()))));
+    });
+    std::vector<TaskId> ids;
+    std::size_t i = 0;
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      const TaskId dep = in_ids[i++];
+      ids.push_back(
+          g.add(n, key_index(index), k, std::span<const TaskId>(&dep, 1), chunk_options(*this, index)));
+    });
+    return ids;
+  }
+};
+
+// Chunks computed earlier and kept (persist).
+struct StoredNode final : ArrayNode {
+  std::vector<Value> values;
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+      return values[static_cast<std::size_t>(linear_index(from_key(ctx.index()), grid.grid_shape()))];
+    });
+    std::vector<TaskId> ids;
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      ids.push_back(g.add(n, key_index(index), k, std::span<const TaskId>{}, chunk_options(*this, index)));
+    });
+    return ids;
+  }
+};
+
+template <class N>
+std::shared_ptr<N> make_node(std::string_view kind, Shape shape, DType dtype, ChunkGrid grid) {
+  auto node = std::make_shared<N>();
+  node->shape = std::move(shape);
+  node->dtype = dtype;
+  node->grid = std::move(grid);
+  node->name = next_name(kind);
+  return node;
+}
+
+// ---- elementwise construction ----------------------------------------------------------------------------
+
+// An operand while an expression is being built: an array (its expression inlined when it is elementwise) or
+// a scalar.
+struct Operand {
+  ArrayNodePtr array;
+  std::optional<Scalar> scalar;
+};
+
+Operand operand(const Array& a) {
+  if (!a.node()) throw_error(ErrorCode::kInvalidArgument, "an operand is an empty Array (never assigned)");
+  return Operand{a.node(), std::nullopt};
+}
+Operand operand(Scalar s) {
+  return Operand{nullptr, s};
+}
+
+Shape broadcast_shapes(const std::vector<Shape>& shapes, std::string_view what) {
+  std::size_t nd = 0;
+  for (const Shape& s : shapes) nd = std::max(nd, s.size());
+  Shape out(nd, 1);
+  for (const Shape& s : shapes) {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const std::size_t a = nd - s.size() + i;
+      if (s[i] == out[a] || s[i] == 1) continue;
+      if (out[a] == 1) {
+        out[a] = s[i];
+        continue;
+      }
+      std::string all;
+      for (const Shape& t : shapes) all += (all.empty() ? "" : " ") + format_shape(t);
+      throw_error(ErrorCode::kInvalidArgument, what,
+                  ": operands could not be broadcast together with shapes ", all, " (axis ", a, ": ", out[a],
+                  " vs ", s[i], ")");
+    }
+  }
+  return out;
+}
+
+// The common refinement of chunk boundaries along one axis (every input's boundaries kept).
+std::vector<std::int64_t> refine(const std::vector<const std::vector<std::int64_t>*>& lists,
+                                 std::int64_t length) {
+  std::set<std::int64_t> cuts{0, length};
+  for (const auto* l : lists) {
+    std::int64_t pos = 0;
+    for (std::int64_t c : *l) cuts.insert(pos += c);
+  }
+  std::vector<std::int64_t> out;
+  std::int64_t prev = 0;
+  for (std::int64_t c : cuts) {
+    if (c > prev) out.push_back(c - prev);
+    prev = c;
+  }
+  if (out.empty()) out.push_back(length);
+  return out;
+}
+
+ArrayNodePtr rechunk_node(const ArrayNodePtr& in, const ChunkGrid& grid);
+
+Array make_elementwise(Op op, std::vector<Operand> ops, std::string_view kind) {
+  // 1. Output shape, and one chunking for all array operands.
+  std::vector<Shape> shapes;
+  for (const Operand& o : ops) {
+    if (o.array) shapes.push_back(o.array->shape);
+  }
+  const Shape shape = broadcast_shapes(shapes, kind);
+  const std::size_t nd = shape.size();
+  std::vector<std::vector<std::int64_t>> chunks(nd);
+  for (std::size_t a = 0; a < nd; ++a) {
+    std::vector<const std::vector<std::int64_t>*> lists;
+    for (const Operand& o : ops) {
+      if (!o.array || o.array->shape.size() + a < nd) continue;
+      const std::size_t ia = a - (nd - o.array->shape.size());
+      if (o.array->shape[ia] == shape[a]) lists.push_back(&o.array->grid.chunks(static_cast<int>(ia)));
+    }
+    chunks[a] = lists.empty() ? std::vector<std::int64_t>{shape[a]} : refine(lists, shape[a]);
+  }
+  ChunkGrid grid(shape, chunks);
+  for (Operand& o : ops) {
+    if (!o.array) continue;
+    const std::size_t off = nd - o.array->shape.size();
+    std::vector<std::vector<std::int64_t>> want;
+    bool differs = false;
+    for (std::size_t ia = 0; ia < o.array->shape.size(); ++ia) {
+      const bool broadcast = o.array->shape[ia] == 1 && shape[ia + off] != 1;
+      want.push_back(broadcast ? std::vector<std::int64_t>{1} : chunks[ia + off]);
+      differs |= want.back() != o.array->grid.chunks(static_cast<int>(ia));
+    }
+    if (differs) o.array = rechunk_node(o.array, ChunkGrid(o.array->shape, want));
+  }
+
+  // 2. The expression: elementwise operands are inlined, everything else becomes an input.
+  auto node = make_node<ElementwiseNode>(kind, shape, DType::kFloat64, grid);
+  Expr& e = node->expr;
+  auto input_of = [&](const ArrayNodePtr& array) {
+    for (std::size_t i = 0; i < node->inputs.size(); ++i) {
+      if (node->inputs[i] == array) return static_cast<int>(i);
+    }
+    node->inputs.push_back(array);
+    return static_cast<int>(node->inputs.size() - 1);
+  };
+  // Copies `src`'s expression into e, remapping its inputs; returns the new root.
+  auto inline_expr = [&](const ElementwiseNode& src) {
+    std::vector<int> remap(src.expr.nodes.size());
+    for (std::size_t k = 0; k < src.expr.nodes.size(); ++k) {
+      ExprNode n = src.expr.nodes[k];
+      if (n.op == Op::kInput) n.input = input_of(src.inputs[static_cast<std::size_t>(n.input)]);
+      for (int* child : {&n.a, &n.b, &n.c}) {
+        if (*child >= 0) *child = remap[static_cast<std::size_t>(*child)];
+      }
+      remap[k] = e.add(n);
+    }
+    return remap[static_cast<std::size_t>(src.expr.root)];
+  };
+  std::vector<int> leaf;
+  std::vector<DType> types;
+  DType array_type = DType::kBool;
+  bool any_array = false;
+  for (const Operand& o : ops) {
+    if (!o.array) continue;
+    array_type = any_array ? promote(array_type, o.array->dtype) : o.array->dtype;
+    any_array = true;
+  }
+  for (const Operand& o : ops) {
+    if (o.array) {
+      // Blockwise fusion: an elementwise operand (already on the output's chunking, or it would have been
+      // rechunked above) contributes its expression, not a task.
+      if (const auto* ew = dynamic_cast<const ElementwiseNode*>(o.array.get()); ew != nullptr) {
+        leaf.push_back(inline_expr(*ew));
+      } else {
+        ExprNode in;
+        in.op = Op::kInput;
+        in.dtype = in.compute = o.array->dtype;
+        in.input = input_of(o.array);
+        leaf.push_back(e.add(in));
+      }
+      types.push_back(o.array->dtype);
+    } else {
+      ExprNode c;
+      c.op = Op::kConst;
+      c.fvalue = o.scalar->f;
+      c.ivalue = o.scalar->i;
+      c.dtype = c.compute = any_array
+                                ? promote_with_scalar(array_type, o.scalar->kind)
+                                : (o.scalar->kind == ScalarKind::kFloat ? DType::kFloat64 : DType::kInt64);
+      leaf.push_back(e.add(c));
+      types.push_back(c.dtype);
+    }
+  }
+
+  // 3. The operation's own node: the compute type is the operands' promotion.
+  ExprNode n;
+  n.op = op;
+  DType compute = types[0];
+  for (std::size_t i = 1; i < types.size(); ++i) compute = promote(compute, types[i]);
+  if (op == Op::kWhere) {
+    n.a = leaf[0];
+    n.b = leaf[1];
+    n.c = leaf[2];
+    n.compute = promote(types[1], types[2]);
+    n.dtype = n.compute;
+  } else if (ops.size() == 1) {
+    n.a = leaf[0];
+    if (op == Op::kNeg && types[0] == DType::kBool) {
+      throw_error(ErrorCode::kInvalidArgument,
+                  "negation of a bool array is not supported (use logical not: !a)");
+    }
+    n.dtype = unary_result(op, types[0]);
+    n.compute = (op == Op::kIsnan || op == Op::kNot) ? types[0] : n.dtype;
+  } else {
+    n.a = leaf[0];
+    n.b = leaf[1];
+    if (op == Op::kDiv && !is_float(compute)) compute = DType::kFloat64;  // true division
+    if (op == Op::kAnd || op == Op::kOr || op == Op::kXor) compute = DType::kBool;
+    if (op == Op::kSub && compute == DType::kBool) {
+      throw_error(ErrorCode::kInvalidArgument, "subtracting bool arrays is not supported (use logical_xor)");
+    }
+    n.compute = compute;
+    n.dtype = binary_result(op, compute);
+  }
+  e.root = e.add(n);
+  node->dtype = n.dtype;
+  return Array(node);
+}
+
+Array cast_array(const Array& a, DType to) {
+  if (a.dtype() == to) return a;
+  auto node = make_node<ElementwiseNode>("astype", a.shape(), to, a.chunks());
+  ExprNode in;
+  in.op = Op::kInput;
+  in.dtype = in.compute = a.dtype();
+  in.input = 0;
+  node->inputs.push_back(a.node());
+  ExprNode c;
+  c.op = Op::kCast;
+  c.dtype = c.compute = to;
+  c.a = node->expr.add(in);
+  node->expr.root = node->expr.add(c);
+  return Array(node);
+}
+
+ArrayNodePtr rechunk_node(const ArrayNodePtr& in, const ChunkGrid& grid) {
+  if (in->grid == grid) return in;
+  auto node = make_node<RechunkNode>("rechunk", in->shape, in->dtype, grid);
+  node->input = in;
+  return node;
+}
+
+int normalize_axis(int axis, int ndim, std::string_view what) {
+  if (axis < -ndim || axis >= ndim) {
+    throw_error(ErrorCode::kInvalidArgument, what, ": axis ", axis, " is out of range for an array with ",
+                ndim, " dimension", ndim == 1 ? "" : "s");
+  }
+  return axis < 0 ? axis + ndim : axis;
+}
+
+// Copies chunk `index` of `grid` out of an in-memory array.
+Chunk piece_of(const Chunk& data, const ChunkGrid& grid, std::span<const std::int64_t> index) {
+  Chunk out(data.dtype(), grid.chunk_shape(index));
+  std::vector<std::int64_t> start(index.size()), zero(index.size(), 0);
+  for (std::size_t a = 0; a < index.size(); ++a) start[a] = grid.offset(static_cast<int>(a), index[a]);
+  copy_block(data, start, out, zero, out.shape());
+  return out;
+}
+
+std::uint64_t mix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// A uniform double in [0, 1) for element `e` of stream `stream` of `seed`: a function of these only.
+double uniform01(std::uint64_t seed, std::uint64_t e, std::uint64_t stream) {
+  const std::uint64_t bits = mix64(mix64(seed ^ (stream * 0xd1b54a32d192ed03ULL)) + e);
+  return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);
+}
+
+// Fills a chunk of `grid` with f(global linear element index) converted to `dtype`.
+template <class F>
+Chunk fill_by_position(const ChunkGrid& grid, std::span<const std::int64_t> index, DType dtype, F&& f) {
+  Chunk out(dtype, grid.chunk_shape(index));
+  const Shape& full = grid.shape();
+  const Shape gstrides = strides_of(full);
+  const int nd = grid.ndim();
+  visit_dtype(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* o = reinterpret_cast<T*>(out.bytes());
+    if (out.size() == 0) return;
+    if (nd == 0) {
+      *o = static_cast<T>(f(std::uint64_t{0}));
+      return;
+    }
+    std::vector<std::int64_t> local(static_cast<std::size_t>(nd - 1), 0);
+    const Shape outer(out.shape().begin(), out.shape().end() - 1);
+    const std::int64_t inner = out.shape().back();
+    do {
+      std::int64_t g = grid.offset(nd - 1, index.back());
+      for (int a = 0; a < nd - 1; ++a) {
+        const auto ia = static_cast<std::size_t>(a);
+        g += (grid.offset(a, index[ia]) + local[ia]) * gstrides[ia];
+      }
+      for (std::int64_t j = 0; j < inner; ++j) *o++ = static_cast<T>(f(static_cast<std::uint64_t>(g + j)));
+    } while (nd > 1 && next_index(local, outer));
+  });
+  return out;
+}
+
+}  // namespace
+
+Array make_source(const ChunkGrid& grid, DType dtype, ChunkMaker make, std::string_view kind) {
+  auto node = make_node<SourceNode>(kind, grid.shape(), dtype, grid);
+  node->make = std::move(make);
+  return Array(node);
+}
+
+}  // namespace detail
+
+using detail::ExprNode;
+using detail::Op;
+using detail::operand;
+
+// ---- Array basics
+// --------------------------------------------------------------------------------------------
+
+namespace {
+const detail::ArrayNode& node_of(const Array& a) {
+  if (!a.node()) throw_error(ErrorCode::kInvalidArgument, "this Array is empty (never assigned)");
+  return *a.node();
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  int u = 0;
+  while (b >= 1000 && u < 5) {
+    b /= 1000;
+    ++u;
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), b >= 100 || u == 0 ? "%.0f %s" : "%.2f %s", b, units[u]);
+  return text;
+}
+}  // namespace
+
+const Shape& Array::shape() const {
+  return node_of(*this).shape;
+}
+DType Array::dtype() const {
+  return node_of(*this).dtype;
+}
+const ChunkGrid& Array::chunks() const {
+  return node_of(*this).grid;
+}
+
+std::string Array::repr() const {
+  const auto& n = node_of(*this);
+  return str_cat("tessera.Array<shape=", format_shape(n.shape), ", dtype=", name_of(n.dtype),
+                 ", chunksize=", format_shape(n.grid.max_chunk_shape()), ", chunks=", n.grid.total_chunks(),
+                 ", bytes=", human_bytes(static_cast<double>(nbytes())), ">");
+}
+
+Array Array::astype(DType to) const {
+  return detail::cast_array(*this, to);
+}
+
+Array Array::rechunk(const Shape& chunk_shape) const {
+  return rechunk(ChunkGrid::regular(shape(), chunk_shape));
+}
+
+Array Array::rechunk(const ChunkGrid& grid) const {
+  if (grid.shape() != shape()) {
+    throw_error(ErrorCode::kInvalidArgument, "rechunk: the new chunks describe shape ",
+                format_shape(grid.shape()), ", but the array has shape ", format_shape(shape()));
+  }
+  return Array(detail::rechunk_node(node(), grid));
+}
+
+Array Array::transpose(std::vector<int> axes) const {
+  const int nd = ndim();
+  if (axes.empty()) {
+    for (int a = nd - 1; a >= 0; --a) axes.push_back(a);
+  }
+  if (static_cast<int>(axes.size()) != nd) {
+    throw_error(ErrorCode::kInvalidArgument, "transpose: ", axes.size(), " axes given for an array with ", nd,
+                " dimensions");
+  }
+  std::vector<bool> seen(static_cast<std::size_t>(nd), false);
+  for (int& a : axes) {
+    a = detail::normalize_axis(a, nd, "transpose");
+    if (seen[static_cast<std::size_t>(a)])
+      throw_error(ErrorCode::kInvalidArgument, "transpose: axis ", a, " repeated");
+    seen[static_cast<std::size_t>(a)] = true;
+  }
+  Shape shape;
+  std::vector<std::vector<std::int64_t>> chunks;
+  for (int a : axes) {
+    shape.push_back(this->shape()[static_cast<std::size_t>(a)]);
+    chunks.push_back(this->chunks().chunks(a));
+  }
+  auto node = detail::make_node<detail::TransposeNode>("transpose", shape, dtype(), ChunkGrid(shape, chunks));
+  node->input = this->node();
+  node->perm = axes;
+  return Array(node);
+}
+
+Array Array::select(std::span<const Slice> selection) const {
+  const int nd = ndim();
+  if (static_cast<int>(selection.size()) > nd) {
+    throw_error(ErrorCode::kInvalidArgument, "too many indices: ", selection.size(), " for an array with ",
+                nd, " dimensions, shape ", format_shape(shape()));
+  }
+  using Plan = detail::SelectNode::AxisPlan;
+  std::vector<Plan> plans;
+  Shape out_shape;
+  std::vector<std::vector<std::int64_t>> out_chunks;
+  for (int a = 0; a < nd; ++a) {
+    const std::int64_t len = shape()[static_cast<std::size_t>(a)];
+    const Slice s =
+        a < static_cast<int>(selection.size()) ? selection[static_cast<std::size_t>(a)] : Slice::all();
+    const ChunkGrid& g = chunks();
+    Plan p;
+    if (s.index) {
+      std::int64_t i = *s.index < 0 ? *s.index + len : *s.index;
+      if (i < 0 || i >= len) {
+        throw_error(ErrorCode::kInvalidArgument, "index ", *s.index, " is out of bounds for axis ", a,
+                    " with size ", len);
+      }
+      const std::int64_t c = g.chunk_of(a, i);
+      p.in_chunk = {c};
+      p.local_start = {i - g.offset(a, c)};
+      p.keep = false;
+      plans.push_back(p);
+      continue;
+    }
+    if (s.step == 0) throw_error(ErrorCode::kInvalidArgument, "slice step cannot be zero (axis ", a, ")");
+    // NumPy's slice normalisation.
+    const std::int64_t step = s.step;
+    auto clamp_bound = [&](std::optional<std::int64_t> v, std::int64_t def) {
+      if (!v) return def;
+      std::int64_t x = *v < 0 ? *v + len : *v;
+      if (step > 0) return std::clamp<std::int64_t>(x, 0, len);
+      return std::clamp<std::int64_t>(x, -1, len - 1);
+    };
+    const std::int64_t start = clamp_bound(s.start, step > 0 ? 0 : len - 1);
+    const std::int64_t stop = clamp_bound(s.stop, step > 0 ? len : -1);
+    p.step = step;
+    std::vector<std::int64_t> lens;
+    if (step > 0) {
+      for (std::int64_t c = 0; c < g.num_chunks(a); ++c) {
+        const std::int64_t lo = std::max(g.offset(a, c), start);
+        const std::int64_t hi = std::min(g.offset(a, c) + g.chunks(a)[static_cast<std::size_t>(c)], stop);
+        if (hi <= lo) continue;
+        const std::int64_t first = start + (lo - start + step - 1) / step * step;  // first selected >= lo
+        if (first >= hi) continue;
+        const std::int64_t count = (hi - first + step - 1) / step;
+        p.in_chunk.push_back(c);
+        p.local_start.push_back(first - g.offset(a, c));
+        lens.push_back(count);
+      }
+    } else {
+      const std::int64_t st = -step;
+      for (std::int64_t c = g.num_chunks(a) - 1; c >= 0; --c) {
+        const std::int64_t lo = std::max(g.offset(a, c), stop + 1);
+        const std::int64_t hi =
+            std::min(g.offset(a, c) + g.chunks(a)[static_cast<std::size_t>(c)] - 1, start);
+        if (hi < lo) continue;
+        const std::int64_t first = start - (start - hi + st - 1) / st * st;  // first selected <= hi
+        if (first < lo) continue;
+        const std::int64_t count = (first - lo) / st + 1;
+        p.in_chunk.push_back(c);
+        p.local_start.push_back(first - g.offset(a, c));
+        lens.push_back(count);
+      }
+    }
+    std::int64_t total = 0;
+    for (std::int64_t l : lens) total += l;
+    if (lens.empty()) {
+      // An empty selection still needs one (empty) chunk to stand on.
+      p.in_chunk = {0};
+      p.local_start = {0};
+      lens = {0};
+    }
+    plans.push_back(p);
+    out_shape.push_back(total);
+    out_chunks.push_back(lens);
+  }
+  auto node =
+      detail::make_node<detail::SelectNode>("getitem", out_shape, dtype(), ChunkGrid(out_shape, out_chunks));
+  node->input = this->node();
+  node->axes = std::move(plans);
+  return Array(node);
+}
+
+// ---- creation
+// -------------------------------------------------------------------------------------------------
+
+Array from_function(const ChunkGrid& grid, DType dtype, ChunkMaker make, std::string name) {
+  if (!make) throw_error(ErrorCode::kInvalidArgument, "from_function needs a callable");
+  return detail::make_source(grid, dtype, std::move(make), name);
+}
+
+Array full(const Shape& shape, const Shape& chunks, Scalar value, DType dtype) {
+  const double f = value.f;
+  const std::int64_t i = value.i;
+  return detail::make_source(
+      ChunkGrid::regular(shape, chunks), dtype,
+      [f, i, dtype](const ChunkGrid& g, std::span<const std::int64_t> index) {
+        Chunk c(dtype, g.chunk_shape(index));
+        visit_dtype(dtype, [&](auto t) {
+          using T = typename decltype(t)::type;
+          const T v = is_float(dtype) ? static_cast<T>(f) : static_cast<T>(i);
+          std::fill_n(reinterpret_cast<T*>(c.bytes()), c.size(), v);
+        });
+        return c;
+      },
+      "full");
+}
+
+Array zeros(const Shape& shape, const Shape& chunks, DType dtype) {
+  return full(shape, chunks, 0, dtype);
+}
+Array ones(const Shape& shape, const Shape& chunks, DType dtype) {
+  return full(shape, chunks, 1, dtype);
+}
+
+Array arange(std::int64_t stop, std::int64_t chunk, DType dtype) {
+  return detail::make_source(
+      ChunkGrid::regular({std::max<std::int64_t>(stop, 0)}, {chunk}), dtype,
+      [dtype](const ChunkGrid& g, std::span<const std::int64_t> index) {
+        return detail::fill_by_position(g, index, dtype,
+                                        [](std::uint64_t e) { return static_cast<double>(e); });
+      },
+      "arange");
+}
+
+Array arange(double start, double stop, double step, std::int64_t chunk, DType dtype) {
+  if (step == 0) throw_error(ErrorCode::kInvalidArgument, "arange: step cannot be zero");
+  const auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  return detail::make_source(
+      ChunkGrid::regular({n}, {chunk}), dtype,
+      [start, step, dtype](const ChunkGrid& g, std::span<const std::int64_t> index) {
+        return detail::fill_by_position(
+            g, index, dtype, [&](std::uint64_t e) { return start + static_cast<double>(e) * step; });
+      },
+      "arange");
+}
+
+Array linspace(double start, double stop, std::int64_t num, std::int64_t chunk, bool endpoint) {
+  if (num < 0) throw_error(ErrorCode::kInvalidArgument, "linspace: num is ", num, "; it must be >= 0");
+  const std::int64_t div = endpoint ? num - 1 : num;
+  const double step = div > 0 ? (stop - start) / static_cast<double>(div) : 0.0;
+  return detail::make_source(
+      ChunkGrid::regular({num}, {chunk}), DType::kFloat64,
+      [=](const ChunkGrid& g, std::span<const std::int64_t> index) {
+        return detail::fill_by_position(g, index, DType::kFloat64, [&](std::uint64_t e) {
+          if (endpoint && num > 1 && static_cast<std::int64_t>(e) == num - 1) return stop;
+          return start + static_cast<double>(e) * step;
+        });
+      },
+      "linspace");
+}
+
+Array random_uniform(const Shape& shape, const Shape& chunks, std::uint64_t seed, DType dtype, double low,
+                     double high) {
+  if (!is_float(dtype))
+    throw_error(ErrorCode::kInvalidArgument, "random_uniform makes floats, not ", name_of(dtype));
+  return detail::make_source(
+      ChunkGrid::regular(shape, chunks), dtype,
+      [=](const ChunkGrid& g, std::span<const std::int64_t> index) {
+        return detail::fill_by_position(g, index, dtype, [&](std::uint64_t e) {
+          return low + (high - low) * detail::uniform01(seed, e, 0);
+        });
+      },
+      "random_uniform");
+}
+
+Array random_normal(const Shape& shape, const Shape& chunks, std::uint64_t seed, DType dtype, double mean,
+                    double stddev) {
+  if (!is_float(dtype))
+    throw_error(ErrorCode::kInvalidArgument, "random_normal makes floats, not ", name_of(dtype));
+  return detail::make_source(
+      ChunkGrid::regular(shape, chunks), dtype,
+      [=](const ChunkGrid& g, std::span<const std::int64_t> index) {
+        return detail::fill_by_position(g, index, dtype, [&](std::uint64_t e) {
+          // Box-Muller on two streams of the same element.
+          const double u1 = 1.0 - detail::uniform01(seed, e, 1);  // (0, 1]
+          const double u2 = detail::uniform01(seed, e, 2);
+          return mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+        });
+      },
+      "random_normal");
+}
+
+Array from_chunk(Chunk data, const Shape& chunks) {
+  auto shared = std::make_shared<const Chunk>(std::move(data));
+  return detail::make_source(
+      ChunkGrid::regular(shared->shape(), chunks), shared->dtype(),
+      [shared](const ChunkGrid& g, std::span<const std::int64_t> index) {
+        return detail::piece_of(*shared, g, index);
+      },
+      "array");
+}
+
+// ---- elementwise
+// ----------------------------------------------------------------------------------------------
+
+#define TESSERA_BINARY(fn, OP, kind)                                         \
+  Array fn(const Array& a, const Array& b) {                                 \
+    return detail::make_elementwise(Op::OP, {operand(a), operand(b)}, kind); \
+  }                                                                          \
+  Array fn(const Array& a, Scalar b) {                                       \
+    return detail::make_elementwise(Op::OP, {operand(a), operand(b)}, kind); \
+  }
+
+TESSERA_BINARY(operator+, kAdd, "add")
+TESSERA_BINARY(operator-, kSub, "sub")
+TESSERA_BINARY(operator*, kMul, "mul")
+TESSERA_BINARY(operator/, kDiv, "truediv")
+TESSERA_BINARY(operator==, kEq, "eq")
+TESSERA_BINARY(operator!=, kNe, "ne")
+TESSERA_BINARY(operator<, kLt, "lt")
+TESSERA_BINARY(operator<=, kLe, "le")
+TESSERA_BINARY(operator>, kGt, "gt")
+TESSERA_BINARY(operator>=, kGe, "ge")
+TESSERA_BINARY(power, kPow, "pow")
+#undef TESSERA_BINARY
+
+Array operator+(Scalar a, const Array& b) {
+  return detail::make_elementwise(Op::kAdd, {operand(a), operand(b)}, "add");
+}
+Array operator-(Scalar a, const Array& b) {
+  return detail::make_elementwise(Op::kSub, {operand(a), operand(b)}, "sub");
+}
+Array operator*(Scalar a, const Array& b) {
+  return detail::make_elementwise(Op::kMul, {operand(a), operand(b)}, "mul");
+}
+Array operator/(Scalar a, const Array& b) {
+  return detail::make_elementwise(Op::kDiv, {operand(a), operand(b)}, "truediv");
+}
+Array operator-(const Array& a) {
+  return detail::make_elementwise(Op::kNeg, {operand(a)}, "neg");
+}
+Array operator&&(const Array& a, const Array& b) {
+  return detail::make_elementwise(Op::kAnd, {operand(a), operand(b)}, "and");
+}
+Array operator||(const Array& a, const Array& b) {
+  return detail::make_elementwise(Op::kOr, {operand(a), operand(b)}, "or");
+}
+Array operator!(const Array& a) {
+  return detail::make_elementwise(Op::kNot, {operand(a)}, "invert");
+}
+Array logical_xor(const Array& a, const Array& b) {
+  return detail::make_elementwise(Op::kXor, {operand(a), operand(b)}, "xor");
+}
+Array maximum(const Array& a, const Array& b) {
+  return detail::make_elementwise(Op::kMaximum, {operand(a), operand(b)}, "maximum");
+}
+Array minimum(const Array& a, const Array& b) {
+  return detail::make_elementwise(Op::kMinimum, {operand(a), operand(b)}, "minimum");
+}
+Array where(const Array& c, const Array& a, const Array& b) {
+  return detail::make_elementwise(Op::kWhere, {operand(c), operand(a), operand(b)}, "where");
+}
+Array where(const Array& c, const Array& a, Scalar b) {
+  return detail::make_elementwise(Op::kWhere, {operand(c), operand(a), operand(b)}, "where");
+}
+Array where(const Array& c, Scalar a, const Array& b) {
+  return detail::make_elementwise(Op::kWhere, {operand(c), operand(a), operand(b)}, "where");
+}
+Array clip(const Array& a, Scalar low, Scalar high) {
+  Array lo = detail::make_elementwise(Op::kMaximum, {operand(a), operand(low)}, "clip");
+  return detail::make_elementwise(Op::kMinimum, {operand(lo), operand(high)}, "clip");
+}
+Array abs(const Array& a) {
+  return detail::make_elementwise(Op::kAbs, {operand(a)}, "absolute");
+}
+Array sqrt(const Array& a) {
+  return detail::make_elementwise(Op::kSqrt, {operand(a)}, "sqrt");
+}
+Array exp(const Array& a) {
+  return detail::make_elementwise(Op::kExp, {operand(a)}, "exp");
+}
+Array log(const Array& a) {
+  return detail::make_elementwise(Op::kLog, {operand(a)}, "log");
+}
+Array sin(const Array& a) {
+  return detail::make_elementwise(Op::kSin, {operand(a)}, "sin");
+}
+Array cos(const Array& a) {
+  return detail::make_elementwise(Op::kCos, {operand(a)}, "cos");
+}
+Array floor(const Array& a) {
+  return detail::make_elementwise(Op::kFloor, {operand(a)}, "floor");
+}
+Array isnan(const Array& a) {
+  return detail::make_elementwise(Op::kIsnan, {operand(a)}, "isnan");
+}
+
+// ---- joining
+// --------------------------------------------------------------------------------------------------
+
+Array concatenate(std::span<const Array> arrays, int axis) {
+  if (arrays.empty()) throw_error(ErrorCode::kInvalidArgument, "concatenate: no arrays given");
+  const int nd = arrays[0].ndim();
+  if (nd == 0)
+    throw_error(ErrorCode::kInvalidArgument, "concatenate: zero-dimensional arrays cannot be concatenated");
+  axis = detail::normalize_axis(axis, nd, "concatenate");
+  DType dtype = arrays[0].dtype();
+  for (const Array& a : arrays) dtype = promote(dtype, a.dtype());
+  auto node = std::make_shared<detail::ConcatNode>();
+  Shape shape = arrays[0].shape();
+  shape[static_cast<std::size_t>(axis)] = 0;
+  std::vector<std::vector<std::int64_t>> chunks;
+  for (int a = 0; a < nd; ++a)
+    chunks.push_back(a == axis ? std::vector<std::int64_t>{} : arrays[0].chunks().chunks(a));
+  for (std::size_t k = 0; k < arrays.size(); ++k) {
+    const Array& a = arrays[k];
+    if (a.ndim() != nd) {
+      throw_error(ErrorCode::kInvalidArgument, "concatenate: array ", k, " has shape ",
+                  format_shape(a.shape()), ", array 0 has ", format_shape(arrays[0].shape()),
+                  ": the number of dimensions differs");
+    }
+    for (int d = 0; d < nd; ++d) {
+      if (d == axis) continue;
+      if (a.shape()[static_cast<std::size_t>(d)] != arrays[0].shape()[static_cast<std::size_t>(d)]) {
+        throw_error(ErrorCode::kInvalidArgument, "concatenate: array ", k, " has shape ",
+                    format_shape(a.shape()), ", array 0 has ", format_shape(arrays[0].shape()),
+                    ": they differ on axis ", d);
+      }
+    }
+    Array piece = a.astype(dtype);
+    // Other axes must be cut alike; rechunk to the first array's chunks where they differ.
+    std::vector<std::vector<std::int64_t>> want;
+    for (int d = 0; d < nd; ++d)
+      want.push_back(d == axis ? piece.chunks().chunks(d) : chunks[static_cast<std::size_t>(d)]);
+    piece = piece.rechunk(ChunkGrid(piece.shape(), want));
+    shape[static_cast<std::size_t>(axis)] += a.shape()[static_cast<std::size_t>(axis)];
+    for (std::int64_t c : piece.chunks().chunks(axis)) {
+      if (c > 0 || a.shape()[static_cast<std::size_t>(axis)] == 0)
+        chunks[static_cast<std::size_t>(axis)].push_back(c);
+    }
+    node->inputs.push_back(piece.node());
+  }
+  // Empty pieces contribute one empty chunk each; drop them unless everything is empty.
+  auto& along = chunks[static_cast<std::size_t>(axis)];
+  if (shape[static_cast<std::size_t>(axis)] > 0) {
+    along.erase(std::remove(along.begin(), along.end(), 0), along.end());
+    std::erase_if(node->inputs, [&](const detail::ArrayNodePtr& n) {
+      return n->shape[static_cast<std::size_t>(axis)] == 0;
+    });
+  } else {
+    along = {0};
+    node->inputs.resize(1);
+  }
+  node->shape = shape;
+  node->dtype = dtype;
+  node->grid = ChunkGrid(shape, chunks);
+  node->name = detail::next_name("concatenate");
+  node->axis = axis;
+  return Array(node);
+}
+
+Array stack(std::span<const Array> arrays, int axis) {
+  if (arrays.empty()) throw_error(ErrorCode::kInvalidArgument, "stack: no arrays given");
+  const int nd = arrays[0].ndim();
+  axis = detail::normalize_axis(axis, nd + 1, "stack");
+  std::vector<Array> expanded;
+  for (std::size_t k = 0; k < arrays.size(); ++k) {
+    const Array& a = arrays[k];
+    if (a.shape() != arrays[0].shape()) {
+      throw_error(ErrorCode::kInvalidArgument, "stack: array ", k, " has shape ", format_shape(a.shape()),
+                  ", array 0 has ", format_shape(arrays[0].shape()), ": all must have the same shape");
+    }
+    Shape shape = a.shape();
+    shape.insert(shape.begin() + axis, 1);
+    std::vector<std::vector<std::int64_t>> chunks;
+    for (int d = 0; d < nd; ++d) chunks.push_back(a.chunks().chunks(d));
+    chunks.insert(chunks.begin() + axis, std::vector<std::int64_t>{1});
+    auto node =
+        detail::make_node<detail::ReshapeChunksNode>("stack", shape, a.dtype(), ChunkGrid(shape, chunks));
+    node->input = a.node();
+    expanded.emplace_back(node);
+  }
+  return concatenate(expanded, axis);
+}
+
+// ---- computing
+// ------------------------------------------------------------------------------------------------
+
+void build_graph(std::span<const Array> arrays, Graph& graph, std::vector<std::vector<TaskId>>& outputs) {
+  detail::GraphBuilder builder(graph);
+  outputs.clear();
+  for (const Array& a : arrays) {
+    node_of(a);
+    outputs.push_back(builder.build(a.node()));
+  }
+}
+
+namespace {
+
+// Runs the graph of `arrays` and returns every output chunk as a Value, per array in row-major chunk order.
+std::vector<std::vector<Value>> compute_chunks(Runtime& runtime, std::span<const Array> arrays) {
+  Graph graph;
+  std::vector<std::vector<TaskId>> per_array;
+  build_graph(arrays, graph, per_array);
+  std::vector<TaskId> outputs;
+  for (const auto& ids : per_array) outputs.insert(outputs.end(), ids.begin(), ids.end());
+  std::vector<Value> values = runtime.run(graph, outputs);
+  std::vector<std::vector<Value>> out;
+  std::size_t next = 0;
+  for (const auto& ids : per_array) {
+    out.emplace_back(values.begin() + static_cast<std::ptrdiff_t>(next),
+                     values.begin() + static_cast<std::ptrdiff_t>(next + ids.size()));
+    next += ids.size();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Chunk> compute(Runtime& runtime, std::span<const Array> arrays) {
+  std::vector<std::vector<Value>> chunks = compute_chunks(runtime, arrays);
+  std::vector<Chunk> results;
+  for (std::size_t k = 0; k < arrays.size(); ++k) {
+    const ChunkGrid& grid = arrays[k].chunks();
+    Chunk full(arrays[k].dtype(), arrays[k].shape());
+    const Shape counts = grid.grid_shape();
+    std::vector<std::int64_t> index(counts.size(), 0);
+    std::size_t i = 0;
+    if (grid.total_chunks() > 0) {
+      do {
+        const Chunk& piece = chunks[k][i++].get<Chunk>();
+        std::vector<std::int64_t> start(index.size()), zero(index.size(), 0);
+        for (std::size_t a = 0; a < index.size(); ++a) start[a] = grid.offset(static_cast<int>(a), index[a]);
+        detail::copy_block(piece, zero, full, start, piece.shape());
+      } while (!counts.empty() && next_index(index, counts));
+    }
+    results.push_back(std::move(full));
+  }
+  return results;
+}
+
+Chunk compute(Runtime& runtime, const Array& array) {
+  return std::move(compute(runtime, std::span<const Array>(&array, 1))[0]);
+}
+
+Array persist(Runtime& runtime, const Array& array) {
+  std::vector<std::vector<Value>> chunks = compute_chunks(runtime, std::span<const Array>(&array, 1));
+  auto node = detail::make_node<detail::StoredNode>("persist", array.shape(), array.dtype(), array.chunks());
+  node->values = std::move(chunks[0]);
+  return Array(node);
+}
+
+}  // namespace tessera

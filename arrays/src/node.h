@@ -1,0 +1,57 @@
+// Array nodes: each kind of operation knows its output (shape, dtype, chunk grid) and how to add one task per
+// output chunk to a graph.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "tessera/arrays/array.h"
+#include "tessera/arrays/chunk.h"
+#include "tessera/runtime/graph.h"
+
+namespace tessera::detail {
+
+class GraphBuilder;
+using ArrayNodePtr = std::shared_ptr<const ArrayNode>;
+
+struct ArrayNode {
+  Shape shape;
+  DType dtype = DType::kFloat64;
+  ChunkGrid grid;
+  std::string name;  // unique in the process: "<kind>-<n>"; task keys are (name, chunk index...)
+
+  virtual ~ArrayNode() = default;
+  // Adds the tasks making every output chunk and returns their ids in row-major chunk order.
+  virtual std::vector<TaskId> build(GraphBuilder& b) const = 0;
+};
+
+// A process-wide counter makes names unique; every rank constructs the same arrays in the same order (control
+// replication), so names agree across ranks.
+std::string next_name(std::string_view kind);
+
+// Builds nodes into one graph, each node once.
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(Graph& graph) : graph_(graph) {}
+  const std::vector<TaskId>& build(const ArrayNodePtr& node);
+  Graph& graph() noexcept { return graph_; }
+
+ private:
+  Graph& graph_;
+  std::unordered_map<const ArrayNode*, std::vector<TaskId>> built_;
+};
+
+// Row-major linear position of a chunk index in a grid.
+std::int64_t linear_index(std::span<const std::int64_t> index, const Shape& counts);
+// Chunk index as the int32 key index of a task.
+std::vector<std::int32_t> key_index(std::span<const std::int64_t> index);
+std::vector<std::int64_t> from_key(std::span<const std::int32_t> index);
+
+// The output chunk of a task, checked against the node's grid.
+TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> index);
+
+}  // namespace tessera::detail

@@ -1,0 +1,643 @@
+// Reductions: each input chunk is reduced over the reduced axes to a partial (same shape with those axes set
+// to 1), partials are merged in a tree of fixed fan-in in chunk order, and the last partial is finalised into
+// the output chunk. The tree's shape depends only on the chunk grid and split_every, so results are
+// bit-identical on every executor and rank count. Variances merge partial moments (count, mean, M2) with Chan
+// et al.'s formula.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels.h"
+#include "node.h"
+
+namespace tessera {
+namespace detail {
+namespace {
+
+enum class Reduce {
+  kSum,
+  kProd,
+  kMin,
+  kMax,
+  kMean,
+  kVar,
+  kStd,
+  kCount,
+  kAny,
+  kAll,
+  kNanSum,
+  kNanMean,
+  kNanMin,
+  kNanMax,
+  kNanVar,
+  kNanStd,
+  kArgMin,
+  kArgMax,
+};
+
+bool skips_nan(Reduce r) {
+  return r == Reduce::kNanSum || r == Reduce::kNanMean || r == Reduce::kNanMin || r == Reduce::kNanMax ||
+         r == Reduce::kNanVar || r == Reduce::kNanStd || r == Reduce::kCount;
+}
+bool is_moment(Reduce r) {
+  return r == Reduce::kVar || r == Reduce::kStd || r == Reduce::kNanVar || r == Reduce::kNanStd;
+}
+bool is_mean(Reduce r) {
+  return r == Reduce::kMean || r == Reduce::kNanMean;
+}
+bool is_minmax(Reduce r) {
+  return r == Reduce::kMin || r == Reduce::kMax || r == Reduce::kNanMin || r == Reduce::kNanMax;
+}
+bool is_arg(Reduce r) {
+  return r == Reduce::kArgMin || r == Reduce::kArgMax;
+}
+bool wants_max(Reduce r) {
+  return r == Reduce::kMax || r == Reduce::kNanMax || r == Reduce::kArgMax;
+}
+
+DType result_dtype(Reduce r, DType in) {
+  switch (r) {
+    case Reduce::kSum:
+    case Reduce::kProd:
+    case Reduce::kNanSum:
+      return is_float(in) ? in : DType::kInt64;
+    case Reduce::kMean:
+    case Reduce::kVar:
+    case Reduce::kStd:
+    case Reduce::kNanMean:
+    case Reduce::kNanVar:
+    case Reduce::kNanStd:
+      return is_float(in) ? in : DType::kFloat64;
+    case Reduce::kCount:
+    case Reduce::kArgMin:
+    case Reduce::kArgMax:
+      return DType::kInt64;
+    case Reduce::kAny:
+    case Reduce::kAll:
+      return DType::kBool;
+    default:
+      return in;  // min, max and their nan forms
+  }
+}
+
+}  // namespace
+
+// A partial result: one chunk per component (sum, count, mean, M2, value, index, ...), all of the partial
+// shape.
+struct Partial {
+  std::vector<Chunk> parts;
+};
+
+}  // namespace detail
+
+template <>
+struct Codec<detail::Partial> {
+  static constexpr bool kDefined = true;
+  static std::size_t size(const detail::Partial& p) {
+    std::size_t n = 8;
+    for (const Chunk& c : p.parts) n += 8 + c.encoded_size();
+    return n;
+  }
+  static void encode(const detail::Partial& p, std::byte* out) {
+    const std::uint64_t count = p.parts.size();
+    std::memcpy(out, &count, 8);
+    out += 8;
+    for (const Chunk& c : p.parts) {
+      const std::uint64_t n = c.encoded_size();
+      std::memcpy(out, &n, 8);
+      c.encode(out + 8);
+      out += 8 + n;
+    }
+  }
+  static detail::Partial decode(const std::byte* in, std::size_t) {
+    detail::Partial p;
+    std::uint64_t count = 0;
+    std::memcpy(&count, in, 8);
+    in += 8;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      std::uint64_t n = 0;
+      std::memcpy(&n, in, 8);
+      p.parts.push_back(Chunk::decode(in + 8, n));
+      in += 8 + n;
+    }
+    return p;
+  }
+};
+
+namespace detail {
+namespace {
+
+// Calls row(in_offset, out_offset, length, out_step) for each row (last axis) of `shape`; out offsets follow
+// `out_strides` (0 on reduced axes).
+template <class F>
+void for_rows(const Shape& shape, const Shape& out_strides, F&& row) {
+  const int n = static_cast<int>(shape.size());
+  if (num_elements(shape) == 0) return;
+  if (n == 0) {
+    row(0, 0, 1, 0);
+    return;
+  }
+  const Shape in_strides = strides_of(shape);
+  const Shape outer(shape.begin(), shape.end() - 1);
+  std::vector<std::int64_t> i(static_cast<std::size_t>(n - 1), 0);
+  do {
+    std::int64_t in_off = 0, out_off = 0;
+    for (int a = 0; a < n - 1; ++a) {
+      in_off += i[static_cast<std::size_t>(a)] * in_strides[static_cast<std::size_t>(a)];
+      out_off += i[static_cast<std::size_t>(a)] * out_strides[static_cast<std::size_t>(a)];
+    }
+    row(in_off, out_off, shape.back(), out_strides.back());
+  } while (n > 1 && next_index(i, outer));
+}
+
+template <class T>
+bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return v != v;
+  } else {
+    return false;
+  }
+}
+
+struct ReductionNode final : ArrayNode {
+  ArrayNodePtr input;
+  Reduce op = Reduce::kSum;
+  std::vector<bool> reduced;  // per input axis
+  bool keepdims = false;
+  int split_every = 8;
+  int ddof = 0;
+  int arg_axis = -1;
+
+  Shape partial_shape(const Shape& chunk) const {
+    Shape p = chunk;
+    for (std::size_t a = 0; a < p.size(); ++a) {
+      if (reduced[a]) p[a] = 1;
+    }
+    return p;
+  }
+
+  // The partial of one input chunk; `offset` is the chunk's start along arg_axis (for arg reductions).
+  Partial map(const Chunk& c, std::int64_t offset) const {
+    const Shape ps = partial_shape(c.shape());
+    Shape os = strides_of(ps);
+    for (std::size_t a = 0; a < os.size(); ++a) {
+      if (reduced[a]) os[a] = 0;
+    }
+    const std::int64_t m = num_elements(ps);
+    Partial p;
+    visit_dtype(c.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* x = reinterpret_cast<const T*>(c.bytes());
+      if (op == Reduce::kAny || op == Reduce::kAll) {
+        Chunk out = Chunk::zeros(DType::kBool, ps);
+        bool* o = reinterpret_cast<bool*>(out.bytes());
+        const bool all = op == Reduce::kAll;
+        std::fill_n(o, m, all);
+        for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+          for (std::int64_t j = 0; j < len; ++j) {
+            const bool v = x[io + j] != T(0);
+            bool& r = o[oo + j * step];
+            r = all ? (r && v) : (r || v);
+          }
+        });
+        p.parts.push_back(std::move(out));
+      } else if (is_minmax(op) || is_arg(op)) {
+        const bool want_max = wants_max(op);
+        const bool nan_skip = op == Reduce::kNanMin || op == Reduce::kNanMax;
+        Chunk value(c.dtype(), ps);
+        Chunk index = Chunk::zeros(DType::kInt64, ps);
+        T* v = reinterpret_cast<T*>(value.bytes());
+        auto* ix = reinterpret_cast<std::int64_t*>(index.bytes());
+        std::vector<bool> seen(static_cast<std::size_t>(m), false);
+        const Shape in_strides = strides_of(c.shape());
+        for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+          for (std::int64_t j = 0; j < len; ++j) {
+            const T xv = x[io + j];
+            const std::int64_t o = oo + j * step;
+            const auto so = static_cast<std::size_t>(o);
+            if (nan_skip && is_nan(xv)) {
+              if (!seen[so]) v[o] = xv;  // stays NaN only if every element is NaN
+              continue;
+            }
+            bool take;
+            if (!seen[so] || (nan_skip && is_nan(v[o]))) {
+              take = true;
+            } else if (is_nan(v[o])) {
+              take = false;  // the first NaN wins (NumPy)
+            } else if (is_nan(xv)) {
+              take = true;
+            } else {
+              take = want_max ? (xv > v[o]) : (xv < v[o]);
+            }
+            if (take) {
+              v[o] = xv;
+              if (is_arg(op)) {
+                // Position along the reduced axis, in the whole array.
+                const std::int64_t flat = io + j;
+                ix[o] = offset + (flat / in_strides[static_cast<std::size_t>(arg_axis)]) %
+                                     c.shape()[static_cast<std::size_t>(arg_axis)];
+              }
+            }
+            seen[so] = true;
+          }
+        });
+        p.parts.push_back(std::move(value));
+        if (is_arg(op)) p.parts.push_back(std::move(index));
+      } else if (op == Reduce::kCount) {
+        Chunk count = Chunk::zeros(DType::kInt64, ps);
+        auto* n = reinterpret_cast<std::int64_t*>(count.bytes());
+        for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+          for (std::int64_t j = 0; j < len; ++j) n[oo + j * step] += is_nan(x[io + j]) ? 0 : 1;
+        });
+        p.parts.push_back(std::move(count));
+      } else if (op == Reduce::kSum || op == Reduce::kNanSum || op == Reduce::kProd) {
+        // Floats accumulate in double, integers in int64.
+        const bool prod = op == Reduce::kProd;
+        const bool skip = op == Reduce::kNanSum;
+        auto accumulate = [&](auto acc_tag) {
+          using A = typename decltype(acc_tag)::type;
+          Chunk acc(dtype_of<A>(), ps);
+          A* s = reinterpret_cast<A*>(acc.bytes());
+          std::fill_n(s, m, prod ? A(1) : A(0));
+          for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+            if (step == 0) {
+              A r = prod ? A(1) : A(0);
+              for (std::int64_t j = 0; j < len; ++j) {
+                const T xv = x[io + j];
+                if (skip && is_nan(xv)) continue;
+                r = prod ? static_cast<A>(r * static_cast<A>(xv)) : static_cast<A>(r + static_cast<A>(xv));
+              }
+              s[oo] = prod ? static_cast<A>(s[oo] * r) : static_cast<A>(s[oo] + r);
+            } else {
+              for (std::int64_t j = 0; j < len; ++j) {
+                const T xv = x[io + j];
+                if (skip && is_nan(xv)) continue;
+                A& r = s[oo + j];
+                r = prod ? static_cast<A>(r * static_cast<A>(xv)) : static_cast<A>(r + static_cast<A>(xv));
+              }
+            }
+          });
+          p.parts.push_back(std::move(acc));
+        };
+        if (is_float(c.dtype())) {
+          accumulate(std::type_identity<double>{});
+        } else {
+          accumulate(std::type_identity<std::int64_t>{});
+        }
+      } else {
+        // Mean and moments: count and sum, then (for moments) M2 around this chunk's mean.
+        const bool skip = skips_nan(op);
+        Chunk count = Chunk::zeros(DType::kInt64, ps);
+        Chunk sum = Chunk::zeros(DType::kFloat64, ps);
+        auto* n = reinterpret_cast<std::int64_t*>(count.bytes());
+        auto* s = reinterpret_cast<double*>(sum.bytes());
+        for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+          for (std::int64_t j = 0; j < len; ++j) {
+            const T xv = x[io + j];
+            if (skip && is_nan(xv)) continue;
+            n[oo + j * step] += 1;
+            s[oo + j * step] += static_cast<double>(xv);
+          }
+        });
+        if (is_mean(op)) {
+          p.parts.push_back(std::move(sum));
+          p.parts.push_back(std::move(count));
+        } else {
+          Chunk mean(DType::kFloat64, ps);
+          Chunk m2 = Chunk::zeros(DType::kFloat64, ps);
+          auto* mu = reinterpret_cast<double*>(mean.bytes());
+          auto* q = reinterpret_cast<double*>(m2.bytes());
+          for (std::int64_t i = 0; i < m; ++i) mu[i] = n[i] > 0 ? s[i] / static_cast<double>(n[i]) : 0.0;
+          for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+            for (std::int64_t j = 0; j < len; ++j) {
+              const T xv = x[io + j];
+              if (skip && is_nan(xv)) continue;
+              const double d = static_cast<double>(xv) - mu[oo + j * step];
+              q[oo + j * step] += d * d;
+            }
+          });
+          p.parts.push_back(std::move(count));
+          p.parts.push_back(std::move(mean));
+          p.parts.push_back(std::move(m2));
+        }
+      }
+    });
+    return p;
+  }
+
+  // Merges partials (in order) into the first.
+  Partial combine(std::span<const Partial* const> in) const {
+    Partial acc = *in[0];
+    const std::int64_t m = acc.parts[0].size();
+    for (std::size_t k = 1; k < in.size(); ++k) {
+      const Partial& b = *in[k];
+      if (op == Reduce::kAny || op == Reduce::kAll) {
+        bool* a = reinterpret_cast<bool*>(acc.parts[0].bytes());
+        const bool* x = reinterpret_cast<const bool*>(b.parts[0].bytes());
+        for (std::int64_t i = 0; i < m; ++i) a[i] = op == Reduce::kAll ? (a[i] && x[i]) : (a[i] || x[i]);
+      } else if (is_minmax(op) || is_arg(op)) {
+        const bool want_max = wants_max(op);
+        const bool nan_skip = op == Reduce::kNanMin || op == Reduce::kNanMax;
+        visit_dtype(acc.parts[0].dtype(), [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          T* v = reinterpret_cast<T*>(acc.parts[0].bytes());
+          const T* w = reinterpret_cast<const T*>(b.parts[0].bytes());
+          for (std::int64_t i = 0; i < m; ++i) {
+            bool take;
+            if (nan_skip) {
+              take = !is_nan(w[i]) && (is_nan(v[i]) || (want_max ? w[i] > v[i] : w[i] < v[i]));
+            } else if (is_nan(v[i])) {
+              take = false;
+            } else if (is_nan(w[i])) {
+              take = true;
+            } else {
+              take = want_max ? w[i] > v[i] : w[i] < v[i];
+            }
+            if (take) {
+              v[i] = w[i];
+              if (is_arg(op)) {
+                reinterpret_cast<std::int64_t*>(acc.parts[1].bytes())[i] =
+                    reinterpret_cast<const std::int64_t*>(b.parts[1].bytes())[i];
+              }
+            }
+          }
+        });
+      } else if (op == Reduce::kCount) {
+        auto* a = reinterpret_cast<std::int64_t*>(acc.parts[0].bytes());
+        const auto* x = reinterpret_cast<const std::int64_t*>(b.parts[0].bytes());
+        for (std::int64_t i = 0; i < m; ++i) a[i] += x[i];
+      } else if (op == Reduce::kSum || op == Reduce::kNanSum || op == Reduce::kProd) {
+        visit_dtype(acc.parts[0].dtype(), [&](auto tag) {
+          using A = typename decltype(tag)::type;
+          A* a = reinterpret_cast<A*>(acc.parts[0].bytes());
+          const A* x = reinterpret_cast<const A*>(b.parts[0].bytes());
+          for (std::int64_t i = 0; i < m; ++i)
+            a[i] = op == Reduce::kProd ? static_cast<A>(a[i] * x[i]) : static_cast<A>(a[i] + x[i]);
+        });
+      } else if (is_mean(op)) {
+        auto* s = reinterpret_cast<double*>(acc.parts[0].bytes());
+        auto* n = reinterpret_cast<std::int64_t*>(acc.parts[1].bytes());
+        const auto* s2 = reinterpret_cast<const double*>(b.parts[0].bytes());
+        const auto* n2 = reinterpret_cast<const std::int64_t*>(b.parts[1].bytes());
+        for (std::int64_t i = 0; i < m; ++i) {
+          s[i] += s2[i];
+          n[i] += n2[i];
+        }
+      } else {
+        auto* n = reinterpret_cast<std::int64_t*>(acc.parts[0].bytes());
+        auto* mu = reinterpret_cast<double*>(acc.parts[1].bytes());
+        auto* q = reinterpret_cast<double*>(acc.parts[2].bytes());
+        const auto* n2 = reinterpret_cast<const std::int64_t*>(b.parts[0].bytes());
+        const auto* mu2 = reinterpret_cast<const double*>(b.parts[1].bytes());
+        const auto* q2 = reinterpret_cast<const double*>(b.parts[2].bytes());
+        for (std::int64_t i = 0; i < m; ++i) {
+          if (n2[i] == 0) continue;
+          if (n[i] == 0) {
+            n[i] = n2[i];
+            mu[i] = mu2[i];
+            q[i] = q2[i];
+            continue;
+          }
+          const double na = static_cast<double>(n[i]), nb = static_cast<double>(n2[i]), nn = na + nb;
+          const double delta = mu2[i] - mu[i];
+          mu[i] += delta * nb / nn;
+          q[i] += q2[i] + delta * delta * na * nb / nn;
+          n[i] += n2[i];
+        }
+      }
+    }
+    return acc;
+  }
+
+  Chunk finish(const Partial& p, const Shape& out_shape) const {
+    const Chunk& first = p.parts[0];
+    const std::int64_t m = first.size();
+    Chunk out(dtype, out_shape);
+    if (out.size() != m) throw_error(ErrorCode::kInternal, "reduction partial of the wrong size");
+    if (is_arg(op)) {
+      std::memcpy(out.bytes(), p.parts[1].bytes(), p.parts[1].nbytes());
+    } else if (is_mean(op) || is_moment(op)) {
+      visit_dtype(dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        T* o = reinterpret_cast<T*>(out.bytes());
+        for (std::int64_t i = 0; i < m; ++i) {
+          double r;
+          if (is_mean(op)) {
+            const auto n = reinterpret_cast<const std::int64_t*>(p.parts[1].bytes())[i];
+            r = n > 0 ? reinterpret_cast<const double*>(p.parts[0].bytes())[i] / static_cast<double>(n)
+                      : std::numeric_limits<double>::quiet_NaN();
+          } else {
+            const auto n = reinterpret_cast<const std::int64_t*>(p.parts[0].bytes())[i];
+            const double q = reinterpret_cast<const double*>(p.parts[2].bytes())[i];
+            r = n - ddof > 0 ? q / static_cast<double>(n - ddof) : std::numeric_limits<double>::quiet_NaN();
+            if (op == Reduce::kStd || op == Reduce::kNanStd) r = std::sqrt(r);
+          }
+          o[i] = static_cast<T>(r);
+        }
+      });
+    } else {
+      Chunk cast = first.dtype() == dtype ? first : first.astype(dtype);
+      std::memcpy(out.bytes(), cast.bytes(), out.nbytes());
+    }
+    return out;
+  }
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    Graph& g = b.graph();
+    const ChunkGrid& ig = input->grid;
+    const int nd = ig.ndim();
+    const KernelId map_k = g.kernel([this](const TaskContext& ctx) {
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      const std::int64_t offset =
+          arg_axis >= 0 ? input->grid.offset(arg_axis, index[static_cast<std::size_t>(arg_axis)]) : 0;
+      return Value::of(map(ctx.input<Chunk>(0), offset));
+    });
+    const KernelId combine_k = g.kernel([this](const TaskContext& ctx) {
+      std::vector<const Partial*> parts;
+      for (std::size_t i = 0; i < ctx.num_inputs(); ++i) parts.push_back(&ctx.input<Partial>(i));
+      return Value::of(combine(parts));
+    });
+    const KernelId finish_k = g.kernel([this](const TaskContext& ctx) {
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      return Value::of(finish(ctx.input<Partial>(0), grid.chunk_shape(index)));
+    });
+    const NameId map_n = g.name(name + "-partial");
+    const NameId combine_n = g.name(name + "-combine");
+    const NameId finish_n = g.name(name);
+
+    // Map tasks, one per input chunk.
+    std::vector<TaskId> partials;
+    const Shape in_counts = ig.grid_shape();
+    {
+      std::vector<std::int64_t> index(static_cast<std::size_t>(nd), 0);
+      std::size_t i = 0;
+      do {
+        const TaskId dep = in_ids[i++];
+        partials.push_back(g.add(map_n, key_index(index), map_k, std::span<const TaskId>(&dep, 1)));
+      } while (nd > 0 && next_index(index, in_counts));
+    }
+    // Group input chunks by their position on the kept axes; within a group, row-major order on reduced axes.
+    Shape kept_counts;
+    for (int a = 0; a < nd; ++a)
+      kept_counts.push_back(reduced[static_cast<std::size_t>(a)] ? 1
+                                                                 : in_counts[static_cast<std::size_t>(a)]);
+    std::vector<std::vector<TaskId>> groups(static_cast<std::size_t>(num_elements(kept_counts)));
+    {
+      std::vector<std::int64_t> index(static_cast<std::size_t>(nd), 0);
+      std::size_t i = 0;
+      do {
+        std::vector<std::int64_t> kept(index);
+        for (int a = 0; a < nd; ++a) {
+          if (reduced[static_cast<std::size_t>(a)]) kept[static_cast<std::size_t>(a)] = 0;
+        }
+        groups[static_cast<std::size_t>(linear_index(kept, kept_counts))].push_back(partials[i++]);
+      } while (nd > 0 && next_index(index, in_counts));
+    }
+    std::vector<TaskId> ids;
+    std::vector<std::int64_t> out_index;
+    std::int32_t group_no = 0;
+    const Shape out_counts = grid.grid_shape();
+    std::vector<std::int64_t> oi(out_counts.size(), 0);
+    for (auto& level : groups) {
+      for (std::int32_t depth = 0; level.size() > 1; ++depth) {
+        std::vector<TaskId> next;
+        for (std::size_t i = 0; i < level.size(); i += static_cast<std::size_t>(split_every)) {
+          const std::size_t end = std::min(level.size(), i + static_cast<std::size_t>(split_every));
+          if (end - i == 1) {
+            next.push_back(level[i]);
+            continue;
+          }
+          const std::int32_t key[] = {group_no, depth,
+                                      static_cast<std::int32_t>(i / static_cast<std::size_t>(split_every))};
+          next.push_back(
+              g.add(combine_n, key, combine_k, std::span<const TaskId>(level.data() + i, end - i)));
+        }
+        level = std::move(next);
+      }
+      ids.push_back(g.add(finish_n, key_index(oi), finish_k, std::span<const TaskId>(&level[0], 1),
+                          chunk_options(*this, oi)));
+      ++group_no;
+      if (!out_counts.empty()) next_index(oi, out_counts);
+    }
+    return ids;
+  }
+};
+
+Array reduce(const Array& a, Reduce op, const Axes& axes, const ReduceOptions& o, int ddof,
+             const char* kind) {
+  if (!a.node()) throw_error(ErrorCode::kInvalidArgument, kind, ": this Array is empty (never assigned)");
+  const int nd = a.ndim();
+  std::vector<bool> reduced(static_cast<std::size_t>(nd), axes.all);
+  if (!axes.all) {
+    for (int ax : axes.list) {
+      if (ax < -nd || ax >= nd) {
+        throw_error(ErrorCode::kInvalidArgument, kind, ": axis ", ax, " is out of range for an array with ",
+                    nd, " dimension", nd == 1 ? "" : "s", " (shape ", format_shape(a.shape()), ")");
+      }
+      const int k = ax < 0 ? ax + nd : ax;
+      if (reduced[static_cast<std::size_t>(k)])
+        throw_error(ErrorCode::kInvalidArgument, kind, ": axis ", ax, " given twice");
+      reduced[static_cast<std::size_t>(k)] = true;
+    }
+  }
+  if (o.split_every < 0 || o.split_every == 1) {
+    throw_error(ErrorCode::kInvalidArgument, kind, ": split_every is ", o.split_every,
+                "; it must be 0 (default) or >= 2");
+  }
+  if (is_minmax(op) || is_arg(op)) {
+    for (int ax = 0; ax < nd; ++ax) {
+      if (reduced[static_cast<std::size_t>(ax)] && a.shape()[static_cast<std::size_t>(ax)] == 0) {
+        throw_error(ErrorCode::kInvalidArgument, kind, ": zero-size axis ", ax, " has no minimum or maximum");
+      }
+    }
+  }
+  auto node = std::make_shared<ReductionNode>();
+  node->input = a.node();
+  node->op = op;
+  node->reduced = reduced;
+  node->keepdims = o.keepdims;
+  node->split_every = o.split_every == 0 ? 8 : o.split_every;
+  node->ddof = ddof;
+  Shape shape;
+  std::vector<std::vector<std::int64_t>> chunks;
+  for (int ax = 0; ax < nd; ++ax) {
+    const auto k = static_cast<std::size_t>(ax);
+    if (reduced[k]) {
+      if (is_arg(op)) node->arg_axis = ax;
+      if (!o.keepdims) continue;
+      shape.push_back(1);
+      chunks.push_back({1});
+    } else {
+      shape.push_back(a.shape()[k]);
+      chunks.push_back(a.chunks().chunks(ax));
+    }
+  }
+  node->shape = shape;
+  node->dtype = result_dtype(op, a.dtype());
+  node->grid = ChunkGrid(shape, chunks);
+  node->name = next_name(kind);
+  return Array(node);
+}
+
+}  // namespace
+}  // namespace detail
+
+using detail::Reduce;
+
+Array Array::sum(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kSum, axes, o, 0, "sum");
+}
+Array Array::prod(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kProd, axes, o, 0, "prod");
+}
+Array Array::mean(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kMean, axes, o, 0, "mean");
+}
+Array Array::min(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kMin, axes, o, 0, "min");
+}
+Array Array::max(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kMax, axes, o, 0, "max");
+}
+Array Array::var(Axes axes, ReduceOptions o, int ddof) const {
+  return detail::reduce(*this, Reduce::kVar, axes, o, ddof, "var");
+}
+Array Array::std(Axes axes, ReduceOptions o, int ddof) const {
+  return detail::reduce(*this, Reduce::kStd, axes, o, ddof, "std");
+}
+Array Array::count(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kCount, axes, o, 0, "count");
+}
+Array Array::any(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kAny, axes, o, 0, "any");
+}
+Array Array::all(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kAll, axes, o, 0, "all");
+}
+Array Array::nansum(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kNanSum, axes, o, 0, "nansum");
+}
+Array Array::nanmean(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kNanMean, axes, o, 0, "nanmean");
+}
+Array Array::nanmin(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kNanMin, axes, o, 0, "nanmin");
+}
+Array Array::nanmax(Axes axes, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kNanMax, axes, o, 0, "nanmax");
+}
+Array Array::nanvar(Axes axes, ReduceOptions o, int ddof) const {
+  return detail::reduce(*this, Reduce::kNanVar, axes, o, ddof, "nanvar");
+}
+Array Array::nanstd(Axes axes, ReduceOptions o, int ddof) const {
+  return detail::reduce(*this, Reduce::kNanStd, axes, o, ddof, "nanstd");
+}
+Array Array::argmin(int axis, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kArgMin, Axes(axis), o, 0, "argmin");
+}
+Array Array::argmax(int axis, ReduceOptions o) const {
+  return detail::reduce(*this, Reduce::kArgMax, Axes(axis), o, 0, "argmax");
+}
+
+}  // namespace tessera

@@ -1,0 +1,415 @@
+#include "tessera/arrays/array.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "numpy_oracle.h"
+#include "tessera/runtime/error.h"
+
+namespace tessera {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::NumpyOracle;
+using testing::Tolerance;
+
+Runtime& rt() {
+  static Runtime runtime(RuntimeOptions{.executor = ExecutorKind::kThreads, .threads = 2});
+  return runtime;
+}
+
+// Deterministic test data: values in [-10, 10) with a few NaNs when asked.
+Chunk data(const Shape& shape, DType dtype, std::uint32_t seed, bool with_nans = false) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-10, 10);
+  Chunk c(DType::kFloat64, shape);
+  auto v = c.data<double>();
+  for (double& x : v) x = u(rng);
+  if (with_nans) {
+    for (std::size_t i = 0; i < v.size(); i += 7) v[i] = std::numeric_limits<double>::quiet_NaN();
+  }
+  if (dtype == DType::kBool) {
+    Chunk b(DType::kBool, shape);
+    for (std::size_t i = 0; i < v.size(); ++i) b.data<bool>()[i] = v[i] > 0;
+    return b;
+  }
+  if (!is_float(dtype)) {
+    for (double& x : v) x = std::floor(x) + (dtype == DType::kUint8 ? 10 : 0);
+  }
+  return c.astype(dtype);
+}
+
+bool bit_equal(const Chunk& a, const Chunk& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         std::memcmp(a.bytes(), b.bytes(), a.nbytes()) == 0;
+}
+
+TEST(Chunk, ShapesGridsAndEncoding) {
+  EXPECT_EQ(format_shape({730, 360, 720}), "(730, 360, 720)");
+  EXPECT_EQ(format_shape({5}), "(5,)");
+  ChunkGrid g = ChunkGrid::regular({10, 7}, {4, -1});
+  EXPECT_EQ(g.chunks(0), (std::vector<std::int64_t>{4, 4, 2}));
+  EXPECT_EQ(g.chunks(1), (std::vector<std::int64_t>{7}));
+  EXPECT_EQ(g.offset(0, 2), 8);
+  EXPECT_EQ(g.chunk_of(0, 7), 1);
+  EXPECT_EQ(g.total_chunks(), 3);
+  EXPECT_EQ(g.describe(), "(4, 7)");
+  EXPECT_THAT(
+      [] {
+        ChunkGrid({10, 7}, {{4, 4, 1}, {7}});
+      },
+      ::testing::ThrowsMessage<Error>(
+          HasSubstr("chunks along axis 0 add up to 9, but the axis has length 10")));
+  EXPECT_THAT(
+      [] {
+        ChunkGrid({10}, {{10, 0}});
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("chunks must be positive")));
+
+  Chunk c = data({3, 4}, DType::kFloat32, 1);
+  Value v = Value::of(c);
+  std::vector<std::byte> bytes(v.ops()->encoded_size(v.data()));
+  v.ops()->encode(v.data(), bytes.data());
+  std::byte* dest = nullptr;
+  auto object = v.ops()->receive(bytes.size(), &dest);
+  std::memcpy(dest, bytes.data(), bytes.size());
+  v.ops()->finish_receive(const_cast<void*>(object.get()));
+  EXPECT_TRUE(bit_equal(Value::adopt(object, *v.ops()).get<Chunk>(), c));
+  EXPECT_TRUE(bit_equal(Value::decode(*v.ops(), bytes.data(), bytes.size()).get<Chunk>(), c));
+  EXPECT_THAT([&] { c.data<double>(); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("holds float32 elements, not float64")));
+}
+
+TEST(DType, NumpyPromotion) {
+  EXPECT_EQ(promote(DType::kInt32, DType::kFloat32), DType::kFloat64);
+  EXPECT_EQ(promote(DType::kInt16, DType::kFloat32), DType::kFloat32);
+  EXPECT_EQ(promote(DType::kUint8, DType::kInt16), DType::kInt16);
+  EXPECT_EQ(promote(DType::kBool, DType::kUint8), DType::kUint8);
+  EXPECT_EQ(promote(DType::kInt64, DType::kInt32), DType::kInt64);
+  EXPECT_EQ(promote_with_scalar(DType::kFloat32, ScalarKind::kFloat), DType::kFloat32);
+  EXPECT_EQ(promote_with_scalar(DType::kInt16, ScalarKind::kInt), DType::kInt16);
+  EXPECT_EQ(promote_with_scalar(DType::kInt16, ScalarKind::kFloat), DType::kFloat64);
+  EXPECT_EQ(parse_dtype("float32"), DType::kFloat32);
+  EXPECT_THAT([] { parse_dtype("float16"); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("unknown dtype \"float16\"")));
+}
+
+TEST(Array, ReprLikeDask) {
+  Array t = zeros({730, 360, 720}, {73, 90, 180}, DType::kFloat32);
+  EXPECT_EQ(t.repr(),
+            "tessera.Array<shape=(730, 360, 720), dtype=float32, chunksize=(73, 90, 180), chunks=160, "
+            "bytes=757 MB>");
+}
+
+TEST(Array, CreationMatchesNumpy) {
+  NumpyOracle np;
+  np.expect("arange", "np.arange(23)", compute(rt(), arange(23, 5)));
+  np.expect("arange_float", "np.arange(0.5, 3.0, 0.25)", compute(rt(), arange(0.5, 3.0, 0.25, 3)));
+  np.expect("linspace", "np.linspace(-1, 2, 17)", compute(rt(), linspace(-1, 2, 17, 4)),
+            Tolerance{1e-15, 1e-15});
+  np.expect("linspace_open", "np.linspace(0, 1, 10, endpoint=False)",
+            compute(rt(), linspace(0, 1, 10, 3, false)), Tolerance{1e-15, 1e-15});
+  np.expect("zeros", "np.zeros((4, 5), dtype=np.int16)", compute(rt(), zeros({4, 5}, {3, 2}, DType::kInt16)));
+  np.expect("ones", "np.ones((3,), dtype=np.float32)", compute(rt(), ones({3}, {1}, DType::kFloat32)));
+  np.expect("full", "np.full((2, 3), 7.5)", compute(rt(), full({2, 3}, {2, 2}, 7.5)));
+  Chunk x = data({5, 6}, DType::kInt32, 3);
+  np.input("x", x);
+  np.expect("from_chunk", "x", compute(rt(), from_chunk(x, {2, 4})));
+  np.verify();
+}
+
+TEST(Array, RandomNumbersDependOnlyOnSeedAndPosition) {
+  const Chunk a = compute(rt(), random_normal({40, 30}, {7, 30}, 42));
+  const Chunk b = compute(rt(), random_normal({40, 30}, {40, 4}, 42));
+  EXPECT_TRUE(bit_equal(a, b));
+  EXPECT_FALSE(bit_equal(a, compute(rt(), random_normal({40, 30}, {7, 30}, 43))));
+  // Moments of a large sample are where they should be.
+  Array u = random_uniform({200000}, {30000}, 7, DType::kFloat64, 2.0, 4.0);
+  Array n = random_normal({200000}, {30000}, 7, DType::kFloat32, 1.0, 3.0);
+  auto got = compute(rt(), std::vector<Array>{u.mean(), u.min(), u.max(), n.mean(), n.std()});
+  EXPECT_NEAR(got[0].flat(0), 3.0, 0.01);
+  EXPECT_GE(got[1].flat(0), 2.0);
+  EXPECT_LT(got[2].flat(0), 4.0);
+  EXPECT_NEAR(got[3].flat(0), 1.0, 0.03);
+  EXPECT_NEAR(got[4].flat(0), 3.0, 0.03);
+}
+
+// Elementwise expressions over several chunkings, including irregular ones and chunks of size 1.
+class Elementwise : public ::testing::TestWithParam<std::vector<std::int64_t>> {};
+
+TEST_P(Elementwise, MatchesNumpy) {
+  const Shape c = GetParam();  // chunk shape for the (5, 7) operands
+  NumpyOracle np;
+  Chunk xd = data({5, 7}, DType::kFloat64, 1), yd = data({7}, DType::kFloat32, 2);
+  Chunk id = data({5, 7}, DType::kInt16, 3), jd = data({5, 1}, DType::kInt32, 4);
+  Chunk ud = data({5, 7}, DType::kUint8, 5), bd = data({5, 7}, DType::kBool, 6);
+  Chunk nd = data({5, 7}, DType::kFloat32, 7, true);
+  for (auto [name, chunk] :
+       {std::pair{"x", &xd}, {"y", &yd}, {"i", &id}, {"j", &jd}, {"u", &ud}, {"b", &bd}, {"n", &nd}}) {
+    np.input(name, *chunk);
+  }
+  Array x = from_chunk(xd, c), y = from_chunk(yd, {c[1]}), i = from_chunk(id, c),
+        j = from_chunk(jd, {c[0], 1});
+  Array u = from_chunk(ud, c), b = from_chunk(bd, c), n = from_chunk(nd, c);
+  const Tolerance libm{1e-12, 1e-300};
+  const Tolerance libm32{2e-6, 1e-30};
+  std::vector<std::tuple<std::string, std::string, Array, Tolerance>> cases = {
+      {"add_broadcast", "x + y", x + y, {}},
+      {"mul_scalar", "x * 2.5", x * 2.5, {}},
+      {"sub_div", "(x - y) / 3", (x - y) / 3, {}},
+      {"rsub", "1 - x", 1 - x, {}},
+      {"rdiv", "2 / x", 2.0 / x, {}},
+      {"neg", "-x", -x, {}},
+      {"pow", "x ** 2", power(x, 2), libm},
+      {"pow_arrays", "np.abs(x) ** y", power(abs(x), y), libm},
+      {"int_promote", "i + j", i + j, {}},
+      {"uint8_int16", "u + i", u + i, {}},
+      {"int_float32", "j + y", j + y, {}},
+      {"int16_float32", "i * y", i * y, {}},
+      {"int_truediv", "i / j", i / j, {}},
+      {"int_scalar_stays", "i + 3", i + 3, {}},
+      {"float32_scalar_stays", "y * 0.5", y * 0.5, {}},
+      {"int_pow", "i ** 2", power(i, 2), {}},
+      {"bool_add", "b + b", b + b, {}},
+      {"compare", "x < y", x < y, {}},
+      {"compare_scalar", "x >= 1.5", x >= 1.5, {}},
+      {"equal_ints", "i == j", i == j, {}},
+      {"logical", "(x > 0) & ~b", (x > 0) && !b, {}},
+      {"logical_or_xor", "np.logical_xor(x > 0, b) | (i < 0)", logical_xor(x > 0, b) || (i < 0), {}},
+      {"where", "np.where(b, x, y)", where(b, x, y), {}},
+      {"where_scalar", "np.where(x > 0, x, 0.0)", where(x > 0, x, 0.0), {}},
+      {"clip", "np.clip(x, -2, 3.5)", clip(x, -2, 3.5), {}},
+      {"clip_int", "np.clip(i, -2, 3)", clip(i, -2, 3), {}},
+      {"abs", "np.abs(i)", abs(i), {}},
+      {"sqrt", "np.sqrt(np.abs(x))", sqrt(abs(x)), libm},
+      {"exp", "np.exp(x / 4)", exp(x / 4), libm},
+      {"log", "np.log(np.abs(x) + 1)", log(abs(x) + 1), libm},
+      {"sin_cos", "np.sin(x) + np.cos(y)", sin(x) + cos(y),
+       libm32},  // cos of float32 y: libm vs NumPy SIMD, 1 ulp
+      {"floor", "np.floor(x)", floor(x), {}},
+      {"float32_math", "np.sqrt(np.abs(n)) * n", sqrt(abs(n)) * n, libm32},
+      {"int16_sqrt", "np.sqrt(np.abs(i))", sqrt(abs(i)), libm32},
+      {"isnan", "np.isnan(n)", isnan(n), {}},
+      {"maximum_nan", "np.maximum(n, 0)", maximum(n, zeros({5, 7}, c, DType::kFloat32)), {}},
+      {"minimum", "np.minimum(x, y)", minimum(x, y), {}},
+      {"astype", "x.astype(np.int32)", x.astype(DType::kInt32), {}},
+      {"astype_bool", "i.astype(np.float32)", i.astype(DType::kFloat32), {}},
+      {"chain", "((x - y) * 2 + 1) / (np.abs(x) + 1)", ((x - y) * 2 + 1) / (abs(x) + 1), libm},
+  };
+  std::vector<Array> arrays;
+  for (const auto& cs : cases) arrays.push_back(std::get<2>(cs));
+  std::vector<Chunk> results = compute(rt(), arrays);
+  for (std::size_t k = 0; k < cases.size(); ++k) {
+    np.expect(std::get<0>(cases[k]), std::get<1>(cases[k]), results[k], std::get<3>(cases[k]));
+  }
+  np.verify();
+}
+
+INSTANTIATE_TEST_SUITE_P(Chunkings, Elementwise,
+                         ::testing::Values(std::vector<std::int64_t>{5, 7}, std::vector<std::int64_t>{2, 3},
+                                           std::vector<std::int64_t>{1, 1}, std::vector<std::int64_t>{4, 6}));
+
+TEST(Elementwise, BitIdenticalForAnyChunking) {
+  Chunk xd = data({13, 11}, DType::kFloat64, 9);
+  auto expr = [](const Array& x) { return sqrt(abs(x * 3.1 - 2)) / (x * x + 1) + sin(x); };
+  const Chunk a = compute(rt(), expr(from_chunk(xd, {13, 11})));
+  EXPECT_TRUE(bit_equal(a, compute(rt(), expr(from_chunk(xd, {1, 4})))));
+  EXPECT_TRUE(bit_equal(a, compute(rt(), expr(from_chunk(xd, {5, 11})))));
+}
+
+TEST(Elementwise, ChainsFuseIntoOneTaskPerChunk) {
+  Array t = random_normal({40, 30, 20}, {10, 15, 20}, 1);  // 8 chunks
+  Array expr = ((t * 2 + 1) - t) / (abs(t) + 0.5);
+  Graph g;
+  std::vector<std::vector<TaskId>> outs;
+  build_graph(std::vector<Array>{expr}, g, outs);
+  EXPECT_EQ(g.size(), 16u);  // 8 random chunks + 8 fused elementwise chunks
+  // The anomaly costs O(chunks): sources, two reductions' trees, and one fused task per chunk.
+  Array anom = (t - t.mean(0)) / t.std(0);
+  Graph h;
+  build_graph(std::vector<Array>{anom}, h, outs);
+  EXPECT_LE(h.size(), 8u + 2 * (8u + 4u + 2u) + 8u);
+  EXPECT_EQ(outs[0].size(), 8u);
+}
+
+class Reductions : public ::testing::TestWithParam<std::tuple<std::vector<std::int64_t>, int>> {};
+
+TEST_P(Reductions, MatchNumpy) {
+  const auto& [c, split] = GetParam();
+  NumpyOracle np;
+  Chunk xd = data({6, 5, 4}, DType::kFloat64, 11), nd = data({6, 5, 4}, DType::kFloat32, 12, true);
+  Chunk id = data({6, 5, 4}, DType::kInt32, 13), ud = data({6, 5, 4}, DType::kUint8, 14);
+  Chunk bd = data({6, 5, 4}, DType::kBool, 15);
+  np.input("x", xd);
+  np.input("n", nd);
+  np.input("i", id);
+  np.input("u", ud);
+  np.input("b", bd);
+  Array x = from_chunk(xd, c), n = from_chunk(nd, c), i = from_chunk(id, c), u = from_chunk(ud, c);
+  Array b = from_chunk(bd, c);
+  const ReduceOptions o{.keepdims = false, .split_every = split};
+  const ReduceOptions k{.keepdims = true, .split_every = split};
+  const Tolerance t64{1e-12, 1e-12};
+  const Tolerance t32{1e-5, 1e-5};
+  std::vector<std::tuple<std::string, std::string, Array, Tolerance, std::optional<std::string>>> cases = {
+      {"sum_all", "x.sum()", x.sum({}, o), t64, {}},
+      {"sum_0", "x.sum(axis=0)", x.sum(0, o), t64, {}},
+      {"sum_12_keep", "x.sum(axis=(1, 2), keepdims=True)", x.sum({1, 2}, k), t64, {}},
+      {"sum_neg", "x.sum(axis=-1)", x.sum(-1, o), t64, {}},
+      {"sum_none", "x.sum(axis=())", x.sum(Axes(std::vector<int>{}), o), t64, {}},
+      {"sum_int", "i.sum(axis=1)", i.sum(1, o), {}, {}},
+      {"sum_uint8", "u.sum(axis=0)", u.sum(0, o), {}, std::string("int64")},  // NumPy: uint64
+      {"sum_bool", "b.sum()", b.sum({}, o), {}, {}},
+      {"prod", "(x / 5).prod(axis=2)", (x / 5).prod(2, o), t64, {}},
+      {"mean", "x.mean(axis=(0, 2))", x.mean({0, 2}, o), t64, {}},
+      {"mean_int", "i.mean(axis=0)", i.mean(0, o), t64, {}},
+      {"mean_f32", "n.mean(axis=1)", n.mean(1, o), t32, {}},
+      {"min", "x.min(axis=1)", x.min(1, o), {}, {}},
+      {"max_keep", "i.max(axis=0, keepdims=True)", i.max(0, k), {}, {}},
+      {"min_nan", "n.min(axis=2)", n.min(2, o), {}, {}},
+      {"var", "x.var(axis=0)", x.var(0, o), t64, {}},
+      {"var_ddof", "x.var(axis=(0, 1), ddof=1)", x.var({0, 1}, o, 1), t64, {}},
+      {"std", "x.std()", x.std({}, o), t64, {}},
+      {"std_int", "i.std(axis=2)", i.std(2, o), t64, {}},
+      {"count", "(~np.isnan(n)).sum(axis=1)", n.count(1, o), {}, {}},
+      {"any", "(x > 9).any(axis=0)", (x > 9).any(0, o), {}, {}},
+      {"all", "(x > -9.5).all(axis=(1, 2))", (x > -9.5).all({1, 2}, o), {}, {}},
+      {"nansum", "np.nansum(n, axis=0)", n.nansum(0, o), t32, {}},
+      {"nanmean", "np.nanmean(n, axis=(0, 2))", n.nanmean({0, 2}, o), t32, {}},
+      {"nanmin", "np.nanmin(n, axis=1)", n.nanmin(1, o), {}, {}},
+      {"nanmax", "np.nanmax(n)", n.nanmax({}, o), {}, {}},
+      {"nanvar", "np.nanvar(n, axis=0)", n.nanvar(0, o), t32, {}},
+      {"nanstd", "np.nanstd(n, axis=2, ddof=1)", n.nanstd(2, o, 1), t32, {}},
+      {"argmin", "x.argmin(axis=0)", x.argmin(0, o), {}, {}},
+      {"argmax", "i.argmax(axis=1)", i.argmax(1, o), {}, {}},
+      {"argmax_nan", "n.argmax(axis=2)", n.argmax(2, o), {}, {}},
+      {"argmin_keep", "np.expand_dims(x.argmin(axis=2), 2)", x.argmin(2, k), {}, {}},
+  };
+  std::vector<Array> arrays;
+  for (const auto& cs : cases) arrays.push_back(std::get<2>(cs));
+  std::vector<Chunk> results = compute(rt(), arrays);
+  for (std::size_t q = 0; q < cases.size(); ++q) {
+    np.expect(std::get<0>(cases[q]), std::get<1>(cases[q]), results[q], std::get<3>(cases[q]),
+              std::get<4>(cases[q]));
+  }
+  np.verify();
+}
+
+INSTANTIATE_TEST_SUITE_P(ChunkingsAndFanIn, Reductions,
+                         ::testing::Values(std::make_tuple(std::vector<std::int64_t>{6, 5, 4}, 0),
+                                           std::make_tuple(std::vector<std::int64_t>{2, 2, 3}, 2),
+                                           std::make_tuple(std::vector<std::int64_t>{1, 5, 1}, 3),
+                                           std::make_tuple(std::vector<std::int64_t>{4, 1, 2}, 0)));
+
+TEST(Reductions, BitIdenticalAcrossExecutorsForAChunking) {
+  Array x = random_normal({300, 70}, {23, 9}, 5);
+  Array r = ((x - x.mean(0)) / x.std(0)).sum(1, {.split_every = 3});
+  Runtime sync(RuntimeOptions{.executor = ExecutorKind::kSync});
+  const Chunk a = compute(sync, r);
+  for (int threads : {1, 2, 4}) {
+    Runtime t(RuntimeOptions{.executor = ExecutorKind::kThreads, .threads = threads});
+    EXPECT_TRUE(bit_equal(a, compute(t, r))) << threads << " threads";
+  }
+}
+
+TEST(Shape, SlicingTransposeRechunkJoiningMatchNumpy) {
+  NumpyOracle np;
+  Chunk xd = data({9, 8}, DType::kFloat64, 21), yd = data({4, 8}, DType::kInt32, 22);
+  np.input("x", xd);
+  np.input("y", yd);
+  for (const Shape& c : {Shape{9, 8}, Shape{2, 3}, Shape{1, 5}}) {
+    Array x = from_chunk(xd, c), y = from_chunk(yd, {3, c[1]});
+    const std::string s = "[" + format_shape(c) + "]";
+    using S = Slice;
+    std::vector<std::tuple<std::string, std::string, Array>> cases = {
+        {"slice", "x[1:7, 2:]", x[{S::range(1, 7), S::range(2, std::nullopt)}]},
+        {"step", "x[::2, 1::3]", x[{S::range({}, {}, 2), S::range(1, {}, 3)}]},
+        {"negative", "x[-3:, -1]", x[{S::range(-3, {}), S::at(-1)}]},
+        {"reverse", "x[::-1, 6:1:-2]", x[{S::range({}, {}, -1), S::range(6, 1, -2)}]},
+        {"index", "x[4]", x[{S::at(4)}]},
+        {"empty", "x[5:2]", x[{S::range(5, 2)}]},
+        {"transpose", "x.T", x.T()},
+        {"moveaxis", "np.transpose(x[np.newaxis], (1, 0, 2))",
+         stack(std::vector<Array>{x}, 0).transpose({1, 0, 2})},
+        {"rechunk", "x", x.rechunk({4, -1})},
+        {"rechunk_irregular", "x * 1", x.rechunk(ChunkGrid({9, 8}, {{1, 7, 1}, {5, 3}})) * 1},
+        {"concatenate", "np.concatenate([x, y], axis=0)", concatenate(std::vector<Array>{x, y}, 0)},
+        {"concatenate_1", "np.concatenate([x, x * 2], axis=1)", concatenate(std::vector<Array>{x, x * 2}, 1)},
+        {"stack", "np.stack([x, x + 1], axis=1)", stack(std::vector<Array>{x, x + 1}, 1)},
+        {"seed", "((x + x.T) - x.mean(axis=0)).sum()", Array()},
+    };
+    std::vector<Array> arrays;
+    for (auto& cs : cases) {
+      if (std::get<0>(cs) == "seed") {
+        Array sq = x[{S::range(0, 8), S::all()}];  // square, for X + X.T
+        std::get<2>(cs) = ((sq + sq.T()) - sq.mean(0)).sum();
+        std::get<1>(cs) = "((x[:8] + x[:8].T) - x[:8].mean(axis=0)).sum()";
+      }
+      arrays.push_back(std::get<2>(cs));
+    }
+    std::vector<Chunk> results = compute(rt(), arrays);
+    for (std::size_t k = 0; k < cases.size(); ++k) {
+      np.expect(std::get<0>(cases[k]) + s, std::get<1>(cases[k]), results[k],
+                std::get<0>(cases[k]) == "seed" ? Tolerance{1e-12, 1e-9} : Tolerance{});
+    }
+    EXPECT_EQ(x.rechunk({4, -1}).chunks().chunks(0), (std::vector<std::int64_t>{4, 4, 1}));
+  }
+  np.verify();
+}
+
+TEST(Array, ErrorsNameWhatDisagrees) {
+  Array a = zeros({3, 4}, {2, 2}), b = zeros({5}, {5});
+  EXPECT_THAT([&] { a + b; }, ::testing::ThrowsMessage<Error>(HasSubstr(
+                                  "operands could not be broadcast together with shapes (3, 4) (5,)")));
+  EXPECT_THAT([&] { a.sum(2); }, ::testing::ThrowsMessage<Error>(
+                                     HasSubstr("axis 2 is out of range for an array with 2 dimensions")));
+  EXPECT_THAT([&] { a.mean({0, -2}); }, ::testing::ThrowsMessage<Error>(HasSubstr("given twice")));
+  EXPECT_THAT([&] { -(a > 0); }, ::testing::ThrowsMessage<Error>(HasSubstr("negation of a bool array")));
+  EXPECT_THAT([&] { a[{Slice::at(3)}]; },
+              ::testing::ThrowsMessage<Error>(HasSubstr("index 3 is out of bounds for axis 0 with size 3")));
+  EXPECT_THAT([&] { a.transpose({0, 0}); }, ::testing::ThrowsMessage<Error>(HasSubstr("axis 0 repeated")));
+  EXPECT_THAT(
+      [&] {
+        concatenate(std::vector<Array>{a, b}, 0);
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("the number of dimensions differs")));
+  EXPECT_THAT(
+      [&] {
+        a.rechunk(ChunkGrid({3, 4}, {{3}, {1, 2}}));
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("chunks along axis 1 add up to 3")));
+  EXPECT_THAT([&] { zeros({0}, {1}).max(); }, ::testing::ThrowsMessage<Error>(HasSubstr("zero-size axis 0")));
+  EXPECT_THAT([&] { random_normal({3}, {3}, 1, DType::kInt32); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("makes floats, not int32")));
+  Array bad = from_function(
+      ChunkGrid::regular({4}, {2}), DType::kFloat64,
+      [](const ChunkGrid&, std::span<const std::int64_t>) { return Chunk::zeros(DType::kFloat64, {3}); });
+  EXPECT_THAT([&] { compute(rt(), bad); },
+              ::testing::ThrowsMessage<TaskError>(HasSubstr("expected float64 (2,)")));
+}
+
+TEST(Array, PersistKeepsChunksForLaterGraphs) {
+  int calls = 0;
+  Array src = from_function(ChunkGrid::regular({6}, {2}), DType::kInt64,
+                            [&calls](const ChunkGrid& g, std::span<const std::int64_t> idx) {
+                              ++calls;
+                              Chunk c(DType::kInt64, g.chunk_shape(idx));
+                              for (std::int64_t i = 0; i < c.size(); ++i)
+                                c.data<std::int64_t>()[static_cast<std::size_t>(i)] = g.offset(0, idx[0]) + i;
+                              return c;
+                            });
+  Runtime sync(RuntimeOptions{.executor = ExecutorKind::kSync});
+  Array kept = persist(sync, src);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(compute(sync, kept.sum()).flat(0), 15);
+  EXPECT_EQ(compute(sync, (kept * 2).max()).flat(0), 10);
+  EXPECT_EQ(calls, 3);
+}
+
+}  // namespace
+}  // namespace tessera
