@@ -1,5 +1,6 @@
 #include "kernels.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -72,6 +73,26 @@ Chunk transpose_chunk(const Chunk& src, std::span<const int> perm) {
   if (out.size() == 0) return out;
   if (n == 0) {
     std::memcpy(out.bytes(), src.bytes(), size_of(src.dtype()));
+    return out;
+  }
+  if (n == 2 && perm[0] == 1) {
+    // A plain matrix transpose: copy in tiles that fit in L1 so that neither side is walked column by column.
+    constexpr std::int64_t kTile = 32;
+    const std::int64_t rows = src.shape()[0], cols = src.shape()[1];
+    visit_dtype(src.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* in = reinterpret_cast<const T*>(src.bytes());
+      T* o = reinterpret_cast<T*>(out.bytes());
+      for (std::int64_t r0 = 0; r0 < rows; r0 += kTile) {
+        const std::int64_t r1 = std::min(rows, r0 + kTile);
+        for (std::int64_t c0 = 0; c0 < cols; c0 += kTile) {
+          const std::int64_t c1 = std::min(cols, c0 + kTile);
+          for (std::int64_t c = c0; c < c1; ++c) {
+            for (std::int64_t r = r0; r < r1; ++r) o[c * rows + r] = in[r * cols + c];
+          }
+        }
+      }
+    });
     return out;
   }
   const Shape ss = strides_of(src.shape());
