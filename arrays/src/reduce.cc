@@ -127,26 +127,54 @@ struct Codec<detail::Partial> {
 namespace detail {
 namespace {
 
+// Where the elements of a chunk go in a grouped reduction: along `axis`, local position i goes to slot
+// labels[offset + i] (skipped when negative).
+struct GroupMap {
+  int axis = -1;
+  const std::vector<std::int64_t>* labels = nullptr;
+  std::int64_t offset = 0;
+};
+
 // Calls row(in_offset, out_offset, length, out_step) for each row (last axis) of `shape`; out offsets follow
-// `out_strides` (0 on reduced axes).
+// `out_strides` (0 on reduced axes); on a group axis the slot comes from the labels (rows split into single
+// elements when the group axis is the last one).
 template <class F>
-void for_rows(const Shape& shape, const Shape& out_strides, F&& row) {
+void for_rows(const Shape& shape, const Shape& out_strides, F&& row, const GroupMap& group = {}) {
   const int n = static_cast<int>(shape.size());
   if (num_elements(shape) == 0) return;
   if (n == 0) {
     row(0, 0, 1, 0);
     return;
   }
+  auto slot = [&](std::int64_t local) {
+    return (*group.labels)[static_cast<std::size_t>(group.offset + local)];
+  };
   const Shape in_strides = strides_of(shape);
   const Shape outer(shape.begin(), shape.end() - 1);
   std::vector<std::int64_t> i(static_cast<std::size_t>(n - 1), 0);
   do {
     std::int64_t in_off = 0, out_off = 0;
+    bool skip = false;
     for (int a = 0; a < n - 1; ++a) {
-      in_off += i[static_cast<std::size_t>(a)] * in_strides[static_cast<std::size_t>(a)];
-      out_off += i[static_cast<std::size_t>(a)] * out_strides[static_cast<std::size_t>(a)];
+      const auto ia = static_cast<std::size_t>(a);
+      in_off += i[ia] * in_strides[ia];
+      if (a == group.axis) {
+        const std::int64_t g = slot(i[ia]);
+        skip |= g < 0;
+        out_off += g * out_strides[ia];
+      } else {
+        out_off += i[ia] * out_strides[ia];
+      }
     }
-    row(in_off, out_off, shape.back(), out_strides.back());
+    if (skip) continue;
+    if (group.axis == n - 1) {
+      for (std::int64_t j = 0; j < shape.back(); ++j) {
+        const std::int64_t g = slot(j);
+        if (g >= 0) row(in_off + j, out_off + g * out_strides.back(), 1, 0);
+      }
+    } else {
+      row(in_off, out_off, shape.back(), out_strides.back());
+    }
   } while (n > 1 && next_index(i, outer));
 }
 
@@ -167,12 +195,16 @@ struct ReductionNode final : ArrayNode {
   int split_every = 8;
   int ddof = 0;
   int arg_axis = -1;
+  int group_axis = -1;  // grouped reduction: this axis keeps `groups` slots chosen by `labels`
+  std::vector<std::int64_t> labels;
+  std::int64_t groups = 0;
 
   Shape partial_shape(const Shape& chunk) const {
     Shape p = chunk;
     for (std::size_t a = 0; a < p.size(); ++a) {
       if (reduced[a]) p[a] = 1;
     }
+    if (group_axis >= 0) p[static_cast<std::size_t>(group_axis)] = groups;
     return p;
   }
 
@@ -183,6 +215,7 @@ struct ReductionNode final : ArrayNode {
     for (std::size_t a = 0; a < os.size(); ++a) {
       if (reduced[a]) os[a] = 0;
     }
+    const GroupMap group{group_axis, &labels, offset};
     const std::int64_t m = num_elements(ps);
     Partial p;
     visit_dtype(c.dtype(), [&](auto tag) {
@@ -193,13 +226,16 @@ struct ReductionNode final : ArrayNode {
         bool* o = reinterpret_cast<bool*>(out.bytes());
         const bool all = op == Reduce::kAll;
         std::fill_n(o, m, all);
-        for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-          for (std::int64_t j = 0; j < len; ++j) {
-            const bool v = x[io + j] != T(0);
-            bool& r = o[oo + j * step];
-            r = all ? (r && v) : (r || v);
-          }
-        });
+        for_rows(
+            c.shape(), os,
+            [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+              for (std::int64_t j = 0; j < len; ++j) {
+                const bool v = x[io + j] != T(0);
+                bool& r = o[oo + j * step];
+                r = all ? (r && v) : (r || v);
+              }
+            },
+            group);
         p.parts.push_back(std::move(out));
       } else if (is_minmax(op) || is_arg(op)) {
         const bool want_max = wants_max(op);
@@ -210,45 +246,63 @@ struct ReductionNode final : ArrayNode {
         auto* ix = reinterpret_cast<std::int64_t*>(index.bytes());
         std::vector<bool> seen(static_cast<std::size_t>(m), false);
         const Shape in_strides = strides_of(c.shape());
-        for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-          for (std::int64_t j = 0; j < len; ++j) {
-            const T xv = x[io + j];
-            const std::int64_t o = oo + j * step;
-            const auto so = static_cast<std::size_t>(o);
-            if (nan_skip && is_nan(xv)) {
-              if (!seen[so]) v[o] = xv;  // stays NaN only if every element is NaN
-              continue;
-            }
-            bool take;
-            if (!seen[so] || (nan_skip && is_nan(v[o]))) {
-              take = true;
-            } else if (is_nan(v[o])) {
-              take = false;  // the first NaN wins (NumPy)
-            } else if (is_nan(xv)) {
-              take = true;
-            } else {
-              take = want_max ? (xv > v[o]) : (xv < v[o]);
-            }
-            if (take) {
-              v[o] = xv;
-              if (is_arg(op)) {
-                // Position along the reduced axis, in the whole array.
-                const std::int64_t flat = io + j;
-                ix[o] = offset + (flat / in_strides[static_cast<std::size_t>(arg_axis)]) %
-                                     c.shape()[static_cast<std::size_t>(arg_axis)];
+        for_rows(
+            c.shape(), os,
+            [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+              for (std::int64_t j = 0; j < len; ++j) {
+                const T xv = x[io + j];
+                const std::int64_t o = oo + j * step;
+                const auto so = static_cast<std::size_t>(o);
+                if (nan_skip && is_nan(xv)) {
+                  if (!seen[so]) v[o] = xv;  // stays NaN only if every element is NaN
+                  continue;
+                }
+                bool take;
+                if (!seen[so] || (nan_skip && is_nan(v[o]))) {
+                  take = true;
+                } else if (is_nan(v[o])) {
+                  take = false;  // the first NaN wins (NumPy)
+                } else if (is_nan(xv)) {
+                  take = true;
+                } else {
+                  take = want_max ? (xv > v[o]) : (xv < v[o]);
+                }
+                if (take) {
+                  v[o] = xv;
+                  if (is_arg(op)) {
+                    // Position along the reduced axis, in the whole array.
+                    const std::int64_t flat = io + j;
+                    ix[o] = offset + (flat / in_strides[static_cast<std::size_t>(arg_axis)]) %
+                                         c.shape()[static_cast<std::size_t>(arg_axis)];
+                  }
+                }
+                seen[so] = true;
               }
-            }
-            seen[so] = true;
+            },
+            group);
+        if (group_axis >= 0) {
+          // Slots no element of this chunk reached stay unset: the count says which.
+          Chunk count = Chunk::zeros(DType::kInt64, ps);
+          auto* cn = reinterpret_cast<std::int64_t*>(count.bytes());
+          for (std::int64_t k = 0; k < m; ++k) {
+            cn[k] = seen[static_cast<std::size_t>(k)] ? 1 : 0;
+            if (!seen[static_cast<std::size_t>(k)]) v[k] = T(0);
           }
-        });
-        p.parts.push_back(std::move(value));
-        if (is_arg(op)) p.parts.push_back(std::move(index));
+          p.parts.push_back(std::move(value));
+          p.parts.push_back(std::move(count));
+        } else {
+          p.parts.push_back(std::move(value));
+          if (is_arg(op)) p.parts.push_back(std::move(index));
+        }
       } else if (op == Reduce::kCount) {
         Chunk count = Chunk::zeros(DType::kInt64, ps);
         auto* n = reinterpret_cast<std::int64_t*>(count.bytes());
-        for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-          for (std::int64_t j = 0; j < len; ++j) n[oo + j * step] += is_nan(x[io + j]) ? 0 : 1;
-        });
+        for_rows(
+            c.shape(), os,
+            [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+              for (std::int64_t j = 0; j < len; ++j) n[oo + j * step] += is_nan(x[io + j]) ? 0 : 1;
+            },
+            group);
         p.parts.push_back(std::move(count));
       } else if (op == Reduce::kSum || op == Reduce::kNanSum || op == Reduce::kProd) {
         // Floats accumulate in double, integers in int64.
@@ -259,24 +313,29 @@ struct ReductionNode final : ArrayNode {
           Chunk acc(dtype_of<A>(), ps);
           A* s = reinterpret_cast<A*>(acc.bytes());
           std::fill_n(s, m, prod ? A(1) : A(0));
-          for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-            if (step == 0) {
-              A r = prod ? A(1) : A(0);
-              for (std::int64_t j = 0; j < len; ++j) {
-                const T xv = x[io + j];
-                if (skip && is_nan(xv)) continue;
-                r = prod ? static_cast<A>(r * static_cast<A>(xv)) : static_cast<A>(r + static_cast<A>(xv));
-              }
-              s[oo] = prod ? static_cast<A>(s[oo] * r) : static_cast<A>(s[oo] + r);
-            } else {
-              for (std::int64_t j = 0; j < len; ++j) {
-                const T xv = x[io + j];
-                if (skip && is_nan(xv)) continue;
-                A& r = s[oo + j];
-                r = prod ? static_cast<A>(r * static_cast<A>(xv)) : static_cast<A>(r + static_cast<A>(xv));
-              }
-            }
-          });
+          for_rows(
+              c.shape(), os,
+              [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+                if (step == 0) {
+                  A r = prod ? A(1) : A(0);
+                  for (std::int64_t j = 0; j < len; ++j) {
+                    const T xv = x[io + j];
+                    if (skip && is_nan(xv)) continue;
+                    r = prod ? static_cast<A>(r * static_cast<A>(xv))
+                             : static_cast<A>(r + static_cast<A>(xv));
+                  }
+                  s[oo] = prod ? static_cast<A>(s[oo] * r) : static_cast<A>(s[oo] + r);
+                } else {
+                  for (std::int64_t j = 0; j < len; ++j) {
+                    const T xv = x[io + j];
+                    if (skip && is_nan(xv)) continue;
+                    A& r = s[oo + j];
+                    r = prod ? static_cast<A>(r * static_cast<A>(xv))
+                             : static_cast<A>(r + static_cast<A>(xv));
+                  }
+                }
+              },
+              group);
           p.parts.push_back(std::move(acc));
         };
         if (is_float(c.dtype())) {
@@ -291,14 +350,17 @@ struct ReductionNode final : ArrayNode {
         Chunk sum = Chunk::zeros(DType::kFloat64, ps);
         auto* n = reinterpret_cast<std::int64_t*>(count.bytes());
         auto* s = reinterpret_cast<double*>(sum.bytes());
-        for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-          for (std::int64_t j = 0; j < len; ++j) {
-            const T xv = x[io + j];
-            if (skip && is_nan(xv)) continue;
-            n[oo + j * step] += 1;
-            s[oo + j * step] += static_cast<double>(xv);
-          }
-        });
+        for_rows(
+            c.shape(), os,
+            [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+              for (std::int64_t j = 0; j < len; ++j) {
+                const T xv = x[io + j];
+                if (skip && is_nan(xv)) continue;
+                n[oo + j * step] += 1;
+                s[oo + j * step] += static_cast<double>(xv);
+              }
+            },
+            group);
         if (is_mean(op)) {
           p.parts.push_back(std::move(sum));
           p.parts.push_back(std::move(count));
@@ -308,14 +370,17 @@ struct ReductionNode final : ArrayNode {
           auto* mu = reinterpret_cast<double*>(mean.bytes());
           auto* q = reinterpret_cast<double*>(m2.bytes());
           for (std::int64_t i = 0; i < m; ++i) mu[i] = n[i] > 0 ? s[i] / static_cast<double>(n[i]) : 0.0;
-          for_rows(c.shape(), os, [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-            for (std::int64_t j = 0; j < len; ++j) {
-              const T xv = x[io + j];
-              if (skip && is_nan(xv)) continue;
-              const double d = static_cast<double>(xv) - mu[oo + j * step];
-              q[oo + j * step] += d * d;
-            }
-          });
+          for_rows(
+              c.shape(), os,
+              [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+                for (std::int64_t j = 0; j < len; ++j) {
+                  const T xv = x[io + j];
+                  if (skip && is_nan(xv)) continue;
+                  const double d = static_cast<double>(xv) - mu[oo + j * step];
+                  q[oo + j * step] += d * d;
+                }
+              },
+              group);
           p.parts.push_back(std::move(count));
           p.parts.push_back(std::move(mean));
           p.parts.push_back(std::move(m2));
@@ -342,7 +407,20 @@ struct ReductionNode final : ArrayNode {
           using T = typename decltype(tag)::type;
           T* v = reinterpret_cast<T*>(acc.parts[0].bytes());
           const T* w = reinterpret_cast<const T*>(b.parts[0].bytes());
+          std::int64_t* na =
+              group_axis >= 0 ? reinterpret_cast<std::int64_t*>(acc.parts[1].bytes()) : nullptr;
+          const std::int64_t* nb =
+              group_axis >= 0 ? reinterpret_cast<const std::int64_t*>(b.parts[1].bytes()) : nullptr;
           for (std::int64_t i = 0; i < m; ++i) {
+            if (na != nullptr) {
+              if (nb[i] == 0) continue;
+              if (na[i] == 0) {
+                v[i] = w[i];
+                na[i] = nb[i];
+                continue;
+              }
+              na[i] += nb[i];
+            }
             bool take;
             if (nan_skip) {
               take = !is_nan(w[i]) && (is_nan(v[i]) || (want_max ? w[i] > v[i] : w[i] < v[i]));
@@ -438,6 +516,18 @@ struct ReductionNode final : ArrayNode {
     } else {
       Chunk cast = first.dtype() == dtype ? first : first.astype(dtype);
       std::memcpy(out.bytes(), cast.bytes(), out.nbytes());
+      if (group_axis >= 0 && is_minmax(op)) {
+        // Groups without members: NaN for floats, 0 for integers.
+        const auto* n = reinterpret_cast<const std::int64_t*>(p.parts[1].bytes());
+        visit_dtype(dtype, [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          T* o = reinterpret_cast<T*>(out.bytes());
+          for (std::int64_t i = 0; i < m; ++i) {
+            if (n[i] == 0)
+              o[i] = std::numeric_limits<T>::has_quiet_NaN ? std::numeric_limits<T>::quiet_NaN() : T(0);
+          }
+        });
+      }
     }
     return out;
   }
@@ -449,8 +539,9 @@ struct ReductionNode final : ArrayNode {
     const int nd = ig.ndim();
     const KernelId map_k = g.kernel([this](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());
+      const int axis = arg_axis >= 0 ? arg_axis : group_axis;
       const std::int64_t offset =
-          arg_axis >= 0 ? input->grid.offset(arg_axis, index[static_cast<std::size_t>(arg_axis)]) : 0;
+          axis >= 0 ? input->grid.offset(axis, index[static_cast<std::size_t>(axis)]) : 0;
       return Value::of(map(ctx.input<Chunk>(0), offset));
     });
     const KernelId combine_k = g.kernel([this](const TaskContext& ctx) {
@@ -479,9 +570,9 @@ struct ReductionNode final : ArrayNode {
     }
     // Group input chunks by their position on the kept axes; within a group, row-major order on reduced axes.
     Shape kept_counts;
+    auto combined = [&](int a) { return reduced[static_cast<std::size_t>(a)] || a == group_axis; };
     for (int a = 0; a < nd; ++a)
-      kept_counts.push_back(reduced[static_cast<std::size_t>(a)] ? 1
-                                                                 : in_counts[static_cast<std::size_t>(a)]);
+      kept_counts.push_back(combined(a) ? 1 : in_counts[static_cast<std::size_t>(a)]);
     std::vector<std::vector<TaskId>> groups(static_cast<std::size_t>(num_elements(kept_counts)));
     {
       std::vector<std::int64_t> index(static_cast<std::size_t>(nd), 0);
@@ -489,7 +580,7 @@ struct ReductionNode final : ArrayNode {
       do {
         std::vector<std::int64_t> kept(index);
         for (int a = 0; a < nd; ++a) {
-          if (reduced[static_cast<std::size_t>(a)]) kept[static_cast<std::size_t>(a)] = 0;
+          if (combined(a)) kept[static_cast<std::size_t>(a)] = 0;
         }
         groups[static_cast<std::size_t>(linear_index(kept, kept_counts))].push_back(partials[i++]);
       } while (nd > 0 && next_index(index, in_counts));
@@ -638,6 +729,70 @@ Array Array::argmin(int axis, ReduceOptions o) const {
 }
 Array Array::argmax(int axis, ReduceOptions o) const {
   return detail::reduce(*this, Reduce::kArgMax, Axes(axis), o, 0, "argmax");
+}
+
+}  // namespace tessera
+
+namespace tessera {
+
+Array group_reduce(const Array& a, int axis, std::vector<std::int64_t> labels, std::int64_t groups,
+                   const std::string& op, ReduceOptions o) {
+  using detail::Reduce;
+  static const std::pair<const char*, Reduce> kOps[] = {
+      {"sum", Reduce::kSum},       {"mean", Reduce::kMean},     {"min", Reduce::kMin},
+      {"max", Reduce::kMax},       {"count", Reduce::kCount},   {"var", Reduce::kVar},
+      {"std", Reduce::kStd},       {"nansum", Reduce::kNanSum}, {"nanmean", Reduce::kNanMean},
+      {"nanmin", Reduce::kNanMin}, {"nanmax", Reduce::kNanMax}, {"nanvar", Reduce::kNanVar},
+      {"nanstd", Reduce::kNanStd}};
+  std::optional<Reduce> r;
+  std::string names;
+  for (const auto& [name, value] : kOps) {
+    if (op == name) r = value;
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  }
+  if (!r)
+    throw_error(ErrorCode::kInvalidArgument, "group_reduce: unknown operation \"", op, "\"; expected one of ",
+                names);
+  if (!a.node())
+    throw_error(ErrorCode::kInvalidArgument, "group_reduce: this Array is empty (never assigned)");
+  const int nd = a.ndim();
+  if (axis < -nd || axis >= nd) {
+    throw_error(ErrorCode::kInvalidArgument, "group_reduce: axis ", axis,
+                " is out of range for an array with ", nd, " dimensions");
+  }
+  if (axis < 0) axis += nd;
+  const std::int64_t len = a.shape()[static_cast<std::size_t>(axis)];
+  if (static_cast<std::int64_t>(labels.size()) != len) {
+    throw_error(ErrorCode::kInvalidArgument, "group_reduce: ", labels.size(), " labels for axis ", axis,
+                " of length ", len);
+  }
+  if (groups < 1)
+    throw_error(ErrorCode::kInvalidArgument, "group_reduce: groups is ", groups, "; it must be >= 1");
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] < -1 || labels[i] >= groups) {
+      throw_error(ErrorCode::kInvalidArgument, "group_reduce: label ", labels[i], " at position ", i,
+                  " is not a group in [0, ", groups, ") (or -1 to leave the element out)");
+    }
+  }
+  auto node = std::make_shared<detail::ReductionNode>();
+  node->input = a.node();
+  node->op = *r;
+  node->reduced.assign(static_cast<std::size_t>(nd), false);
+  node->split_every = o.split_every == 0 ? 8 : o.split_every;
+  node->group_axis = axis;
+  node->labels = std::move(labels);
+  node->groups = groups;
+  Shape shape = a.shape();
+  shape[static_cast<std::size_t>(axis)] = groups;
+  std::vector<std::vector<std::int64_t>> chunks;
+  for (int d = 0; d < nd; ++d) {
+    chunks.push_back(d == axis ? std::vector<std::int64_t>{groups} : a.chunks().chunks(d));
+  }
+  node->shape = shape;
+  node->dtype = detail::result_dtype(*r, a.dtype());
+  node->grid = ChunkGrid(shape, chunks);
+  node->name = detail::next_name("group_" + op);
+  return Array(node);
 }
 
 }  // namespace tessera

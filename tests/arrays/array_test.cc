@@ -413,3 +413,117 @@ TEST(Array, PersistKeepsChunksForLaterGraphs) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(Pipelines, GroupedReductionsWeightedMeansScansAndBlocksMatchNumpy) {
+  NumpyOracle np;
+  // A small "climate" cube: 40 days x 3 lat x 4 lon with missing values, labels = a 10-day "month".
+  Chunk td = data({40, 3, 4}, DType::kFloat32, 31, true);
+  Chunk lat = Chunk::from<double>({3}, std::vector<double>{-30.0, 0.0, 45.0});
+  np.input("t", td);
+  np.input("lat", lat);
+  std::vector<std::int64_t> month(40);
+  for (int d = 0; d < 40; ++d) month[static_cast<std::size_t>(d)] = d / 10;
+  month[3] = -1;  // left out
+  std::vector<std::int32_t> month32(month.begin(), month.end());
+  np.input("month", Chunk::from<std::int32_t>({40}, month32));
+  const std::string groups = "np.stack([{f}(t[month == g], axis=0) for g in range(4)])";
+  auto grouped = [&](const std::string& f) {
+    std::string s = groups;
+    s.replace(s.find("{f}"), 3, f);
+    return s;
+  };
+  for (const Shape& c : {Shape{40, 3, 4}, Shape{7, 2, 3}, Shape{1, 3, 1}}) {
+    Array t = from_chunk(td, c);
+    // (3, 1) weights broadcast over (day, lat, lon) like NumPy's lat[:, None].
+    Array w = cos(from_chunk(Chunk::from<double>({3, 1}, lat.data<double>()), {c[1], 1}) *
+                  (3.141592653589793 / 180.0));
+    const std::string s = format_shape(c);
+    std::vector<std::tuple<std::string, std::string, Array, Tolerance>> cases = {
+        {"group_nanmean" + s, grouped("np.nanmean"), group_reduce(t, 0, month, 4, "nanmean"),
+         Tolerance{1e-5, 1e-6}},
+        {"group_nanmax" + s, grouped("np.nanmax"), group_reduce(t, 0, month, 4, "nanmax"), Tolerance{}},
+        {"group_count" + s, "np.stack([(~np.isnan(t[month == g])).sum(axis=0) for g in range(4)])",
+         group_reduce(t, 0, month, 4, "count"), Tolerance{}},
+        {"group_nanstd" + s, grouped("np.nanstd"), group_reduce(t, 0, month, 4, "nanstd"),
+         Tolerance{1e-5, 1e-6}},
+        {"anomaly" + s, "t - " + grouped("np.nanmean") + "[np.minimum(np.maximum(month, 0), 3)]", Array(),
+         Tolerance{1e-5, 1e-5}},
+        {"weighted_mean" + s,
+         "np.nansum(t * np.cos(np.deg2rad(lat))[None, :, None], axis=(1, 2)) / np.sum(np.where(np.isnan(t), "
+         "0, "
+         "np.cos(np.deg2rad(lat))[None, :, None]), axis=(1, 2))",
+         weighted_mean(t, w, {1, 2}), Tolerance{1e-5, 1e-6}},
+        {"cumsum" + s, "np.cumsum(np.nan_to_num(t), axis=0)", cumsum(where(isnan(t), 0.0f, t), 0),
+         Tolerance{1e-5, 1e-4}},
+        {"cumprod_int" + s, "np.cumprod((t > 0).astype(np.int32) + 1, axis=2)",
+         cumprod((t > 0).astype(DType::kInt32) + 1, 2), Tolerance{}},
+        {"map_blocks" + s, "t * 2",
+         map_blocks(
+             [](std::span<const Chunk* const> in, std::span<const std::int64_t>) {
+               Chunk out = *in[0];
+               for (float& v : out.data<float>()) v *= 2;
+               return out;
+             },
+             std::vector<Array>{t}, DType::kFloat32),
+         Tolerance{}},
+    };
+    std::vector<Array> arrays;
+    for (auto& cs : cases) {
+      if (std::get<0>(cs).rfind("anomaly", 0) == 0) {
+        // Monthly anomaly: subtract each day's month climatology (day 3 belongs to month 0 here).
+        std::vector<std::int64_t> m = month;
+        m[3] = 0;
+        Array clim = group_reduce(t, 0, month, 4, "nanmean");
+        std::vector<Array> per_day;
+        for (int d = 0; d < 40; ++d)
+          per_day.push_back(
+              clim[{Slice::range(m[static_cast<std::size_t>(d)], m[static_cast<std::size_t>(d)] + 1)}]);
+        std::get<2>(cs) = t - concatenate(per_day, 0);
+      }
+      arrays.push_back(std::get<2>(cs));
+    }
+    std::vector<Chunk> results = compute(rt(), arrays);
+    for (std::size_t k = 0; k < cases.size(); ++k) {
+      np.expect(std::get<0>(cases[k]), std::get<1>(cases[k]), results[k], std::get<3>(cases[k]));
+    }
+  }
+  np.verify();
+}
+
+TEST(Pipelines, ErrorsForGroupsScansAndBlocks) {
+  Array t = zeros({6, 2}, {3, 2});
+  EXPECT_THAT(
+      [&] {
+        group_reduce(t, 0, {0, 1}, 2, "mean");
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("2 labels for axis 0 of length 6")));
+  EXPECT_THAT(
+      [&] {
+        group_reduce(t, 0, {0, 1, 2, 0, 0, 0}, 2, "mean");
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("label 2 at position 2 is not a group in [0, 2)")));
+  EXPECT_THAT(
+      [&] {
+        group_reduce(t, 0, {0, 0, 0, 0, 0, 0}, 1, "median");
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("unknown operation \"median\"")));
+  EXPECT_THAT([&] { cumsum(t, 2); }, ::testing::ThrowsMessage<Error>(HasSubstr("axis 2 is out of range")));
+  EXPECT_THAT(
+      [&] {
+        map_blocks([](std::span<const Chunk* const> in, std::span<const std::int64_t>) { return *in[0]; },
+                   std::vector<Array>{t, t.rechunk({2, 2})}, DType::kFloat64);
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("is not chunked like input 0")));
+  Array wrong = map_blocks([](std::span<const Chunk* const>,
+                              std::span<const std::int64_t>) { return Chunk::zeros(DType::kFloat64, {1}); },
+                           std::vector<Array>{t}, DType::kFloat64, std::nullopt, "shrink");
+  EXPECT_THAT([&] { compute(rt(), wrong); },
+              ::testing::ThrowsMessage<TaskError>(
+                  HasSubstr("the block function returned float64 (1,) for chunk (0, 0)")));
+}
+
+}  // namespace
+}  // namespace tessera

@@ -207,6 +207,28 @@ Array cos(const Array& a);
 Array floor(const Array& a);
 Array isnan(const Array& a);
 
+// Reductions within groups along one axis (the core of a monthly climatology): element i of `axis` belongs to
+// group labels[i] (0 <= label < groups; -1 leaves it out). The result has `groups` elements along `axis`, in
+// one chunk. `op` is one of "sum", "mean", "min", "max", "count", "var", "std", "nansum", "nanmean",
+// "nanmin", "nanmax", "nanvar", "nanstd". Groups without members give NaN (mean, var, std, min, max) or 0.
+Array group_reduce(const Array& a, int axis, std::vector<std::int64_t> labels, std::int64_t groups,
+                   const std::string& op, ReduceOptions o = {});
+
+// sum(a * w) / sum(w) over `axes`, with `w` broadcast against `a` (e.g. cos(latitude) weights over a grid).
+// NaNs in `a` are skipped together with their weights.
+Array weighted_mean(const Array& a, const Array& w, Axes axes = {});
+
+// Running sum / product along an axis (NumPy's cumsum/cumprod dtypes: integers accumulate in int64).
+Array cumsum(const Array& a, int axis);
+Array cumprod(const Array& a, int axis);
+
+// `f` makes one output chunk from the corresponding chunks of `inputs` (which must be chunked alike) and its
+// chunk index; the output has `inputs[0]`'s grid unless `grid` is given, and dtype `dtype` (both checked).
+using BlockFunction =
+    std::function<Chunk(std::span<const Chunk* const> inputs, std::span<const std::int64_t> index)>;
+Array map_blocks(BlockFunction f, std::span<const Array> inputs, DType dtype,
+                 std::optional<ChunkGrid> grid = {}, std::string name = "map_blocks");
+
 // Joining. Chunks along the other axes must match (same chunking), as in Dask.
 Array concatenate(std::span<const Array> arrays, int axis = 0);
 Array stack(std::span<const Array> arrays, int axis = 0);

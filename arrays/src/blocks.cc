@@ -1,0 +1,230 @@
+// map_blocks, cumulative sums and products, weighted means.
+#include <cmath>
+#include <cstring>
+
+#include "expr.h"
+#include "kernels.h"
+#include "node.h"
+
+namespace tessera {
+namespace detail {
+namespace {
+
+template <class F>
+void for_each_chunk(const ChunkGrid& grid, F&& f) {
+  const Shape counts = grid.grid_shape();
+  std::vector<std::int64_t> index(counts.size(), 0);
+  if (grid.total_chunks() == 0) return;
+  do {
+    f(std::span<const std::int64_t>(index));
+  } while (!counts.empty() && next_index(index, counts));
+}
+
+struct MapBlocksNode final : ArrayNode {
+  BlockFunction f;
+  std::vector<ArrayNodePtr> inputs;
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    std::vector<const std::vector<TaskId>*> in_ids;
+    for (const ArrayNodePtr& in : inputs) in_ids.push_back(&b.build(in));
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+      std::vector<const Chunk*> chunks;
+      for (std::size_t i = 0; i < ctx.num_inputs(); ++i) chunks.push_back(&ctx.input<Chunk>(i));
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      Chunk out = f(chunks, index);
+      const Shape want = grid.chunk_shape(index);
+      if (out.shape() != want || out.dtype() != dtype) {
+        throw_error(ErrorCode::kInvalidArgument, name, ": the block function returned ", name_of(out.dtype()),
+                    " ", format_shape(out.shape()), " for chunk ",
+                    format_shape(Shape(index.begin(), index.end())), ", expected ", name_of(dtype), " ",
+                    format_shape(want));
+      }
+      return Value::of(std::move(out));
+    });
+    std::vector<TaskId> ids;
+    std::vector<TaskId> deps;
+    std::size_t i = 0;
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      deps.clear();
+      for (const auto* in : in_ids) deps.push_back((*in)[i]);
+      ++i;
+      ids.push_back(g.add(n, key_index(index), k, deps, chunk_options(*this, index)));
+    });
+    return ids;
+  }
+};
+
+// Running sums/products along one axis: a local scan per chunk, a chain of carries (the running total before
+// each chunk along the axis) and the local scan combined with its carry.
+struct ScanNode final : ArrayNode {
+  ArrayNodePtr input;
+  int axis = 0;
+  bool product = false;
+
+  Chunk local(const Chunk& in) const {
+    Chunk x = in.dtype() == dtype ? in : in.astype(dtype);
+    Chunk out(dtype, x.shape());
+    const Shape st = strides_of(x.shape());
+    const std::int64_t s = st[static_cast<std::size_t>(axis)];
+    const std::int64_t len = x.shape()[static_cast<std::size_t>(axis)];
+    visit_dtype(dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* xi = reinterpret_cast<const T*>(x.bytes());
+      T* o = reinterpret_cast<T*>(out.bytes());
+      const std::int64_t n = x.size();
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t pos = (i / s) % len;
+        o[i] = pos == 0 ? xi[i]
+                        : (product ? static_cast<T>(o[i - s] * xi[i]) : static_cast<T>(o[i - s] + xi[i]));
+      }
+    });
+    return out;
+  }
+
+  // The last slice along the axis (extent 1 there).
+  Chunk last(const Chunk& c) const {
+    Shape shape = c.shape();
+    std::vector<std::int64_t> start(shape.size(), 0), step(shape.size(), 1);
+    start[static_cast<std::size_t>(axis)] = shape[static_cast<std::size_t>(axis)] - 1;
+    shape[static_cast<std::size_t>(axis)] = 1;
+    Chunk out(c.dtype(), shape);
+    gather_strided(c, start, step, out);
+    return out;
+  }
+
+  Chunk apply(const Chunk& a, const Chunk& carry) const {
+    Expr e;
+    ExprNode x{.op = Op::kInput, .dtype = dtype, .compute = dtype, .input = 0};
+    ExprNode c{.op = Op::kInput, .dtype = dtype, .compute = dtype, .input = 1};
+    ExprNode r{.op = product ? Op::kMul : Op::kAdd, .dtype = dtype, .compute = dtype};
+    r.a = e.add(x);
+    r.b = e.add(c);
+    e.root = e.add(r);
+    const Chunk* inputs[] = {&a, &carry};
+    return evaluate(e, a.shape(), inputs);
+  }
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    Graph& g = b.graph();
+    const NameId local_n = g.name(name + "-local");
+    const NameId carry_n = g.name(name + "-carry");
+    const NameId out_n = g.name(name);
+    const KernelId local_k =
+        g.kernel([this](const TaskContext& ctx) { return Value::of(local(ctx.input<Chunk>(0))); });
+    // carry(k) = carry(k-1) (+/*) last(local(k-1)); the first carry reads only last(local(0)).
+    const KernelId carry_k = g.kernel([this](const TaskContext& ctx) {
+      Chunk tail = last(ctx.input<Chunk>(0));
+      if (ctx.num_inputs() == 1) return Value::of(std::move(tail));
+      return Value::of(apply(tail, ctx.input<Chunk>(1)));
+    });
+    const KernelId out_k = g.kernel([this](const TaskContext& ctx) {
+      if (ctx.num_inputs() == 1) return ctx.input(0);
+      return Value::of(apply(ctx.input<Chunk>(0), ctx.input<Chunk>(1)));
+    });
+    std::vector<TaskId> locals;
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      const TaskId dep = in_ids[locals.size()];
+      locals.push_back(g.add(local_n, key_index(index), local_k, std::span<const TaskId>(&dep, 1),
+                             chunk_options(*this, index)));
+    });
+    const Shape counts = grid.grid_shape();
+    std::vector<TaskId> carry(locals.size(), 0);
+    std::vector<TaskId> ids;
+    std::size_t i = 0;
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      const std::int64_t k = index[static_cast<std::size_t>(axis)];
+      TaskId out;
+      if (k == 0) {
+        const TaskId dep = locals[i];
+        out = g.add(out_n, key_index(index), out_k, std::span<const TaskId>(&dep, 1),
+                    chunk_options(*this, index));
+      } else {
+        std::vector<std::int64_t> prev(index.begin(), index.end());
+        prev[static_cast<std::size_t>(axis)] -= 1;
+        const auto p = static_cast<std::size_t>(linear_index(prev, counts));
+        std::vector<TaskId> deps{locals[p]};
+        if (k > 1) deps.push_back(carry[p]);
+        carry[i] = g.add(carry_n, key_index(index), carry_k, deps);
+        const TaskId both[] = {locals[i], carry[i]};
+        out = g.add(out_n, key_index(index), out_k, both, chunk_options(*this, index));
+      }
+      ids.push_back(out);
+      ++i;
+    });
+    return ids;
+  }
+};
+
+Array scan(const Array& a, int axis, bool product) {
+  if (!a.node()) throw_error(ErrorCode::kInvalidArgument, "cumsum: this Array is empty (never assigned)");
+  const int nd = a.ndim();
+  if (axis < -nd || axis >= nd) {
+    throw_error(ErrorCode::kInvalidArgument, product ? "cumprod" : "cumsum", ": axis ", axis,
+                " is out of range for an array with ", nd, " dimensions");
+  }
+  auto node = std::make_shared<ScanNode>();
+  node->input = a.node();
+  node->axis = axis < 0 ? axis + nd : axis;
+  node->product = product;
+  node->shape = a.shape();
+  node->dtype = is_float(a.dtype()) ? a.dtype() : DType::kInt64;
+  node->grid = a.chunks();
+  node->name = next_name(product ? "cumprod" : "cumsum");
+  return Array(node);
+}
+
+}  // namespace
+}  // namespace detail
+
+Array cumsum(const Array& a, int axis) {
+  return detail::scan(a, axis, false);
+}
+Array cumprod(const Array& a, int axis) {
+  return detail::scan(a, axis, true);
+}
+
+Array map_blocks(BlockFunction f, std::span<const Array> inputs, DType dtype, std::optional<ChunkGrid> grid,
+                 std::string name) {
+  if (!f) throw_error(ErrorCode::kInvalidArgument, "map_blocks needs a callable");
+  if (inputs.empty() && !grid) throw_error(ErrorCode::kInvalidArgument, "map_blocks needs inputs or a grid");
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].node())
+      throw_error(ErrorCode::kInvalidArgument, "map_blocks: input ", i, " is an empty Array");
+    if (!(inputs[i].chunks() == inputs[0].chunks()) || inputs[i].shape() != inputs[0].shape()) {
+      throw_error(ErrorCode::kInvalidArgument, "map_blocks: input ", i, " (shape ",
+                  format_shape(inputs[i].shape()), ", chunks ", inputs[i].chunks().describe(),
+                  ") is not chunked like input 0 (shape ", format_shape(inputs[0].shape()), ", chunks ",
+                  inputs[0].chunks().describe(), "); rechunk first");
+    }
+  }
+  const ChunkGrid out_grid = grid ? *grid : inputs[0].chunks();
+  if (!inputs.empty() && out_grid.grid_shape() != inputs[0].chunks().grid_shape()) {
+    throw_error(ErrorCode::kInvalidArgument, "map_blocks: the output grid has ",
+                format_shape(out_grid.grid_shape()), " chunks, the inputs ",
+                format_shape(inputs[0].chunks().grid_shape()), ": there must be one per input chunk");
+  }
+  auto node = std::make_shared<detail::MapBlocksNode>();
+  node->f = std::move(f);
+  for (const Array& a : inputs) node->inputs.push_back(a.node());
+  node->shape = out_grid.shape();
+  node->dtype = dtype;
+  node->grid = out_grid;
+  node->name = detail::next_name(name);
+  return Array(node);
+}
+
+Array weighted_mean(const Array& a, const Array& w, Axes axes) {
+  if (is_float(a.dtype())) {
+    // Missing values drop out of the numerator and, with their weights, out of the denominator.
+    Array missing = isnan(a);
+    Array weights = where(missing, 0.0, w + a * 0);  // w broadcast to a's shape
+    return (where(missing, 0.0, a) * weights).sum(axes) / weights.sum(axes);
+  }
+  Array weights = w + a * 0;
+  return (a * weights).sum(axes) / weights.sum(axes);
+}
+
+}  // namespace tessera
