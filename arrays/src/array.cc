@@ -1093,6 +1093,40 @@ Array stack(std::span<const Array> arrays, int axis) {
   return concatenate(expanded, axis);
 }
 
+Array squeeze(const Array& a, int axis) {
+  const int nd = a.ndim();
+  axis = detail::normalize_axis(axis, nd, "squeeze");
+  if (a.shape()[static_cast<std::size_t>(axis)] != 1) {
+    throw_error(ErrorCode::kInvalidArgument, "squeeze: axis ", axis, " has length ",
+                a.shape()[static_cast<std::size_t>(axis)], ", not 1 (shape ", format_shape(a.shape()), ")");
+  }
+  Shape shape;
+  std::vector<std::vector<std::int64_t>> chunks;
+  for (int d = 0; d < nd; ++d) {
+    if (d == axis) continue;
+    shape.push_back(a.shape()[static_cast<std::size_t>(d)]);
+    chunks.push_back(a.chunks().chunks(d));
+  }
+  auto node =
+      detail::make_node<detail::ReshapeChunksNode>("squeeze", shape, a.dtype(), ChunkGrid(shape, chunks));
+  node->input = a.node();
+  return Array(node);
+}
+
+Array expand_dims(const Array& a, int axis) {
+  const int nd = a.ndim();
+  axis = detail::normalize_axis(axis, nd + 1, "expand_dims");
+  Shape shape = a.shape();
+  shape.insert(shape.begin() + axis, 1);
+  std::vector<std::vector<std::int64_t>> chunks;
+  for (int d = 0; d < nd; ++d) chunks.push_back(a.chunks().chunks(d));
+  chunks.insert(chunks.begin() + axis, std::vector<std::int64_t>{1});
+  auto node =
+      detail::make_node<detail::ReshapeChunksNode>("expand_dims", shape, a.dtype(), ChunkGrid(shape, chunks));
+  node->input = a.node();
+  return Array(node);
+}
+
 // ---- computing
 // ------------------------------------------------------------------------------------------------
 

@@ -527,3 +527,74 @@ TEST(Pipelines, ErrorsForGroupsScansAndBlocks) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(Pipelines, RollingQuantilesMatmulAndAxesMatchNumpy) {
+  NumpyOracle np;
+  Chunk td = data({30, 4, 3}, DType::kFloat64, 41, true), id = data({30, 4}, DType::kInt32, 42);
+  Chunk ad = data({9, 7}, DType::kFloat64, 43), bd = data({7, 5}, DType::kFloat32, 44);
+  np.input("t", td);
+  np.input("i", id);
+  np.input("a", ad);
+  np.input("b", bd);
+  const std::string rolling =
+      "np.concatenate([np.full((6,) + t.shape[1:], np.nan), "
+      "np.lib.stride_tricks.sliding_window_view(t, 7, axis=0).mean(axis=-1)])";
+  for (const Shape& c : {Shape{30, 4, 3}, Shape{4, 3, 2}, Shape{1, 4, 3}}) {
+    Array t = from_chunk(td, c), i = from_chunk(id, {c[0], c[1]});
+    Array a = from_chunk(ad, {c[0], c[1]}), b = from_chunk(bd, {c[1] + 1, c[2]});
+    const std::string s = format_shape(c);
+    std::vector<std::tuple<std::string, std::string, Array, Tolerance>> cases = {
+        {"rolling" + s, rolling, rolling_mean(t, 0, 7), Tolerance{1e-12, 1e-12}},
+        {"rolling_int" + s,
+         "np.concatenate([np.full((2, 4), np.nan), np.lib.stride_tricks.sliding_window_view(i, 3, "
+         "axis=0).mean(axis=-1)])",
+         rolling_mean(i, 0, 3), Tolerance{1e-12, 1e-12}},
+        {"rolling_last_axis" + s,
+         "np.concatenate([np.full(t.shape[:2] + (1,), np.nan), np.lib.stride_tricks.sliding_window_view(t, "
+         "2, axis=2).mean(axis=-1)], axis=2)",
+         rolling_mean(t, 2, 2), Tolerance{1e-12, 1e-12}},
+        {"quantile" + s, "np.quantile(t, 0.3, axis=0)", quantile(t, 0.3, 0), Tolerance{1e-12, 1e-12}},
+        {"nanquantile" + s, "np.nanquantile(t, 0.9, axis=1, keepdims=True)", nanquantile(t, 0.9, 1, true),
+         Tolerance{1e-12, 1e-12}},
+        {"median_int" + s, "np.median(i, axis=0)", median(i, 0), Tolerance{1e-12, 1e-12}},
+        {"matmul" + s, "a[:, :7] @ b", matmul(a[{Slice::all(), Slice::range(0, 7)}], b),
+         Tolerance{1e-12, 1e-12}},
+        {"matmul_t" + s, "a.T @ a", matmul(a.T(), a), Tolerance{1e-12, 1e-10}},
+        {"squeeze" + s, "np.squeeze(t[:, :1], axis=1)", squeeze(t[{Slice::all(), Slice::range(0, 1)}], 1),
+         Tolerance{}},
+        {"expand_dims" + s, "np.expand_dims(i, 1)", expand_dims(i, 1), Tolerance{}},
+    };
+    std::vector<Array> arrays;
+    for (const auto& cs : cases) arrays.push_back(std::get<2>(cs));
+    std::vector<Chunk> results = compute(rt(), arrays);
+    for (std::size_t k = 0; k < cases.size(); ++k) {
+      np.expect(std::get<0>(cases[k]), std::get<1>(cases[k]), results[k], std::get<3>(cases[k]));
+    }
+  }
+  np.verify();
+  EXPECT_THAT(
+      [] {
+        matmul(zeros({3, 4}, {2, 2}), zeros({5, 2}, {5, 2}));
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("shapes (3, 4) and (5, 2) do not align (4 != 5)")));
+  EXPECT_THAT(
+      [] {
+        matmul(zeros({3, 4}, {2, 2}, DType::kInt32), zeros({4, 2}, {2, 2}, DType::kInt32));
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("tessera multiplies float32 or float64")));
+  EXPECT_THAT([] { quantile(zeros({3}, {3}), 1.5, 0); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("q is 1.5")));
+  EXPECT_THAT([] { rolling_mean(zeros({3}, {3}), 0, 0); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("window is 0")));
+  EXPECT_THAT(
+      [] {
+        squeeze(zeros({3, 2}, {3, 2}), 1);
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("axis 1 has length 2, not 1")));
+}
+
+}  // namespace
+}  // namespace tessera

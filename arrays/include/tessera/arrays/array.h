@@ -229,6 +229,25 @@ using BlockFunction =
 Array map_blocks(BlockFunction f, std::span<const Array> inputs, DType dtype,
                  std::optional<ChunkGrid> grid = {}, std::string name = "map_blocks");
 
+// Trailing moving average over `window` elements along `axis` (like xarray's rolling(...).mean()): element i
+// is the mean of elements i-window+1 .. i; the first window-1 elements, and windows holding a NaN, are NaN.
+// Chunks read the window-1 elements before them from their neighbours. Integers give float64.
+Array rolling_mean(const Array& a, int axis, std::int64_t window);
+
+// The q-th quantile (0 <= q <= 1) along `axis`, NumPy's default linear interpolation; NaN where a lane holds
+// a NaN (nanquantile skips them). The axis is gathered into one chunk first. Integers give float64.
+Array quantile(const Array& a, double q, int axis, bool keepdims = false);
+Array nanquantile(const Array& a, double q, int axis, bool keepdims = false);
+Array median(const Array& a, int axis, bool keepdims = false);
+
+// Matrix product of 2-d float arrays (Eigen GEMM on each pair of blocks; partial products summed in a fixed
+// tree, so results do not depend on placement). b's row chunks follow a's column chunks.
+Array matmul(const Array& a, const Array& b);
+
+// Remove an axis of length 1 / insert one (NumPy's squeeze and expand_dims).
+Array squeeze(const Array& a, int axis);
+Array expand_dims(const Array& a, int axis);
+
 // Joining. Chunks along the other axes must match (same chunking), as in Dask.
 Array concatenate(std::span<const Array> arrays, int axis = 0);
 Array stack(std::span<const Array> arrays, int axis = 0);

@@ -1,0 +1,228 @@
+// Moving windows and quantiles along one axis.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels.h"
+#include "node.h"
+
+namespace tessera {
+namespace detail {
+namespace {
+
+// Calls lane(in_base, out_base) for every position of the other axes of `in` / `out` (same ndim), where the
+// bases are element offsets of the first element along `axis`.
+template <class F>
+void for_lanes(const Shape& in, const Shape& out, int axis, F&& lane) {
+  Shape counts = out;
+  counts[static_cast<std::size_t>(axis)] = 1;
+  if (num_elements(counts) == 0) return;
+  const Shape is = strides_of(in), os = strides_of(out);
+  std::vector<std::int64_t> i(counts.size(), 0);
+  do {
+    std::int64_t ib = 0, ob = 0;
+    for (std::size_t a = 0; a < counts.size(); ++a) {
+      ib += i[a] * is[a];
+      ob += i[a] * os[a];
+    }
+    lane(ib, ob);
+  } while (!counts.empty() && next_index(i, counts));
+}
+
+struct RollingNode final : ArrayNode {
+  ArrayNodePtr input;
+  int axis = 0;
+  std::int64_t window = 1;
+
+  // Input chunks along the axis that output chunk `k` reads: from the one holding start-(window-1) to k.
+  std::int64_t first_chunk(std::int64_t k) const {
+    return input->grid.chunk_of(axis, std::max<std::int64_t>(0, input->grid.offset(axis, k) - (window - 1)));
+  }
+
+  Chunk compute(std::span<const Chunk* const> pieces, std::span<const std::int64_t> index) const {
+    const auto ax = static_cast<std::size_t>(axis);
+    const std::int64_t k = index[ax];
+    const std::int64_t start = grid.offset(axis, k);
+    const std::int64_t lo = input->grid.offset(axis, first_chunk(k));
+    // The pieces side by side along the axis: elements lo .. start + len.
+    Shape ext = grid.chunk_shape(index);
+    const std::int64_t len = ext[ax];
+    ext[ax] = start + len - lo;
+    Chunk extended(pieces[0]->dtype(), ext);
+    std::vector<std::int64_t> zero(ext.size(), 0), at(ext.size(), 0);
+    for (const Chunk* p : pieces) {
+      copy_block(*p, zero, extended, at, p->shape());
+      at[ax] += p->shape()[ax];
+    }
+    Chunk out(dtype, grid.chunk_shape(index));
+    const std::int64_t es = strides_of(ext)[ax], os = strides_of(out.shape())[ax];
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    visit_dtype(extended.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      const T* x = reinterpret_cast<const T*>(extended.bytes());
+      visit_dtype(dtype, [&](auto otag) {
+        using O = typename decltype(otag)::type;
+        O* o = reinterpret_cast<O*>(out.bytes());
+        for_lanes(ext, out.shape(), axis, [&](std::int64_t ib, std::int64_t ob) {
+          // Running sum and count of NaNs over the window ending at each position.
+          double sum = 0;
+          std::int64_t nans = 0;
+          for (std::int64_t e = 0; e < ext[ax]; ++e) {
+            const double v = static_cast<double>(x[ib + e * es]);
+            if (v != v) {
+              ++nans;
+            } else {
+              sum += v;
+            }
+            const std::int64_t drop = e - window;
+            if (drop >= 0) {
+              const double d = static_cast<double>(x[ib + drop * es]);
+              if (d != d) {
+                --nans;
+              } else {
+                sum -= d;
+              }
+            }
+            const std::int64_t g = lo + e;  // position in the whole array
+            if (g < start) continue;
+            const bool full = g - window + 1 >= 0;
+            o[ob + (g - start) * os] =
+                static_cast<O>(full && nans == 0 ? sum / static_cast<double>(window) : nan);
+          }
+        });
+      });
+    });
+    return out;
+  }
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId kernel = g.kernel([this](const TaskContext& ctx) {
+      std::vector<const Chunk*> pieces;
+      for (std::size_t i = 0; i < ctx.num_inputs(); ++i) pieces.push_back(&ctx.input<Chunk>(i));
+      return Value::of(compute(pieces, from_key(ctx.index())));
+    });
+    const Shape counts = grid.grid_shape();
+    std::vector<std::int64_t> index(counts.size(), 0);
+    std::vector<TaskId> ids, deps;
+    do {
+      deps.clear();
+      std::vector<std::int64_t> in_index(index);
+      for (std::int64_t c = first_chunk(index[static_cast<std::size_t>(axis)]);
+           c <= index[static_cast<std::size_t>(axis)]; ++c) {
+        in_index[static_cast<std::size_t>(axis)] = c;
+        deps.push_back(in_ids[static_cast<std::size_t>(linear_index(in_index, counts))]);
+      }
+      ids.push_back(g.add(n, key_index(index), kernel, deps, chunk_options(*this, index)));
+    } while (next_index(index, counts));
+    return ids;
+  }
+};
+
+// Linear-interpolation quantile of a lane (sorted in place), NumPy's default method.
+double lane_quantile(std::vector<double>& v, double q) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto below = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t above = std::min(below + 1, v.size() - 1);
+  const double frac = pos - static_cast<double>(below);
+  return v[below] + (v[above] - v[below]) * frac;
+}
+
+Array quantile_impl(const Array& a, double q, int axis, bool keepdims, bool skip_nan) {
+  const char* what = skip_nan ? "nanquantile" : "quantile";
+  if (!a.node()) throw_error(ErrorCode::kInvalidArgument, what, ": this Array is empty (never assigned)");
+  if (!(q >= 0 && q <= 1))
+    throw_error(ErrorCode::kInvalidArgument, what, ": q is ", q, "; it must be in [0, 1]");
+  const int nd = a.ndim();
+  if (axis < -nd || axis >= nd) {
+    throw_error(ErrorCode::kInvalidArgument, what, ": axis ", axis, " is out of range for an array with ", nd,
+                " dimensions");
+  }
+  if (axis < 0) axis += nd;
+  Shape whole = a.chunks().max_chunk_shape();
+  std::vector<std::vector<std::int64_t>> chunks;
+  for (int d = 0; d < nd; ++d) {
+    chunks.push_back(d == axis ? std::vector<std::int64_t>{a.shape()[static_cast<std::size_t>(d)]}
+                               : a.chunks().chunks(d));
+  }
+  const Array gathered = a.rechunk(ChunkGrid(a.shape(), chunks));
+  Shape out_shape = a.shape();
+  out_shape[static_cast<std::size_t>(axis)] = 1;
+  chunks[static_cast<std::size_t>(axis)] = {1};
+  const DType out = is_float(a.dtype()) ? a.dtype() : DType::kFloat64;
+  Array r = map_blocks(
+      [=](std::span<const Chunk* const> in, std::span<const std::int64_t>) {
+        const Chunk& c = *in[0];
+        Shape s = c.shape();
+        const std::int64_t len = s[static_cast<std::size_t>(axis)];
+        s[static_cast<std::size_t>(axis)] = 1;
+        Chunk result(out, s);
+        const std::int64_t stride = strides_of(c.shape())[static_cast<std::size_t>(axis)];
+        std::vector<double> lane;
+        visit_dtype(c.dtype(), [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          const T* x = reinterpret_cast<const T*>(c.bytes());
+          visit_dtype(out, [&](auto otag) {
+            using O = typename decltype(otag)::type;
+            O* o = reinterpret_cast<O*>(result.bytes());
+            for_lanes(c.shape(), s, axis, [&](std::int64_t ib, std::int64_t ob) {
+              lane.clear();
+              bool has_nan = false;
+              for (std::int64_t e = 0; e < len; ++e) {
+                const double v = static_cast<double>(x[ib + e * stride]);
+                if (v != v) {
+                  has_nan = true;
+                  if (skip_nan) continue;
+                }
+                lane.push_back(v);
+              }
+              o[ob] = static_cast<O>(has_nan && !skip_nan ? std::numeric_limits<double>::quiet_NaN()
+                                                          : lane_quantile(lane, q));
+            });
+          });
+        });
+        return result;
+      },
+      std::vector<Array>{gathered}, out, ChunkGrid(out_shape, chunks), what);
+  return keepdims ? r : squeeze(r, axis);
+}
+
+}  // namespace
+}  // namespace detail
+
+Array rolling_mean(const Array& a, int axis, std::int64_t window) {
+  if (!a.node())
+    throw_error(ErrorCode::kInvalidArgument, "rolling_mean: this Array is empty (never assigned)");
+  const int nd = a.ndim();
+  if (axis < -nd || axis >= nd) {
+    throw_error(ErrorCode::kInvalidArgument, "rolling_mean: axis ", axis,
+                " is out of range for an array with ", nd, " dimensions");
+  }
+  if (window < 1)
+    throw_error(ErrorCode::kInvalidArgument, "rolling_mean: window is ", window, "; it must be >= 1");
+  auto node = std::make_shared<detail::RollingNode>();
+  node->input = a.node();
+  node->axis = axis < 0 ? axis + nd : axis;
+  node->window = window;
+  node->shape = a.shape();
+  node->dtype = is_float(a.dtype()) ? a.dtype() : DType::kFloat64;
+  node->grid = a.chunks();
+  node->name = detail::next_name("rolling_mean");
+  return Array(node);
+}
+
+Array quantile(const Array& a, double q, int axis, bool keepdims) {
+  return detail::quantile_impl(a, q, axis, keepdims, false);
+}
+Array nanquantile(const Array& a, double q, int axis, bool keepdims) {
+  return detail::quantile_impl(a, q, axis, keepdims, true);
+}
+Array median(const Array& a, int axis, bool keepdims) {
+  return detail::quantile_impl(a, 0.5, axis, keepdims, false);
+}
+
+}  // namespace tessera
