@@ -198,6 +198,7 @@ class Evaluator {
       strides_.push_back(std::move(st));
     }
     base_.assign(inputs.size(), 0);
+    const_ready_.assign(e.nodes.size(), false);
   }
 
   void run(Chunk& out) {
@@ -257,13 +258,21 @@ class Evaluator {
         }
         return out;
       }
-      case Op::kConst:
-        visit_dtype(node.dtype, [&](auto t) {
-          using T = typename decltype(t)::type;
-          const T v = is_float(node.dtype) ? static_cast<T>(node.fvalue) : static_cast<T>(node.ivalue);
-          std::fill_n(static_cast<T*>(out), len, v);
-        });
-        return out;
+      case Op::kConst: {
+        // Filled once per chunk: the same values serve every segment.
+        void* filled = scratch_[static_cast<std::size_t>(k)][2].data();
+        if (!const_ready_[static_cast<std::size_t>(k)]) {
+          visit_dtype(node.dtype, [&](auto t) {
+            using T = typename decltype(t)::type;
+            const T v = is_float(node.dtype) ? static_cast<T>(node.fvalue) : static_cast<T>(node.ivalue);
+            std::fill_n(static_cast<T*>(filled), kSegment, v);
+          });
+          const_ready_[static_cast<std::size_t>(k)] = true;
+        }
+        if (dest == nullptr) return filled;
+        std::memcpy(dest, filled, static_cast<std::size_t>(len) * size_of(node.dtype));
+        return dest;
+      }
       case Op::kCast: {
         const void* v = eval(node.a, c, len, nullptr);
         cast(e_.nodes[static_cast<std::size_t>(node.a)].dtype, v, node.dtype, out, len);
@@ -351,6 +360,7 @@ class Evaluator {
   const int n_;
   std::vector<Shape> strides_;
   std::vector<std::int64_t> base_;
+  std::vector<bool> const_ready_;
   std::vector<std::array<std::vector<std::byte>, 4>> scratch_;  // per node: 3 operand casts and a result
 };
 
