@@ -5,8 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <map>
 #include <numeric>
 #include <set>
+#include <tuple>
 
 #include "expr.h"
 #include "kernels.h"
@@ -78,7 +81,7 @@ struct SourceNode final : ArrayNode {
   std::vector<TaskId> build(GraphBuilder& b) const override {
     Graph& g = b.graph();
     const NameId n = g.name(name);
-    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());
       Chunk c = make(grid, index);
       check_chunk(*this, index, c);
@@ -102,7 +105,7 @@ struct ElementwiseNode final : ArrayNode {
     for (const ArrayNodePtr& in : inputs) in_ids.push_back(&b.build(in));
     Graph& g = b.graph();
     const NameId n = g.name(name);
-    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       std::vector<const Chunk*> chunks;
       for (std::size_t i = 0; i < ctx.num_inputs(); ++i) chunks.push_back(&ctx.input<Chunk>(i));
       const std::vector<std::int64_t> index = from_key(ctx.index());
@@ -141,8 +144,9 @@ struct TransposeNode final : ArrayNode {
     const std::vector<TaskId>& in_ids = b.build(input);
     Graph& g = b.graph();
     const NameId n = g.name(name);
-    const KernelId k = g.kernel(
-        [this](const TaskContext& ctx) { return Value::of(transpose_chunk(ctx.input<Chunk>(0), perm)); });
+    const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
+      return Value::of(transpose_chunk(ctx.input<Chunk>(0), perm));
+    });
     std::vector<TaskId> ids;
     const Shape in_counts = input->grid.grid_shape();
     for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
@@ -172,7 +176,7 @@ struct SelectNode final : ArrayNode {
     const std::vector<TaskId>& in_ids = b.build(input);
     Graph& g = b.graph();
     const NameId n = g.name(name);
-    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());
       const Chunk& in = ctx.input<Chunk>(0);
       std::vector<std::int64_t> start, step;
@@ -215,7 +219,7 @@ struct RechunkNode final : ArrayNode {
     const std::vector<TaskId>& in_ids = b.build(input);
     Graph& g = b.graph();
     const NameId n = g.name(name);
-    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());
       Chunk out(dtype, grid.chunk_shape(index));
       std::size_t next = 0;
@@ -305,7 +309,7 @@ struct ReshapeChunksNode final : ArrayNode {
     const std::vector<TaskId>& in_ids = b.build(input);
     Graph& g = b.graph();
     const NameId n = g.name(name);
-    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       return Value::of(reshape_chunk(ctx.input<Chunk>(0), grid.chunk_shape(from_key(ctx.index()))));
     });
     std::vector<TaskId> ids;
@@ -326,7 +330,7 @@ struct StoredNode final : ArrayNode {
   std::vector<TaskId> build(GraphBuilder& b) const override {
     Graph& g = b.graph();
     const NameId n = g.name(name);
-    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       return values[static_cast<std::size_t>(linear_index(from_key(ctx.index()), grid.grid_shape()))];
     });
     std::vector<TaskId> ids;
@@ -441,6 +445,21 @@ Array make_elementwise(Op op, std::vector<Operand> ops, std::string_view kind) {
   // 2. The expression: elementwise operands are inlined, everything else becomes an input.
   auto node = make_node<ElementwiseNode>(kind, shape, DType::kFloat64, grid);
   Expr& e = node->expr;
+  // Hash-consing: a node identical to one already in the expression (same operation, types, operands, input
+  // or
+  // constant) is that node. Inlining an operand that appears several times, even nested (x + c / x), then
+  // adds its subtree once, so repeated updates (x = f(x, x)) grow the expression linearly, not exponentially.
+  std::map<std::tuple<int, int, int, int, int, int, int, std::uint64_t, std::int64_t>, int> unique;
+  auto add = [&](const ExprNode& n) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &n.fvalue, sizeof(bits));
+    const auto key = std::make_tuple(static_cast<int>(n.op), static_cast<int>(n.dtype),
+                                     static_cast<int>(n.compute), n.a, n.b, n.c, n.input, bits, n.ivalue);
+    if (auto it = unique.find(key); it != unique.end()) return it->second;
+    const int k = e.add(n);
+    unique.emplace(key, k);
+    return k;
+  };
   auto input_of = [&](const ArrayNodePtr& array) {
     for (std::size_t i = 0; i < node->inputs.size(); ++i) {
       if (node->inputs[i] == array) return static_cast<int>(i);
@@ -448,8 +467,14 @@ Array make_elementwise(Op op, std::vector<Operand> ops, std::string_view kind) {
     node->inputs.push_back(array);
     return static_cast<int>(node->inputs.size() - 1);
   };
-  // Copies `src`'s expression into e, remapping its inputs; returns the new root.
+  // Copies `src`'s expression into e, remapping its inputs; returns the new root. An operand used twice (x *
+  // x)
+  // is copied once and shared.
+  std::vector<std::pair<const ElementwiseNode*, int>> inlined;
   auto inline_expr = [&](const ElementwiseNode& src) {
+    for (const auto& [n, root] : inlined) {
+      if (n == &src) return root;
+    }
     std::vector<int> remap(src.expr.nodes.size());
     for (std::size_t k = 0; k < src.expr.nodes.size(); ++k) {
       ExprNode n = src.expr.nodes[k];
@@ -457,8 +482,9 @@ Array make_elementwise(Op op, std::vector<Operand> ops, std::string_view kind) {
       for (int* child : {&n.a, &n.b, &n.c}) {
         if (*child >= 0) *child = remap[static_cast<std::size_t>(*child)];
       }
-      remap[k] = e.add(n);
+      remap[k] = add(n);
     }
+    inlined.emplace_back(&src, remap[static_cast<std::size_t>(src.expr.root)]);
     return remap[static_cast<std::size_t>(src.expr.root)];
   };
   std::vector<int> leaf;
@@ -474,14 +500,17 @@ Array make_elementwise(Op op, std::vector<Operand> ops, std::string_view kind) {
     if (o.array) {
       // Blockwise fusion: an elementwise operand (already on the output's chunking, or it would have been
       // rechunked above) contributes its expression, not a task.
-      if (const auto* ew = dynamic_cast<const ElementwiseNode*>(o.array.get()); ew != nullptr) {
+      // Very large expressions stop growing: beyond kMaxFused nodes an operand becomes its own task.
+      constexpr std::size_t kMaxFused = 256;
+      const auto* ew = dynamic_cast<const ElementwiseNode*>(o.array.get());
+      if (ew != nullptr && e.nodes.size() + ew->expr.nodes.size() <= kMaxFused) {
         leaf.push_back(inline_expr(*ew));
       } else {
         ExprNode in;
         in.op = Op::kInput;
         in.dtype = in.compute = o.array->dtype;
         in.input = input_of(o.array);
-        leaf.push_back(e.add(in));
+        leaf.push_back(add(in));
       }
       types.push_back(o.array->dtype);
     } else {
@@ -492,7 +521,10 @@ Array make_elementwise(Op op, std::vector<Operand> ops, std::string_view kind) {
       c.dtype = c.compute = any_array
                                 ? promote_with_scalar(array_type, o.scalar->kind)
                                 : (o.scalar->kind == ScalarKind::kFloat ? DType::kFloat64 : DType::kInt64);
-      leaf.push_back(e.add(c));
+      if (o.scalar->kind == ScalarKind::kInt && is_integer(c.dtype)) {
+        c.dtype = c.compute = promote(c.dtype, smallest_int_dtype(o.scalar->i));  // the value must fit
+      }
+      leaf.push_back(add(c));
       types.push_back(c.dtype);
     }
   }
@@ -527,7 +559,7 @@ Array make_elementwise(Op op, std::vector<Operand> ops, std::string_view kind) {
     n.compute = compute;
     n.dtype = binary_result(op, compute);
   }
-  e.root = e.add(n);
+  e.root = add(n);
   node->dtype = n.dtype;
   return Array(node);
 }
@@ -742,6 +774,9 @@ Array Array::select(std::span<const Slice> selection) const {
       continue;
     }
     if (s.step == 0) throw_error(ErrorCode::kInvalidArgument, "slice step cannot be zero (axis ", a, ")");
+    if (s.step == std::numeric_limits<std::int64_t>::min()) {
+      throw_error(ErrorCode::kInvalidArgument, "slice step ", s.step, " is out of range (axis ", a, ")");
+    }
     // NumPy's slice normalisation.
     const std::int64_t step = s.step;
     auto clamp_bound = [&](std::optional<std::int64_t> v, std::int64_t def) {
@@ -759,9 +794,14 @@ Array Array::select(std::span<const Slice> selection) const {
         const std::int64_t lo = std::max(g.offset(a, c), start);
         const std::int64_t hi = std::min(g.offset(a, c) + g.chunks(a)[static_cast<std::size_t>(c)], stop);
         if (hi <= lo) continue;
-        const std::int64_t first = start + (lo - start + step - 1) / step * step;  // first selected >= lo
-        if (first >= hi) continue;
-        const std::int64_t count = (hi - first + step - 1) / step;
+        // First selected position >= lo, without overflow for huge steps.
+        const std::int64_t gap = lo - start;
+        const std::int64_t jumps = gap / step + (gap % step != 0 ? 1 : 0);
+        std::int64_t offset_from_start = 0;
+        if (__builtin_mul_overflow(jumps, step, &offset_from_start) || offset_from_start >= hi - start)
+          continue;
+        const std::int64_t first = start + offset_from_start;
+        const std::int64_t count = 1 + (hi - 1 - first) / step;
         p.in_chunk.push_back(c);
         p.local_start.push_back(first - g.offset(a, c));
         lens.push_back(count);
@@ -773,8 +813,11 @@ Array Array::select(std::span<const Slice> selection) const {
         const std::int64_t hi =
             std::min(g.offset(a, c) + g.chunks(a)[static_cast<std::size_t>(c)] - 1, start);
         if (hi < lo) continue;
-        const std::int64_t first = start - (start - hi + st - 1) / st * st;  // first selected <= hi
-        if (first < lo) continue;
+        const std::int64_t gap = start - hi;
+        const std::int64_t jumps = gap / st + (gap % st != 0 ? 1 : 0);
+        std::int64_t offset_from_start = 0;
+        if (__builtin_mul_overflow(jumps, st, &offset_from_start) || offset_from_start > start - lo) continue;
+        const std::int64_t first = start - offset_from_start;  // first selected <= hi
         const std::int64_t count = (first - lo) / st + 1;
         p.in_chunk.push_back(c);
         p.local_start.push_back(first - g.offset(a, c));

@@ -29,7 +29,7 @@ struct MapBlocksNode final : ArrayNode {
     for (const ArrayNodePtr& in : inputs) in_ids.push_back(&b.build(in));
     Graph& g = b.graph();
     const NameId n = g.name(name);
-    const KernelId k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       std::vector<const Chunk*> chunks;
       for (std::size_t i = 0; i < ctx.num_inputs(); ++i) chunks.push_back(&ctx.input<Chunk>(i));
       const std::vector<std::int64_t> index = from_key(ctx.index());
@@ -112,15 +112,16 @@ struct ScanNode final : ArrayNode {
     const NameId local_n = g.name(name + "-local");
     const NameId carry_n = g.name(name + "-carry");
     const NameId out_n = g.name(name);
-    const KernelId local_k =
-        g.kernel([this](const TaskContext& ctx) { return Value::of(local(ctx.input<Chunk>(0))); });
+    const KernelId local_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
+      return Value::of(local(ctx.input<Chunk>(0)));
+    });
     // carry(k) = carry(k-1) (+/*) last(local(k-1)); the first carry reads only last(local(0)).
-    const KernelId carry_k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId carry_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       Chunk tail = last(ctx.input<Chunk>(0));
       if (ctx.num_inputs() == 1) return Value::of(std::move(tail));
       return Value::of(apply(tail, ctx.input<Chunk>(1)));
     });
-    const KernelId out_k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId out_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       if (ctx.num_inputs() == 1) return ctx.input(0);
       return Value::of(apply(ctx.input<Chunk>(0), ctx.input<Chunk>(1)));
     });
@@ -220,7 +221,7 @@ Array weighted_mean(const Array& a, const Array& w, Axes axes) {
   if (is_float(a.dtype())) {
     // Missing values drop out of the numerator and, with their weights, out of the denominator.
     Array missing = isnan(a);
-    Array weights = where(missing, 0.0, w + a * 0);  // w broadcast to a's shape
+    Array weights = where(missing, 0.0, w);  // where broadcasts w to a's shape
     return (where(missing, 0.0, a) * weights).sum(axes) / weights.sum(axes);
   }
   Array weights = w + a * 0;

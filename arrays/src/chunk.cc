@@ -85,7 +85,7 @@ Chunk Chunk::astype(DType to) const {
     visit_dtype(to, [&](auto to_tag) {
       using T = typename decltype(to_tag)::type;
       T* dst = reinterpret_cast<T*>(out.bytes());
-      for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(src[i]);
+      for (std::int64_t i = 0; i < n; ++i) dst[i] = convert_value<T>(src[i]);
     });
   });
   return out;
@@ -128,9 +128,22 @@ void Chunk::finish_receive() {
     throw_error(ErrorCode::kCorrupt, "received bytes are not an encoded chunk");
   }
   const auto ndim = static_cast<std::size_t>(in[5]);
-  dtype_ = static_cast<DType>(in[4]);
+  const auto dtype = static_cast<std::uint8_t>(in[4]);
+  if (dtype > static_cast<std::uint8_t>(DType::kFloat64) || ndim > 32 ||
+      storage_.size() < header_size(ndim)) {
+    throw_error(ErrorCode::kCorrupt, "encoded chunk header is damaged (dtype ", int(dtype), ", ", ndim,
+                " dimensions, ", storage_.size(), " bytes)");
+  }
+  dtype_ = static_cast<DType>(dtype);
   shape_.assign(ndim, 0);
   std::memcpy(shape_.data(), in + 8, 8 * ndim);
+  std::uint64_t elements = 1;
+  for (std::int64_t e : shape_) {
+    if (e < 0 || __builtin_mul_overflow(elements, static_cast<std::uint64_t>(e), &elements) ||
+        elements > (std::uint64_t{1} << 56)) {
+      throw_error(ErrorCode::kCorrupt, "encoded chunk has an impossible shape ", format_shape(shape_));
+    }
+  }
   offset_ = header_size(ndim);
   if (offset_ + nbytes() != storage_.size()) {
     throw_error(ErrorCode::kCorrupt, "encoded chunk of shape ", format_shape(shape_), " has ",

@@ -89,6 +89,13 @@ DType promote(DType a, DType b) noexcept {
   return rank(a) > rank(b) ? a : b;
 }
 
+DType smallest_int_dtype(std::int64_t value) noexcept {
+  if (value >= 0 && value <= 255) return DType::kUint8;
+  if (value >= -32768 && value <= 32767) return DType::kInt16;
+  if (value >= -2147483648LL && value <= 2147483647LL) return DType::kInt32;
+  return DType::kInt64;
+}
+
 DType promote_with_scalar(DType array, ScalarKind scalar) noexcept {
   switch (scalar) {
     case ScalarKind::kBool:

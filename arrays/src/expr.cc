@@ -164,7 +164,7 @@ void unary(Op op, const T* a, T* out, std::int64_t n) {
 
 template <class From, class To>
 void convert(const From* in, To* out, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<To>(in[i]);
+  for (std::int64_t i = 0; i < n; ++i) out[i] = convert_value<To>(in[i]);
 }
 
 void cast(DType from, const void* in, DType to, void* out, std::int64_t n) {
@@ -199,6 +199,8 @@ class Evaluator {
     }
     base_.assign(inputs.size(), 0);
     const_ready_.assign(e.nodes.size(), false);
+    done_.assign(e.nodes.size(), -1);
+    memo_.assign(e.nodes.size(), nullptr);
   }
 
   void run(Chunk& out) {
@@ -218,6 +220,7 @@ class Evaluator {
       }
       for (std::int64_t c = 0; c < inner; c += kSegment) {
         const std::int64_t len = std::min(kSegment, inner - c);
+        ++segment_;
         eval(e_.root, c, len, dst);
         dst += len * static_cast<std::int64_t>(item);
       }
@@ -236,7 +239,20 @@ class Evaluator {
   }
 
   // Evaluates node k into `dest` (or its own buffer when dest is null) and returns where the values are.
+  // Within a
+  // segment each node is computed once however many operations share it.
   const void* eval(int k, std::int64_t c, std::int64_t len, void* dest) {
+    const auto ks = static_cast<std::size_t>(k);
+    if (dest == nullptr && done_[ks] == segment_) return memo_[ks];
+    const void* v = compute(k, c, len, dest);
+    if (dest == nullptr) {
+      done_[ks] = segment_;
+      memo_[ks] = v;
+    }
+    return v;
+  }
+
+  const void* compute(int k, std::int64_t c, std::int64_t len, void* dest) {
     const ExprNode& node = e_.nodes[static_cast<std::size_t>(k)];
     void* out = dest != nullptr ? dest : scratch_[static_cast<std::size_t>(k)][3].data();
     switch (node.op) {
@@ -361,6 +377,9 @@ class Evaluator {
   std::vector<Shape> strides_;
   std::vector<std::int64_t> base_;
   std::vector<bool> const_ready_;
+  std::int64_t segment_ = 0;
+  std::vector<std::int64_t> done_;  // the segment each node's memo_ belongs to
+  std::vector<const void*> memo_;
   std::vector<std::array<std::vector<std::byte>, 4>> scratch_;  // per node: 3 operand casts and a result
 };
 

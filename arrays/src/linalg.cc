@@ -28,12 +28,12 @@ struct MatmulNode final : ArrayNode {
     const std::vector<TaskId>& a_ids = gb.build(a);
     const std::vector<TaskId>& b_ids = gb.build(b);
     Graph& g = gb.graph();
-    const KernelId mul_k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId mul_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const Chunk& x = ctx.input<Chunk>(0);
       const Chunk& y = ctx.input<Chunk>(1);
       return Value::of(dtype == DType::kFloat32 ? product<float>(x, y) : product<double>(x, y));
     });
-    const KernelId sum_k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId sum_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       Chunk acc = ctx.input<Chunk>(0);
       for (std::size_t i = 1; i < ctx.num_inputs(); ++i) {
         const Chunk& other = ctx.input<Chunk>(i);

@@ -18,7 +18,9 @@ namespace tessera::detail {
 class GraphBuilder;
 using ArrayNodePtr = std::shared_ptr<const ArrayNode>;
 
-struct ArrayNode {
+// Kernels hold a reference to their node (shared_from_this), so a graph stays valid after the arrays that
+// built it are gone.
+struct ArrayNode : std::enable_shared_from_this<ArrayNode> {
   Shape shape;
   DType dtype = DType::kFloat64;
   ChunkGrid grid;

@@ -537,19 +537,19 @@ struct ReductionNode final : ArrayNode {
     Graph& g = b.graph();
     const ChunkGrid& ig = input->grid;
     const int nd = ig.ndim();
-    const KernelId map_k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId map_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());
       const int axis = arg_axis >= 0 ? arg_axis : group_axis;
       const std::int64_t offset =
           axis >= 0 ? input->grid.offset(axis, index[static_cast<std::size_t>(axis)]) : 0;
       return Value::of(map(ctx.input<Chunk>(0), offset));
     });
-    const KernelId combine_k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId combine_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       std::vector<const Partial*> parts;
       for (std::size_t i = 0; i < ctx.num_inputs(); ++i) parts.push_back(&ctx.input<Partial>(i));
       return Value::of(combine(parts));
     });
-    const KernelId finish_k = g.kernel([this](const TaskContext& ctx) {
+    const KernelId finish_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());
       return Value::of(finish(ctx.input<Partial>(0), grid.chunk_shape(index)));
     });
@@ -768,6 +768,10 @@ Array group_reduce(const Array& a, int axis, std::vector<std::int64_t> labels, s
   }
   if (groups < 1)
     throw_error(ErrorCode::kInvalidArgument, "group_reduce: groups is ", groups, "; it must be >= 1");
+  if (o.split_every < 0 || o.split_every == 1) {
+    throw_error(ErrorCode::kInvalidArgument, "group_reduce: split_every is ", o.split_every,
+                "; it must be 0 (default) or >= 2");
+  }
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] < -1 || labels[i] >= groups) {
       throw_error(ErrorCode::kInvalidArgument, "group_reduce: label ", labels[i], " at position ", i,

@@ -64,30 +64,18 @@ struct RollingNode final : ArrayNode {
         using O = typename decltype(otag)::type;
         O* o = reinterpret_cast<O*>(out.bytes());
         for_lanes(ext, out.shape(), axis, [&](std::int64_t ib, std::int64_t ob) {
-          // Running sum and count of NaNs over the window ending at each position.
-          double sum = 0;
-          std::int64_t nans = 0;
-          for (std::int64_t e = 0; e < ext[ax]; ++e) {
-            const double v = static_cast<double>(x[ib + e * es]);
-            if (v != v) {
-              ++nans;
-            } else {
-              sum += v;
+          // Each window summed afresh in index order: a running sum would turn inf - inf into NaN, cancel
+          // large values away, and round differently depending on where chunks start.
+          for (std::int64_t j = 0; j < len; ++j) {
+            const std::int64_t g = start + j;  // position in the whole array
+            double r = nan;
+            if (g - window + 1 >= 0) {
+              double sum = 0;
+              for (std::int64_t e = g - window + 1 - lo; e <= g - lo; ++e)
+                sum += static_cast<double>(x[ib + e * es]);
+              r = sum / static_cast<double>(window);
             }
-            const std::int64_t drop = e - window;
-            if (drop >= 0) {
-              const double d = static_cast<double>(x[ib + drop * es]);
-              if (d != d) {
-                --nans;
-              } else {
-                sum -= d;
-              }
-            }
-            const std::int64_t g = lo + e;  // position in the whole array
-            if (g < start) continue;
-            const bool full = g - window + 1 >= 0;
-            o[ob + (g - start) * os] =
-                static_cast<O>(full && nans == 0 ? sum / static_cast<double>(window) : nan);
+            o[ob + j * os] = static_cast<O>(r);
           }
         });
       });
@@ -99,7 +87,7 @@ struct RollingNode final : ArrayNode {
     const std::vector<TaskId>& in_ids = b.build(input);
     Graph& g = b.graph();
     const NameId n = g.name(name);
-    const KernelId kernel = g.kernel([this](const TaskContext& ctx) {
+    const KernelId kernel = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       std::vector<const Chunk*> pieces;
       for (std::size_t i = 0; i < ctx.num_inputs(); ++i) pieces.push_back(&ctx.input<Chunk>(i));
       return Value::of(compute(pieces, from_key(ctx.index())));

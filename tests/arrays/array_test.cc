@@ -598,3 +598,79 @@ TEST(Pipelines, RollingQuantilesMatmulAndAxesMatchNumpy) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(ReviewRegressions, SharedSubexpressionsStayLinearAndCorrect) {
+  // Newton's iteration for sqrt(c): each step uses x twice; fusion must share, not copy, the subtree.
+  Chunk cd = data({6, 5}, DType::kFloat64, 51);
+  Array c = abs(from_chunk(cd, {3, 5})) + 1;
+  Array x = c;
+  for (int i = 0; i < 40; ++i) x = 0.5 * (x + c / x);
+  Graph g;
+  std::vector<std::vector<TaskId>> outs;
+  build_graph(std::vector<Array>{x}, g, outs);
+  EXPECT_LE(g.size(), 2u * 2u + 2u);  // sources and a bounded number of fused tasks per chunk
+  Array y = from_chunk(cd, {2, 2});
+  for (int i = 0; i < 30; ++i) y = y * 0.999 + y * 0.001;  // 2^30 copies if subtrees were duplicated
+  NumpyOracle np;
+  np.input("c", cd);
+  np.expect("newton", "np.sqrt(np.abs(c) + 1)", compute(rt(), x), Tolerance{1e-14, 1e-14});
+  np.input("y", cd);
+  np.expect("shared", "y", compute(rt(), y), Tolerance{1e-12, 1e-12});
+  np.verify();
+}
+
+TEST(ReviewRegressions, IntegerScalarsWidenLikeNumpyAndConversionsAreDefined) {
+  NumpyOracle np;
+  Chunk ud = data({4, 5}, DType::kUint8, 52), id = data({4, 5}, DType::kInt16, 53);
+  Chunk nd = data({4, 5}, DType::kFloat32, 54, true);
+  np.input("u", ud);
+  np.input("i", id);
+  np.input("n", nd);
+  Array u = from_chunk(ud, {2, 5}), i = from_chunk(id, {2, 5}), n = from_chunk(nd, {2, 5});
+  np.expect("uint8_lt_minus1", "u < -1", compute(rt(), u < -1));
+  np.expect("uint8_eq_256", "u == 256", compute(rt(), u == 256));
+  np.expect("int16_plus_big", "i + 100000", compute(rt(), i + 100000));
+  np.expect("nan_to_int", "n.astype(np.int32)", compute(rt(), n.astype(DType::kInt32)));
+  np.verify();
+  EXPECT_NO_THROW(where(n > 0, n, std::numeric_limits<double>::quiet_NaN()));
+}
+
+TEST(ReviewRegressions, RollingMeanIsExactAndChunkingIndependent) {
+  std::vector<double> v{std::numeric_limits<double>::infinity(), 1, 2, 3, 1e16, 1, 1, 1, -5, 7};
+  Chunk c = Chunk::from<double>({10}, v);
+  const Chunk a = compute(rt(), rolling_mean(from_chunk(c, {10}), 0, 2));
+  const Chunk b = compute(rt(), rolling_mean(from_chunk(c, {3}), 0, 2));
+  EXPECT_TRUE(bit_equal(a, b));
+  EXPECT_TRUE(std::isnan(a.flat(0)));
+  EXPECT_EQ(a.flat(1), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(a.flat(2), 1.5);
+  EXPECT_EQ(a.flat(6), 1.0);  // (1 + 1) / 2 after 1e16 left the window
+  EXPECT_EQ(compute(rt(), weighted_mean(from_chunk(c, {4}), ones({10}, {5}))).flat(0),
+            std::numeric_limits<double>::infinity());
+}
+
+TEST(ReviewRegressions, EdgeArgumentsAndGraphsOutlivingArrays) {
+  EXPECT_THAT(
+      [] {
+        group_reduce(zeros({6}, {3}), 0, {0, 0, 0, 1, 1, 1}, 2, "mean", {.split_every = 1});
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("split_every is 1")));
+  Array r = arange(8, 4);
+  EXPECT_EQ(compute(rt(), r[{Slice::range(0, {}, std::numeric_limits<std::int64_t>::max())}]).size(), 1);
+  EXPECT_EQ(compute(rt(), r[{Slice::range({}, {}, -std::numeric_limits<std::int64_t>::max())}]).flat(0), 7);
+  EXPECT_THAT([&] { r[{Slice::range({}, {}, std::numeric_limits<std::int64_t>::min())}]; },
+              ::testing::ThrowsMessage<Error>(HasSubstr("out of range")));
+  Graph g;
+  std::vector<std::vector<TaskId>> outs;
+  {
+    Array gone = (arange(10, 3) * 2).sum();
+    build_graph(std::vector<Array>{gone}, g, outs);
+  }
+  EXPECT_EQ(rt().run(g, outs[0])[0].get<Chunk>().flat(0), 90);  // the graph keeps its nodes alive
+}
+
+}  // namespace
+}  // namespace tessera

@@ -46,7 +46,8 @@ struct Scalar {
     } else {
       kind = ScalarKind::kFloat;
       f = static_cast<double>(v);
-      i = static_cast<std::int64_t>(v);
+      // Only when it is exact and in range: converting NaN, infinities or huge values would be undefined.
+      i = (f >= -9.2e18 && f <= 9.2e18) ? static_cast<std::int64_t>(f) : 0;
     }
   }
 };

@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+
 #include <string_view>
 #include <type_traits>
 
@@ -30,6 +32,23 @@ DType promote(DType a, DType b) noexcept;
 // an integer array float64. (NumPy 1.x also looks at the value to pick a wider integer; tessera does not.)
 enum class ScalarKind : std::uint8_t { kBool, kInt, kFloat };
 DType promote_with_scalar(DType array, ScalarKind scalar) noexcept;
+// The smallest of uint8, int16, int32, int64 holding `value`: an integer scalar that does not fit an integer
+// array's dtype widens the result to hold it, as NumPy 1.x does (uint8 array < -1 compares in int16).
+DType smallest_int_dtype(std::int64_t value) noexcept;
+
+// Converts one element as NumPy's astype does on x86, with every case defined: floats that are NaN or out of
+// an integer type's range give the type's minimum (the "integer indefinite" value), bool is "not zero".
+template <class To, class From>
+To convert_value(From v) {
+  if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To> && !std::is_same_v<To, bool>) {
+    constexpr double lo = static_cast<double>(std::numeric_limits<To>::min());
+    constexpr double hi = static_cast<double>(std::numeric_limits<To>::max());
+    if (!(v >= lo && v <= hi)) return std::numeric_limits<To>::min();
+    return static_cast<To>(v);
+  } else {
+    return static_cast<To>(v);
+  }
+}
 
 // C++ type of each dtype, and back.
 template <DType D>
