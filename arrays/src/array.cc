@@ -54,17 +54,6 @@ TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> i
 
 namespace {
 
-// Calls f(index) for every chunk index of a grid, row-major.
-template <class F>
-void for_each_chunk(const ChunkGrid& grid, F&& f) {
-  const Shape counts = grid.grid_shape();
-  std::vector<std::int64_t> index(counts.size(), 0);
-  if (grid.total_chunks() == 0) return;
-  do {
-    f(std::span<const std::int64_t>(index));
-  } while (!counts.empty() && next_index(index, counts));
-}
-
 void check_chunk(const ArrayNode& node, std::span<const std::int64_t> index, const Chunk& c) {
   const Shape want = node.grid.chunk_shape(index);
   if (c.shape() != want || c.dtype() != node.dtype) {

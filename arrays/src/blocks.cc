@@ -10,16 +10,6 @@ namespace tessera {
 namespace detail {
 namespace {
 
-template <class F>
-void for_each_chunk(const ChunkGrid& grid, F&& f) {
-  const Shape counts = grid.grid_shape();
-  std::vector<std::int64_t> index(counts.size(), 0);
-  if (grid.total_chunks() == 0) return;
-  do {
-    f(std::span<const std::int64_t>(index));
-  } while (!counts.empty() && next_index(index, counts));
-}
-
 struct MapBlocksNode final : ArrayNode {
   BlockFunction f;
   std::vector<ArrayNodePtr> inputs;

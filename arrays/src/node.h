@@ -53,6 +53,17 @@ std::int64_t linear_index(std::span<const std::int64_t> index, const Shape& coun
 std::vector<std::int32_t> key_index(std::span<const std::int64_t> index);
 std::vector<std::int64_t> from_key(std::span<const std::int32_t> index);
 
+// Calls f(index) for every chunk index of a grid, row-major.
+template <class F>
+void for_each_chunk(const ChunkGrid& grid, F&& f) {
+  const Shape counts = grid.grid_shape();
+  std::vector<std::int64_t> index(counts.size(), 0);
+  if (grid.total_chunks() == 0) return;
+  do {
+    f(std::span<const std::int64_t>(index));
+  } while (!counts.empty() && next_index(index, counts));
+}
+
 // The output chunk of a task, checked against the node's grid.
 TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> index);
 
