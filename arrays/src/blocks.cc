@@ -1,4 +1,5 @@
 // map_blocks, cumulative sums and products, weighted means.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -216,6 +217,117 @@ Array weighted_mean(const Array& a, const Array& w, Axes axes) {
   }
   Array weights = w + a * 0;
   return (a * weights).sum(axes) / weights.sum(axes);
+}
+
+}  // namespace tessera
+
+namespace tessera {
+namespace detail {
+namespace {
+
+// Output chunk k along the axis holds indices [k*per, (k+1)*per); it reads every input chunk holding one of
+// them.
+struct TakeNode final : ArrayNode {
+  ArrayNodePtr input;
+  int axis = 0;
+  std::vector<std::int64_t> indices;
+  std::int64_t per = 1;
+
+  std::vector<std::int64_t> sources(std::int64_t k) const {
+    std::vector<std::int64_t> chunks;
+    const auto end = static_cast<std::size_t>(
+        std::min<std::int64_t>(static_cast<std::int64_t>(indices.size()), (k + 1) * per));
+    for (auto i = static_cast<std::size_t>(k * per); i < end; ++i) {
+      const std::int64_t c = input->grid.chunk_of(axis, indices[i]);
+      if (std::find(chunks.begin(), chunks.end(), c) == chunks.end()) chunks.push_back(c);
+    }
+    std::sort(chunks.begin(), chunks.end());
+    return chunks;
+  }
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const KernelId kernel = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      const auto ax = static_cast<std::size_t>(axis);
+      const std::int64_t k = index[ax];
+      const std::vector<std::int64_t> src = sources(k);
+      Chunk out(dtype, grid.chunk_shape(index));
+      std::vector<std::int64_t> from(index.size(), 0), to(index.size(), 0);
+      Shape count = out.shape();
+      count[ax] = 1;
+      for (std::int64_t j = 0; j < out.shape()[ax]; ++j) {
+        const std::int64_t want = indices[static_cast<std::size_t>(k * per + j)];
+        const std::int64_t c = input->grid.chunk_of(axis, want);
+        const auto which = static_cast<std::size_t>(std::find(src.begin(), src.end(), c) - src.begin());
+        from[ax] = want - input->grid.offset(axis, c);
+        to[ax] = j;
+        copy_block(ctx.input<Chunk>(which), from, out, to, count);
+      }
+      return Value::of(std::move(out));
+    });
+    const Shape counts = grid.grid_shape();
+    const Shape in_counts = input->grid.grid_shape();
+    std::vector<TaskId> ids, deps;
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      deps.clear();
+      std::vector<std::int64_t> in_index(index.begin(), index.end());
+      for (std::int64_t c : sources(index[static_cast<std::size_t>(axis)])) {
+        in_index[static_cast<std::size_t>(axis)] = c;
+        deps.push_back(in_ids[static_cast<std::size_t>(linear_index(in_index, in_counts))]);
+      }
+      ids.push_back(g.add(n, key_index(index), kernel, deps, chunk_options(*this, index)));
+    });
+    return ids;
+  }
+};
+
+}  // namespace
+}  // namespace detail
+
+Array take(const Array& a, std::vector<std::int64_t> indices, int axis) {
+  if (!a.node()) throw_error(ErrorCode::kInvalidArgument, "take: this Array is empty (never assigned)");
+  const int nd = a.ndim();
+  if (axis < -nd || axis >= nd) {
+    throw_error(ErrorCode::kInvalidArgument, "take: axis ", axis, " is out of range for an array with ", nd,
+                " dimensions");
+  }
+  if (axis < 0) axis += nd;
+  const std::int64_t len = a.shape()[static_cast<std::size_t>(axis)];
+  for (std::int64_t& i : indices) {
+    const std::int64_t original = i;
+    if (i < 0) i += len;
+    if (i < 0 || i >= len) {
+      throw_error(ErrorCode::kInvalidArgument, "take: index ", original, " is out of bounds for axis ", axis,
+                  " with size ", len);
+    }
+  }
+  auto node = std::make_shared<detail::TakeNode>();
+  node->input = a.node();
+  node->axis = axis;
+  node->per = std::max<std::int64_t>(1, a.chunks().max_chunk_shape()[static_cast<std::size_t>(axis)]);
+  Shape shape = a.shape();
+  shape[static_cast<std::size_t>(axis)] = static_cast<std::int64_t>(indices.size());
+  std::vector<std::vector<std::int64_t>> chunks;
+  for (int d = 0; d < nd; ++d) {
+    if (d != axis) {
+      chunks.push_back(a.chunks().chunks(d));
+      continue;
+    }
+    std::vector<std::int64_t> along;
+    for (std::int64_t done = 0; done < static_cast<std::int64_t>(indices.size()); done += node->per) {
+      along.push_back(std::min(node->per, static_cast<std::int64_t>(indices.size()) - done));
+    }
+    chunks.push_back(along);
+  }
+  node->indices = std::move(indices);
+  node->shape = shape;
+  node->dtype = a.dtype();
+  node->grid = ChunkGrid(shape, chunks);
+  node->name = detail::next_name("take");
+  return Array(node);
 }
 
 }  // namespace tessera

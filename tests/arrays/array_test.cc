@@ -674,3 +674,26 @@ TEST(ReviewRegressions, EdgeArgumentsAndGraphsOutlivingArrays) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(Shape, TakeMatchesNumpy) {
+  NumpyOracle np;
+  Chunk xd = data({9, 6}, DType::kFloat64, 61);
+  np.input("x", xd);
+  for (const Shape& c : {Shape{9, 6}, Shape{2, 4}, Shape{1, 1}}) {
+    Array x = from_chunk(xd, c);
+    const std::string s = format_shape(c);
+    np.expect("take0" + s, "np.take(x, [8, 0, 3, 3, -1, 5, 2], axis=0)",
+              compute(rt(), take(x, {8, 0, 3, 3, -1, 5, 2}, 0)));
+    np.expect("take1" + s, "np.take(x, [5, 1], axis=1)", compute(rt(), take(x, {5, 1}, -1)));
+    np.expect("take_empty" + s, "np.take(x, [], axis=0)", compute(rt(), take(x, {}, 0)));
+  }
+  np.verify();
+  EXPECT_THAT([] { take(zeros({4}, {2}), {4}, 0); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("index 4 is out of bounds for axis 0 with size 4")));
+}
+
+}  // namespace
+}  // namespace tessera

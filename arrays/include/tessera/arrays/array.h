@@ -245,6 +245,10 @@ Array median(const Array& a, int axis, bool keepdims = false);
 // tree, so results do not depend on placement). b's row chunks follow a's column chunks.
 Array matmul(const Array& a, const Array& b);
 
+// Elements at `indices` along `axis`, in that order (repeats allowed; negative indices count from the end),
+// like numpy.take. Output chunks along the axis hold as many indices as the input's largest chunk there.
+Array take(const Array& a, std::vector<std::int64_t> indices, int axis);
+
 // Remove an axis of length 1 / insert one (NumPy's squeeze and expand_dims).
 Array squeeze(const Array& a, int axis);
 Array expand_dims(const Array& a, int axis);
