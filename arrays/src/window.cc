@@ -214,3 +214,183 @@ Array median(const Array& a, int axis, bool keepdims) {
 }
 
 }  // namespace tessera
+
+namespace tessera {
+namespace detail {
+namespace {
+
+// Each output chunk: gather the chunk and its halo (boundary rules applied), run the user function, trim.
+struct OverlapNode final : ArrayNode {
+  ArrayNodePtr input;
+  BlockFunction f;
+  Overlap overlap;
+
+  // Global source positions of the extended range along `axis` for chunk k (-1: the constant), and how many
+  // halo elements were added before and after the chunk.
+  std::vector<std::int64_t> positions(int axis, std::int64_t k, std::int64_t& before,
+                                      std::int64_t& after) const {
+    const auto ax = static_cast<std::size_t>(axis);
+    const std::int64_t n = shape[ax];
+    const std::int64_t d = ax < overlap.depth.size() ? overlap.depth[ax] : 0;
+    const std::int64_t start = grid.offset(axis, k), len = grid.chunks(axis)[static_cast<std::size_t>(k)];
+    std::vector<std::int64_t> out;
+    before = after = 0;
+    for (std::int64_t g = start - d; g < start + len + d; ++g) {
+      std::int64_t src = g;
+      if (g < 0 || g >= n) {
+        switch (overlap.boundary) {
+          case Boundary::kNone:
+            continue;
+          case Boundary::kPeriodic:
+            src = ((g % n) + n) % n;
+            break;
+          case Boundary::kReflect:
+            src = g < 0 ? -g - 1 : 2 * n - g - 1;
+            break;
+          case Boundary::kConstant:
+            src = -1;
+            break;
+        }
+      }
+      if (g < start) ++before;
+      if (g >= start + len) ++after;
+      out.push_back(src);
+    }
+    return out;
+  }
+
+  // The input chunks along `axis` that the positions touch, ascending.
+  std::vector<std::int64_t> chunks_of(int axis, const std::vector<std::int64_t>& pos) const {
+    std::vector<std::int64_t> c;
+    for (std::int64_t p : pos) {
+      if (p < 0) continue;
+      const std::int64_t k = input->grid.chunk_of(axis, p);
+      if (std::find(c.begin(), c.end(), k) == c.end()) c.push_back(k);
+    }
+    std::sort(c.begin(), c.end());
+    return c;
+  }
+
+  std::vector<TaskId> build(GraphBuilder& b) const override {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    Graph& g = b.graph();
+    const NameId n = g.name(name);
+    const int nd = grid.ndim();
+    const KernelId kernel = g.kernel([this, keep = shared_from_this(), nd](const TaskContext& ctx) {
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      std::vector<std::vector<std::int64_t>> pos(static_cast<std::size_t>(nd)),
+          touched(static_cast<std::size_t>(nd));
+      std::vector<std::int64_t> before(static_cast<std::size_t>(nd)), after(static_cast<std::size_t>(nd));
+      Shape ext(static_cast<std::size_t>(nd));
+      for (int a = 0; a < nd; ++a) {
+        const auto ia = static_cast<std::size_t>(a);
+        pos[ia] = positions(a, index[ia], before[ia], after[ia]);
+        touched[ia] = chunks_of(a, pos[ia]);
+        ext[ia] = static_cast<std::int64_t>(pos[ia].size());
+      }
+      // The extended block, element by element from whichever input chunk holds each source position.
+      Chunk extended(input->dtype, ext);
+      Shape tcounts(static_cast<std::size_t>(nd));
+      for (int a = 0; a < nd; ++a)
+        tcounts[static_cast<std::size_t>(a)] =
+            static_cast<std::int64_t>(touched[static_cast<std::size_t>(a)].size());
+      visit_dtype(input->dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        T* o = reinterpret_cast<T*>(extended.bytes());
+        const T fill = convert_value<T>(overlap.constant);
+        std::vector<std::int64_t> e(static_cast<std::size_t>(nd), 0), which(static_cast<std::size_t>(nd));
+        if (extended.size() == 0) return;
+        do {
+          bool constant = false;
+          std::int64_t local = 0;
+          for (int a = 0; a < nd; ++a) {
+            const auto ia = static_cast<std::size_t>(a);
+            const std::int64_t p = pos[ia][static_cast<std::size_t>(e[ia])];
+            if (p < 0) {
+              constant = true;
+              break;
+            }
+            const std::int64_t c = input->grid.chunk_of(a, p);
+            which[ia] = std::find(touched[ia].begin(), touched[ia].end(), c) - touched[ia].begin();
+            local =
+                local * input->grid.chunks(a)[static_cast<std::size_t>(c)] + (p - input->grid.offset(a, c));
+          }
+          if (constant) {
+            *o++ = fill;
+          } else {
+            const Chunk& src = ctx.input<Chunk>(static_cast<std::size_t>(linear_index(which, tcounts)));
+            *o++ = reinterpret_cast<const T*>(src.bytes())[local];
+          }
+        } while (nd > 0 && next_index(e, ext));
+      });
+      const Chunk* in[] = {&extended};
+      Chunk mapped = f(in, index);
+      if (mapped.shape() != ext || mapped.dtype() != dtype) {
+        throw_error(ErrorCode::kInvalidArgument, name, ": the block function returned ",
+                    name_of(mapped.dtype()), " ", format_shape(mapped.shape()), " for the extended block ",
+                    format_shape(ext), "; expected ", name_of(dtype), " ", format_shape(ext));
+      }
+      Chunk out(dtype, grid.chunk_shape(index));
+      std::vector<std::int64_t> step(static_cast<std::size_t>(nd), 1);
+      gather_strided(mapped, before, step, out);
+      return Value::of(std::move(out));
+    });
+    std::vector<TaskId> ids, deps;
+    const Shape in_counts = input->grid.grid_shape();
+    for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
+      std::vector<std::vector<std::int64_t>> touched(static_cast<std::size_t>(nd));
+      Shape tcounts(static_cast<std::size_t>(nd));
+      for (int a = 0; a < nd; ++a) {
+        std::int64_t before = 0, after = 0;
+        touched[static_cast<std::size_t>(a)] =
+            chunks_of(a, positions(a, index[static_cast<std::size_t>(a)], before, after));
+        tcounts[static_cast<std::size_t>(a)] =
+            static_cast<std::int64_t>(touched[static_cast<std::size_t>(a)].size());
+      }
+      deps.clear();
+      std::vector<std::int64_t> t(static_cast<std::size_t>(nd), 0), in_index(static_cast<std::size_t>(nd));
+      if (num_elements(tcounts) > 0) {
+        do {
+          for (int a = 0; a < nd; ++a)
+            in_index[static_cast<std::size_t>(a)] =
+                touched[static_cast<std::size_t>(a)]
+                       [static_cast<std::size_t>(t[static_cast<std::size_t>(a)])];
+          deps.push_back(in_ids[static_cast<std::size_t>(linear_index(in_index, in_counts))]);
+        } while (nd > 0 && next_index(t, tcounts));
+      }
+      ids.push_back(g.add(n, key_index(index), kernel, deps, chunk_options(*this, index)));
+    });
+    return ids;
+  }
+};
+
+}  // namespace
+}  // namespace detail
+
+Array map_overlap(BlockFunction f, const Array& a, const Overlap& overlap, DType dtype, std::string name) {
+  if (!f) throw_error(ErrorCode::kInvalidArgument, "map_overlap needs a callable");
+  if (!a.node())
+    throw_error(ErrorCode::kInvalidArgument, "map_overlap: this Array is empty (never assigned)");
+  if (overlap.depth.size() > static_cast<std::size_t>(a.ndim())) {
+    throw_error(ErrorCode::kInvalidArgument, "map_overlap: depth given for ", overlap.depth.size(),
+                " axes of an array with ", a.ndim());
+  }
+  for (std::size_t ax = 0; ax < overlap.depth.size(); ++ax) {
+    if (overlap.depth[ax] < 0 || (overlap.depth[ax] > a.shape()[ax] && overlap.boundary != Boundary::kNone &&
+                                  overlap.boundary != Boundary::kConstant)) {
+      throw_error(ErrorCode::kInvalidArgument, "map_overlap: depth ", overlap.depth[ax], " on axis ", ax,
+                  " (length ", a.shape()[ax], ") must be between 0 and the axis length");
+    }
+  }
+  auto node = std::make_shared<detail::OverlapNode>();
+  node->input = a.node();
+  node->f = std::move(f);
+  node->overlap = overlap;
+  node->shape = a.shape();
+  node->dtype = dtype;
+  node->grid = a.chunks();
+  node->name = detail::next_name(name);
+  return Array(node);
+}
+
+}  // namespace tessera

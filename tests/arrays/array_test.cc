@@ -697,3 +697,61 @@ TEST(Shape, TakeMatchesNumpy) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// A 5-point Laplacian on the interior of an extended block (its halo rows and columns are left at 0).
+Chunk laplacian(std::span<const Chunk* const> in, std::span<const std::int64_t>) {
+  const Chunk& e = *in[0];
+  const std::int64_t r = e.shape()[0], c = e.shape()[1];
+  Chunk out = Chunk::zeros(DType::kFloat64, e.shape());
+  auto x = e.data<double>();
+  auto o = out.data<double>();
+  for (std::int64_t i = 1; i + 1 < r; ++i) {
+    for (std::int64_t j = 1; j + 1 < c; ++j) {
+      const auto k = static_cast<std::size_t>(i * c + j);
+      o[k] = x[k - static_cast<std::size_t>(c)] + x[k + static_cast<std::size_t>(c)] + x[k - 1] + x[k + 1] -
+             4 * x[k];
+    }
+  }
+  return out;
+}
+
+TEST(Pipelines, MapOverlapStencilsMatchNumpy) {
+  NumpyOracle np;
+  Chunk xd = data({8, 7}, DType::kFloat64, 71);
+  np.input("x", xd);
+  const std::string stencil = "(p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * p[1:-1, 1:-1])";
+  auto padded = [&](const std::string& pad) {
+    std::string s = stencil;
+    for (std::size_t i; (i = s.find("p[")) != std::string::npos;) s.replace(i, 1, "(" + pad + ")");
+    return s;
+  };
+  for (const Shape& c : {Shape{8, 7}, Shape{3, 2}, Shape{1, 7}}) {
+    Array x = from_chunk(xd, c);
+    const std::string s = format_shape(c);
+    np.expect("periodic" + s, padded("np.pad(x, 1, mode='wrap')"),
+              compute(rt(), map_overlap(laplacian, x, {{1, 1}, Boundary::kPeriodic}, DType::kFloat64)),
+              Tolerance{1e-13, 1e-13});
+    np.expect("reflect" + s, padded("np.pad(x, 1, mode='symmetric')"),
+              compute(rt(), map_overlap(laplacian, x, {{1, 1}, Boundary::kReflect}, DType::kFloat64)),
+              Tolerance{1e-13, 1e-13});
+    np.expect("constant" + s, padded("np.pad(x, 1, mode='constant', constant_values=2.5)"),
+              compute(rt(), map_overlap(laplacian, x, {{1, 1}, Boundary::kConstant, 2.5}, DType::kFloat64)),
+              Tolerance{1e-13, 1e-13});
+    np.expect("none_identity" + s, "x",
+              compute(rt(), map_overlap([](std::span<const Chunk* const> in,
+                                           std::span<const std::int64_t>) { return *in[0]; },
+                                        x, {{2, 1}, Boundary::kNone}, DType::kFloat64)));
+  }
+  np.verify();
+  EXPECT_THAT(
+      [] {
+        map_overlap(laplacian, zeros({3, 3}, {2, 2}), {{4, 1}, Boundary::kPeriodic}, DType::kFloat64);
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("depth 4 on axis 0 (length 3)")));
+}
+
+}  // namespace
+}  // namespace tessera

@@ -245,6 +245,25 @@ Array median(const Array& a, int axis, bool keepdims = false);
 // tree, so results do not depend on placement). b's row chunks follow a's column chunks.
 Array matmul(const Array& a, const Array& b);
 
+// How map_overlap extends chunks at the array's edges.
+enum class Boundary {
+  kNone,      // no halo at the array's edges: edge chunks get smaller blocks
+  kPeriodic,  // wrap around
+  kReflect,   // mirror, the edge element included (numpy.pad mode "symmetric", Dask's "reflect")
+  kConstant,  // fill with a constant
+};
+struct Overlap {
+  std::vector<std::int64_t> depth;  // halo width per axis (0: none)
+  Boundary boundary = Boundary::kNone;
+  double constant = 0;  // for kConstant
+};
+// Like Dask's map_overlap: each chunk is extended by `depth` elements from its neighbours (and the boundary
+// rule at the array's edges), `f` maps the extended block to a block of the same shape, and the halo is
+// trimmed off again. For stencils and rolling windows. Depth must not exceed the array's extent along an
+// axis.
+Array map_overlap(BlockFunction f, const Array& a, const Overlap& overlap, DType dtype,
+                  std::string name = "map_overlap");
+
 // Elements at `indices` along `axis`, in that order (repeats allowed; negative indices count from the end),
 // like numpy.take. Output chunks along the axis hold as many indices as the input's largest chunk there.
 Array take(const Array& a, std::vector<std::int64_t> indices, int axis);
