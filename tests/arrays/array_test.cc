@@ -9,6 +9,7 @@
 #include <random>
 
 #include "numpy_oracle.h"
+#include "tessera/arrays/eigen.h"
 #include "tessera/runtime/error.h"
 
 namespace tessera {
@@ -751,6 +752,26 @@ TEST(Pipelines, MapOverlapStencilsMatchNumpy) {
         map_overlap(laplacian, zeros({3, 3}, {2, 2}), {{4, 1}, Boundary::kPeriodic}, DType::kFloat64);
       },
       ::testing::ThrowsMessage<Error>(HasSubstr("depth 4 on axis 0 (length 3)")));
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(Array, FromEigenKeepsLayoutAndValues) {
+  Eigen::MatrixXd m(3, 4);  // column-major in Eigen
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 4; ++j) m(i, j) = 10 * i + j;
+  }
+  Chunk c = compute(rt(), from_eigen(m, {2, 3}));
+  EXPECT_EQ(c.shape(), (Shape{3, 4}));
+  EXPECT_EQ(c.at({2, 1}), 21);
+  EXPECT_EQ(compute(rt(), from_eigen(m.transpose() * 2.0, {4, 1}).sum()).flat(0), 2 * m.sum());
+  Eigen::Matrix<float, 2, 2> f;
+  f << 1, 2, 3, 4;
+  EXPECT_EQ(from_eigen(f, {1, 1}).dtype(), DType::kFloat32);
 }
 
 }  // namespace
