@@ -41,8 +41,7 @@ class RawGet {
  public:
   RawGet(std::size_t largest, int rank)
       : rank_(rank),
-        block_(static_cast<std::byte*>(std::aligned_alloc(std::size_t{2} << 20, largest)), &std::free),
-        bytes_(largest) {
+        block_(static_cast<std::byte*>(std::aligned_alloc(std::size_t{2} << 20, largest)), &std::free) {
     madvise(block_.get(), largest, MADV_HUGEPAGE);
     std::memset(block_.get(), 1, largest);
     MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &win_);
@@ -80,7 +79,7 @@ class RawGet {
  private:
   int rank_;
   std::unique_ptr<std::byte, decltype(&std::free)> block_;
-  std::size_t bytes_;
+
   MPI_Win win_ = MPI_WIN_NULL;
   MPI_Aint address_ = 0;
 };

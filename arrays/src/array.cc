@@ -95,10 +95,8 @@ struct ElementwiseNode final : ArrayNode {
     Graph& g = b.graph();
     const NameId n = g.name(name);
     const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
-      std::vector<const Chunk*> chunks;
-      for (std::size_t i = 0; i < ctx.num_inputs(); ++i) chunks.push_back(&ctx.input<Chunk>(i));
       const std::vector<std::int64_t> index = from_key(ctx.index());
-      return Value::of(evaluate(expr, grid.chunk_shape(index), chunks));
+      return Value::of(evaluate(expr, grid.chunk_shape(index), inputs_as<Chunk>(ctx)));
     });
     std::vector<TaskId> ids;
     std::vector<TaskId> deps;

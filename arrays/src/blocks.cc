@@ -21,10 +21,8 @@ struct MapBlocksNode final : ArrayNode {
     Graph& g = b.graph();
     const NameId n = g.name(name);
     const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
-      std::vector<const Chunk*> chunks;
-      for (std::size_t i = 0; i < ctx.num_inputs(); ++i) chunks.push_back(&ctx.input<Chunk>(i));
       const std::vector<std::int64_t> index = from_key(ctx.index());
-      Chunk out = f(chunks, index);
+      Chunk out = f(inputs_as<Chunk>(ctx), index);
       const Shape want = grid.chunk_shape(index);
       if (out.shape() != want || out.dtype() != dtype) {
         throw_error(ErrorCode::kInvalidArgument, name, ": the block function returned ", name_of(out.dtype()),

@@ -64,6 +64,15 @@ void for_each_chunk(const ChunkGrid& grid, F&& f) {
   } while (!counts.empty() && next_index(index, counts));
 }
 
+// Every input of a running task, as T, in order.
+template <class T>
+std::vector<const T*> inputs_as(const TaskContext& ctx) {
+  std::vector<const T*> out;
+  out.reserve(ctx.num_inputs());
+  for (std::size_t i = 0; i < ctx.num_inputs(); ++i) out.push_back(&ctx.input<T>(i));
+  return out;
+}
+
 // The output chunk of a task, checked against the node's grid.
 TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> index);
 

@@ -545,9 +545,7 @@ struct ReductionNode final : ArrayNode {
       return Value::of(map(ctx.input<Chunk>(0), offset));
     });
     const KernelId combine_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
-      std::vector<const Partial*> parts;
-      for (std::size_t i = 0; i < ctx.num_inputs(); ++i) parts.push_back(&ctx.input<Partial>(i));
-      return Value::of(combine(parts));
+      return Value::of(combine(inputs_as<Partial>(ctx)));
     });
     const KernelId finish_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());

@@ -88,9 +88,7 @@ struct RollingNode final : ArrayNode {
     Graph& g = b.graph();
     const NameId n = g.name(name);
     const KernelId kernel = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
-      std::vector<const Chunk*> pieces;
-      for (std::size_t i = 0; i < ctx.num_inputs(); ++i) pieces.push_back(&ctx.input<Chunk>(i));
-      return Value::of(compute(pieces, from_key(ctx.index())));
+      return Value::of(compute(inputs_as<Chunk>(ctx), from_key(ctx.index())));
     });
     const Shape counts = grid.grid_shape();
     std::vector<std::int64_t> index(counts.size(), 0);

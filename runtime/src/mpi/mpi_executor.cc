@@ -675,6 +675,7 @@ class Worker {
       stop_threads();
     }
     msg_.wait_all();
+    stats_.bytes_published = published_.load();  // compute threads are stopped: the count is final
     return std::move(*outcome_);
   }
 
@@ -688,10 +689,7 @@ class Worker {
     std::uint64_t graph_tasks = 0;
     std::uint64_t attempts = 0;
   };
-  const Stats& stats() const {
-    stats_.bytes_published = published_.load();
-    return stats_;
-  }
+  const Stats& stats() const { return stats_; }
 
  private:
   struct Fetch {
@@ -1067,7 +1065,7 @@ class Worker {
   bool failed_ = false;
   bool stopping_ = false;
   int running_ = 0;
-  mutable Stats stats_;
+  Stats stats_;
   std::vector<std::thread> threads_;
 };
 
