@@ -776,3 +776,82 @@ TEST(Array, FromEigenKeepsLayoutAndValues) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(ErrorPaths, ChunksRejectBadShapesIndexesAndBytes) {
+  EXPECT_THAT(
+      [] {
+        Chunk(DType::kFloat64, {3, -1});
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("shape (3, -1) has a negative extent on axis 1")));
+  EXPECT_THAT(
+      [] {
+        Chunk::from<int>({2, 2}, std::vector<int>{1, 2, 3});
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("3 values do not fill a chunk of shape (2, 2)")));
+  Chunk c = Chunk::zeros(DType::kInt32, {2, 3});
+  EXPECT_THAT([&] { c.at({1}); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("index with 1 components for a 2-d chunk")));
+  EXPECT_THAT(
+      [&] {
+        c.at({1, 3});
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("index 3 is out of range for axis 1 of size 3")));
+  std::vector<std::byte> bytes(c.encoded_size());
+  c.encode(bytes.data());
+  bytes[4] = std::byte{99};  // dtype byte
+  EXPECT_THAT([&] { Chunk::decode(bytes.data(), bytes.size()); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("encoded chunk header is damaged")));
+  EXPECT_THAT([&] { Chunk::decode(bytes.data(), 3); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("not an encoded chunk")));
+  c.encode(bytes.data());
+  EXPECT_THAT([&] { Chunk::decode(bytes.data(), bytes.size() - 4); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("expected")));
+}
+
+TEST(ErrorPaths, ArrayArgumentsNameWhatIsWrong) {
+  Array a = zeros({3, 4}, {2, 2});
+  auto throws = [](auto f, const std::string& text) {
+    EXPECT_THAT(f, ::testing::ThrowsMessage<Error>(HasSubstr(text))) << text;
+  };
+  throws(
+      [&] {
+        a[{Slice::all(), Slice::all(), Slice::all()}];
+      },
+      "too many indices: 3 for an array with 2 dimensions");
+  throws([&] { a[{Slice::range(0, 2, 0)}]; }, "slice step cannot be zero (axis 0)");
+  throws([&] { a.transpose({1}); }, "transpose: 1 axes given for an array with 2 dimensions");
+  throws([&] { concatenate(std::vector<Array>{a, zeros({3, 5}, {3, 5})}, 0); }, "they differ on axis 1");
+  throws([&] { stack(std::vector<Array>{a, zeros({4, 3}, {2, 2})}); }, "all must have the same shape");
+  throws([&] { concatenate(std::vector<Array>{}); }, "no arrays given");
+  throws([] { arange(0.0, 1.0, 0.0, 2); }, "arange: step cannot be zero");
+  throws([] { linspace(0, 1, -1, 2); }, "linspace: num is -1");
+  throws([] { from_function(ChunkGrid::regular({2}, {1}), DType::kFloat64, ChunkMaker()); },
+         "needs a callable");
+  throws([&] { group_reduce(a, 0, {0, 0, 0}, 0, "sum"); }, "groups is 0");
+  throws(
+      [&] {
+        map_overlap([](std::span<const Chunk* const> in, std::span<const std::int64_t>) { return *in[0]; }, a,
+                    {{1, 1, 1}}, DType::kFloat64);
+      },
+      "depth given for 3 axes of an array with 2");
+  throws([&] { quantile(a, 0.5, 2); }, "quantile: axis 2 is out of range");
+  throws(
+      [&] {
+        map_blocks([](std::span<const Chunk* const> in, std::span<const std::int64_t>) { return *in[0]; },
+                   std::vector<Array>{a}, DType::kFloat64, ChunkGrid::regular({3, 4}, {3, 4}));
+      },
+      "there must be one per input chunk");
+  throws([&] { a.sum({}, {.split_every = 1}); }, "split_every is 1");
+  throws([&] { Array() + a; }, "an operand is an empty Array");
+  throws(
+      [&] {
+        a.rechunk(ChunkGrid::regular({4, 3}, {2, 2}));
+      },
+      "rechunk: the new chunks describe shape (4, 3)");
+}
+
+}  // namespace
+}  // namespace tessera

@@ -180,6 +180,16 @@ TEST(RuntimeOptions, ReadsTheEnvironment) {
   EXPECT_THAT([] { RuntimeOptions::from_environment(); },
               ::testing::ThrowsMessage<Error>(HasSubstr("TESSERA_EXECUTOR is \"gpu\"")));
   unsetenv("TESSERA_EXECUTOR");
+  setenv("TESSERA_BIND", "maybe", 1);
+  EXPECT_THAT([] { RuntimeOptions::from_environment(); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("TESSERA_BIND is \"maybe\"; expected 1 or 0")));
+  setenv("TESSERA_BIND", "0", 1);
+  setenv("TESSERA_SHOW_BINDING", "yes", 1);
+  RuntimeOptions b = RuntimeOptions::from_environment();
+  EXPECT_FALSE(b.mpi.bind);
+  EXPECT_TRUE(b.mpi.show_binding);
+  unsetenv("TESSERA_BIND");
+  unsetenv("TESSERA_SHOW_BINDING");
   unsetenv("TESSERA_THREADS");
 }
 
