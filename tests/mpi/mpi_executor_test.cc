@@ -131,9 +131,10 @@ TEST_F(MpiExecutorTest, TheSeedsExampleAndFutures) {
   EXPECT_EQ(lengths[0], "");
 }
 
-TEST_F(MpiExecutorTest, DataMovesOneSidedBetweenWorkers) {
-  // A result made on the last worker and read on worker 1 travels by MPI_Rget: worker 1 must report exactly
-  // its encoded size as fetched from that rank, and nobody else fetches anything.
+TEST_F(MpiExecutorTest, DataMovesBetweenWorkersByTheChosenPath) {
+  // A result made on the last worker and read on worker 1 travels by MPI_Rget, or on request when the data
+  // plane is two-sided (TESSERA_TRANSFER=two-sided, or no RMA): worker 1 must report exactly its encoded size
+  // as fetched from that rank on that path, the owner as served on request, and nobody else anything.
   const int last = world_size() - 1;
   constexpr std::size_t kDoubles = 1 << 17;  // 1 MiB
   Graph g;
@@ -161,12 +162,19 @@ TEST_F(MpiExecutorTest, DataMovesOneSidedBetweenWorkers) {
   RunResult r = exec_->run(g, Plan::build(g, outs));
   const double n = kDoubles;
   EXPECT_EQ(r.outputs[0].get<double>(), 0.5 * n * (n - 1) / 2 + 7);
+  const bool two_sided = r.stats.transfer == "two-sided";
+  ASSERT_TRUE(two_sided || r.stats.transfer == "rma") << r.stats.transfer;  // one node here
+  const std::uint64_t bytes = kDoubles * sizeof(double);
   for (const WorkerStats& w : r.stats.workers) {
-    const std::uint64_t expected = (last != 1 && w.rank == 1) ? kDoubles * sizeof(double) : 0;
+    const std::uint64_t expected = (last != 1 && w.rank == 1) ? bytes : 0;
     EXPECT_EQ(w.bytes_fetched, expected) << "rank " << w.rank;
+    EXPECT_EQ(w.bytes_two_sided, two_sided ? expected : 0) << "rank " << w.rank;
+    EXPECT_EQ(w.bytes_rma, two_sided ? 0 : expected) << "rank " << w.rank;
+    EXPECT_EQ(w.bytes_served, (two_sided && last != 1 && w.rank == last) ? bytes : 0) << "rank " << w.rank;
     if (expected > 0) {
       EXPECT_EQ(w.bytes_from[static_cast<std::size_t>(last)], expected);
-      EXPECT_EQ(w.gets, 1u);
+      EXPECT_EQ(w.gets, two_sided ? 0u : 1u);
+      EXPECT_EQ(w.requests, two_sided ? 1u : 0u);
     }
   }
 }

@@ -16,26 +16,47 @@ std::size_t round_up(std::size_t n) {
 }
 }  // namespace
 
-ChunkArena::ChunkArena(MPI_Comm comm, std::size_t first_region_bytes)
-    : comm_(comm), next_region_bytes_(first_region_bytes) {
-  TESSERA_MPI_CHECK(MPI_Win_create_dynamic(MPI_INFO_NULL, comm, &win_));
-  MPI_Win_set_errhandler(win_, MPI_ERRORS_RETURN);
+ChunkArena::ChunkArena(std::size_t first_region_bytes) : next_region_bytes_(first_region_bytes) {}
+
+int ChunkArena::open_window(MPI_Comm comm) noexcept {
+  if (win_ != MPI_WIN_NULL || !regions_.empty()) return MPI_ERR_WIN;
+  // Open MPI reports "no RMA over these transports" (e.g. --mca btl self,tcp) as MPI_ERR_WIN through the
+  // communicator's error handler: make sure it returns instead of aborting, whatever the caller set.
+  MPI_Errhandler previous = MPI_ERRHANDLER_NULL;
+  MPI_Comm_get_errhandler(comm, &previous);
+  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  MPI_Win win = MPI_WIN_NULL;
+  const int rc = MPI_Win_create_dynamic(MPI_INFO_NULL, comm, &win);
+  if (previous != MPI_ERRHANDLER_NULL) {
+    MPI_Comm_set_errhandler(comm, previous);
+    MPI_Errhandler_free(&previous);
+  }
+  if (rc != MPI_SUCCESS) return rc;
+  MPI_Win_set_errhandler(win, MPI_ERRORS_RETURN);
+  win_ = win;
+  win_comm_ = comm;
+  return MPI_SUCCESS;
+}
+
+void ChunkArena::abandon_window() noexcept {
+  win_ = MPI_WIN_NULL;
+  win_comm_ = MPI_COMM_NULL;
 }
 
 ChunkArena::~ChunkArena() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) {
+  if (!finalized && win_ != MPI_WIN_NULL) {
     // A peer may still be completing gets from our regions (after an abort, say): wait for everyone first.
-    MPI_Barrier(comm_);
+    MPI_Barrier(win_comm_);
     for (Region& r : regions_) MPI_Win_detach(win_, r.base);
-    if (win_ != MPI_WIN_NULL) MPI_Win_free(&win_);
+    MPI_Win_free(&win_);
   }
   for (Region& r : regions_) munmap(r.base, r.size);
 }
 
 void ChunkArena::add_region(std::size_t min_bytes) {
-  if (regions_.size() >= 60) {
+  if (win_ != MPI_WIN_NULL && regions_.size() >= 60) {
     throw_error(ErrorCode::kResourceExhausted, "chunk arena: 60 regions attached to the RMA window (",
                 reserved_ >> 20, " MiB); Open MPI allows 64 by default (raise osc_rdma_max_attach)");
   }
@@ -59,7 +80,8 @@ void ChunkArena::add_region(std::size_t min_bytes) {
   Region r;
   r.base = static_cast<std::byte*>(p);
   r.size = size;
-  const int rc = MPI_Win_attach(win_, r.base, static_cast<MPI_Aint>(size));
+  const int rc =
+      win_ == MPI_WIN_NULL ? MPI_SUCCESS : MPI_Win_attach(win_, r.base, static_cast<MPI_Aint>(size));
   if (rc != MPI_SUCCESS) {
     munmap(p, size);
     throw_error(ErrorCode::kResourceExhausted, "chunk arena: MPI_Win_attach of ", size >> 20,

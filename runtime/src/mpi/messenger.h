@@ -4,6 +4,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -73,6 +74,8 @@ class Messenger {
 // sleep in growing steps (capped), since ranks often share cores with compute threads.
 class Backoff {
  public:
+  // `max_sleep_us` bounds the reaction time once idle: lower it where a peer may be waiting for an answer.
+  explicit Backoff(int max_sleep_us = 205) : max_step_(std::max(0, max_sleep_us - 5)) {}
   void reset() noexcept { idle_ = 0; }
   void pause() {
     ++idle_;
@@ -81,12 +84,13 @@ class Backoff {
       sched_yield();
       return;
     }
-    const int step = std::min(idle_ - 256, 200);
+    const int step = std::min(idle_ - 256, max_step_);
     std::this_thread::sleep_for(std::chrono::microseconds(5 + step));
   }
   int idle() const noexcept { return idle_; }
 
  private:
+  int max_step_;
   int idle_ = 0;
 };
 

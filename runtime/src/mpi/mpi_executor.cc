@@ -9,9 +9,11 @@
 // on one worker without a round trip per task, and their intermediates are never published for RMA. Results
 // are released on every holder when their last reader finished.
 //
-// Worker (ranks 1..N-1). Its main thread talks to the scheduler and drives one-sided gets; compute threads,
-// pinned to the cores of the worker's NUMA binding, run tasks as their inputs arrive, and publish results
-// into the worker's chunk arena (attached to a dynamic window) for other workers to MPI_Rget.
+// Worker (ranks 1..N-1). Its main thread talks to the scheduler, drives fetches and answers other workers'
+// chunk requests; compute threads, pinned to the cores of the worker's NUMA binding, run tasks as their
+// inputs arrive, and publish results into the worker's chunk arena for other workers to fetch: by MPI_Rget
+// where the arena is attached to a dynamic window both ranks share, else by asking the owner, whose main
+// thread sends the bytes (two-sided path; chosen once at start-up, see MpiExecutor::choose_transfer).
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,11 +22,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -535,6 +539,11 @@ class Scheduler {
         backoff.pause();
       }
     }
+    // Until now a stopped worker keeps answering chunk requests, since a peer may still wait for bytes from
+    // it to complete its own fetches; every worker has confirmed, so no request is left anywhere.
+    WireWriter done;
+    done.put(static_cast<std::uint8_t>(Msg::kAbortDone));
+    broadcast_control(done);
     msg_.wait_all();
     Outcome out;
     out.error = error_;
@@ -585,9 +594,18 @@ struct Held {
 // drives one-sided gets and sends completion reports in batches. Shared state is guarded by one mutex.
 class Worker {
  public:
-  Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena, int rank, int ranks,
-         int threads, const Topology* topology, const WorkerBinding* binding)
-      : graph_(graph), plan_(plan), comm_(comm), arena_(arena), rank_(rank), msg_(comm) {
+  // rma_target[r]: the rank naming world rank r in the arena's window, or -1 to fetch from r two-sided.
+  Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena,
+         const std::vector<int>& rma_target, int rank, int ranks, int threads, const Topology* topology,
+         const WorkerBinding* binding)
+      : graph_(graph),
+        plan_(plan),
+        comm_(comm),
+        arena_(arena),
+        rma_target_(rma_target),
+        rank_(rank),
+        two_sided_peers_(std::any_of(rma_target.begin() + 1, rma_target.end(), [](int t) { return t < 0; })),
+        msg_(comm) {
     stats_.rank = rank;
     stats_.threads = threads;
     stats_.bytes_from.assign(static_cast<std::size_t>(ranks), 0);
@@ -610,7 +628,9 @@ class Worker {
   Outcome run() {
     std::vector<std::byte> buf;
     std::vector<std::byte> report;
-    Backoff backoff;
+    // A peer fetching two-sided waits for this thread to notice its request: stay within tens of µs.
+    Backoff backoff(two_sided_peers_ ? 25 : 205);
+    const auto idle_wait = std::chrono::microseconds(two_sided_peers_ ? 25 : 200);
     while (!outcome_) {
       bool active = false;
       int source = 0;
@@ -618,11 +638,12 @@ class Worker {
         while (!outcome_ && msg_.poll(buf, source)) {
           active = true;
           std::lock_guard lock(mu_);
-          handle(buf);
+          handle(buf, source);
         }
         if (outcome_) break;
         active |= progress_fetches();
         active |= send_reports(report);
+        progress_serves();
         msg_.progress();
       } catch (const Failure& e) {
         abort_job(comm_, e.what());
@@ -652,8 +673,7 @@ class Worker {
         lock.unlock();
         backoff.pause();
       } else {
-        comm_cv_.wait_for(lock, std::chrono::microseconds(200),
-                          [&] { return report_count_ > 0 || failure_; });
+        comm_cv_.wait_for(lock, idle_wait, [&] { return report_count_ > 0 || failure_; });
       }
     }
     if (outcome_->error) {
@@ -665,15 +685,11 @@ class Worker {
         ready_hint_.store(0, std::memory_order_relaxed);
       }
       stop_threads();
-      for (Fetch& f : fetches_) {
-        MPI_Waitall(static_cast<int>(f.requests.size()), f.requests.data(), MPI_STATUSES_IGNORE);
-      }
-      WireWriter out;
-      out.put(static_cast<std::uint8_t>(Msg::kAborted));
-      msg_.send(0, std::move(out.bytes()));
+      drain_after_abort(buf, backoff);
     } else {
       stop_threads();
     }
+    wait_serves(kNone);
     msg_.wait_all();
     stats_.bytes_published = published_.load();  // compute threads are stopped: the count is final
     return std::move(*outcome_);
@@ -700,6 +716,14 @@ class Worker {
     std::byte* destination = nullptr;
     std::vector<MPI_Request> requests;
     Clock::time_point started;
+    bool two_sided = false;
+    int owner = 0;
+    std::uint64_t bytes = 0;
+  };
+  // Bytes being sent to a reader from the arena block of result `dep`.
+  struct Serve {
+    std::uint32_t dep = 0;
+    std::vector<MPI_Request> requests;
   };
   struct Assigned {
     std::int32_t pending;  // inputs not here yet
@@ -716,7 +740,7 @@ class Worker {
     comm_cv_.notify_one();
   }
 
-  void handle(const std::vector<std::byte>& buf) {
+  void handle(const std::vector<std::byte>& buf, int source) {
     WireReader r(buf.data(), buf.size());
     const auto kind = static_cast<Msg>(r.get<std::uint8_t>());
     switch (kind) {
@@ -731,6 +755,7 @@ class Worker {
         for (std::uint32_t i = 0; i < n; ++i) {
           auto it = held_.find(r.get<std::uint32_t>());
           if (it == held_.end()) continue;
+          wait_serves(it->first);  // the reader has its bytes, but MPI may not have let go of ours yet
           arena_.release(it->second.block);
           held_.erase(it);
         }
@@ -752,6 +777,14 @@ class Worker {
         Outcome o;
         o.error = get_error(r);
         outcome_ = std::move(o);
+        break;
+      }
+      case Msg::kAbortDone:
+        abort_done_ = true;
+        break;
+      case Msg::kRequest: {
+        const auto t = checked(r.get<std::uint32_t>());
+        serve(t, r.get<std::uint64_t>(), source);
         break;
       }
       default:
@@ -822,16 +855,41 @@ class Worker {
       hold_copy(rem.dep, finish_fetch(f));
       return true;
     }
+    if (rem.rank < 1 || rem.rank >= static_cast<int>(rma_target_.size())) {
+      throw_error(ErrorCode::kInternal, "result of plan task ", rem.dep, " is said to be on rank ", rem.rank);
+    }
     f.started = Clock::now();
-    TESSERA_MPI_CHECK(MPI_Win_sync(arena_.window()));  // pairs with the owner's sync after publishing
-    for (std::size_t off = 0; off < rem.where.bytes; off += kMaxGet) {
-      const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, rem.where.bytes - off));
-      MPI_Request req;
-      TESSERA_MPI_CHECK(MPI_Rget(f.destination + off, n, MPI_BYTE, rem.rank,
-                                 static_cast<MPI_Aint>(rem.where.address + off), n, MPI_BYTE, arena_.window(),
-                                 &req));
-      f.requests.push_back(req);
-      ++stats_.gets;
+    f.owner = rem.rank;
+    f.bytes = rem.where.bytes;
+    const int target = rma_target_[static_cast<std::size_t>(rem.rank)];
+    if (target < 0) {
+      // Receives first, so the answer lands in place instead of in MPI's unexpected-message buffers.
+      f.two_sided = true;
+      for (std::size_t off = 0; off < rem.where.bytes; off += kMaxGet) {
+        const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, rem.where.bytes - off));
+        MPI_Request req;
+        TESSERA_MPI_CHECK(MPI_Irecv(f.destination + off, n, MPI_BYTE, rem.rank, kChunkDataTag, comm_, &req));
+        f.requests.push_back(req);
+      }
+      WireWriter ask;
+      ask.put(static_cast<std::uint8_t>(Msg::kRequest));
+      ask.put(rem.dep);
+      ask.put(rem.where.bytes);
+      msg_.send(rem.rank, std::move(ask.bytes()));
+      ++stats_.requests;
+      stats_.bytes_two_sided += rem.where.bytes;
+    } else {
+      TESSERA_MPI_CHECK(MPI_Win_sync(arena_.window()));  // pairs with the owner's sync after publishing
+      for (std::size_t off = 0; off < rem.where.bytes; off += kMaxGet) {
+        const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, rem.where.bytes - off));
+        MPI_Request req;
+        TESSERA_MPI_CHECK(MPI_Rget(f.destination + off, n, MPI_BYTE, target,
+                                   static_cast<MPI_Aint>(rem.where.address + off), n, MPI_BYTE,
+                                   arena_.window(), &req));
+        f.requests.push_back(req);
+        ++stats_.gets;
+      }
+      stats_.bytes_rma += rem.where.bytes;
     }
     stats_.bytes_fetched += rem.where.bytes;
     stats_.bytes_from[static_cast<std::size_t>(rem.rank)] += rem.where.bytes;
@@ -859,8 +917,9 @@ class Worker {
     bool any = false;
     for (std::size_t i = 0; i < fetches_.size();) {
       int done = 0;
+      statuses_.resize(fetches_[i].requests.size());
       TESSERA_MPI_CHECK(MPI_Testall(static_cast<int>(fetches_[i].requests.size()),
-                                    fetches_[i].requests.data(), &done, MPI_STATUSES_IGNORE));
+                                    fetches_[i].requests.data(), &done, statuses_.data()));
       if (!done) {
         ++i;
         continue;
@@ -870,6 +929,7 @@ class Worker {
       Fetch f = std::move(fetches_[i]);
       fetches_[i] = std::move(fetches_.back());
       fetches_.pop_back();
+      if (f.two_sided) check_answer(f);
       const double seconds = std::chrono::duration<double>(Clock::now() - f.started).count();
       std::lock_guard lock(mu_);
       stats_.fetch_seconds += seconds;
@@ -879,6 +939,114 @@ class Worker {
       work_cv_.notify_all();
     }
     return any;
+  }
+
+  // The owner answers a request it cannot serve with empty messages: fail the run rather than use the bytes.
+  void check_answer(const Fetch& f) {
+    std::uint64_t received = 0;
+    for (const MPI_Status& st : statuses_) {
+      int count = 0;
+      MPI_Get_count(&st, MPI_BYTE, &count);
+      received += static_cast<std::uint64_t>(count);
+    }
+    if (received != f.bytes) {
+      throw_error(ErrorCode::kInternal, "rank ", f.owner, " answered the request for the result of ",
+                  graph_.key_string(plan_.result_task(f.dep)), " with ", received, " of ", f.bytes,
+                  " bytes: it does not hold that result");
+    }
+  }
+
+  // Comm thread, caller holds mu_: sends result t's arena bytes to `reader`, which posted its receives.
+  void serve(std::uint32_t t, std::uint64_t bytes, int reader) {
+    auto it = held_.find(t);
+    const bool here =
+        it != held_.end() && it->second.block.data != nullptr && it->second.block.bytes == bytes;
+    Serve s;
+    s.dep = t;
+    for (std::size_t off = 0; off < bytes; off += kMaxGet) {
+      const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, bytes - off));
+      MPI_Request req;
+      TESSERA_MPI_CHECK(MPI_Isend(here ? it->second.block.data + off : nullptr, here ? n : 0, MPI_BYTE,
+                                  reader, kChunkDataTag, comm_, &req));
+      s.requests.push_back(req);
+    }
+    if (here) stats_.bytes_served += bytes;
+    serves_.push_back(std::move(s));
+  }
+
+  // Forgets the sends MPI has finished with.
+  void progress_serves() {
+    for (std::size_t i = 0; i < serves_.size();) {
+      int done = 0;
+      TESSERA_MPI_CHECK(MPI_Testall(static_cast<int>(serves_[i].requests.size()), serves_[i].requests.data(),
+                                    &done, MPI_STATUSES_IGNORE));
+      if (done) {
+        serves_[i] = std::move(serves_.back());
+        serves_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+  }
+
+  // Completes the sends of result `dep` (every result for kNone). They end quickly: a result is released only
+  // after its readers received it, and at the end of a run every fetch has completed.
+  void wait_serves(std::uint32_t dep) {
+    for (std::size_t i = 0; i < serves_.size();) {
+      if (dep != kNone && serves_[i].dep != dep) {
+        ++i;
+        continue;
+      }
+      TESSERA_MPI_CHECK(MPI_Waitall(static_cast<int>(serves_[i].requests.size()), serves_[i].requests.data(),
+                                    MPI_STATUSES_IGNORE));
+      serves_[i] = std::move(serves_.back());
+      serves_.pop_back();
+    }
+  }
+
+  // After kAbort, with the compute threads stopped: completes our fetches (their bytes are dropped), says so
+  // to the scheduler, and keeps answering peers' requests until the scheduler says every worker is done:
+  // two workers fetching from each other would otherwise wait for each other forever.
+  void drain_after_abort(std::vector<std::byte>& buf, Backoff& backoff) {
+    bool confirmed = false;
+    backoff.reset();
+    while (!abort_done_) {
+      bool active = false;
+      int source = 0;
+      while (!abort_done_ && msg_.poll(buf, source)) {
+        active = true;
+        const auto kind = static_cast<Msg>(buf.at(0));
+        if (kind == Msg::kRequest || kind == Msg::kAbortDone) {
+          std::lock_guard lock(mu_);
+          handle(buf, source);
+        }
+      }
+      for (std::size_t i = 0; i < fetches_.size();) {
+        int done = 0;
+        TESSERA_MPI_CHECK(MPI_Testall(static_cast<int>(fetches_[i].requests.size()),
+                                      fetches_[i].requests.data(), &done, MPI_STATUSES_IGNORE));
+        if (done) {
+          fetches_[i] = std::move(fetches_.back());
+          fetches_.pop_back();
+          active = true;
+        } else {
+          ++i;
+        }
+      }
+      if (!confirmed && fetches_.empty()) {
+        WireWriter out;
+        out.put(static_cast<std::uint8_t>(Msg::kAborted));
+        msg_.send(0, std::move(out.bytes()));
+        confirmed = true;
+      }
+      progress_serves();
+      msg_.progress();
+      if (active) {
+        backoff.reset();
+      } else {
+        backoff.pause();
+      }
+    }
   }
 
   // Result `d` is now here: make runnable the tasks that waited only for it (caller holds mu_).
@@ -964,7 +1132,7 @@ class Worker {
         throw;
       }
       // The RMA memory model asks for a sync between local stores and remote gets in a passive epoch.
-      TESSERA_MPI_CHECK(MPI_Win_sync(arena_.window()));
+      if (arena_.has_window()) TESSERA_MPI_CHECK(MPI_Win_sync(arena_.window()));
       published_.fetch_add(n, std::memory_order_relaxed);
       where.bytes = n;
       where.address = static_cast<std::uint64_t>(block.address);
@@ -1039,10 +1207,15 @@ class Worker {
   const Plan& plan_;
   MPI_Comm comm_;
   ChunkArena& arena_;
+  const std::vector<int>& rma_target_;
   const int rank_;
+  const bool two_sided_peers_;  // some peer fetches from us by request
   std::atomic<std::uint64_t> published_{0};
-  Messenger msg_;               // comm thread only
-  std::vector<Fetch> fetches_;  // comm thread only
+  Messenger msg_;                     // comm thread only
+  std::vector<Fetch> fetches_;        // comm thread only
+  std::vector<MPI_Status> statuses_;  // comm thread only
+  std::vector<Serve> serves_;         // comm thread only
+  bool abort_done_ = false;           // comm thread only
   int fetch_spins_ = 0;
   std::vector<Remote> remotes_;
   std::vector<std::uint32_t> seen_;
@@ -1075,6 +1248,7 @@ class Worker {
 class MpiExecutor final : public Executor {
  public:
   explicit MpiExecutor(const MpiExecutorOptions& options) : options_(options), env_(Environment::get()) {
+    const TransferMode mode = transfer_mode(options_.transfer);  // every rank sees the same environment
     comm_ = Comm::dup(MPI_COMM_WORLD);
     rank_ = comm_.rank();
     size_ = comm_.size();
@@ -1090,15 +1264,16 @@ class MpiExecutor final : public Executor {
       failure = current_error(rank_);
     }
     agree(failure);
-    arena_ = std::make_unique<ChunkArena>(comm_.get(), options_.arena_bytes);
-    TESSERA_MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, arena_->window()));
+    arena_ = std::make_unique<ChunkArena>(options_.arena_bytes);
+    choose_transfer(mode);
+    if (arena_->has_window()) TESSERA_MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, arena_->window()));
     gather_worker_info();
   }
 
   ~MpiExecutor() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (!finalized && arena_) MPI_Win_unlock_all(arena_->window());
+    if (!finalized && arena_ && arena_->has_window()) MPI_Win_unlock_all(arena_->window());
     arena_.reset();
   }
 
@@ -1113,8 +1288,8 @@ class MpiExecutor final : public Executor {
       Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, options_.tasks_per_thread);
       outcome = scheduler.run();
     } else {
-      worker = std::make_unique<Worker>(graph, plan, comm_.get(), *arena_, rank_, size_, my_threads_,
-                                        options_.bind ? topology_.get() : nullptr,
+      worker = std::make_unique<Worker>(graph, plan, comm_.get(), *arena_, rma_target_, rank_, size_,
+                                        my_threads_, options_.bind ? topology_.get() : nullptr,
                                         options_.bind ? &binding_ : nullptr);
       outcome = worker->run();
     }
@@ -1159,14 +1334,106 @@ class MpiExecutor final : public Executor {
     throw TaskError(e.code, e.key, e.message, e.rank);
   }
 
+  static TransferMode transfer_mode(TransferMode option) {
+    if (option != TransferMode::kAuto) return option;
+    const char* v = std::getenv("TESSERA_TRANSFER");
+    if (v == nullptr || *v == '\0') return TransferMode::kAuto;
+    const std::string_view s(v);
+    if (s == "auto") return TransferMode::kAuto;
+    if (s == "rma") return TransferMode::kRma;
+    if (s == "two-sided") return TransferMode::kTwoSided;
+    throw_error(ErrorCode::kInvalidArgument, "TESSERA_TRANSFER is \"", s,
+                "\"; expected auto, rma or two-sided");
+  }
+
+  // Collective. Decides, once, how each pair of ranks moves results: one-sided gets through a window over all
+  // ranks if every rank can make one; else (kAuto) through a window over each node's ranks where every rank
+  // of that node can make one, two-sided between the others. Ranks agree on the outcome, so a rank whose
+  // window failed never waits for a get that cannot come. Rank 0 says once what was chosen.
+  void choose_transfer(TransferMode mode) {
+    rma_target_.assign(static_cast<std::size_t>(size_), -1);
+    std::string why;
+    if (mode == TransferMode::kTwoSided) {
+      transfer_ = "two-sided";
+      why = "forced (TESSERA_TRANSFER=two-sided or MpiExecutorOptions::transfer)";
+    } else {
+      const int rc = arena_->open_window(comm_.get());
+      const auto [first_failed, first_rc] = first_failure(rc, comm_.get());
+      if (first_failed < 0) {
+        for (int r = 0; r < size_; ++r) rma_target_[static_cast<std::size_t>(r)] = r;
+        transfer_ = "rma";
+        why = "MPI_Win_create_dynamic works between all ranks";
+      } else {
+        if (rc == MPI_SUCCESS) arena_->abandon_window();
+        why = str_cat("MPI_Win_create_dynamic failed on rank ", first_failed, ": ", error_string(first_rc));
+        if (mode == TransferMode::kRma) {
+          ErrorInfo e;
+          e.code = ErrorCode::kResourceExhausted;
+          e.rank = rank_;
+          e.message =
+              str_cat("one-sided transfers were asked for (TESSERA_TRANSFER=rma or TransferMode::kRma) but ",
+                      why, "; use auto or two-sided");
+          agree(e);
+        }
+        choose_node_windows(why);
+      }
+    }
+    if (rank_ == 0) std::fprintf(stderr, "tessera: data plane: %s (%s)\n", transfer_.c_str(), why.c_str());
+  }
+
+  // Same-node pairs keep one-sided gets where the node's ranks can share a window (shared memory usually
+  // works where the network does not offer RMA).
+  void choose_node_windows(std::string& why) {
+    int node_ok = 0;
+    if (node_members_.size() > 1) {
+      const int rc = arena_->open_window(node_comm_.get());
+      const auto [first_failed, first_rc] = first_failure(rc, node_comm_.get());
+      if (first_failed < 0) {
+        node_ok = 1;
+        for (std::size_t i = 0; i < node_members_.size(); ++i) {
+          rma_target_[static_cast<std::size_t>(node_members_[i])] = static_cast<int>(i);
+        }
+      } else if (rc == MPI_SUCCESS) {
+        arena_->abandon_window();
+      }
+    }
+    // Nodes (counted by their lowest rank) whose ranks fetch from each other one-sided.
+    const int leader_ok = rank_ == node_leader_ ? node_ok : 0;
+    const int leader = rank_ == node_leader_ ? 1 : 0;
+    int counts[2] = {leader_ok, leader};
+    TESSERA_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT, MPI_SUM, comm_.get()));
+    if (counts[0] == 0) {
+      transfer_ = "two-sided";
+    } else {
+      transfer_ = "rma within nodes, two-sided between nodes";
+      why += str_cat("; one-sided within ", counts[0], " of ", counts[1], " nodes");
+    }
+  }
+
+  // Collective over `comm`: the lowest rank whose call returned an error, and that error (-1 if none did).
+  static std::pair<int, int> first_failure(int rc, MPI_Comm comm) {
+    int rank = 0;
+    int size = 0;
+    TESSERA_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    TESSERA_MPI_CHECK(MPI_Comm_size(comm, &size));
+    // MINLOC on (failing rank or size, error code): the code travels with the lowest failing rank.
+    int mine[2] = {rc == MPI_SUCCESS ? size : rank, rc};
+    int first[2] = {0, 0};
+    TESSERA_MPI_CHECK(MPI_Allreduce(mine, first, 1, MPI_2INT, MPI_MINLOC, comm));
+    if (first[0] == size) return {-1, MPI_SUCCESS};
+    return {first[0], first[1]};
+  }
+
   void place_workers() {
     // Workers on this node: ranks sharing memory with us, the scheduler excluded.
     MPI_Comm node = MPI_COMM_NULL;
     TESSERA_MPI_CHECK(MPI_Comm_split_type(comm_.get(), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
-    Comm node_comm(node);
-    const int node_size = node_comm.size();
-    std::vector<int> members(static_cast<std::size_t>(node_size));
-    TESSERA_MPI_CHECK(MPI_Allgather(&rank_, 1, MPI_INT, members.data(), 1, MPI_INT, node_comm.get()));
+    MPI_Comm_set_errhandler(node, MPI_ERRORS_RETURN);
+    node_comm_ = Comm(node);
+    const int node_size = node_comm_.size();
+    std::vector<int>& members = node_members_;
+    members.assign(static_cast<std::size_t>(node_size), 0);
+    TESSERA_MPI_CHECK(MPI_Allgather(&rank_, 1, MPI_INT, members.data(), 1, MPI_INT, node_comm_.get()));
     int workers_here = 0;
     int local_index = -1;
     for (int r : members) {
@@ -1295,8 +1562,9 @@ class MpiExecutor final : public Executor {
 
   RunStats gather_stats(const Worker* worker) {
     // Per rank: threads, tasks, bytes fetched, gets, graph tasks, attempts, fetch time (ns), bytes published,
-    // then bytes fetched from each rank.
-    const std::size_t width = 8 + static_cast<std::size_t>(size_);
+    // bytes by RMA, bytes two-sided, requests, bytes served, then bytes fetched from each rank.
+    constexpr std::size_t kFixed = 12;
+    const std::size_t width = kFixed + static_cast<std::size_t>(size_);
     std::vector<std::uint64_t> mine(width, 0);
     if (worker != nullptr) {
       const auto& s = worker->stats();
@@ -1308,12 +1576,17 @@ class MpiExecutor final : public Executor {
       mine[5] = s.attempts;
       mine[6] = static_cast<std::uint64_t>(s.fetch_seconds * 1e9);
       mine[7] = s.bytes_published;
-      std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + 8);
+      mine[8] = s.bytes_rma;
+      mine[9] = s.bytes_two_sided;
+      mine[10] = s.requests;
+      mine[11] = s.bytes_served;
+      std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + kFixed);
     }
     std::vector<std::uint64_t> all(width * static_cast<std::size_t>(size_));
     TESSERA_MPI_CHECK(MPI_Allgather(mine.data(), static_cast<int>(width), MPI_UINT64_T, all.data(),
                                     static_cast<int>(width), MPI_UINT64_T, comm_.get()));
     RunStats stats;
+    stats.transfer = transfer_;
     for (int r = 1; r < size_; ++r) {
       const std::uint64_t* row = all.data() + width * static_cast<std::size_t>(r);
       WorkerStats w;
@@ -1324,7 +1597,11 @@ class MpiExecutor final : public Executor {
       w.gets = row[3];
       w.fetch_seconds = static_cast<double>(row[6]) * 1e-9;
       w.bytes_published = row[7];
-      w.bytes_from.assign(row + 8, row + width);
+      w.bytes_rma = row[8];
+      w.bytes_two_sided = row[9];
+      w.requests = row[10];
+      w.bytes_served = row[11];
+      w.bytes_from.assign(row + kFixed, row + width);
       w.binding = bindings_[static_cast<std::size_t>(r)];
       stats.plan_tasks += row[1];
       stats.graph_tasks += row[4];
@@ -1340,6 +1617,10 @@ class MpiExecutor final : public Executor {
   int rank_ = 0;
   int size_ = 1;
   int node_leader_ = 0;
+  Comm node_comm_;                 // the ranks sharing this node's memory (may carry the arena's window)
+  std::vector<int> node_members_;  // their world ranks, by node rank
+  std::vector<int> rma_target_;    // per world rank: its rank in the arena's window, -1: fetch two-sided
+  std::string transfer_;           // RunStats::transfer
   std::unique_ptr<Topology> topology_;
   WorkerBinding binding_;
   std::string binding_text_;

@@ -1,16 +1,22 @@
-// Control messages between the scheduler (rank 0) and the workers. All travel two-sided on the executor's own
-// communicator with one tag; the first byte says what a message is. Bulk data never travels here: workers
-// pull results from each other's chunk arenas with one-sided gets.
+// Control messages between the scheduler (rank 0) and the workers, and chunk requests between workers. All
+// travel two-sided on the executor's own communicator with one tag; the first byte says what a message is.
+// Bulk data travels either by one-sided gets from the owner's chunk arena, or (two-sided path) as the owner's
+// answer to a kRequest on kChunkDataTag.
 //
 //   scheduler -> worker
-//     kAssign   u32 n, n x { u32 task, u8 flags, u16 r, r x Remote }     run these (when their inputs are
-//     there) kRelease  u32 n, n x u32 task                                      drop these results kFinish
-//     u32 n, n x OutputInfo                                    all done: broadcast the outputs kAbort
-//     ErrorInfo                                                a task failed: stop, then report kAborted
+//     kAssign    u32 n, n x { u32 task, u8 flags, u16 r, r x Remote }   run these (when their inputs are
+//     there) kRelease   u32 n, n x u32 task                                    drop these results kFinish u32
+//     n, n x OutputInfo                                  all done: broadcast the outputs kAbort     ErrorInfo
+//     a task failed: stop, then report kAbortDone (empty) every worker stopped: leave the run
 //   worker -> scheduler
-//     kComplete u32 n, n x { u32 task, Location, u16 r, r x u32 dep }    finished; r = results fetched as
-//     copies kError    ErrorInfo                                                a task failed here kAborted
-//     (empty)                                                  stopped after kAbort; last message
+//     kComplete  u32 n, n x { u32 task, Location, u16 r, r x u32 dep }  finished; r = results fetched as
+//     copies kError     ErrorInfo                                              a task failed here kAborted
+//     (empty)                                                stopped after kAbort, own fetches done
+//   worker -> worker (two-sided path)
+//     kRequest   u32 task, u64 bytes     send me this result: the owner answers with ceil(bytes / 1 GiB)
+//                                        messages on kChunkDataTag, in order (MPI keeps messages between two
+//                                        ranks on one tag in order, so the reader's receives, posted before
+//                                        the request, match them); a message of 0 bytes means "not here".
 #pragma once
 
 #include <cstdint>
@@ -22,15 +28,18 @@
 namespace tessera::mpi {
 
 constexpr int kControlTag = 0x7e55;
+constexpr int kChunkDataTag = 0x7e56;
 
 enum class Msg : std::uint8_t {
   kAssign = 1,
   kRelease = 2,
   kFinish = 3,
   kAbort = 4,
+  kAbortDone = 5,
   kComplete = 10,
   kError = 11,
   kAborted = 12,
+  kRequest = 20,
 };
 
 // Assignment flags.

@@ -18,10 +18,14 @@ struct WorkerStats {
   int rank = 0;
   int threads = 0;
   std::uint64_t tasks = 0;                // plan tasks it ran
-  std::uint64_t bytes_fetched = 0;        // bytes it pulled from other workers with one-sided gets
-  std::uint64_t gets = 0;                 // one-sided gets it issued
+  std::uint64_t bytes_fetched = 0;        // bytes it pulled from other workers, by either path
+  std::uint64_t bytes_rma = 0;            // ... of which with one-sided gets
+  std::uint64_t bytes_two_sided = 0;      // ... of which sent by the owner on request
+  std::uint64_t gets = 0;                 // one-sided gets it issued (one per GiB piece of a result)
+  std::uint64_t requests = 0;             // two-sided chunk requests it sent (one per result)
+  std::uint64_t bytes_served = 0;         // bytes it sent to other workers on request (two-sided)
   double fetch_seconds = 0;               // summed time from issuing each fetch to seeing it complete
-  std::uint64_t bytes_published = 0;      // bytes of results it wrote to its RMA arena for other workers
+  std::uint64_t bytes_published = 0;      // bytes of results it wrote to its arena for other workers
   std::vector<std::uint64_t> bytes_from;  // bytes_fetched by source rank (index = rank)
   std::string binding;                    // where it ran ("NUMA 0, cores 0-3 (4)", or "unbound")
 };
@@ -33,6 +37,8 @@ struct RunStats {
   std::uint64_t peak_live = 0;       // most results held at once (only when ExecutorOptions::track_live)
   double seconds = 0;                // wall time of run()
   std::vector<WorkerStats> workers;  // MPI executor only: one entry per worker rank, on every rank
+  std::string transfer;              // MPI executor only: the data plane chosen at start-up ("rma",
+                                     // "two-sided", "rma within nodes, two-sided between nodes")
 };
 
 struct RunResult {
@@ -45,12 +51,25 @@ struct ExecutorOptions {
   bool track_live = false;  // count results alive at once (one atomic per task: on for tests and reports)
 };
 
+// How MPI workers move results between them.
+enum class TransferMode : std::uint8_t {
+  kAuto,  // one-sided gets where the MPI library can make RMA windows: between all ranks, else between the
+          // ranks of each node where it can; two-sided everywhere else. Never fails for lack of RMA.
+  kRma,   // one-sided gets between all workers; construction throws Error(kResourceExhausted) on every
+          // rank when the MPI library cannot make the window
+  kTwoSided,  // the owner's communication thread sends the bytes on request (MPI_Isend/MPI_Irecv)
+};
+
 struct MpiExecutorOptions {
   int threads = 0;            // compute threads per worker; 0: one per core of the worker's binding
   bool bind = true;           // pin each worker to its NUMA domain(s) and its threads to cores (hwloc)
   bool show_binding = false;  // rank 0 prints every worker's binding once, at start-up
   int tasks_per_thread = 4;   // runnable tasks the scheduler keeps queued per worker thread
-  std::size_t arena_bytes = std::size_t{64} << 20;  // first RMA region per worker (later ones double)
+  std::size_t arena_bytes = std::size_t{64} << 20;  // first arena region per worker (later ones double)
+  // kAuto lets the environment decide: TESSERA_TRANSFER=auto|rma|two-sided (unset: auto), so that tests and
+  // users can force a path without rebuilding. Any other value of TESSERA_TRANSFER is
+  // Error(kInvalidArgument).
+  TransferMode transfer = TransferMode::kAuto;
 };
 
 class Executor {

@@ -1,0 +1,203 @@
+// The MPI executor's data plane: how it is chosen (TransferMode, TESSERA_TRANSFER, automatic fallback when
+// the MPI library cannot make RMA windows) and the two-sided path's behaviour when runs fail mid-transfer.
+// Collective like the other MPI tests. CTest runs this binary with TESSERA_EXPECT_TRANSFER naming the data
+// plane the environment must lead to (e.g. "two-sided" under `--mca btl self,tcp`, where auto must fall back
+// alone).
+#include <mpi.h>
+#include <stdlib.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "../runtime/test_graphs.h"
+#include "tessera/runtime/error.h"
+#include "tessera/runtime/executor.h"
+
+namespace tessera {
+namespace {
+
+using ::testing::HasSubstr;
+
+int world_size() {
+  int s = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+// Sets an environment variable for one scope (on every rank alike), restoring what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// Runs a tiny graph to read the data plane the executor chose.
+std::string transfer_of(Executor& exec) {
+  Graph g;
+  const KernelId k = g.kernel(testing::sum_plus_index_kernel());
+  auto ends = testing::add_chains(g, 1, 2, k);
+  return exec.run(g, Plan::build(g, ends)).stats.transfer;
+}
+
+// Each of n results is made on one worker and read on the next (cyclically), so every worker both serves and
+// fetches; `fail_at` (if >= 0) makes that reader throw instead, while the other transfers are under way.
+struct Ring {
+  Graph g;
+  std::vector<TaskId> outs;
+};
+Ring ring(int n, std::size_t doubles, int fail_at) {
+  Ring r;
+  const int workers = world_size() - 1;
+  for (int i = 0; i < n; ++i) {
+    const int maker = 1 + i % workers;
+    const int reader = 1 + (i + 1) % workers;
+    const TaskId make = r.g.add(
+        TaskKey{"make", {i}},
+        [doubles, i](const TaskContext&) {
+          std::vector<double> v(doubles);
+          for (std::size_t j = 0; j < v.size(); ++j)
+            v[j] = static_cast<double>(j + static_cast<std::size_t>(i));
+          return Value::of(std::move(v));
+        },
+        {}, TaskOptions{.rank = maker});
+    r.outs.push_back(r.g.add(
+        TaskKey{"read", {i}},
+        [i, fail_at](const TaskContext& ctx) -> Value {
+          if (i == fail_at) throw Error(ErrorCode::kIo, "disk gone while reading ring chunk");
+          const auto& v = ctx.input<std::vector<double>>(0);
+          double s = 0;
+          for (double x : v) s += x;
+          return Value::of(s);
+        },
+        {make}, TaskOptions{.rank = reader}));
+  }
+  return r;
+}
+
+double ring_sum(std::size_t doubles, int i) {
+  const double n = static_cast<double>(doubles);
+  return n * (n - 1) / 2 + n * i;
+}
+
+TEST(MpiTransfer, TheEnvironmentLeadsToTheExpectedDataPlane) {
+  if (world_size() < 2) GTEST_SKIP() << "needs the MPI executor";
+  const char* expected = std::getenv("TESSERA_EXPECT_TRANSFER");
+  if (expected == nullptr) GTEST_SKIP() << "TESSERA_EXPECT_TRANSFER not set";
+  auto exec = make_mpi_executor();
+  EXPECT_EQ(transfer_of(*exec), expected);
+}
+
+TEST(MpiTransfer, TheOptionForcesTwoSidedWhateverTheEnvironmentSays) {
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  ScopedEnv env("TESSERA_TRANSFER", "rma");  // the option wins over the environment
+  auto exec = make_mpi_executor({.transfer = TransferMode::kTwoSided});
+  Ring r = ring(8, 1 << 16, -1);
+  RunResult result = exec->run(r.g, Plan::build(r.g, r.outs));
+  EXPECT_EQ(result.stats.transfer, "two-sided");
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(result.outputs[static_cast<std::size_t>(i)].get<double>(), ring_sum(1 << 16, i));
+  std::uint64_t fetched = 0;
+  std::uint64_t served = 0;
+  for (const WorkerStats& w : result.stats.workers) {
+    EXPECT_EQ(w.bytes_rma, 0u);
+    EXPECT_EQ(w.gets, 0u);
+    EXPECT_EQ(w.bytes_two_sided, w.bytes_fetched);
+    fetched += w.bytes_two_sided;
+    served += w.bytes_served;
+  }
+  EXPECT_EQ(fetched, 8u * (1u << 16) * sizeof(double));
+  EXPECT_EQ(served, fetched);
+}
+
+TEST(MpiTransfer, AnUnknownTransferModeIsAnErrorOnEveryRank) {
+  if (world_size() < 2) GTEST_SKIP() << "needs the MPI executor";
+  ScopedEnv env("TESSERA_TRANSFER", "carrier-pigeon");
+  try {
+    make_mpi_executor();
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(),
+                HasSubstr("TESSERA_TRANSFER is \"carrier-pigeon\"; expected auto, rma or two-sided"));
+  }
+}
+
+TEST(MpiTransfer, ForcedRmaFailsOnEveryRankWhereWindowsCannotBeMade) {
+  if (world_size() < 2) GTEST_SKIP() << "needs the MPI executor";
+  std::string chosen;
+  {
+    ScopedEnv env("TESSERA_TRANSFER", "auto");  // what this MPI library can do, not what a test forced
+    auto exec = make_mpi_executor({.transfer = TransferMode::kAuto});
+    chosen = transfer_of(*exec);
+  }
+  if (chosen == "rma") {
+    auto exec = make_mpi_executor({.transfer = TransferMode::kRma});
+    EXPECT_EQ(transfer_of(*exec), "rma");
+    return;
+  }
+  // Here MPI cannot make a window over all ranks (e.g. --mca btl self,tcp): kRma must say so, everywhere.
+  try {
+    make_mpi_executor({.transfer = TransferMode::kRma});
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kResourceExhausted);
+    EXPECT_THAT(e.what(), HasSubstr("MPI_Win_create_dynamic failed on rank"));
+  }
+}
+
+TEST(MpiTransfer, AFailureWhileChunksAreInFlightLeavesNothingBehind) {
+  // Workers fetch from each other when one reader fails: the stopped workers must keep answering requests
+  // until all of them confirmed, and no request or answer may linger into the next run.
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  for (TransferMode mode : {TransferMode::kTwoSided, TransferMode::kAuto}) {
+    auto exec = make_mpi_executor({.transfer = mode});
+    for (int round = 0; round < 3; ++round) {
+      Ring bad = ring(24, 1 << 15, 5 + round);
+      try {
+        exec->run(bad.g, Plan::build(bad.g, bad.outs));
+        ADD_FAILURE() << "expected TaskError";
+      } catch (const TaskError& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kIo);
+        EXPECT_THAT(e.original_message(), HasSubstr("disk gone"));
+      }
+      Ring good = ring(24, 1 << 15, -1);
+      RunResult result = exec->run(good.g, Plan::build(good.g, good.outs));
+      for (int i = 0; i < 24; ++i) {
+        ASSERT_EQ(result.outputs[static_cast<std::size_t>(i)].get<double>(), ring_sum(1 << 15, i)) << i;
+      }
+    }
+  }
+}
+
+TEST(MpiTransfer, LargeResultsArriveIntactTwoSided) {
+  // 24 MiB crosses Open MPI's rendezvous protocol and the arena's first region size grows.
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  auto exec = make_mpi_executor({.arena_bytes = std::size_t{4} << 20, .transfer = TransferMode::kTwoSided});
+  Ring r = ring(2, std::size_t{3} << 20, -1);
+  RunResult result = exec->run(r.g, Plan::build(r.g, r.outs));
+  EXPECT_EQ(result.outputs[0].get<double>(), ring_sum(std::size_t{3} << 20, 0));
+  EXPECT_EQ(result.outputs[1].get<double>(), ring_sum(std::size_t{3} << 20, 1));
+}
+
+}  // namespace
+}  // namespace tessera
