@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -1155,6 +1156,255 @@ Array expand_dims(const Array& a, int axis) {
       detail::make_node<detail::ReshapeChunksNode>("expand_dims", shape, a.dtype(), ChunkGrid(shape, chunks));
   node->input = a.node();
   return Array(node);
+}
+
+// ---- reshape and moveaxis
+// ---------------------------------------------------------------------------------------
+
+namespace detail {
+namespace {
+
+// Cuts chunks finer so that there are about `factor` times as many (Dask's expand_tuple): merging axes whose
+// trailing members become single chunks keeps roughly the number of chunks, hence the parallelism.
+std::vector<std::int64_t> expand_chunks(const std::vector<std::int64_t>& chunks, std::int64_t factor) {
+  if (factor <= 1) return chunks;
+  std::vector<std::int64_t> out;
+  for (const std::int64_t c : chunks) {
+    const std::int64_t part = std::max<std::int64_t>(1, c / factor);
+    std::int64_t left = c;
+    for (; left >= 2 * part; left -= part) out.push_back(part);
+    if (left > 0) out.push_back(left);
+  }
+  return out;
+}
+
+// Chunk boundaries moved down to multiples of `factor` (Dask's contract_tuple); the total is a multiple.
+std::vector<std::int64_t> contract_chunks(const std::vector<std::int64_t>& chunks, std::int64_t factor) {
+  std::vector<std::int64_t> out;
+  std::int64_t residual = 0;
+  for (std::int64_t c : chunks) {
+    c += residual;
+    residual = c % factor;
+    if (c - residual > 0) out.push_back(c - residual);
+  }
+  return out;
+}
+
+std::int64_t extent_product(const Shape& shape, int lo, int hi) {
+  std::int64_t p = 1;
+  for (int a = lo; a < hi; ++a) p *= shape[static_cast<std::size_t>(a)];
+  return p;
+}
+
+// Axes [in_lo, in_hi) of the input hold the same elements as axes [out_lo, out_hi) of the output.
+struct ReshapeGroup {
+  int in_lo, in_hi, out_lo, out_hi;
+};
+
+// The shortest runs of axes with equal products, left to right; axes of extent 1 left over at the end join
+// the last run. Needs a non-empty array with at least one axis on each side.
+std::vector<ReshapeGroup> reshape_groups(const Shape& in, const Shape& out) {
+  std::vector<ReshapeGroup> groups;
+  const int nin = static_cast<int>(in.size()), nout = static_cast<int>(out.size());
+  int i = 0, j = 0;
+  while (i < nin && j < nout) {
+    ReshapeGroup g{i, i, j, j};
+    std::int64_t pi = in[static_cast<std::size_t>(i++)], po = out[static_cast<std::size_t>(j++)];
+    // Equal totals keep both indices in range: a smaller partial product always has axes left to multiply.
+    while (pi != po) {
+      if (pi < po) {
+        pi *= in[static_cast<std::size_t>(i++)];
+      } else {
+        po *= out[static_cast<std::size_t>(j++)];
+      }
+    }
+    g.in_hi = i;
+    g.out_hi = j;
+    groups.push_back(g);
+  }
+  groups.back().in_hi = nin;
+  groups.back().out_hi = nout;
+  return groups;
+}
+
+// The chunks of the single axis that axes [lo, hi) of `g` merge into, when each chunk is a contiguous run of
+// the merged axis: some axis k carries any chunks, those before it chunks of 1, those after it one chunk.
+std::optional<std::vector<std::int64_t>> merged_chunks(const ChunkGrid& g, int lo, int hi) {
+  for (int k = lo; k < hi; ++k) {
+    bool ok = true;
+    for (int a = lo; a < k && ok; ++a) ok = g.num_chunks(a) == g.shape()[static_cast<std::size_t>(a)];
+    for (int a = k + 1; a < hi && ok; ++a) ok = g.num_chunks(a) == 1;
+    if (!ok) continue;
+    const std::int64_t trailing = extent_product(g.shape(), k + 1, hi);
+    const std::int64_t repeats = extent_product(g.shape(), lo, k);
+    std::vector<std::int64_t> out;
+    for (std::int64_t r = 0; r < repeats; ++r) {
+      for (const std::int64_t c : g.chunks(k)) out.push_back(c * trailing);
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+// The chunks of output axes [lo, hi) when one axis chunked as `chunks` is split into them, each input chunk
+// becoming one output block: some axis k carries the chunks (every chunk a whole number of trailing blocks,
+// none crossing a boundary of axis k, the same pattern under every index of the axes before k, which get
+// chunks of 1), the axes after k one chunk each.
+std::optional<std::vector<std::vector<std::int64_t>>> split_chunks(const std::vector<std::int64_t>& chunks,
+                                                                   const Shape& out, int lo, int hi) {
+  for (int k = lo; k < hi; ++k) {
+    const std::int64_t trailing = extent_product(out, k + 1, hi);
+    const std::int64_t block = trailing * out[static_cast<std::size_t>(k)];
+    bool ok = true;
+    std::size_t pattern = 0;  // chunks within the first block of axis k
+    std::int64_t offset = 0;
+    for (const std::int64_t c : chunks) {
+      if (offset % trailing != 0 || c % trailing != 0 || offset / block != (offset + c - 1) / block) {
+        ok = false;
+        break;
+      }
+      if (offset < block) ++pattern;
+      offset += c;
+    }
+    for (std::size_t i = pattern; ok && i < chunks.size(); ++i) ok = chunks[i] == chunks[i % pattern];
+    if (!ok) continue;
+    std::vector<std::vector<std::int64_t>> result;
+    for (int a = lo; a < k; ++a)
+      result.emplace_back(static_cast<std::size_t>(out[static_cast<std::size_t>(a)]), 1);
+    std::vector<std::int64_t> along;
+    for (std::size_t i = 0; i < pattern; ++i) along.push_back(chunks[i] / trailing);
+    result.push_back(std::move(along));
+    for (int a = k + 1; a < hi; ++a) result.push_back({out[static_cast<std::size_t>(a)]});
+    return result;
+  }
+  return std::nullopt;
+}
+
+ArrayNodePtr reshape_chunks_node(const ArrayNodePtr& in, const ChunkGrid& grid) {
+  auto node = make_node<ReshapeChunksNode>("reshape", grid.shape(), in->dtype, grid);
+  node->input = in;
+  return node;
+}
+
+}  // namespace
+}  // namespace detail
+
+Array reshape(const Array& a, const Shape& new_shape) {
+  const detail::ArrayNode& in = node_of(a);
+  Shape shape = new_shape;
+  int unknown = -1;
+  std::int64_t known = 1;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == -1 && unknown < 0) {
+      unknown = static_cast<int>(d);
+    } else if (shape[d] == -1) {
+      throw_error(ErrorCode::kInvalidArgument, "reshape: can only infer one extent, but shape ",
+                  format_shape(new_shape), " has several -1");
+    } else if (shape[d] < 0) {
+      throw_error(ErrorCode::kInvalidArgument, "reshape: extent ", shape[d], " of shape ",
+                  format_shape(new_shape), " is negative");
+    } else {
+      known *= shape[d];
+    }
+  }
+  if (unknown >= 0 && known > 0 && a.size() % known == 0)
+    shape[static_cast<std::size_t>(unknown)] = a.size() / known;
+  if ((unknown >= 0 && shape[static_cast<std::size_t>(unknown)] < 0) || num_elements(shape) != a.size()) {
+    throw_error(ErrorCode::kInvalidArgument, "reshape: cannot reshape an array of shape ",
+                format_shape(a.shape()), " (", a.size(), " elements) into shape ", format_shape(new_shape));
+  }
+  if (shape == a.shape()) return a;
+  using detail::ArrayNodePtr;
+  ArrayNodePtr node = a.node();
+  // No elements, or one chunk: a single chunk reshaped as a whole.
+  if (a.size() == 0 || in.grid.total_chunks() == 1) {
+    node = detail::rechunk_node(node, ChunkGrid::regular(in.shape, Shape(in.shape.size(), -1)));
+    return Array(detail::reshape_chunks_node(node, ChunkGrid::regular(shape, Shape(shape.size(), -1))));
+  }
+  const std::vector<detail::ReshapeGroup> groups = detail::reshape_groups(in.shape, shape);
+
+  // Merge: each group's input axes become one axis, rechunked first where a chunk would not be contiguous.
+  std::vector<std::vector<std::int64_t>> in_chunks, merged;
+  Shape merged_shape;
+  for (const detail::ReshapeGroup& g : groups) {
+    std::optional<std::vector<std::int64_t>> m = detail::merged_chunks(in.grid, g.in_lo, g.in_hi);
+    if (m) {
+      for (int d = g.in_lo; d < g.in_hi; ++d) in_chunks.push_back(in.grid.chunks(d));
+    } else {
+      // Only the leading axis of extent > 1 keeps several chunks (cut finer to keep the chunk count).
+      int lead = g.in_lo;
+      while (lead + 1 < g.in_hi && in.shape[static_cast<std::size_t>(lead)] == 1) ++lead;
+      std::int64_t factor = 1;
+      for (int d = lead + 1; d < g.in_hi; ++d) factor *= in.grid.num_chunks(d);
+      for (int d = g.in_lo; d < g.in_hi; ++d) {
+        in_chunks.push_back(d == lead ? detail::expand_chunks(in.grid.chunks(d), factor)
+                                      : std::vector<std::int64_t>{in.shape[static_cast<std::size_t>(d)]});
+      }
+      const ChunkGrid group_grid(
+          Shape(in.shape.begin() + g.in_lo, in.shape.begin() + g.in_hi),
+          std::vector<std::vector<std::int64_t>>(in_chunks.end() - (g.in_hi - g.in_lo), in_chunks.end()));
+      m = detail::merged_chunks(group_grid, 0, g.in_hi - g.in_lo);
+      if (!m) throw_error(ErrorCode::kInternal, "reshape: the rechunked axes still do not merge");
+    }
+    merged.push_back(std::move(*m));
+    merged_shape.push_back(detail::extent_product(in.shape, g.in_lo, g.in_hi));
+  }
+  node = detail::rechunk_node(node, ChunkGrid(in.shape, in_chunks));
+  if (merged_shape != in.shape) node = detail::reshape_chunks_node(node, ChunkGrid(merged_shape, merged));
+
+  // Split: each merged axis becomes the group's output axes, rechunked first where a chunk would not be a
+  // block of them.
+  std::vector<std::vector<std::int64_t>> out_chunks;
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    const detail::ReshapeGroup& g = groups[gi];
+    auto s = detail::split_chunks(merged[gi], shape, g.out_lo, g.out_hi);
+    if (!s) {
+      int lead = g.out_lo;
+      while (lead + 1 < g.out_hi && shape[static_cast<std::size_t>(lead)] == 1) ++lead;
+      merged[gi] = detail::contract_chunks(merged[gi], detail::extent_product(shape, lead + 1, g.out_hi));
+      s = detail::split_chunks(merged[gi], shape, g.out_lo, g.out_hi);
+      if (!s) throw_error(ErrorCode::kInternal, "reshape: the rechunked axis still does not split");
+    }
+    for (auto& c : *s) out_chunks.push_back(std::move(c));
+  }
+  node = detail::rechunk_node(node, ChunkGrid(merged_shape, merged));
+  if (shape != merged_shape) node = detail::reshape_chunks_node(node, ChunkGrid(shape, out_chunks));
+  return Array(node);
+}
+
+Array moveaxis(const Array& a, int source, int destination) {
+  return moveaxis(a, std::vector<int>{source}, std::vector<int>{destination});
+}
+
+Array moveaxis(const Array& a, std::vector<int> source, std::vector<int> destination) {
+  const int nd = node_of(a).grid.ndim();
+  if (source.size() != destination.size()) {
+    throw_error(ErrorCode::kInvalidArgument, "moveaxis: ", source.size(), " source axes but ",
+                destination.size(), " destinations; they must pair up");
+  }
+  for (std::vector<int>* axes : {&source, &destination}) {
+    std::vector<bool> seen(static_cast<std::size_t>(nd), false);
+    for (int& ax : *axes) {
+      ax = detail::normalize_axis(ax, nd, "moveaxis");
+      if (seen[static_cast<std::size_t>(ax)]) {
+        throw_error(ErrorCode::kInvalidArgument, "moveaxis: ", axes == &source ? "source" : "destination",
+                    " axis ", ax, " repeated");
+      }
+      seen[static_cast<std::size_t>(ax)] = true;
+    }
+  }
+  // NumPy's construction: the unmoved axes in order, then each moved axis inserted at its destination, in
+  // increasing order of destination.
+  std::vector<int> order;
+  for (int d = 0; d < nd; ++d) {
+    if (std::find(source.begin(), source.end(), d) == source.end()) order.push_back(d);
+  }
+  std::vector<std::pair<int, int>> moves;
+  for (std::size_t i = 0; i < source.size(); ++i) moves.emplace_back(destination[i], source[i]);
+  std::sort(moves.begin(), moves.end());
+  for (const auto& [dest, src] : moves) order.insert(order.begin() + dest, src);
+  if (nd == 0) return a;
+  return a.transpose(order);
 }
 
 // ---- computing

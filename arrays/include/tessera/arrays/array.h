@@ -245,6 +245,15 @@ Array median(const Array& a, int axis, bool keepdims = false);
 // tree, so results do not depend on placement). b's row chunks follow a's column chunks.
 Array matmul(const Array& a, const Array& b);
 
+// numpy.tensordot of float arrays: sums over a's axes `a_axes[i]` paired with b's `b_axes[i]`; the result's
+// axes are a's remaining axes, then b's. One Eigen GEMM per pair of blocks (blocks whose contracted axes are
+// not already leading or trailing are transposed first) and the partial products of an output block summed
+// in a fixed tree of fan-in 8, so results are bit-identical on any executor. b is rechunked along the
+// contracted axes to follow a. Errors name both shapes and the axes that disagree.
+Array tensordot(const Array& a, const Array& b, std::vector<int> a_axes, std::vector<int> b_axes);
+// The last `axes` axes of a against the first `axes` axes of b (numpy's integer form; 2 by default).
+Array tensordot(const Array& a, const Array& b, int axes = 2);
+
 // How map_overlap extends chunks at the array's edges.
 enum class Boundary {
   kNone,      // no halo at the array's edges: edge chunks get smaller blocks
@@ -271,6 +280,20 @@ Array take(const Array& a, std::vector<std::int64_t> indices, int axis);
 // Remove an axis of length 1 / insert one (NumPy's squeeze and expand_dims).
 Array squeeze(const Array& a, int axis);
 Array expand_dims(const Array& a, int axis);
+
+// The same elements in row-major order under `new_shape` (numpy.reshape; one extent may be -1, inferred).
+// Blockwise where the chunks allow, one output chunk per input chunk, as in dask.array.reshape: merged axes
+// need every axis after the one carrying several chunks to be a single chunk (and those before it chunks of
+// 1); split axes need input chunks that are whole multiples of the trailing output axes. Otherwise the input
+// is rechunked first, like Dask: the axes being merged keep chunks only along the leading one (its chunks
+// cut finer so the chunk count stays about the same), an axis being split is cut at multiples of the
+// trailing output extents. Reshapes that both merge and split (e.g. (6, 4) -> (4, 6)) merge, then split.
+// Errors name both shapes.
+Array reshape(const Array& a, const Shape& new_shape);
+
+// Axes moved to new positions, the others keeping their order (numpy.moveaxis); a transpose.
+Array moveaxis(const Array& a, int source, int destination);
+Array moveaxis(const Array& a, std::vector<int> source, std::vector<int> destination);
 
 // Joining. Chunks along the other axes must match (same chunking), as in Dask.
 Array concatenate(std::span<const Array> arrays, int axis = 0);
