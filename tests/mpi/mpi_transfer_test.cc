@@ -199,5 +199,121 @@ TEST(MpiTransfer, LargeResultsArriveIntactTwoSided) {
   EXPECT_EQ(result.outputs[1].get<double>(), ring_sum(std::size_t{3} << 20, 1));
 }
 
+// World rank of the lowest rank on each rank's node, by world rank (MPI_COMM_TYPE_SHARED, as the executor).
+std::vector<int> node_leaders() {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+  int leader = rank;
+  MPI_Allreduce(&rank, &leader, 1, MPI_INT, MPI_MIN, node);
+  MPI_Comm_free(&node);
+  std::vector<int> all(static_cast<std::size_t>(world_size()));
+  MPI_Allgather(&leader, 1, MPI_INT, all.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  return all;
+}
+
+TEST(MpiTransfer, EveryPairOfWorkersMovesBytesOnTheExpectedPath) {
+  // Every worker reads one result from every other worker. With a window over all ranks every byte goes by
+  // RMA; two-sided, every byte on request; with windows per node, same-node bytes by RMA and the others on
+  // request (what crosses between simulated nodes in tests/cluster).
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  const int workers = world_size() - 1;
+  constexpr std::size_t kDoubles = 8192;  // 64 KiB
+  Graph g;
+  std::vector<TaskId> outs;
+  for (int maker = 1; maker <= workers; ++maker) {
+    for (int reader = 1; reader <= workers; ++reader) {
+      if (maker == reader) continue;
+      const TaskId make = g.add(
+          TaskKey{"make", {maker, reader}},
+          [maker](const TaskContext&) { return Value::of(std::vector<double>(kDoubles, maker)); }, {},
+          TaskOptions{.rank = maker});
+      outs.push_back(g.add(
+          TaskKey{"read", {maker, reader}},
+          [](const TaskContext& ctx) { return Value::of(ctx.input<std::vector<double>>(0)[kDoubles - 1]); },
+          {make}, TaskOptions{.rank = reader}));
+    }
+  }
+  auto exec = make_mpi_executor();
+  RunResult r = exec->run(g, Plan::build(g, outs));
+  std::size_t i = 0;
+  for (int maker = 1; maker <= workers; ++maker) {
+    for (int reader = 1; reader <= workers; ++reader) {
+      if (maker != reader) EXPECT_EQ(r.outputs[i++].get<double>(), maker);
+    }
+  }
+  const std::vector<int> leader = node_leaders();
+  const std::uint64_t bytes = kDoubles * sizeof(double);
+  for (const WorkerStats& w : r.stats.workers) {
+    std::uint64_t rma = 0;
+    std::uint64_t two_sided = 0;
+    for (int maker = 1; maker <= workers; ++maker) {
+      if (maker == w.rank) continue;
+      const bool same_node =
+          leader[static_cast<std::size_t>(maker)] == leader[static_cast<std::size_t>(w.rank)];
+      const bool by_rma = r.stats.transfer == "rma" ||
+                          (r.stats.transfer == "rma within nodes, two-sided between nodes" && same_node);
+      (by_rma ? rma : two_sided) += bytes;
+      EXPECT_EQ(w.bytes_from[static_cast<std::size_t>(maker)], bytes)
+          << "rank " << w.rank << " from " << maker;
+    }
+    EXPECT_EQ(w.bytes_rma, rma) << "rank " << w.rank << ", data plane " << r.stats.transfer;
+    EXPECT_EQ(w.bytes_two_sided, two_sided) << "rank " << w.rank << ", data plane " << r.stats.transfer;
+  }
+  std::uint64_t requested = 0;
+  std::uint64_t served = 0;
+  for (const WorkerStats& w : r.stats.workers) {
+    requested += w.bytes_two_sided;
+    served += w.bytes_served;
+  }
+  EXPECT_EQ(served, requested);
+}
+
+TEST(MpiTransfer, NodeLocalRanksComeFromMpi) {
+  // TESSERA_EXPECT_NODE_SIZES="2,2": ranks per node in rank order, as the launcher was told to place them
+  // (tests/cluster). The executor's placement must agree: worker i/n of the node led by its lowest rank.
+  const char* expected = std::getenv("TESSERA_EXPECT_NODE_SIZES");
+  if (expected == nullptr || world_size() < 2) GTEST_SKIP() << "TESSERA_EXPECT_NODE_SIZES not set";
+  std::vector<int> sizes;
+  for (const char* p = expected; *p != '\0';) {
+    char* end = nullptr;
+    sizes.push_back(static_cast<int>(std::strtol(p, &end, 10)));
+    p = *end == ',' ? end + 1 : end;
+  }
+  std::vector<int> want_leader;
+  std::vector<int> want_local;
+  std::vector<int> want_size;
+  for (int s : sizes) {
+    const int first = static_cast<int>(want_leader.size());
+    for (int k = 0; k < s; ++k) {
+      want_leader.push_back(first);
+      want_local.push_back(k);
+      want_size.push_back(s);
+    }
+  }
+  ASSERT_EQ(static_cast<int>(want_leader.size()), world_size()) << "TESSERA_EXPECT_NODE_SIZES=" << expected;
+  EXPECT_EQ(node_leaders(), want_leader);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) {
+    EXPECT_EQ(std::atoi(local), want_local[static_cast<std::size_t>(rank)]);
+  }
+  auto exec = make_mpi_executor();
+  Graph g;
+  const KernelId k = g.kernel(testing::sum_plus_index_kernel());
+  auto ends = testing::add_chains(g, 1, 2, k);
+  RunResult r = exec->run(g, Plan::build(g, ends));
+  for (const WorkerStats& w : r.stats.workers) {
+    const auto i = static_cast<std::size_t>(w.rank);
+    // Workers on the node, the scheduler excluded, numbered from 1 in rank order.
+    const int leader = want_leader[i];
+    const int workers_here = want_size[i] - (leader == 0 ? 1 : 0);
+    const int index = want_local[i] + (leader == 0 ? 0 : 1);
+    EXPECT_THAT(w.binding, ::testing::StartsWith(
+                               str_cat("node of rank ", leader, ", worker ", index, "/", workers_here, ":")));
+  }
+}
+
 }  // namespace
 }  // namespace tessera
