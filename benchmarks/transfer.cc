@@ -1,11 +1,17 @@
-// transfer: how fast a worker pulls another worker's result, against raw MPI_Get of the same bytes in the
-// same run. Needs 3 ranks (scheduler + 2 workers). For each size, a graph makes a Buffer on rank 2 and reads
-// it on rank 1; the figure is rank 1's fetch time (issuing MPI_Rget into the final Buffer until the executor
-// sees it complete). The raw figure: rank 1 MPI_Rget + MPI_Wait from a window attached on rank 2, into a warm
-// buffer.
+// transfer: how fast a worker pulls another worker's result, on each data-plane path, against raw MPI of the
+// same bytes in the same run. Needs 3 ranks (scheduler + 2 workers). For each size, a graph makes a Buffer on
+// rank 2 and reads it on rank 1; the figure is rank 1's fetch time (issuing the fetch until the executor sees
+// the bytes in the final Buffer).
+//   tessera-mpi-3            the executor's automatic choice (one-sided MPI_Rget where RMA windows work)
+//   tessera-mpi-3-two-sided  forced two-sided: rank 1 asks, rank 2's communication thread MPI_Isends
+//   raw, raw-warm            rank 1 MPI_Rget + MPI_Wait from a window attached on rank 2 (skipped where the
+//                            MPI library cannot make the window, e.g. between nodes over TCP)
+//   raw-sendrecv             rank 1 MPI_Send of an 8-byte request, rank 2 (waiting in MPI_Recv) answers with
+//                            MPI_Send of the bytes, rank 1 MPI_Recv: the floor of any pull over two-sided MPI
 #include <mpi.h>
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -44,7 +50,14 @@ class RawGet {
         block_(static_cast<std::byte*>(std::aligned_alloc(std::size_t{2} << 20, largest)), &std::free) {
     madvise(block_.get(), largest, MADV_HUGEPAGE);
     std::memset(block_.get(), 1, largest);
-    MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &win_);
+    const int rc = MPI_Win_create_dynamic(MPI_INFO_NULL, MPI_COMM_WORLD, &win_);
+    int ok = rc == MPI_SUCCESS ? 1 : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    available_ = ok == 1;
+    if (!available_) {
+      win_ = MPI_WIN_NULL;  // made on some ranks at most: cannot be freed collectively
+      return;
+    }
     if (rank == 2) {
       MPI_Win_attach(win_, block_.get(), static_cast<MPI_Aint>(largest));
       MPI_Get_address(block_.get(), &address_);
@@ -53,6 +66,7 @@ class RawGet {
     MPI_Win_lock_all(MPI_MODE_NOCHECK, win_);
   }
   ~RawGet() {
+    if (!available_) return;
     MPI_Win_unlock_all(win_);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank_ == 2) MPI_Win_detach(win_, block_.get());
@@ -60,7 +74,9 @@ class RawGet {
   }
   // Seconds rank 1 spends getting `bytes` (the same on every rank). `fresh`: the owner rewrites them first,
   // as a producer would; otherwise they were written long ago.
+  bool available() const { return available_; }
   double measure(std::size_t bytes, bool fresh) {
+    if (!available_) return 0;
     if (fresh && rank_ == 2) std::memset(block_.get(), 7, bytes);
     MPI_Barrier(MPI_COMM_WORLD);
     double seconds = 0;
@@ -82,6 +98,40 @@ class RawGet {
 
   MPI_Win win_ = MPI_WIN_NULL;
   MPI_Aint address_ = 0;
+  bool available_ = false;
+};
+
+// Raw two-sided pull of the same bytes, in the same kind of memory on both sides. Collective.
+class RawSendRecv {
+ public:
+  RawSendRecv(std::size_t largest, int rank)
+      : rank_(rank),
+        block_(static_cast<std::byte*>(std::aligned_alloc(std::size_t{2} << 20, largest)), &std::free) {
+    madvise(block_.get(), largest, MADV_HUGEPAGE);
+    std::memset(block_.get(), 1, largest);
+  }
+  // Seconds rank 1 spends between sending its request and holding `bytes` freshly written by rank 2.
+  double measure(std::size_t bytes) {
+    if (rank_ == 2) std::memset(block_.get(), 7, bytes);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double seconds = 0;
+    std::uint64_t ask = bytes;
+    if (rank_ == 1) {
+      const double t0 = MPI_Wtime();
+      MPI_Send(&ask, 1, MPI_UINT64_T, 2, 1, MPI_COMM_WORLD);
+      MPI_Recv(block_.get(), static_cast<int>(bytes), MPI_BYTE, 2, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      seconds = MPI_Wtime() - t0;
+    } else if (rank_ == 2) {
+      MPI_Recv(&ask, 1, MPI_UINT64_T, 1, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Send(block_.get(), static_cast<int>(ask), MPI_BYTE, 1, 2, MPI_COMM_WORLD);
+    }
+    MPI_Bcast(&seconds, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
+    return seconds;
+  }
+
+ private:
+  int rank_;
+  std::unique_ptr<std::byte, decltype(&std::free)> block_;
 };
 
 // Seconds rank 1's executor spent fetching a `bytes`-sized Buffer made on rank 2.
@@ -105,7 +155,7 @@ double tessera_fetch(Executor& exec, std::size_t bytes, int rep) {
   const TaskId outs[] = {use};
   RunResult result = exec.run(g, Plan::build(g, outs));
   const WorkerStats& w = result.stats.workers[0];  // rank 1
-  if (result.outputs[0].get<int>() != 7 || w.gets == 0) {
+  if (result.outputs[0].get<int>() != 7 || w.bytes_fetched != bytes) {
     std::fprintf(stderr, "transfer: the data did not travel from rank 2 to rank 1\n");
     std::exit(1);
   }
@@ -124,23 +174,33 @@ int main(int argc, char** argv) {
     if (exec->rank() == 0) std::fprintf(stderr, "transfer needs 3 ranks (a scheduler and two workers)\n");
     return 2;
   }
-  // Interleaved rep by rep, so that the machine's noise falls on all three alike.
+  auto two_sided = make_mpi_executor({.transfer = TransferMode::kTwoSided});
+  // Interleaved rep by rep, so that the machine's noise falls on all of them alike.
   RawGet raw(sizes.back(), exec->rank());
+  RawSendRecv raw_sr(sizes.back(), exec->rank());
   for (std::size_t bytes : sizes) {
-    std::vector<double> fresh, warm, ours;
+    std::vector<double> fresh, warm, sendrecv, ours, ours_two_sided;
     for (int r = 0; r < reps + 1; ++r) {
       const double a = raw.measure(bytes, true);
       const double b = raw.measure(bytes, false);
-      const double c = tessera_fetch(*exec, bytes, r);
+      const double c = raw_sr.measure(bytes);
+      const double d = tessera_fetch(*exec, bytes, r);
+      const double e = tessera_fetch(*two_sided, bytes, r);
       if (r == 0) continue;  // the first round warms the paths
       fresh.push_back(a);
       warm.push_back(b);
-      ours.push_back(c);
+      sendrecv.push_back(c);
+      ours.push_back(d);
+      ours_two_sided.push_back(e);
     }
     if (exec->rank() == 0) {
-      report("raw", bytes, bench::median(fresh));
-      report("raw-warm", bytes, bench::median(warm));
+      if (raw.available()) {
+        report("raw", bytes, bench::median(fresh));
+        report("raw-warm", bytes, bench::median(warm));
+      }
+      report("raw-sendrecv", bytes, bench::median(sendrecv));
       report("tessera-mpi-3", bytes, bench::median(ours));
+      report("tessera-mpi-3-two-sided", bytes, bench::median(ours_two_sided));
     }
   }
   return 0;
