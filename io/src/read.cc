@@ -1,1 +1,913 @@
-// (being written)
+// Reading HDF5, NetCDF-4 and NetCDF-3 variables as chunked arrays.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <hdf5_hl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "hdf5_file.h"
+#include "io_util.h"
+#include "netcdf3.h"
+#include "tessera/io/io.h"
+
+namespace tessera::io {
+
+using detail::check;
+using detail::check_id;
+using detail::Hid;
+
+// ---- small public helpers
+
+std::string_view name_of(FileFormat f) noexcept {
+  switch (f) {
+    case FileFormat::kHdf5:
+      return "HDF5";
+    case FileFormat::kNetcdf4:
+      return "NetCDF-4 (HDF5)";
+    case FileFormat::kNetcdf3Classic:
+      return "NetCDF-3 classic";
+    case FileFormat::kNetcdf3Offset64:
+      return "NetCDF-3 64-bit offset";
+    case FileFormat::kNetcdf3Cdf5:
+      return "NetCDF-3 CDF-5";
+  }
+  return "?";
+}
+
+double AttributeValue::number() const {
+  if (is_text() || numbers().empty()) {
+    throw_error(ErrorCode::kInvalidArgument, "attribute value ", str(), " is not a number");
+  }
+  return numbers().front();
+}
+
+std::string AttributeValue::str() const {
+  if (is_text()) return "\"" + text() + "\"";
+  std::ostringstream out;
+  out.precision(9);
+  const auto& v = numbers();
+  if (v.size() != 1) out << "[";
+  for (std::size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << v[i];
+  if (v.size() != 1) out << "]";
+  return out.str();
+}
+
+const AttributeValue* find_attribute(const Attributes& attributes, std::string_view name) noexcept {
+  for (const auto& [k, v] : attributes) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+std::uint64_t VariableInfo::logical_bytes() const noexcept {
+  return static_cast<std::uint64_t>(num_elements(shape)) * size_of(dtype);
+}
+
+const VariableInfo& FileInfo::variable(std::string_view name) const {
+  std::string_view wanted = name;
+  if (!wanted.empty() && wanted.front() == '/') wanted.remove_prefix(1);
+  for (const auto& v : variables) {
+    if (v.name == wanted) return v;
+  }
+  std::string have;
+  for (const auto& v : variables) {
+    if (v.dimension_only) continue;
+    have += (have.empty() ? "" : ", ") + v.name;
+  }
+  throw_error(ErrorCode::kNotFound, "no variable \"", name, "\" in ", path,
+              have.empty() ? std::string(" (it has no variables)") : " (it has: " + have + ")");
+}
+
+namespace {
+
+// ---- file identification
+
+enum class Kind { kHdf5, kNetcdf3 };
+
+Kind sniff(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) throw_error(ErrorCode::kNotFound, "no such file: ", path);
+    throw_error(ErrorCode::kIo, "cannot access ", path, ": ", std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) throw_error(ErrorCode::kInvalidArgument, path, " is a directory, not a file");
+  detail::Fd fd(path, O_RDONLY);
+  std::byte head[8] = {};
+  const ssize_t n = ::pread(fd.get(), head, sizeof(head), 0);
+  if (n < 0) throw_error(ErrorCode::kIo, "cannot read ", path, ": ", std::strerror(errno));
+  if (n >= 4 && detail::is_netcdf3(std::span<const std::byte>(head, static_cast<std::size_t>(n)))) {
+    return Kind::kNetcdf3;
+  }
+  {
+    auto lock = detail::hdf5_lock();
+    if (H5Fis_hdf5(path.c_str()) > 0) return Kind::kHdf5;
+    H5Eclear2(H5E_DEFAULT);
+  }
+  // Say what it looks like, so a user who passed the wrong file sees why.
+  static constexpr unsigned char kHdf5Magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  std::string what;
+  if (n == 0) {
+    what = "it is empty";
+  } else if (n >= 8 && std::memcmp(head, kHdf5Magic, 8) == 0) {
+    throw_error(ErrorCode::kCorrupt, path,
+                " starts like an HDF5 file but its superblock is damaged or the file is truncated (",
+                st.st_size, " bytes)");
+  } else if (n >= 3 && std::memcmp(head, "CDF", 3) == 0) {
+    throw_error(ErrorCode::kInvalidArgument, path, " is a NetCDF-3 file of an unknown version (byte 4 is ",
+                static_cast<int>(head[3]), ")");
+  } else if (n >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
+             static_cast<unsigned char>(head[1]) == 0x8b) {
+    what = "it is gzip-compressed: gunzip it first";
+  } else {
+    bool text = true;
+    for (ssize_t i = 0; i < n; ++i) {
+      const auto c = static_cast<unsigned char>(head[i]);
+      if (c < 9 || (c > 13 && c < 32 && c != 27) || c == 127) text = false;
+    }
+    what = text ? "it looks like a text file" : "its first bytes are no HDF5 or NetCDF signature";
+  }
+  throw_error(ErrorCode::kInvalidArgument, path, " is not an HDF5 or NetCDF file (", what, ")");
+}
+
+// ---- HDF5 metadata
+
+Hid open_hdf5(const std::string& path) {
+  Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
+  H5Pset_fapl_sec2(fapl.get());
+  return Hid(check_id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), ErrorCode::kCorrupt,
+                      str_cat("cannot open ", path, ": the file is damaged or truncated")));
+}
+
+std::string base_name(std::string_view path) {
+  const auto slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::vector<Filter> read_filters(hid_t dcpl) {
+  std::vector<Filter> out;
+  const int n = H5Pget_nfilters(dcpl);
+  for (int i = 0; i < n; ++i) {
+    unsigned flags = 0;
+    std::size_t nelmts = 16;
+    unsigned values[16] = {};
+    char name[128] = {};
+    unsigned config = 0;
+    const H5Z_filter_t id =
+        H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &nelmts, values, sizeof(name), name, &config);
+    Filter f;
+    f.id = static_cast<int>(id);
+    switch (id) {
+      case H5Z_FILTER_DEFLATE:
+        f.name = "deflate";
+        break;
+      case H5Z_FILTER_SHUFFLE:
+        f.name = "shuffle";
+        break;
+      case H5Z_FILTER_FLETCHER32:
+        f.name = "fletcher32";
+        break;
+      case H5Z_FILTER_SZIP:
+        f.name = "szip";
+        break;
+      case H5Z_FILTER_NBIT:
+        f.name = "nbit";
+        break;
+      case H5Z_FILTER_SCALEOFFSET:
+        f.name = "scaleoffset";
+        break;
+      default:
+        f.name = name[0] ? std::string(name) : str_cat("filter ", id);
+        break;
+    }
+    f.parameters.assign(values, values + std::min<std::size_t>(nelmts, 16));
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+VariableInfo describe_dataset(hid_t dset, const std::string& name) {
+  VariableInfo v;
+  v.name = name;
+  Hid space(check_id(H5Dget_space(dset), ErrorCode::kCorrupt, str_cat("cannot read the shape of ", name)));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) throw_error(ErrorCode::kCorrupt, "cannot read the shape of ", name);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  v.shape.assign(dims.begin(), dims.end());
+  Hid type(check_id(H5Dget_type(dset), ErrorCode::kCorrupt, str_cat("cannot read the type of ", name)));
+  detail::StoredType st = detail::describe_type(type.get());
+  v.stored_type = st.numpy;
+  v.dtype = st.dtype;
+  if (!st.supported) v.unsupported = st.why;
+  Hid dcpl(H5Dget_create_plist(dset));
+  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+    v.chunked = true;
+    std::vector<hsize_t> c(static_cast<std::size_t>(rank));
+    H5Pget_chunk(dcpl.get(), rank, c.data());
+    v.storage_chunks.assign(c.begin(), c.end());
+  }
+  v.filters = read_filters(dcpl.get());
+  v.attributes = detail::read_attributes(dset);
+  v.storage_bytes = H5Dget_storage_size(dset);
+  // NetCDF-4 dimensions: a dimension scale is its own dimension; other datasets list theirs.
+  if (H5DSis_scale(dset) > 0) {
+    v.dims = {name};
+    const std::string label = detail::read_text_attribute(dset, "NAME");
+    v.dimension_only = label.rfind("This is a netCDF dimension but not a netCDF variable", 0) == 0;
+  } else {
+    for (int axis = 0; axis < rank; ++axis) {
+      std::string dim;
+      if (H5DSget_num_scales(dset, static_cast<unsigned>(axis)) > 0) {
+        H5DSiterate_scales(
+            dset, static_cast<unsigned>(axis), nullptr,
+            [](hid_t, unsigned, hid_t scale, void* data) -> herr_t {
+              char buf[1024] = {};
+              if (H5Iget_name(scale, buf, sizeof(buf)) > 0) *static_cast<std::string*>(data) = base_name(buf);
+              return 1;  // the first scale names the dimension
+            },
+            &dim);
+      }
+      H5Eclear2(H5E_DEFAULT);
+      v.dims.push_back(dim.empty() ? str_cat("phony_dim_", axis) : dim);
+    }
+  }
+  H5Eclear2(H5E_DEFAULT);
+  return v;
+}
+
+FileInfo inspect_hdf5(const std::string& path) {
+  auto lock = detail::hdf5_lock();
+  FileInfo info;
+  info.path = path;
+  Hid file = open_hdf5(path);
+  hsize_t size = 0;
+  H5Fget_filesize(file.get(), &size);
+  info.file_bytes = size;
+  Hid root(check_id(H5Gopen2(file.get(), "/", H5P_DEFAULT), ErrorCode::kCorrupt,
+                    str_cat("cannot open the root group of ", path)));
+  info.attributes = detail::read_attributes(root.get());
+  bool netcdf = detail::has_attribute(root.get(), "_NCProperties");
+  struct Ctx {
+    std::vector<std::string> datasets;
+  } ctx;
+  check(H5Lvisit(
+            file.get(), H5_INDEX_NAME, H5_ITER_INC,
+            [](hid_t group, const char* name, const H5L_info_t* linfo, void* data) -> herr_t {
+              if (linfo->type != H5L_TYPE_HARD) return 0;
+              H5O_info_t oinfo;
+              if (H5Oget_info_by_name(group, name, &oinfo, H5P_DEFAULT) < 0) return -1;
+              if (oinfo.type == H5O_TYPE_DATASET) static_cast<Ctx*>(data)->datasets.emplace_back(name);
+              return 0;
+            },
+            &ctx),
+        ErrorCode::kCorrupt, str_cat("cannot list the datasets of ", path, ": the file is damaged"));
+  for (const auto& name : ctx.datasets) {
+    Hid dset(check_id(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), ErrorCode::kCorrupt,
+                      str_cat("cannot open dataset ", name, " in ", path)));
+    VariableInfo v = describe_dataset(dset.get(), name);
+    if (H5DSis_scale(dset.get()) > 0 || detail::has_attribute(dset.get(), "DIMENSION_LIST")) netcdf = true;
+    if (H5DSis_scale(dset.get()) > 0 && !v.shape.empty()) info.dimensions[v.name] = v.shape[0];
+    info.variables.push_back(std::move(v));
+  }
+  H5Eclear2(H5E_DEFAULT);
+  info.format = netcdf ? FileFormat::kNetcdf4 : FileFormat::kHdf5;
+  return info;
+}
+
+// ---- open datasets, cached per process (a read task would otherwise reopen the file for every chunk)
+
+struct OpenDataset {
+  Hid file;
+  Hid dset;
+  detail::Fd fd;
+  detail::StoredType stored;
+  bool chunked = false;
+  bool fast = false;            // raw chunks can be read with pread and decoded here
+  std::vector<Filter> filters;  // in pipeline order
+  haddr_t contiguous = HADDR_UNDEF;
+  std::vector<std::byte> fill;  // one element of the dataset's fill value, as the variable's dtype
+};
+
+class DatasetCache {
+ public:
+  std::shared_ptr<OpenDataset> get(const std::string& path, const std::string& name) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      throw_error(ErrorCode::kIo, "cannot access ", path, ": ", std::strerror(errno));
+    }
+    const std::string key = str_cat(path, '\n', name, '\n', st.st_dev, ':', st.st_ino, ':', st.st_size, ':',
+                                    st.st_mtim.tv_sec, '.', st.st_mtim.tv_nsec);
+    std::lock_guard<std::mutex> guard(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first == key) {
+        entries_.splice(entries_.begin(), entries_, it);
+        return it->second;
+      }
+    }
+    auto opened = open(path, name);
+    entries_.emplace_front(key, opened);
+    if (entries_.size() > kCapacity) entries_.pop_back();
+    return opened;
+  }
+
+ private:
+  static constexpr std::size_t kCapacity = 32;
+
+  static std::shared_ptr<OpenDataset> open(const std::string& path, const std::string& name) {
+    auto d = std::make_shared<OpenDataset>();
+    d->fd = detail::Fd(path, O_RDONLY);
+    auto lock = detail::hdf5_lock();
+    d->file = open_hdf5(path);
+    d->dset = Hid(check_id(H5Dopen2(d->file.get(), name.c_str(), H5P_DEFAULT), ErrorCode::kNotFound,
+                           str_cat("no variable \"", name, "\" in ", path)));
+    Hid type(H5Dget_type(d->dset.get()));
+    d->stored = detail::describe_type(type.get());
+    Hid dcpl(H5Dget_create_plist(d->dset.get()));
+    d->chunked = H5Pget_layout(dcpl.get()) == H5D_CHUNKED;
+    d->filters = read_filters(dcpl.get());
+    d->fast = true;
+    for (const auto& f : d->filters) {
+      if (f.id != H5Z_FILTER_DEFLATE && f.id != H5Z_FILTER_SHUFFLE && f.id != H5Z_FILTER_FLETCHER32) {
+        d->fast = false;
+      }
+    }
+    if (!d->chunked) {
+      d->contiguous = H5Dget_offset(d->dset.get());
+      H5Eclear2(H5E_DEFAULT);
+      d->fast = d->fast && d->filters.empty() && H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS;
+    }
+    d->fill.resize(size_of(d->stored.dtype));
+    H5D_fill_value_t defined{};
+    H5Pfill_value_defined(dcpl.get(), &defined);
+    if (defined == H5D_FILL_VALUE_UNDEFINED ||
+        H5Pget_fill_value(dcpl.get(), detail::native_type(d->stored.dtype), d->fill.data()) < 0) {
+      std::fill(d->fill.begin(), d->fill.end(), std::byte{0});
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return d;
+  }
+
+  std::mutex mutex_;
+  std::list<std::pair<std::string, std::shared_ptr<OpenDataset>>> entries_;
+};
+
+DatasetCache& dataset_cache() {
+  // Process-wide like the HDF5 library it wraps: every array reading a file shares its open handles.
+  static DatasetCache cache;
+  return cache;
+}
+
+// Inverse of HDF5's filter pipeline for the filters tessera decodes itself.
+std::vector<std::byte> decode_chunk(std::vector<std::byte> raw, const OpenDataset& d, unsigned mask,
+                                    std::size_t expected, const std::string& where) {
+  for (int i = static_cast<int>(d.filters.size()) - 1; i >= 0; --i) {
+    if (mask & (1u << i)) continue;  // this filter was skipped when the chunk was written
+    const Filter& f = d.filters[static_cast<std::size_t>(i)];
+    if (f.id == H5Z_FILTER_FLETCHER32) {
+      if (raw.size() < 4) throw_error(ErrorCode::kCorrupt, where, ": checksummed chunk is too short");
+      raw.resize(raw.size() - 4);
+    } else if (f.id == H5Z_FILTER_DEFLATE) {
+      std::vector<std::byte> out(expected);
+      uLongf n = static_cast<uLongf>(expected);
+      const int rc = ::uncompress(reinterpret_cast<Bytef*>(out.data()), &n,
+                                  reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()));
+      if (rc != Z_OK) {
+        throw_error(ErrorCode::kCorrupt, where, ": deflate stream is damaged (zlib error ", rc, ")");
+      }
+      out.resize(n);
+      raw = std::move(out);
+    } else if (f.id == H5Z_FILTER_SHUFFLE) {
+      const std::size_t width = d.stored.size;
+      if (width > 1) {
+        std::vector<std::byte> out(raw.size());
+        detail::unshuffle(raw.data(), out.data(), raw.size(), width);
+        raw = std::move(out);
+      }
+    }
+  }
+  if (raw.size() < expected) {
+    throw_error(ErrorCode::kCorrupt, where, ": chunk decodes to ", raw.size(), " bytes, expected ", expected);
+  }
+  return raw;
+}
+
+// Copies the overlap of a source block (stored elements, shape `src_shape`, starting at `src_origin` in the
+// dataset) with the destination block (tessera dtype, starting at `dst_origin`) into `dst`.
+void copy_overlap(const std::byte* src, const Shape& src_shape, const Shape& src_origin,
+                  const detail::StoredType& st, Chunk& dst, const Shape& dst_origin, const Shape& lo,
+                  const Shape& hi) {
+  const std::size_t nd = dst.shape().size();
+  if (nd == 0) {
+    detail::convert_elements(src, st, dst.bytes(), dst.dtype(), 1);
+    return;
+  }
+  const Shape sstr = strides_of(src_shape);
+  const Shape dstr = strides_of(dst.shape());
+  const std::int64_t run = hi[nd - 1] - lo[nd - 1];
+  if (run <= 0) return;
+  Shape pos(lo);
+  const std::size_t out_size = size_of(dst.dtype());
+  while (true) {
+    std::int64_t so = 0, dof = 0;
+    for (std::size_t a = 0; a < nd; ++a) {
+      so += (pos[a] - src_origin[a]) * sstr[a];
+      dof += (pos[a] - dst_origin[a]) * dstr[a];
+    }
+    detail::convert_elements(src + static_cast<std::size_t>(so) * st.size, st,
+                             dst.bytes() + static_cast<std::size_t>(dof) * out_size, dst.dtype(),
+                             static_cast<std::size_t>(run));
+    int a = static_cast<int>(nd) - 2;
+    for (; a >= 0; --a) {
+      if (++pos[static_cast<std::size_t>(a)] < hi[static_cast<std::size_t>(a)]) break;
+      pos[static_cast<std::size_t>(a)] = lo[static_cast<std::size_t>(a)];
+    }
+    if (a < 0) break;
+  }
+}
+
+void fill_overlap(Chunk& dst, const Shape& dst_origin, const Shape& lo, const Shape& hi,
+                  const std::vector<std::byte>& fill) {
+  const std::size_t nd = dst.shape().size();
+  const Shape dstr = strides_of(dst.shape());
+  const std::size_t es = fill.size();
+  if (nd == 0) {
+    std::memcpy(dst.bytes(), fill.data(), es);
+    return;
+  }
+  const std::int64_t run = hi[nd - 1] - lo[nd - 1];
+  if (run <= 0) return;
+  Shape pos(lo);
+  while (true) {
+    std::int64_t dof = 0;
+    for (std::size_t a = 0; a < nd; ++a) dof += (pos[a] - dst_origin[a]) * dstr[a];
+    std::byte* out = dst.bytes() + static_cast<std::size_t>(dof) * es;
+    for (std::int64_t i = 0; i < run; ++i)
+      std::memcpy(out + static_cast<std::size_t>(i) * es, fill.data(), es);
+    int a = static_cast<int>(nd) - 2;
+    for (; a >= 0; --a) {
+      if (++pos[static_cast<std::size_t>(a)] < hi[static_cast<std::size_t>(a)]) break;
+      pos[static_cast<std::size_t>(a)] = lo[static_cast<std::size_t>(a)];
+    }
+    if (a < 0) break;
+  }
+}
+
+// Reads [start, start + count) through the HDF5 library (layouts and filters tessera does not decode).
+void read_with_library(const OpenDataset& d, const std::string& where, const Shape& start, const Shape& count,
+                       Chunk& dst, const Shape& dst_origin) {
+  Chunk tmp(dst.dtype(), count);
+  {
+    auto lock = detail::hdf5_lock();
+    Hid fspace(H5Dget_space(d.dset.get()));
+    const std::vector<hsize_t> s(start.begin(), start.end()), c(count.begin(), count.end());
+    Hid mspace(count.empty() ? H5Screate(H5S_SCALAR)
+                             : H5Screate_simple(static_cast<int>(c.size()), c.data(), nullptr));
+    if (!count.empty()) {
+      check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, s.data(), nullptr, c.data(), nullptr),
+            ErrorCode::kInternal, where + ": bad hyperslab");
+    }
+    check(H5Dread(d.dset.get(), detail::native_type(dst.dtype()), mspace.get(), fspace.get(), H5P_DEFAULT,
+                  tmp.bytes()),
+          ErrorCode::kIo, where + ": read failed");
+  }
+  detail::StoredType native =
+      detail::StoredType{true, "", "", dst.dtype(), false, is_float(dst.dtype()), true, size_of(dst.dtype())};
+  Shape hi(start.size());
+  for (std::size_t a = 0; a < start.size(); ++a) hi[a] = start[a] + count[a];
+  copy_overlap(tmp.bytes(), count, start, native, dst, dst_origin, start, hi);
+}
+
+std::string block_name(const std::string& path, const std::string& var, const Shape& start,
+                       const Shape& count) {
+  std::string s = "[";
+  for (std::size_t a = 0; a < start.size(); ++a) {
+    s += str_cat(a ? ", " : "", start[a], ":", start[a] + count[a]);
+  }
+  return str_cat(path, ": variable \"", var, "\" block ", s, "]");
+}
+
+Chunk read_hdf5_block(const std::string& path, const VariableInfo& info, const Shape& start,
+                      const Shape& count) {
+  std::shared_ptr<OpenDataset> d = dataset_cache().get(path, info.name);
+  const std::string where = block_name(path, info.name, start, count);
+  Chunk out(info.dtype, count);
+  if (out.size() == 0) return out;
+  const std::size_t nd = start.size();
+  Shape hi(nd);
+  for (std::size_t a = 0; a < nd; ++a) hi[a] = start[a] + count[a];
+
+  if (!d->chunked) {
+    if (!d->fast) {
+      read_with_library(*d, where, start, count, out, start);
+      return out;
+    }
+    if (d->contiguous == HADDR_UNDEF) {  // never written: all fill
+      fill_overlap(out, start, start, hi, d->fill);
+      return out;
+    }
+    // Rows of the block are contiguous runs in the file; read them in as few preads as the layout allows
+    // (whole trailing extents merge into one run).
+    const Shape sstr = strides_of(info.shape);
+    std::size_t inner = nd;  // axes [inner, nd) are read whole
+    std::int64_t run_elems = 1;
+    while (inner > 0) {
+      const std::size_t a = inner - 1;
+      run_elems *= count[a];
+      --inner;
+      if (count[a] != info.shape[a]) break;
+    }
+    if (nd == 0) run_elems = 1;
+    std::vector<std::byte> buf(static_cast<std::size_t>(run_elems) * d->stored.size);
+    Shape pos(start);
+    Shape run_shape(count);
+    for (std::size_t a = 0; a < inner; ++a) run_shape[a] = 1;
+    while (true) {
+      std::int64_t off = 0;
+      for (std::size_t a = 0; a < nd; ++a) off += pos[a] * sstr[a];
+      detail::pread_all(d->fd.get(), buf.data(), buf.size(),
+                        d->contiguous + static_cast<std::uint64_t>(off) * d->stored.size, where);
+      Shape run_hi(pos);
+      for (std::size_t a = 0; a < nd; ++a) run_hi[a] = a < inner ? pos[a] + 1 : hi[a];
+      copy_overlap(buf.data(), run_shape, pos, d->stored, out, start, pos, run_hi);
+      int a = static_cast<int>(inner) - 1;
+      for (; a >= 0; --a) {
+        if (++pos[static_cast<std::size_t>(a)] < hi[static_cast<std::size_t>(a)]) break;
+        pos[static_cast<std::size_t>(a)] = start[static_cast<std::size_t>(a)];
+      }
+      if (a < 0) break;
+    }
+    return out;
+  }
+
+  // Chunked: visit every storage chunk overlapping the block.
+  const Shape& sc = info.storage_chunks;
+  Shape first(nd), last(nd), cidx(nd);
+  for (std::size_t a = 0; a < nd; ++a) {
+    first[a] = start[a] / sc[a];
+    last[a] = (hi[a] - 1) / sc[a];
+  }
+  cidx = first;
+  const std::size_t chunk_bytes = static_cast<std::size_t>(num_elements(sc)) * d->stored.size;
+  while (true) {
+    Shape origin(nd), lo(nd), up(nd);
+    for (std::size_t a = 0; a < nd; ++a) {
+      origin[a] = cidx[a] * sc[a];
+      lo[a] = std::max(origin[a], start[a]);
+      up[a] = std::min(origin[a] + sc[a], hi[a]);
+    }
+    unsigned mask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    hsize_t size = 0;
+    if (d->fast) {
+      auto lock = detail::hdf5_lock();
+      const std::vector<hsize_t> o(origin.begin(), origin.end());
+      if (H5Dget_chunk_info_by_coord(d->dset.get(), o.data(), &mask, &addr, &size) < 0) {
+        const std::string why = detail::hdf5_message();
+        throw_error(ErrorCode::kCorrupt, where, ": cannot locate storage chunk at ", format_shape(origin),
+                    " (HDF5: ", why, ")");
+      }
+    }
+    if (!d->fast) {
+      Shape c(nd);
+      for (std::size_t a = 0; a < nd; ++a) c[a] = up[a] - lo[a];
+      read_with_library(*d, where, lo, c, out, start);
+    } else if (addr == HADDR_UNDEF) {
+      fill_overlap(out, start, lo, up, d->fill);
+    } else {
+      std::vector<std::byte> raw(size);
+      detail::pread_all(d->fd.get(), raw.data(), raw.size(), addr, where);
+      if (!d->filters.empty()) {
+        raw = decode_chunk(std::move(raw), *d, mask, chunk_bytes,
+                           str_cat(where, ": storage chunk at ", format_shape(origin)));
+      } else if (raw.size() < chunk_bytes) {
+        throw_error(ErrorCode::kCorrupt, where, ": storage chunk at ", format_shape(origin), " has ",
+                    raw.size(), " bytes, expected ", chunk_bytes);
+      }
+      copy_overlap(raw.data(), sc, origin, d->stored, out, start, lo, up);
+    }
+    int a = static_cast<int>(nd) - 1;
+    for (; a >= 0; --a) {
+      if (++cidx[static_cast<std::size_t>(a)] <= last[static_cast<std::size_t>(a)]) break;
+      cidx[static_cast<std::size_t>(a)] = first[static_cast<std::size_t>(a)];
+    }
+    if (a < 0) break;
+  }
+  return out;
+}
+
+// ---- chunking
+
+ChunkGrid default_grid(const VariableInfo& v, std::size_t target) {
+  const std::size_t nd = v.shape.size();
+  const std::size_t es = size_of(v.dtype);
+  Shape c(nd);
+  if (v.chunked) {
+    // Whole multiples of the storage chunks, doubled round-robin from the leading axis while under target.
+    Shape mult(nd, 1);
+    for (std::size_t a = 0; a < nd; ++a)
+      c[a] = std::min(v.storage_chunks[a], std::max<std::int64_t>(v.shape[a], 1));
+    auto bytes = [&] { return static_cast<double>(num_elements(c)) * static_cast<double>(es); };
+    bool grew = true;
+    while (grew) {
+      grew = false;
+      for (std::size_t a = 0; a < nd; ++a) {
+        if (c[a] >= v.shape[a]) continue;
+        if (bytes() * 2 > static_cast<double>(target)) continue;
+        mult[a] *= 2;
+        c[a] = std::min(v.storage_chunks[a] * mult[a], v.shape[a]);
+        grew = true;
+      }
+    }
+  } else {
+    // Contiguous: blocks of whole trailing extents, the leading axes halved until under target.
+    c = v.shape;
+    for (auto& x : c) x = std::max<std::int64_t>(x, 1);
+    for (std::size_t a = 0; a < nd; ++a) {
+      while (c[a] > 1 &&
+             static_cast<double>(num_elements(c)) * static_cast<double>(es) > static_cast<double>(target)) {
+        c[a] = (c[a] + 1) / 2;
+      }
+    }
+  }
+  return ChunkGrid::regular(v.shape, c);
+}
+
+// ---- CF decoding (xarray's rules, so results match what users see there)
+
+Array decode_cf(Array raw, const VariableInfo& v) {
+  const AttributeValue* fill = find_attribute(v.attributes, "_FillValue");
+  const AttributeValue* missing = find_attribute(v.attributes, "missing_value");
+  const AttributeValue* scale = find_attribute(v.attributes, "scale_factor");
+  const AttributeValue* offset = find_attribute(v.attributes, "add_offset");
+  std::vector<double> masked;
+  for (const auto* a : {fill, missing}) {
+    if (a == nullptr || a->is_text()) continue;
+    for (double x : a->numbers()) {
+      if (!std::isnan(x) && std::find(masked.begin(), masked.end(), x) == masked.end()) masked.push_back(x);
+    }
+  }
+  Array x = raw;
+  DType t = raw.dtype();
+  if (fill != nullptr || missing != nullptr) {
+    if (!is_float(t)) t = size_of(t) <= 2 ? DType::kFloat32 : DType::kFloat64;
+    Array cond;
+    for (double m : masked) {
+      Array eq = is_float(raw.dtype()) ? (raw == Scalar(m)) : (raw == Scalar(static_cast<std::int64_t>(m)));
+      cond = cond.node() ? (cond || eq) : eq;
+    }
+    if (t != raw.dtype()) x = raw.astype(t);
+    if (cond.node()) x = where(cond, Scalar(std::nan("")), x);
+  }
+  const bool has_scale = scale != nullptr && !scale->is_text();
+  const bool has_offset = offset != nullptr && !offset->is_text();
+  if (has_scale || has_offset) {
+    DType f = DType::kFloat64;
+    if (is_float(t) && size_of(t) <= 4) f = DType::kFloat32;
+    if (is_integer(t) && size_of(t) <= 2 && !has_offset) f = DType::kFloat32;
+    if (t == DType::kBool || t == DType::kUint8) f = has_offset ? DType::kFloat64 : DType::kFloat32;
+    if (f != x.dtype()) x = x.astype(f);
+    if (has_scale) x = x * Scalar(scale->number());
+    if (has_offset) x = x + Scalar(offset->number());
+  }
+  return x;
+}
+
+struct Source {
+  std::string path;
+  VariableInfo info;
+  std::shared_ptr<const detail::Netcdf3File> nc3;
+  int retries = 0;
+};
+
+Chunk read_block(const Source& s, const Shape& start, const Shape& count) {
+  if (s.nc3) {
+    const auto& vars = s.nc3->info.variables;
+    const std::size_t v = static_cast<std::size_t>(
+        std::find_if(vars.begin(), vars.end(), [&](const VariableInfo& x) { return x.name == s.info.name; }) -
+        vars.begin());
+    Chunk out(s.info.dtype, count);
+    detail::read_netcdf3(*s.nc3, v, start, count, out.bytes());
+    return out;
+  }
+  return read_hdf5_block(s.path, s.info, start, count);
+}
+
+Chunk read_with_retries(const Source& s, const Shape& start, const Shape& count) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return read_block(s, start, count);
+    } catch (const Error& e) {
+      // Only I/O failures are worth another try; a damaged file stays damaged.
+      if (e.code() != ErrorCode::kIo) throw;
+      if (attempt > s.retries) {
+        throw Error(e.code(), str_cat(e.what(), " (gave up after ", attempt,
+                                      attempt == 1 ? " attempt)" : " attempts)"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 << std::min(attempt - 1, 6)));
+    }
+  }
+}
+
+}  // namespace
+
+FileInfo inspect(const std::string& path) {
+  if (sniff(path) == Kind::kNetcdf3) return detail::parse_netcdf3(path).info;
+  return inspect_hdf5(path);
+}
+
+Variable read(const std::string& path, const std::string& variable, const ReadOptions& options) {
+  auto source = std::make_shared<Source>();
+  source->path = path;
+  source->retries = std::max(0, options.retries);
+  FileInfo info;
+  if (sniff(path) == Kind::kNetcdf3) {
+    auto nc3 = std::make_shared<detail::Netcdf3File>(detail::parse_netcdf3(path));
+    info = nc3->info;
+    source->nc3 = std::move(nc3);
+  } else {
+    info = inspect_hdf5(path);
+  }
+  const VariableInfo& v = info.variable(variable);
+  if (!v.unsupported.empty()) {
+    throw_error(ErrorCode::kInvalidArgument, "variable \"", v.name, "\" in ", path, " has a ", v.unsupported,
+                " type, which tessera cannot read as an array (numeric types only)");
+  }
+  if (v.dimension_only) {
+    throw_error(ErrorCode::kInvalidArgument, "\"", v.name, "\" in ", path,
+                " is a NetCDF dimension without values, not a variable");
+  }
+  source->info = v;
+  Variable out;
+  out.file = path;
+  out.info = v;
+  out.dims = v.dims;
+
+  ChunkGrid grid;
+  if (options.chunks) {
+    if (options.chunks->size() != v.shape.size()) {
+      throw_error(ErrorCode::kInvalidArgument, "chunks ", format_shape(*options.chunks), " for variable \"",
+                  v.name, "\" in ", path, " have ", options.chunks->size(), " axes; the variable has ",
+                  v.shape.size(), " ", format_shape(v.shape));
+    }
+    grid = ChunkGrid::regular(v.shape, *options.chunks);
+    if (v.chunked) {
+      for (int a = 0; a < grid.ndim(); ++a) {
+        for (std::int64_t i = 0; i < grid.num_chunks(a); ++i) {
+          if (grid.offset(a, i) % v.storage_chunks[static_cast<std::size_t>(a)] != 0) {
+            out.notes.push_back(str_cat(
+                "chunks ", grid.describe(), " of \"", v.name, "\" are not aligned to its storage chunks ",
+                format_shape(v.storage_chunks), " along axis ", a, " (", v.dims[static_cast<std::size_t>(a)],
+                "): storage chunks there are read by more than one task"));
+            break;
+          }
+        }
+      }
+    }
+  } else {
+    grid = default_grid(v, options.target_chunk_bytes);
+  }
+
+  Array raw = from_function(
+      grid, v.dtype,
+      [source](const ChunkGrid& g, std::span<const std::int64_t> index) {
+        Shape start(index.size()), count = g.chunk_shape(index);
+        for (std::size_t a = 0; a < index.size(); ++a) start[a] = g.offset(static_cast<int>(a), index[a]);
+        return read_with_retries(*source, start, count);
+      },
+      "read-" + base_name(v.name));
+  out.data = options.decode_cf ? decode_cf(raw, v) : raw;
+  return out;
+}
+
+Chunk read_all(const std::string& path, const std::string& variable, bool decode_cf) {
+  ReadOptions o;
+  o.decode_cf = decode_cf;
+  o.chunks = Shape(inspect(path).variable(variable).shape.size(), -1);
+  Variable v = read(path, variable, o);
+  RuntimeOptions ro;
+  ro.executor = ExecutorKind::kSync;
+  Runtime local(ro);
+  return compute(local, v.data);
+}
+
+TimeAxis read_time(const std::string& path, const std::string& variable) {
+  FileInfo info = inspect(path);
+  const VariableInfo& v = info.variable(variable);
+  const AttributeValue* units = find_attribute(v.attributes, "units");
+  if (units == nullptr || !units->is_text()) {
+    throw_error(ErrorCode::kInvalidArgument, "time variable \"", variable, "\" in ", path,
+                " has no units attribute (CF wants e.g. \"days since 2000-01-01\")");
+  }
+  const AttributeValue* calendar = find_attribute(v.attributes, "calendar");
+  Chunk values = read_all(path, variable, false).astype(DType::kFloat64);
+  try {
+    return decode_time(values.data<double>(), units->text(),
+                       calendar != nullptr && calendar->is_text() ? calendar->text() : "standard");
+  } catch (const Error& e) {
+    throw Error(e.code(), str_cat("time variable \"", variable, "\" in ", path, ": ", e.what()));
+  }
+}
+
+// ---- tessera info
+
+namespace {
+
+std::string human(double b) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  int u = 0;
+  while (b >= 1000 && u < 5) {
+    b /= 1000;
+    ++u;
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return text;
+}
+
+std::string filters_text(const VariableInfo& v) {
+  std::string s;
+  for (const auto& f : v.filters) {
+    s += (s.empty() ? "" : "+") + f.name;
+    if (f.id == H5Z_FILTER_DEFLATE && !f.parameters.empty()) s += str_cat("(", f.parameters[0], ")");
+  }
+  return s;
+}
+
+std::string variable_line(const VariableInfo& v) {
+  std::ostringstream out;
+  out << "  " << v.stored_type << " " << v.name << "(";
+  for (std::size_t a = 0; a < v.dims.size(); ++a) out << (a ? ", " : "") << v.dims[a];
+  out << ")  " << format_shape(v.shape);
+  if (!v.unsupported.empty()) {
+    out << "  [" << v.unsupported << ": not readable as an array]";
+    return out.str();
+  }
+  out << "  " << name_of(v.dtype);
+  if (v.chunked)
+    out << "  chunks " << format_shape(v.storage_chunks);
+  else
+    out << "  contiguous";
+  const std::string f = filters_text(v);
+  if (!f.empty()) out << "  " << f;
+  if (v.storage_bytes > 0 && !v.filters.empty()) {
+    char r[32];
+    std::snprintf(r, sizeof(r), "%.2fx",
+                  static_cast<double>(num_elements(v.shape)) *
+                      static_cast<double>(v.stored_type.empty() ? 1 : std::stoi(v.stored_type.substr(2))) /
+                      static_cast<double>(v.storage_bytes));
+    out << "  " << r;
+  }
+  for (const char* key : {"long_name", "units", "calendar"}) {
+    if (const auto* a = find_attribute(v.attributes, key)) out << "  " << key << "=" << a->str();
+  }
+  return out.str();
+}
+
+}  // namespace
+
+std::string describe(const FileInfo& info, const std::string& variable) {
+  std::ostringstream out;
+  out << info.path << ": " << name_of(info.format) << ", " << human(static_cast<double>(info.file_bytes))
+      << "\n";
+  if (!variable.empty()) {
+    const VariableInfo& v = info.variable(variable);
+    out << variable_line(v) << "\n";
+    out << "  logical size "
+        << human(static_cast<double>(num_elements(v.shape)) *
+                 static_cast<double>(std::stoi(v.stored_type.size() > 2 ? v.stored_type.substr(2) : "1")))
+        << ", stored " << human(static_cast<double>(v.storage_bytes)) << "\n";
+    for (const auto& [k, a] : v.attributes) out << "    " << k << " = " << a.str() << "\n";
+    return out.str();
+  }
+  if (!info.dimensions.empty()) {
+    out << "dimensions:";
+    bool first = true;
+    for (const auto& [k, n] : info.dimensions) {
+      out << (first ? " " : ", ") << k << " = " << n;
+      first = false;
+    }
+    out << "\n";
+  }
+  out << "variables:\n";
+  for (const auto& v : info.variables) {
+    if (!v.dimension_only) out << variable_line(v) << "\n";
+  }
+  if (!info.attributes.empty()) {
+    out << "global attributes:\n";
+    for (const auto& [k, a] : info.attributes) out << "  " << k << " = " << a.str() << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace tessera::io

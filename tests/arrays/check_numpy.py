@@ -10,8 +10,8 @@ except ImportError:
     sys.exit(0)
 
 
-def main(folder):
-    env = {"np": np}
+def main(folder, extra=None):
+    env = {"np": np, **(extra or {})}
     cases = []
     with open(os.path.join(folder, "manifest.txt")) as f:
         for line in f:

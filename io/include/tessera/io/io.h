@@ -29,11 +29,11 @@
 namespace tessera::io {
 
 enum class FileFormat {
-  kHdf5,           // HDF5 without NetCDF dimension scales
-  kNetcdf4,        // HDF5 with NetCDF-4 conventions (dimension scales)
-  kNetcdf3Classic,  // CDF-1
+  kHdf5,             // HDF5 without NetCDF dimension scales
+  kNetcdf4,          // HDF5 with NetCDF-4 conventions (dimension scales)
+  kNetcdf3Classic,   // CDF-1
   kNetcdf3Offset64,  // CDF-2 (64-bit offset)
-  kNetcdf3Cdf5,     // CDF-5 (64-bit data)
+  kNetcdf3Cdf5,      // CDF-5 (64-bit data)
 };
 std::string_view name_of(FileFormat f) noexcept;
 
@@ -43,9 +43,9 @@ struct AttributeValue {
   std::string type;  // "string", "float32", "int16", ...
 
   AttributeValue() = default;
-  AttributeValue(std::string text) : value(std::move(text)), type("string") {}  // NOLINT
+  AttributeValue(std::string text) : value(std::move(text)), type("string") {}    // NOLINT
   AttributeValue(const char* text) : value(std::string(text)), type("string") {}  // NOLINT
-  AttributeValue(double number, std::string type_name = "float64")  // NOLINT
+  AttributeValue(double number, std::string type_name = "float64")                // NOLINT
       : value(std::vector<double>{number}), type(std::move(type_name)) {}
   AttributeValue(std::vector<double> numbers, std::string type_name = "float64")
       : value(std::move(numbers)), type(std::move(type_name)) {}
@@ -82,7 +82,8 @@ struct VariableInfo {
   std::vector<std::string> dims;  // NetCDF dimension names; "phony_dim_N" style for plain HDF5
   Attributes attributes;
   std::uint64_t storage_bytes = 0;  // bytes allocated in the file (compression ratio = logical / storage)
-  bool dimension_only = false;       // a NetCDF dimension without a coordinate variable (not data)
+  bool dimension_only = false;      // a NetCDF dimension without a coordinate variable (not data)
+  std::string unsupported;          // why tessera cannot read it ("compound type"); empty when it can
 
   std::uint64_t logical_bytes() const noexcept;
 };
@@ -141,9 +142,9 @@ TimeAxis read_time(const std::string& path, const std::string& variable = "time"
 // Writing.
 
 struct VariableOptions {
-  std::vector<std::string> dims;  // dimension names (NetCDF-4 output); default dim_0, dim_1, ...
-  Attributes attributes;          // units, long_name, ...
-  std::optional<double> fill_value;  // written as _FillValue (and the HDF5 fill value)
+  std::vector<std::string> dims;        // dimension names (NetCDF-4 output); default dim_0, dim_1, ...
+  Attributes attributes;                // units, long_name, ...
+  std::optional<double> fill_value;     // written as _FillValue (and the HDF5 fill value)
   std::optional<Shape> storage_chunks;  // default: the array's chunk shape (the array is rechunked to match)
   int gzip = 0;                         // deflate level 1-9 with the shuffle filter; 0: uncompressed
 };

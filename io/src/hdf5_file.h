@@ -1,0 +1,86 @@
+// Checked, RAII access to the HDF5 C library. Internal to io/.
+//
+// Debian's parallel HDF5 is not built thread-safe, so every HDF5 call in the process holds hdf5_lock(). Bulk
+// data avoids the library where it can (pread of raw chunks, decoded by tessera; see read.cc), so the lock
+// guards metadata, not throughput.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tessera/io/io.h"
+#include "tessera/runtime/error.h"
+
+namespace tessera::io::detail {
+
+// The process-wide lock around the HDF5 library (the library itself is process-global state).
+std::unique_lock<std::recursive_mutex> hdf5_lock();
+
+// HDF5's own description of the most recent failure on this thread ("unable to open file: truncated file:
+// eof = 96, sblock->base_addr = 0, stored_eof = 2048"), or "" when there is none. Clears the stack.
+std::string hdf5_message();
+
+// Throws Error(code, context + ": " + hdf5_message()) when `status` is negative; returns it otherwise.
+hid_t check_id(hid_t id, ErrorCode code, const std::string& context);
+herr_t check(herr_t status, ErrorCode code, const std::string& context);
+
+// An HDF5 identifier closed (by its type) when the owner goes. Move-only; the destructor never throws.
+class Hid {
+ public:
+  Hid() = default;
+  explicit Hid(hid_t id) noexcept : id_(id) {}
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  Hid(Hid&& other) noexcept : id_(other.id_) { other.id_ = H5I_INVALID_HID; }
+  Hid& operator=(Hid&& other) noexcept {
+    if (this != &other) {
+      reset();
+      id_ = other.id_;
+      other.id_ = H5I_INVALID_HID;
+    }
+    return *this;
+  }
+  ~Hid() { reset(); }
+  hid_t get() const noexcept { return id_; }
+  explicit operator bool() const noexcept { return id_ >= 0; }
+  void reset() noexcept;
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+};
+
+// Tessera's view of a stored HDF5 type.
+struct StoredType {
+  bool supported = false;
+  std::string why;                // when not supported: "compound", "variable-length string", ...
+  std::string numpy;              // "<f4", ">i2"
+  DType dtype = DType::kFloat64;  // what it is read as
+  bool big_endian = false;
+  bool is_float = false;
+  bool is_signed = false;
+  std::size_t size = 0;  // bytes per stored element
+};
+StoredType describe_type(hid_t type);
+
+// Attribute values of an object, in creation order when the file tracks it (NetCDF-4 files do), else by name.
+// HDF5/NetCDF bookkeeping (CLASS, NAME, DIMENSION_LIST, REFERENCE_LIST, _Netcdf4*, _NCProperties) is left
+// out unless `all`.
+Attributes read_attributes(hid_t object, bool all = false);
+// One attribute, or nullopt-like empty value with type "" when absent.
+bool has_attribute(hid_t object, const char* name);
+std::string read_text_attribute(hid_t object, const char* name);
+
+// Writes a scalar text attribute (fixed-length, NUL-terminated ASCII: NetCDF reads it as text) or a numeric
+// one of `type` (1 or more values).
+void write_attribute(hid_t object, const std::string& name, const AttributeValue& value);
+void write_numeric_attribute(hid_t object, const std::string& name, hid_t type,
+                             const std::vector<double>& values);
+
+// The HDF5 native type for a tessera dtype.
+hid_t native_type(DType dtype);
+
+}  // namespace tessera::io::detail

@@ -1,0 +1,58 @@
+// File descriptors, positioned I/O and element conversion shared by the readers and writers. Internal to io/.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "hdf5_file.h"
+#include "tessera/runtime/error.h"
+
+namespace tessera::io::detail {
+
+// An open file descriptor, closed when the owner goes.
+class Fd {
+ public:
+  Fd() = default;
+  // Throws Error(kNotFound) when the file does not exist, kIo for other failures, naming the path.
+  Fd(const std::string& path, int flags, mode_t mode = 0644);
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Reads exactly n bytes at `offset` (retrying short reads); a file that ends first is kCorrupt ("truncated"),
+// other failures kIo. `where` names what was being read.
+void pread_all(int fd, void* out, std::size_t n, std::uint64_t offset, const std::string& where);
+void pwrite_all(int fd, const void* data, std::size_t n, std::uint64_t offset, const std::string& where);
+
+// HDF5's shuffle filter: byte k of every element together.
+void shuffle(const std::byte* in, std::byte* out, std::size_t n, std::size_t width) noexcept;
+void unshuffle(const std::byte* in, std::byte* out, std::size_t n, std::size_t width) noexcept;
+
+// Converts n stored elements (any byte order) to the tessera dtype `to`.
+void convert_elements(const std::byte* in, const StoredType& from, std::byte* out, DType to, std::size_t n);
+
+std::uint32_t crc32_of(const void* data, std::size_t n) noexcept;
+
+}  // namespace tessera::io::detail

@@ -1,0 +1,91 @@
+"""Writes the input files tests/io/io_test.cc reads, with independent tools (h5py, netCDF4-python, nccopy).
+Usage: make_files.py DIR"""
+import os
+import subprocess
+import sys
+
+import h5py
+import netCDF4
+import numpy as np
+
+d = sys.argv[1]
+rng = np.random.default_rng(7)
+
+with h5py.File(os.path.join(d, "plain.h5"), "w") as f:
+    f.create_dataset("f32_chunked", data=rng.standard_normal((37, 50, 23)).astype("f4"), chunks=(10, 16, 8))
+    f.create_dataset("f64_contiguous", data=rng.standard_normal((41, 29)))
+    f.create_dataset("gzip_shuffle", data=rng.integers(-1000, 1000, (30, 40)).astype("i4"), chunks=(7, 9),
+                     compression="gzip", compression_opts=4, shuffle=True)
+    f.create_dataset("fletcher", data=rng.standard_normal((25, 12)).astype("f4"), chunks=(8, 5),
+                     compression="gzip", fletcher32=True)
+    f.create_dataset("be_i2", data=rng.integers(-30000, 30000, (19, 21)).astype(">i2"), chunks=(5, 5))
+    f.create_dataset("be_f8_contig", data=rng.standard_normal((13, 7)).astype(">f8"))
+    f.create_dataset("i8bit", data=rng.integers(-128, 127, (33,)).astype("i1"), chunks=(4,))
+    f.create_dataset("u16", data=rng.integers(0, 65535, (17, 3)).astype("u2"))
+    f.create_dataset("u8", data=rng.integers(0, 255, (9, 9)).astype("u1"), chunks=(4, 4))
+    f.create_dataset("scaleoffset", data=rng.integers(0, 5000, (20, 20)).astype("i4"), chunks=(6, 6),
+                     scaleoffset=0)
+    partial = f.create_dataset("partial", shape=(20, 20), dtype="f4", chunks=(5, 5), fillvalue=-7.5)
+    partial[0:5, 0:10] = 1.25
+    partial[12:17, 3:8] = 2.5
+    f.create_dataset("scalar", data=np.float64(3.5))
+    g = f.create_group("group")
+    g.create_dataset("nested", data=np.arange(12, dtype="i8").reshape(3, 4))
+    f.create_dataset("compound", data=np.zeros(4, dtype=[("a", "i4"), ("b", "f8")]))
+    f.create_dataset("strings", data=np.array([b"ab", b"cd"]))
+
+with netCDF4.Dataset(os.path.join(d, "climate.nc"), "w", format="NETCDF4") as nc:
+    nc.title = "test climate file"
+    nc.Conventions = "CF-1.8"
+    nc.createDimension("time", 40)
+    nc.createDimension("lat", 6)
+    nc.createDimension("lon", 8)
+    t = nc.createVariable("time", "f8", ("time",))
+    t.units = "days since 2000-01-01"
+    t.calendar = "noleap"
+    t[:] = np.arange(40) * 10.0
+    lat = nc.createVariable("lat", "f4", ("lat",))
+    lat.units = "degrees_north"
+    lat[:] = np.linspace(-75, 75, 6)
+    tas = nc.createVariable("tas", "f4", ("time", "lat", "lon"), chunksizes=(7, 3, 4), zlib=True, complevel=2,
+                            fill_value=np.float32(1e20))
+    tas.units = "K"
+    tas.long_name = "air temperature"
+    data = (280 + 10 * rng.standard_normal((40, 6, 8))).astype("f4")
+    data[3, 2, 1] = 1e20
+    data[10:12, 0, :] = 1e20
+    tas[:] = np.ma.masked_equal(data, 1e20)
+    packed = nc.createVariable("packed", "i2", ("time", "lat"), fill_value=np.int16(-32767))
+    packed.scale_factor = np.float32(0.01)
+    packed.add_offset = np.float32(273.15)
+    packed.set_auto_maskandscale(False)
+    raw = rng.integers(-3000, 3000, (40, 6)).astype("i2")
+    raw[5, 5] = -32767
+    packed[:] = raw
+    scaled = nc.createVariable("scaled_only", "i2", ("time",))
+    scaled.scale_factor = 0.5
+    scaled.set_auto_maskandscale(False)
+    scaled[:] = np.arange(40, dtype="i2")
+    miss = nc.createVariable("with_missing", "f8", ("lat", "lon"))
+    miss.missing_value = -999.0
+    m = rng.standard_normal((6, 8))
+    m[1, 1] = -999.0
+    miss.set_auto_maskandscale(False)
+    miss[:] = m
+
+# A NetCDF-4 file made by nccopy (the netCDF C library's own writer), from a classic file.
+with netCDF4.Dataset(os.path.join(d, "classic.nc"), "w", format="NETCDF3_CLASSIC") as nc:
+    nc.createDimension("x", 30)
+    nc.createDimension("y", 11)
+    v = nc.createVariable("v", "f4", ("x", "y"))
+    v.units = "m"
+    v[:] = rng.standard_normal((30, 11)).astype("f4")
+subprocess.run(["nccopy", "-k", "nc4", "-d", "1", "-s", "-c", "x/8,y/4", os.path.join(d, "classic.nc"),
+                os.path.join(d, "nccopy.nc")], check=True)
+
+with open(os.path.join(d, "text.txt"), "w") as f:
+    f.write("this is not a data file\n")
+with open(os.path.join(d, "plain.h5"), "rb") as f:
+    head = f.read(3000)
+with open(os.path.join(d, "truncated.h5"), "wb") as f:
+    f.write(head)
