@@ -234,6 +234,7 @@ hid_t file_type(DType t) {
 void create_file(const FilePlan& f) {
   auto lock = detail::hdf5_lock();
   Hid fcpl(H5Pcreate(H5P_FILE_CREATE));
+  H5Pset_obj_track_times(fcpl.get(), 0);  // the root group's timestamps too: same job, same bytes
   if (f.options.netcdf) {
     // NetCDF-4 tracks creation order; readers list variables and attributes in it.
     H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
