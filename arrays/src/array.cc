@@ -46,6 +46,33 @@ std::vector<std::int64_t> from_key(std::span<const std::int32_t> index) {
   return std::vector<std::int64_t>(index.begin(), index.end());
 }
 
+Chunk ArrayNode::generate(std::span<const std::int64_t>) const {
+  throw_error(ErrorCode::kInternal, name, " is not a generator");
+}
+
+void ArrayNode::fused_inputs(GraphBuilder& b, std::span<const std::int64_t> index,
+                             std::vector<TaskId>& deps) const {
+  add_chunk_input(b, shared_from_this(), index, deps);
+}
+
+const Chunk& ArrayNode::fused_chunk(const TaskContext& ctx, std::size_t& next,
+                                    std::span<const std::int64_t> index, std::deque<Chunk>& made) const {
+  return chunk_input(ctx, next, *this, index, made);
+}
+
+void add_chunk_input(GraphBuilder& b, const ArrayNodePtr& node, std::span<const std::int64_t> index,
+                     std::vector<TaskId>& deps) {
+  if (node->generator()) return;
+  deps.push_back(b.build(node)[static_cast<std::size_t>(linear_index(index, node->grid.grid_shape()))]);
+}
+
+const Chunk& chunk_input(const TaskContext& ctx, std::size_t& next, const ArrayNode& node,
+                         std::span<const std::int64_t> index, std::deque<Chunk>& made) {
+  if (!node.generator()) return ctx.input<Chunk>(next++);
+  made.push_back(node.generate(index));
+  return made.back();
+}
+
 TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> index) {
   TaskOptions o;
   o.output_bytes =
@@ -64,9 +91,63 @@ void check_chunk(const ArrayNode& node, std::span<const std::int64_t> index, con
   }
 }
 
+// Values as a function of the element's global row-major position: writes the n elements at positions
+// first, first + stride, ... to out as doubles (converted to the array's dtype afterwards, as NumPy's
+// astype would).
+using PositionFill =
+    std::function<void(std::uint64_t first, std::uint64_t stride, std::int64_t n, double* out)>;
+
+// Chunk `index` of `grid` made by position, with its axes permuted (out axis a is axis perm[a]): rows of
+// the output are strided runs of positions, so a transpose of random numbers costs no more than the numbers.
+Chunk fill_positions(const ChunkGrid& grid, DType dtype, const PositionFill& fill,
+                     std::span<const std::int64_t> index, std::span<const int> perm) {
+  const int nd = grid.ndim();
+  const Shape in_shape = grid.chunk_shape(index);
+  const Shape gstrides = strides_of(grid.shape());
+  Shape out_shape(static_cast<std::size_t>(nd));
+  std::vector<std::uint64_t> start(static_cast<std::size_t>(nd)), step(static_cast<std::size_t>(nd));
+  for (int a = 0; a < nd; ++a) {
+    const auto ia = static_cast<std::size_t>(a);
+    const auto p = static_cast<std::size_t>(perm[ia]);
+    out_shape[ia] = in_shape[p];
+    start[ia] = static_cast<std::uint64_t>(grid.offset(perm[ia], index[p]) * gstrides[p]);
+    step[ia] = static_cast<std::uint64_t>(gstrides[p]);
+  }
+  Chunk out(dtype, out_shape);
+  if (out.size() == 0) return out;
+  const std::int64_t inner = nd == 0 ? 1 : out_shape.back();
+  std::vector<double> row(static_cast<std::size_t>(inner));
+  std::vector<std::int64_t> local(static_cast<std::size_t>(std::max(nd - 1, 0)), 0);
+  const Shape outer(out_shape.begin(), out_shape.end() - (nd == 0 ? 0 : 1));
+  visit_dtype(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* o = reinterpret_cast<T*>(out.bytes());
+    do {
+      std::uint64_t first = nd == 0 ? 0 : start.back();
+      for (int a = 0; a < nd - 1; ++a) {
+        const auto ia = static_cast<std::size_t>(a);
+        first += start[ia] + static_cast<std::uint64_t>(local[ia]) * step[ia];
+      }
+      fill(first, nd == 0 ? 1 : step.back(), inner, row.data());
+      for (std::int64_t j = 0; j < inner; ++j) o[j] = static_cast<T>(row[static_cast<std::size_t>(j)]);
+      o += inner;
+    } while (nd > 1 && next_index(local, outer));
+  });
+  return out;
+}
+
 // A chunk made from nothing but its index (creation functions, user functions, in-memory data).
 struct SourceNode final : ArrayNode {
   ChunkMaker make;
+  bool cheap = false;  // a generator (see ArrayNode::generator)
+  PositionFill fill;   // set when the values are a function of position (random numbers, ranges)
+
+  bool generator() const override { return cheap; }
+  Chunk generate(std::span<const std::int64_t> index) const override {
+    Chunk c = make(grid, index);
+    check_chunk(*this, index, c);
+    return c;
+  }
 
   std::vector<TaskId> build(GraphBuilder& b) const override {
     Graph& g = b.graph();
@@ -90,33 +171,56 @@ struct ElementwiseNode final : ArrayNode {
   Expr expr;
   std::vector<ArrayNodePtr> inputs;
 
+  // The chunk of input i feeding output chunk `index`: the same index on its axes, 0 where it broadcasts.
+  std::vector<std::int64_t> input_index(std::size_t i, std::span<const std::int64_t> index) const {
+    const ArrayNode& in = *inputs[i];
+    const int offset = grid.ndim() - in.grid.ndim();
+    std::vector<std::int64_t> in_index(static_cast<std::size_t>(in.grid.ndim()));
+    for (int a = 0; a < in.grid.ndim(); ++a) {
+      const auto ia = static_cast<std::size_t>(a);
+      in_index[ia] = in.shape[ia] == 1 && shape[static_cast<std::size_t>(a + offset)] != 1
+                         ? 0
+                         : index[static_cast<std::size_t>(a + offset)];
+    }
+    return in_index;
+  }
+
+  void fused_inputs(GraphBuilder& b, std::span<const std::int64_t> index,
+                    std::vector<TaskId>& deps) const override {
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      add_chunk_input(b, inputs[i], input_index(i, index), deps);
+  }
+
+  const Chunk& fused_chunk(const TaskContext& ctx, std::size_t& next, std::span<const std::int64_t> index,
+                           std::deque<Chunk>& made) const override {
+    Chunk out = make(ctx, next, index, made);
+    made.push_back(std::move(out));
+    return made.back();
+  }
+
+  Chunk make(const TaskContext& ctx, std::size_t& next, std::span<const std::int64_t> index,
+             std::deque<Chunk>& made) const {
+    std::vector<const Chunk*> in;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      in.push_back(&chunk_input(ctx, next, *inputs[i], input_index(i, index), made));
+    }
+    return evaluate(expr, grid.chunk_shape(index), in);
+  }
+
   std::vector<TaskId> build(GraphBuilder& b) const override {
-    std::vector<const std::vector<TaskId>*> in_ids;
-    for (const ArrayNodePtr& in : inputs) in_ids.push_back(&b.build(in));
     Graph& g = b.graph();
     const NameId n = g.name(name);
     const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());
-      return Value::of(evaluate(expr, grid.chunk_shape(index), inputs_as<Chunk>(ctx)));
+      std::deque<Chunk> made;
+      std::size_t next = 0;
+      return Value::of(make(ctx, next, index, made));
     });
     std::vector<TaskId> ids;
     std::vector<TaskId> deps;
-    const int nd = grid.ndim();
     for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
       deps.clear();
-      for (std::size_t i = 0; i < inputs.size(); ++i) {
-        // The input chunk feeding this output chunk: same index on its axes, 0 where it broadcasts.
-        const ArrayNode& in = *inputs[i];
-        const int offset = nd - in.grid.ndim();
-        std::vector<std::int64_t> in_index(static_cast<std::size_t>(in.grid.ndim()));
-        for (int a = 0; a < in.grid.ndim(); ++a) {
-          const auto ia = static_cast<std::size_t>(a);
-          in_index[ia] = in.shape[ia] == 1 && shape[static_cast<std::size_t>(a + offset)] != 1
-                             ? 0
-                             : index[static_cast<std::size_t>(a + offset)];
-        }
-        deps.push_back((*in_ids[i])[static_cast<std::size_t>(linear_index(in_index, in.grid.grid_shape()))]);
-      }
+      fused_inputs(b, index, deps);
       ids.push_back(g.add(n, key_index(index), k, deps, chunk_options(*this, index)));
     });
     return ids;
@@ -128,21 +232,33 @@ struct TransposeNode final : ArrayNode {
   ArrayNodePtr input;
   std::vector<int> perm;
 
+  std::vector<std::int64_t> input_index(std::span<const std::int64_t> index) const {
+    std::vector<std::int64_t> in_index(index.size());
+    for (std::size_t a = 0; a < index.size(); ++a) in_index[static_cast<std::size_t>(perm[a])] = index[a];
+    return in_index;
+  }
+
+  bool generator() const override { return input->generator(); }
+  Chunk generate(std::span<const std::int64_t> index) const override {
+    if (const auto* src = dynamic_cast<const SourceNode*>(input.get()); src && src->fill) {
+      return fill_positions(src->grid, src->dtype, src->fill, input_index(index), perm);
+    }
+    return transpose_chunk(input->generate(input_index(index)), perm);
+  }
+
   std::vector<TaskId> build(GraphBuilder& b) const override {
-    const std::vector<TaskId>& in_ids = b.build(input);
     Graph& g = b.graph();
     const NameId n = g.name(name);
     const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
+      const std::vector<std::int64_t> index = from_key(ctx.index());
+      if (generator()) return Value::of(generate(index));
       return Value::of(transpose_chunk(ctx.input<Chunk>(0), perm));
     });
-    std::vector<TaskId> ids;
-    const Shape in_counts = input->grid.grid_shape();
+    std::vector<TaskId> ids, deps;
     for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
-      std::vector<std::int64_t> in_index(index.size());
-      for (std::size_t a = 0; a < index.size(); ++a) in_index[static_cast<std::size_t>(perm[a])] = index[a];
-      const TaskId dep = in_ids[static_cast<std::size_t>(linear_index(in_index, in_counts))];
-      ids.push_back(
-          g.add(n, key_index(index), k, std::span<const TaskId>(&dep, 1), chunk_options(*this, index)));
+      deps.clear();
+      if (!generator()) add_chunk_input(b, input, input_index(index), deps);
+      ids.push_back(g.add(n, key_index(index), k, deps, chunk_options(*this, index)));
     });
     return ids;
   }
@@ -605,41 +721,48 @@ double uniform01(std::uint64_t seed, std::uint64_t e, std::uint64_t stream) {
   return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);
 }
 
-// Fills a chunk of `grid` with f(global linear element index) converted to `dtype`.
+// uniform01(seed, e, stream) for e = first, first + stride, ... (n of them), with key = mix64(seed ^ (stream
+// *
+// ...)): the hot loop of random chunks. Cloned for x86-64-v4, where the 64-bit multiplies vectorise (8
+// lanes); only integer operations and an exact conversion, so every clone gives the same bits.
+__attribute__((target_clones("arch=x86-64-v4", "default"))) void uniform_row(std::uint64_t key,
+                                                                             std::uint64_t first,
+                                                                             std::uint64_t stride,
+                                                                             std::int64_t n, double* out) {
+  for (std::int64_t j = 0; j < n; ++j) {
+    out[j] = static_cast<double>(mix64(key + first + static_cast<std::uint64_t>(j) * stride) >> 11) *
+             (1.0 / 9007199254740992.0);
+  }
+}
+
+// f(position) for each position of a row.
 template <class F>
-Chunk fill_by_position(const ChunkGrid& grid, std::span<const std::int64_t> index, DType dtype, F&& f) {
-  Chunk out(dtype, grid.chunk_shape(index));
-  const Shape& full = grid.shape();
-  const Shape gstrides = strides_of(full);
-  const int nd = grid.ndim();
-  visit_dtype(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* o = reinterpret_cast<T*>(out.bytes());
-    if (out.size() == 0) return;
-    if (nd == 0) {
-      *o = static_cast<T>(f(std::uint64_t{0}));
-      return;
-    }
-    std::vector<std::int64_t> local(static_cast<std::size_t>(nd - 1), 0);
-    const Shape outer(out.shape().begin(), out.shape().end() - 1);
-    const std::int64_t inner = out.shape().back();
-    do {
-      std::int64_t g = grid.offset(nd - 1, index.back());
-      for (int a = 0; a < nd - 1; ++a) {
-        const auto ia = static_cast<std::size_t>(a);
-        g += (grid.offset(a, index[ia]) + local[ia]) * gstrides[ia];
-      }
-      for (std::int64_t j = 0; j < inner; ++j) *o++ = static_cast<T>(f(static_cast<std::uint64_t>(g + j)));
-    } while (nd > 1 && next_index(local, outer));
-  });
-  return out;
+PositionFill each_position(F f) {
+  return [f](std::uint64_t first, std::uint64_t stride, std::int64_t n, double* out) {
+    for (std::int64_t j = 0; j < n; ++j) out[j] = f(first + static_cast<std::uint64_t>(j) * stride);
+  };
 }
 
 }  // namespace
 
-Array make_source(const ChunkGrid& grid, DType dtype, ChunkMaker make, std::string_view kind) {
+Array make_source(const ChunkGrid& grid, DType dtype, ChunkMaker make, std::string_view kind,
+                  bool generator = false) {
   auto node = make_node<SourceNode>(kind, grid.shape(), dtype, grid);
   node->make = std::move(make);
+  node->cheap = generator;
+  return Array(node);
+}
+
+// A generator whose values are a function of position.
+Array position_source(const ChunkGrid& grid, DType dtype, PositionFill fill, std::string_view kind) {
+  auto node = make_node<SourceNode>(kind, grid.shape(), dtype, grid);
+  node->cheap = true;
+  node->fill = fill;
+  node->make = [dtype, fill = std::move(fill)](const ChunkGrid& g, std::span<const std::int64_t> index) {
+    std::vector<int> identity(static_cast<std::size_t>(g.ndim()));
+    std::iota(identity.begin(), identity.end(), 0);
+    return fill_positions(g, dtype, fill, index, identity);
+  };
   return Array(node);
 }
 
@@ -853,7 +976,7 @@ Array full(const Shape& shape, const Shape& chunks, Scalar value, DType dtype) {
         });
         return c;
       },
-      "full");
+      "full", /*generator=*/true);
 }
 
 Array zeros(const Shape& shape, const Shape& chunks, DType dtype) {
@@ -864,24 +987,17 @@ Array ones(const Shape& shape, const Shape& chunks, DType dtype) {
 }
 
 Array arange(std::int64_t stop, std::int64_t chunk, DType dtype) {
-  return detail::make_source(
+  return detail::position_source(
       ChunkGrid::regular({std::max<std::int64_t>(stop, 0)}, {chunk}), dtype,
-      [dtype](const ChunkGrid& g, std::span<const std::int64_t> index) {
-        return detail::fill_by_position(g, index, dtype,
-                                        [](std::uint64_t e) { return static_cast<double>(e); });
-      },
-      "arange");
+      detail::each_position([](std::uint64_t e) { return static_cast<double>(e); }), "arange");
 }
 
 Array arange(double start, double stop, double step, std::int64_t chunk, DType dtype) {
   if (step == 0) throw_error(ErrorCode::kInvalidArgument, "arange: step cannot be zero");
   const auto n = static_cast<std::int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
-  return detail::make_source(
+  return detail::position_source(
       ChunkGrid::regular({n}, {chunk}), dtype,
-      [start, step, dtype](const ChunkGrid& g, std::span<const std::int64_t> index) {
-        return detail::fill_by_position(
-            g, index, dtype, [&](std::uint64_t e) { return start + static_cast<double>(e) * step; });
-      },
+      detail::each_position([start, step](std::uint64_t e) { return start + static_cast<double>(e) * step; }),
       "arange");
 }
 
@@ -889,27 +1005,26 @@ Array linspace(double start, double stop, std::int64_t num, std::int64_t chunk, 
   if (num < 0) throw_error(ErrorCode::kInvalidArgument, "linspace: num is ", num, "; it must be >= 0");
   const std::int64_t div = endpoint ? num - 1 : num;
   const double step = div > 0 ? (stop - start) / static_cast<double>(div) : 0.0;
-  return detail::make_source(
-      ChunkGrid::regular({num}, {chunk}), DType::kFloat64,
-      [=](const ChunkGrid& g, std::span<const std::int64_t> index) {
-        return detail::fill_by_position(g, index, DType::kFloat64, [&](std::uint64_t e) {
-          if (endpoint && num > 1 && static_cast<std::int64_t>(e) == num - 1) return stop;
-          return start + static_cast<double>(e) * step;
-        });
-      },
-      "linspace");
+  return detail::position_source(ChunkGrid::regular({num}, {chunk}), DType::kFloat64,
+                                 detail::each_position([=](std::uint64_t e) {
+                                   if (endpoint && num > 1 && static_cast<std::int64_t>(e) == num - 1)
+                                     return stop;
+                                   return start + static_cast<double>(e) * step;
+                                 }),
+                                 "linspace");
 }
 
 Array random_uniform(const Shape& shape, const Shape& chunks, std::uint64_t seed, DType dtype, double low,
                      double high) {
   if (!is_float(dtype))
     throw_error(ErrorCode::kInvalidArgument, "random_uniform makes floats, not ", name_of(dtype));
-  return detail::make_source(
+  // Stream 0 of uniform01, a row at a time.
+  const std::uint64_t key = detail::mix64(seed);
+  return detail::position_source(
       ChunkGrid::regular(shape, chunks), dtype,
-      [=](const ChunkGrid& g, std::span<const std::int64_t> index) {
-        return detail::fill_by_position(g, index, dtype, [&](std::uint64_t e) {
-          return low + (high - low) * detail::uniform01(seed, e, 0);
-        });
+      [=](std::uint64_t first, std::uint64_t stride, std::int64_t n, double* out) {
+        detail::uniform_row(key, first, stride, n, out);
+        for (std::int64_t j = 0; j < n; ++j) out[j] = low + (high - low) * out[j];
       },
       "random_uniform");
 }
@@ -918,16 +1033,13 @@ Array random_normal(const Shape& shape, const Shape& chunks, std::uint64_t seed,
                     double stddev) {
   if (!is_float(dtype))
     throw_error(ErrorCode::kInvalidArgument, "random_normal makes floats, not ", name_of(dtype));
-  return detail::make_source(
-      ChunkGrid::regular(shape, chunks), dtype,
-      [=](const ChunkGrid& g, std::span<const std::int64_t> index) {
-        return detail::fill_by_position(g, index, dtype, [&](std::uint64_t e) {
-          // Box-Muller on two streams of the same element.
-          const double u1 = 1.0 - detail::uniform01(seed, e, 1);  // (0, 1]
-          const double u2 = detail::uniform01(seed, e, 2);
-          return mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-        });
-      },
+  return detail::position_source(
+      ChunkGrid::regular(shape, chunks), dtype, detail::each_position([=](std::uint64_t e) {
+        // Box-Muller on two streams of the same element.
+        const double u1 = 1.0 - detail::uniform01(seed, e, 1);  // (0, 1]
+        const double u2 = detail::uniform01(seed, e, 2);
+        return mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+      }),
       "random_normal");
 }
 

@@ -2,6 +2,7 @@
 // output chunk to a graph.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -29,6 +30,22 @@ struct ArrayNode : std::enable_shared_from_this<ArrayNode> {
   virtual ~ArrayNode() = default;
   // Adds the tasks making every output chunk and returns their ids in row-major chunk order.
   virtual std::vector<TaskId> build(GraphBuilder& b) const = 0;
+
+  // Generators (random numbers, ranges, constants, and transposes of them) make a chunk from nothing but its
+  // index, cheaply: their readers make the chunks they need inside their own tasks (see add_chunk_input)
+  // instead of reading a task's result, because making a chunk again costs less than writing it to memory
+  // and holding it until its last reader ran (seed-expr's X: 3.2 GB).
+  virtual bool generator() const { return false; }
+  virtual Chunk generate(std::span<const std::int64_t> index) const;
+
+  // Fusion into reduction partials: the tasks chunk `index` reads (appended to `deps`) and, in the reader's
+  // running task, the chunk made from them (from task input `next` on, which it advances; made chunks are
+  // kept in `made`). By default the node's own task (or the generator, made in place); elementwise nodes
+  // evaluate their expression inside the reader instead of writing their result out.
+  virtual void fused_inputs(GraphBuilder& b, std::span<const std::int64_t> index,
+                            std::vector<TaskId>& deps) const;
+  virtual const Chunk& fused_chunk(const TaskContext& ctx, std::size_t& next,
+                                   std::span<const std::int64_t> index, std::deque<Chunk>& made) const;
 };
 
 // A process-wide counter makes names unique; every rank constructs the same arrays in the same order (control
@@ -72,6 +89,13 @@ std::vector<const T*> inputs_as(const TaskContext& ctx) {
   for (std::size_t i = 0; i < ctx.num_inputs(); ++i) out.push_back(&ctx.input<T>(i));
   return out;
 }
+
+// A reader of chunk `index` of `node`: adds the task making it to `deps`, unless the node is a generator.
+void add_chunk_input(GraphBuilder& b, const ArrayNodePtr& node, std::span<const std::int64_t> index,
+                     std::vector<TaskId>& deps);
+// In the reader's running task: that chunk, task input `next` (advanced) or generated into `made`.
+const Chunk& chunk_input(const TaskContext& ctx, std::size_t& next, const ArrayNode& node,
+                         std::span<const std::int64_t> index, std::deque<Chunk>& made);
 
 // The output chunk of a task, checked against the node's grid.
 TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> index);

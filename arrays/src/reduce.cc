@@ -533,7 +533,6 @@ struct ReductionNode final : ArrayNode {
   }
 
   std::vector<TaskId> build(GraphBuilder& b) const override {
-    const std::vector<TaskId>& in_ids = b.build(input);
     Graph& g = b.graph();
     const ChunkGrid& ig = input->grid;
     const int nd = ig.ndim();
@@ -542,7 +541,10 @@ struct ReductionNode final : ArrayNode {
       const int axis = arg_axis >= 0 ? arg_axis : group_axis;
       const std::int64_t offset =
           axis >= 0 ? input->grid.offset(axis, index[static_cast<std::size_t>(axis)]) : 0;
-      return Value::of(map(ctx.input<Chunk>(0), offset));
+      // The input chunk is made here when it is elementwise or generated (ArrayNode::fused_chunk).
+      std::deque<Chunk> made;
+      std::size_t next = 0;
+      return Value::of(map(input->fused_chunk(ctx, next, index, made), offset));
     });
     const KernelId combine_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       return Value::of(combine(inputs_as<Partial>(ctx)));
@@ -560,10 +562,11 @@ struct ReductionNode final : ArrayNode {
     const Shape in_counts = ig.grid_shape();
     {
       std::vector<std::int64_t> index(static_cast<std::size_t>(nd), 0);
-      std::size_t i = 0;
+      std::vector<TaskId> deps;
       do {
-        const TaskId dep = in_ids[i++];
-        partials.push_back(g.add(map_n, key_index(index), map_k, std::span<const TaskId>(&dep, 1)));
+        deps.clear();
+        input->fused_inputs(b, index, deps);
+        partials.push_back(g.add(map_n, key_index(index), map_k, deps));
       } while (nd > 0 && next_index(index, in_counts));
     }
     // Group input chunks by their position on the kept axes; within a group, row-major order on reduced axes.

@@ -229,7 +229,7 @@ TEST(Elementwise, ChainsFuseIntoOneTaskPerChunk) {
   Graph g;
   std::vector<std::vector<TaskId>> outs;
   build_graph(std::vector<Array>{expr}, g, outs);
-  EXPECT_EQ(g.size(), 16u);  // 8 random chunks + 8 fused elementwise chunks
+  EXPECT_EQ(g.size(), 8u);  // 8 fused elementwise chunks, each making its random chunk itself (a generator)
   // The anomaly costs O(chunks): sources, two reductions' trees, and one fused task per chunk.
   Array anom = (t - t.mean(0)) / t.std(0);
   Graph h;
@@ -1027,6 +1027,43 @@ TEST(Products, TensordotAndReshapeBitIdenticalAcrossExecutors) {
       EXPECT_TRUE(bit_equal(want[i], got[i])) << "array " << i << ", " << threads << " threads";
     }
   }
+}
+
+TEST(Generators, FusedIntoReadersGiveTheSameBitsAsStoredChunks) {
+  // Random numbers, ranges and constants are made inside the tasks reading them (and transposes of them made
+  // directly in transposed order); persist() gives the same values as stored chunks, read the ordinary way.
+  Runtime sync(RuntimeOptions{.executor = ExecutorKind::kSync});
+  const std::vector<Array> generated = {
+      random_uniform({13, 8, 6}, {4, 3, 6}, 7, DType::kFloat32, -2.0, 3.0),
+      random_normal({13, 8, 6}, {5, 8, 1}, 8),
+      reshape(arange(13 * 8 * 6, 7, DType::kInt32), {13, 8, 6}),
+      full({13, 8, 6}, {13, 2, 2}, 2.5),
+  };
+  for (std::size_t k = 0; k < generated.size(); ++k) {
+    const Array& g = generated[k];
+    const Array stored = persist(sync, g);
+    auto exprs = [](const Array& x) {
+      return std::vector<Array>{x,
+                                x.transpose({2, 0, 1}),
+                                moveaxis(x, 0, 1) * 2,
+                                (x + x.transpose({0, 1, 2})).sum(0),
+                                (x.transpose({1, 0, 2}) - x.mean(1)[{Slice::all(), Slice::all()}]).max(),
+                                x[{Slice::range(1, 9, 2)}].T()};
+    };
+    const std::vector<Chunk> want = compute(rt(), exprs(stored));
+    const std::vector<Chunk> got = compute(rt(), exprs(g));
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      EXPECT_TRUE(bit_equal(want[i], got[i])) << "generator " << k << ", expression " << i;
+    }
+  }
+  // seed-expr's graph: X and X.T are never tasks; the mean's and the sum's partials make their chunks.
+  Array x = random_uniform({8, 8}, {2, 2}, 1);
+  Graph graph;
+  std::vector<std::vector<TaskId>> outs;
+  build_graph(std::vector<Array>{((x + x.T()) - x.mean(0)).sum()}, graph, outs);
+  // mean: 16 partials, 4 column combines, 4 finishes; sum: 16 partials (the elementwise expression fused
+  // in), 2 combine levels of 2 + 1 tasks, 1 finish.
+  EXPECT_EQ(graph.size(), 16u + 4u + 4u + 16u + 3u + 1u);
 }
 
 TEST(ErrorPaths, ReshapeMoveaxisAndTensordotNameWhatDisagrees) {
