@@ -1,0 +1,98 @@
+// Job files: TOML describing inputs, computed arrays (expressions), outputs and options. See docs/jobs.md.
+//
+//   [inputs.t]
+//   file = "era5_t2m.nc"
+//   variable = "t2m"
+//
+//   [arrays]
+//   anom = "(t - mean(t, axis=0)) / std(t, axis=0)"
+//
+//   [outputs.anom]
+//   file = "anom.nc"
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "tessera/arrays/chunk.h"
+#include "tessera/jobs/diagnostic.h"
+#include "tessera/jobs/expr.h"
+
+namespace tessera::jobs {
+
+struct InputSpec {
+  std::string name;
+  std::string file;             // as written in the job file
+  std::string path;             // resolved: relative paths are taken from the job file's directory
+  std::string variable;         // default: the input's name
+  std::optional<Shape> chunks;  // -1: the whole axis
+  Location at;                  // the [inputs.NAME] table
+  Location file_at, variable_at, chunks_at;
+};
+
+struct ArraySpec {
+  std::string name;
+  ExprSource source;
+  std::shared_ptr<const Expr> expr;  // parsed
+  Location at;                       // the expression string
+};
+
+// A numeric or text attribute for an output variable.
+struct AttributeSpec {
+  std::string name;
+  std::variant<std::string, std::vector<double>> value;
+  bool integer = false;  // numbers written as int64 rather than float64
+};
+
+struct OutputSpec {
+  std::string name;
+  std::string file, path;            // as written / resolved
+  std::string variable;              // default: the output's name
+  ExprSource source;                 // `expression`; default: the output's name (an array or input)
+  std::shared_ptr<const Expr> expr;  // parsed
+  std::optional<std::vector<std::string>> dims;
+  std::vector<AttributeSpec> attributes;
+  int compression = 0;          // gzip level 0-9
+  std::optional<Shape> chunks;  // storage chunks; default: the array's chunks
+  std::optional<double> fill_value;
+  Location at, file_at, dims_at, compression_at, chunks_at;
+};
+
+struct JobOptions {
+  std::size_t target_chunk_bytes = std::size_t{64} << 20;
+  int threads = 0;                            // 0: every CPU this process may use
+  std::optional<std::uint64_t> memory_limit;  // bytes
+  std::string report, trace;                  // paths (resolved), empty: none
+  Location threads_at, memory_limit_at;
+};
+
+struct JobSpec {
+  std::shared_ptr<const SourceFile> source;
+  std::string directory;            // of the job file; relative paths start here
+  std::vector<InputSpec> inputs;    // in the order of the file
+  std::vector<ArraySpec> arrays;    // in the order of the file
+  std::vector<OutputSpec> outputs;  // in the order of the file
+  JobOptions options;
+};
+
+// Parses a job file's text. `file_name` is what messages show, `directory` where relative paths start.
+// Throws Error(kInvalidArgument) with a located message for TOML syntax errors, unknown sections or keys
+// (suggesting the nearest valid one), values of the wrong type, names used twice, and expressions that do
+// not parse. Nothing is opened or evaluated.
+JobSpec parse_job(std::string_view text, const std::string& file_name, const std::string& directory = ".");
+
+// Reads and parses the job file at `path`. Throws Error(kNotFound) when it does not exist, else as parse_job.
+JobSpec load_job(const std::string& path);
+
+// "8GB", "512 MiB", "2e9", "1.5G" -> bytes. Decimal (kB, MB, GB, TB) and binary (KiB, MiB, GiB, TiB) units;
+// a bare number is bytes. Throws Error(kInvalidArgument) naming the text.
+std::uint64_t parse_size(std::string_view text);
+
+}  // namespace tessera::jobs
