@@ -497,6 +497,62 @@ std::string block_name(const std::string& path, const std::string& var, const Sh
   return str_cat(path, ": variable \"", var, "\" block ", s, "]");
 }
 
+// Whether a storage chunk can be read with pread straight into the block: it lies wholly inside, needs no
+// conversion, and its contiguous runs in the block are long enough that one pread each beats a copy. Returns
+// the run length in elements (0: no).
+std::int64_t direct_runs(const OpenDataset& d, const Chunk& out, const Shape& sc, const Shape& origin,
+                         const Shape& lo, const Shape& up, const Shape& start) {
+  const std::size_t nd = sc.size();
+  if (nd == 0 || d.stored.big_endian || d.stored.dtype != out.dtype() ||
+      d.stored.size != size_of(out.dtype())) {
+    return 0;
+  }
+  for (std::size_t a = 0; a < nd; ++a) {
+    if (lo[a] != origin[a] || up[a] != origin[a] + sc[a]) return 0;
+  }
+  (void)start;
+  std::size_t j = nd - 1;
+  std::int64_t run = sc[j];
+  while (j > 0 && sc[j] == out.shape()[j]) {
+    --j;
+    run *= sc[j];
+  }
+  return static_cast<std::size_t>(run) * d.stored.size >= (std::size_t{128} << 10) ? run : 0;
+}
+
+void read_direct(const OpenDataset& d, Chunk& out, const Shape& sc, const Shape& origin, const Shape& start,
+                 std::uint64_t addr, const std::string& where) {
+  const std::size_t nd = sc.size();
+  std::size_t j = nd - 1;
+  std::int64_t run = sc[j];
+  while (j > 0 && sc[j] == out.shape()[j]) {
+    --j;
+    run *= sc[j];
+  }
+  const Shape ostr = strides_of(out.shape());
+  const std::size_t es = d.stored.size;
+  Shape outer(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(j));
+  Shape pos(j, 0);
+  std::uint64_t file_at = addr;
+  do {
+    std::int64_t o = 0;
+    for (std::size_t a = 0; a < nd; ++a) o += (origin[a] - start[a] + (a < j ? pos[a] : 0)) * ostr[a];
+    detail::pread_all(d.fd.get(), out.bytes() + static_cast<std::size_t>(o) * es,
+                      static_cast<std::size_t>(run) * es, file_at, where);
+    file_at += static_cast<std::uint64_t>(run) * es;
+  } while (j > 0 && next_index(pos, outer));
+}
+
+std::byte* scratch(std::size_t n) {
+  thread_local std::unique_ptr<std::byte[]> buffer;
+  thread_local std::size_t capacity = 0;
+  if (capacity < n) {
+    buffer.reset(new std::byte[n]);
+    capacity = n;
+  }
+  return buffer.get();
+}
+
 Chunk read_hdf5_block(const std::string& path, const VariableInfo& info, const Shape& start,
                       const Shape& count) {
   std::shared_ptr<OpenDataset> d = dataset_cache().get(path, info.name);
@@ -585,16 +641,28 @@ Chunk read_hdf5_block(const std::string& path, const VariableInfo& info, const S
     } else if (addr == HADDR_UNDEF) {
       fill_overlap(out, start, lo, up, d->fill);
     } else {
-      std::vector<std::byte> raw(size);
-      detail::pread_all(d->fd.get(), raw.data(), raw.size(), addr, where);
       if (!d->filters.empty()) {
+        std::vector<std::byte> raw(size);
+        detail::pread_all(d->fd.get(), raw.data(), raw.size(), addr, where);
         raw = decode_chunk(std::move(raw), *d, mask, chunk_bytes,
                            str_cat(where, ": storage chunk at ", format_shape(origin)));
-      } else if (raw.size() < chunk_bytes) {
-        throw_error(ErrorCode::kCorrupt, where, ": storage chunk at ", format_shape(origin), " has ",
-                    raw.size(), " bytes, expected ", chunk_bytes);
+        copy_overlap(raw.data(), sc, origin, d->stored, out, start, lo, up);
+      } else if (direct_runs(*d, out, sc, origin, lo, up, start) > 0) {
+        if (size < chunk_bytes) {
+          throw_error(ErrorCode::kCorrupt, where, ": storage chunk at ", format_shape(origin), " has ", size,
+                      " bytes, expected ", chunk_bytes);
+        }
+        read_direct(*d, out, sc, origin, start, addr, where);
+      } else {
+        if (size < chunk_bytes) {
+          throw_error(ErrorCode::kCorrupt, where, ": storage chunk at ", format_shape(origin), " has ", size,
+                      " bytes, expected ", chunk_bytes);
+        }
+        // A per-thread buffer: neither zero-filled nor freshly mapped for every storage chunk.
+        std::byte* raw = scratch(chunk_bytes);
+        detail::pread_all(d->fd.get(), raw, chunk_bytes, addr, where);
+        copy_overlap(raw, sc, origin, d->stored, out, start, lo, up);
       }
-      copy_overlap(raw.data(), sc, origin, d->stored, out, start, lo, up);
     }
     int a = static_cast<int>(nd) - 1;
     for (; a >= 0; --a) {
@@ -613,21 +681,18 @@ ChunkGrid default_grid(const VariableInfo& v, std::size_t target) {
   const std::size_t es = size_of(v.dtype);
   Shape c(nd);
   if (v.chunked) {
-    // Whole multiples of the storage chunks, doubled round-robin from the leading axis while under target.
-    Shape mult(nd, 1);
-    for (std::size_t a = 0; a < nd; ++a)
+    // Whole multiples of the storage chunks, grown along the leading axis first (then the next): a storage
+    // chunk then covers long contiguous runs of its array chunk and is read straight into place
+    // (read_hdf5_block).
+    for (std::size_t a = 0; a < nd; ++a) {
       c[a] = std::min(v.storage_chunks[a], std::max<std::int64_t>(v.shape[a], 1));
-    auto bytes = [&] { return static_cast<double>(num_elements(c)) * static_cast<double>(es); };
-    bool grew = true;
-    while (grew) {
-      grew = false;
-      for (std::size_t a = 0; a < nd; ++a) {
-        if (c[a] >= v.shape[a]) continue;
-        if (bytes() * 2 > static_cast<double>(target)) continue;
-        mult[a] *= 2;
-        c[a] = std::min(v.storage_chunks[a] * mult[a], v.shape[a]);
-        grew = true;
-      }
+    }
+    for (std::size_t a = 0; a < nd; ++a) {
+      const double bytes = static_cast<double>(num_elements(c)) * static_cast<double>(es);
+      const auto m = static_cast<std::int64_t>(static_cast<double>(target) / bytes);
+      if (m < 2) break;
+      c[a] = std::min(v.shape[a], c[a] * m);
+      if (c[a] < v.shape[a]) break;
     }
   } else {
     // Contiguous: blocks of whole trailing extents, the leading axes halved until under target.
