@@ -60,6 +60,28 @@ const Chunk& ArrayNode::fused_chunk(const TaskContext& ctx, std::size_t& next,
   return chunk_input(ctx, next, *this, index, made);
 }
 
+const Chunk& ArrayNode::fused_rows(const TaskContext&, std::size_t&, std::span<const std::int64_t> index,
+                                   std::int64_t a0, std::int64_t a1, std::deque<Chunk>& made) const {
+  if (!generator()) throw_error(ErrorCode::kInternal, name, " cannot be read by rows");
+  made.push_back(generate_rows(index, a0, a1));
+  return made.back();
+}
+
+Chunk ArrayNode::generate_rows(std::span<const std::int64_t> index, std::int64_t a0, std::int64_t a1) const {
+  return rows_of(generate(index), a0, a1);
+}
+
+Chunk rows_of(const Chunk& c, std::int64_t a0, std::int64_t a1) {
+  if (c.ndim() == 0 || (a0 == 0 && a1 == c.shape()[0])) return c;
+  Shape shape = c.shape();
+  shape[0] = a1 - a0;
+  Chunk out(c.dtype(), shape);
+  const std::size_t row = shape[0] == 0 ? 0 : out.nbytes() / static_cast<std::size_t>(shape[0]);
+  if (out.nbytes() > 0)
+    std::memcpy(out.bytes(), c.bytes() + static_cast<std::size_t>(a0) * row, out.nbytes());
+  return out;
+}
+
 void add_chunk_input(GraphBuilder& b, const ArrayNodePtr& node, std::span<const std::int64_t> index,
                      std::vector<TaskId>& deps) {
   if (node->generator()) return;
@@ -100,7 +122,8 @@ using PositionFill =
 // Chunk `index` of `grid` made by position, with its axes permuted (out axis a is axis perm[a]): rows of
 // the output are strided runs of positions, so a transpose of random numbers costs no more than the numbers.
 Chunk fill_positions(const ChunkGrid& grid, DType dtype, const PositionFill& fill,
-                     std::span<const std::int64_t> index, std::span<const int> perm) {
+                     std::span<const std::int64_t> index, std::span<const int> perm, std::int64_t a0 = 0,
+                     std::int64_t a1 = -1) {
   const int nd = grid.ndim();
   const Shape in_shape = grid.chunk_shape(index);
   const Shape gstrides = strides_of(grid.shape());
@@ -112,6 +135,10 @@ Chunk fill_positions(const ChunkGrid& grid, DType dtype, const PositionFill& fil
     out_shape[ia] = in_shape[p];
     start[ia] = static_cast<std::uint64_t>(grid.offset(perm[ia], index[p]) * gstrides[p]);
     step[ia] = static_cast<std::uint64_t>(gstrides[p]);
+  }
+  if (nd > 0 && a1 >= 0) {  // only rows a0 .. a1-1 of output axis 0
+    out_shape[0] = a1 - a0;
+    start[0] += static_cast<std::uint64_t>(a0) * step[0];
   }
   Chunk out(dtype, out_shape);
   if (out.size() == 0) return out;
@@ -147,6 +174,12 @@ struct SourceNode final : ArrayNode {
     Chunk c = make(grid, index);
     check_chunk(*this, index, c);
     return c;
+  }
+  Chunk generate_rows(std::span<const std::int64_t> index, std::int64_t a0, std::int64_t a1) const override {
+    if (!fill) return ArrayNode::generate_rows(index, a0, a1);
+    std::vector<int> identity(static_cast<std::size_t>(grid.ndim()));
+    std::iota(identity.begin(), identity.end(), 0);
+    return fill_positions(grid, dtype, fill, index, identity, a0, a1);
   }
 
   std::vector<TaskId> build(GraphBuilder& b) const override {
@@ -198,6 +231,33 @@ struct ElementwiseNode final : ArrayNode {
     return made.back();
   }
 
+  bool makes_rows() const override { return true; }
+
+  const Chunk& fused_rows(const TaskContext& ctx, std::size_t& next, std::span<const std::int64_t> index,
+                          std::int64_t a0, std::int64_t a1, std::deque<Chunk>& made) const override {
+    Shape block = grid.chunk_shape(index);
+    if (block.empty() || (a0 == 0 && a1 == block[0])) return fused_chunk(ctx, next, index, made);
+    block[0] = a1 - a0;
+    std::vector<const Chunk*> in;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const ArrayNode& node = *inputs[i];
+      const std::vector<std::int64_t> in_index = input_index(i, index);
+      // Inputs without their own axis 0 here (fewer axes, or extent 1 broadcast) are read whole.
+      const bool whole = node.grid.ndim() < grid.ndim() || node.shape[0] == 1;
+      if (whole) {
+        in.push_back(&chunk_input(ctx, next, node, in_index, made));
+      } else if (node.generator()) {
+        made.push_back(node.generate_rows(in_index, a0, a1));
+        in.push_back(&made.back());
+      } else {
+        made.push_back(rows_of(ctx.input<Chunk>(next++), a0, a1));
+        in.push_back(&made.back());
+      }
+    }
+    made.push_back(evaluate(expr, block, in));
+    return made.back();
+  }
+
   Chunk make(const TaskContext& ctx, std::size_t& next, std::span<const std::int64_t> index,
              std::deque<Chunk>& made) const {
     std::vector<const Chunk*> in;
@@ -244,6 +304,12 @@ struct TransposeNode final : ArrayNode {
       return fill_positions(src->grid, src->dtype, src->fill, input_index(index), perm);
     }
     return transpose_chunk(input->generate(input_index(index)), perm);
+  }
+  Chunk generate_rows(std::span<const std::int64_t> index, std::int64_t a0, std::int64_t a1) const override {
+    if (const auto* src = dynamic_cast<const SourceNode*>(input.get()); src && src->fill) {
+      return fill_positions(src->grid, src->dtype, src->fill, input_index(index), perm, a0, a1);
+    }
+    return ArrayNode::generate_rows(index, a0, a1);
   }
 
   std::vector<TaskId> build(GraphBuilder& b) const override {

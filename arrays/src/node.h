@@ -46,6 +46,14 @@ struct ArrayNode : std::enable_shared_from_this<ArrayNode> {
                             std::vector<TaskId>& deps) const;
   virtual const Chunk& fused_chunk(const TaskContext& ctx, std::size_t& next,
                                    std::span<const std::int64_t> index, std::deque<Chunk>& made) const;
+  // The same by blocks of rows (a0 .. a1-1 along axis 0) of chunk `index`, for reductions that fold their
+  // input a block at a time so that a fused chunk never exists whole: generators and elementwise nodes.
+  virtual bool makes_rows() const { return generator(); }
+  virtual const Chunk& fused_rows(const TaskContext& ctx, std::size_t& next,
+                                  std::span<const std::int64_t> index, std::int64_t a0, std::int64_t a1,
+                                  std::deque<Chunk>& made) const;
+  // Rows a0 .. a1-1 of a generator's chunk `index`; by default cut out of the whole chunk.
+  virtual Chunk generate_rows(std::span<const std::int64_t> index, std::int64_t a0, std::int64_t a1) const;
 };
 
 // A process-wide counter makes names unique; every rank constructs the same arrays in the same order (control
@@ -96,6 +104,9 @@ void add_chunk_input(GraphBuilder& b, const ArrayNodePtr& node, std::span<const 
 // In the reader's running task: that chunk, task input `next` (advanced) or generated into `made`.
 const Chunk& chunk_input(const TaskContext& ctx, std::size_t& next, const ArrayNode& node,
                          std::span<const std::int64_t> index, std::deque<Chunk>& made);
+
+// Rows a0 .. a1-1 along axis 0 of a chunk (a copy).
+Chunk rows_of(const Chunk& c, std::int64_t a0, std::int64_t a1);
 
 // The output chunk of a task, checked against the node's grid.
 TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> index);

@@ -5,6 +5,7 @@
 // et al.'s formula.
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 
 #include "kernels.h"
@@ -187,6 +188,10 @@ bool is_nan(T v) {
   }
 }
 
+// Elements per block of rows when a reduction folds a fused input block by block (128 KiB of float64: the
+// block and the expression's segment buffers stay in L2).
+constexpr std::int64_t kRowBlockElements = 16384;
+
 struct ReductionNode final : ArrayNode {
   ArrayNodePtr input;
   Reduce op = Reduce::kSum;
@@ -208,9 +213,22 @@ struct ReductionNode final : ArrayNode {
     return p;
   }
 
-  // The partial of one input chunk; `offset` is the chunk's start along arg_axis (for arg reductions).
-  Partial map(const Chunk& c, std::int64_t offset) const {
-    const Shape ps = partial_shape(c.shape());
+  // Whether map can fold an input chunk block by block along axis 0: every element updates the partial on
+  // its own, in row-major order, so blocks give the same bits as the whole chunk. Not for arg reductions and
+  // groups (which need positions in the chunk) nor for moments (two passes over the chunk).
+  bool folds_by_rows() const {
+    if (is_arg(op) || group_axis >= 0) return false;
+    return op == Reduce::kAny || op == Reduce::kAll || is_minmax(op) || op == Reduce::kCount ||
+           op == Reduce::kSum || op == Reduce::kNanSum || op == Reduce::kProd || is_mean(op);
+  }
+
+  // The partial of one input chunk of `dtype` and `shape`, read through rows(a0, a1): rows a0 .. a1-1 along
+  // axis 0 as a chunk, asked for in order, `block` rows at a time (all of them where !folds_by_rows()).
+  // `offset` is the chunk's start along arg_axis (for arg reductions) or the group axis.
+  using RowReader = std::function<const Chunk&(std::int64_t a0, std::int64_t a1)>;
+  Partial map(DType dtype, const Shape& shape, std::int64_t block, const RowReader& rows,
+              std::int64_t offset) const {
+    const Shape ps = partial_shape(shape);
     Shape os = strides_of(ps);
     for (std::size_t a = 0; a < os.size(); ++a) {
       if (reduced[a]) os[a] = 0;
@@ -218,68 +236,78 @@ struct ReductionNode final : ArrayNode {
     const GroupMap group{group_axis, &labels, offset};
     const std::int64_t m = num_elements(ps);
     Partial p;
-    visit_dtype(c.dtype(), [&](auto tag) {
+    const std::int64_t extent = shape.empty() ? 1 : shape[0];
+    if (!folds_by_rows() || block <= 0) block = extent;
+    visit_dtype(dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      const T* x = reinterpret_cast<const T*>(c.bytes());
+      const T* x = nullptr;
+      // f(io, oo, len, step) for every row of the chunk, a block at a time; x points into the block.
+      auto for_blocks = [&](auto&& f) {
+        for (std::int64_t a0 = 0; a0 < extent; a0 += block) {
+          const Chunk& c = rows(a0, std::min(extent, a0 + block));
+          x = reinterpret_cast<const T*>(c.bytes());
+          const std::int64_t shift = shape.empty() ? 0 : a0 * os[0];
+          for_rows(
+              c.shape(), os,
+              [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+                f(io, oo + shift, len, step);
+              },
+              group);
+        }
+      };
       if (op == Reduce::kAny || op == Reduce::kAll) {
         Chunk out = Chunk::zeros(DType::kBool, ps);
         bool* o = reinterpret_cast<bool*>(out.bytes());
         const bool all = op == Reduce::kAll;
         std::fill_n(o, m, all);
-        for_rows(
-            c.shape(), os,
-            [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-              for (std::int64_t j = 0; j < len; ++j) {
-                const bool v = x[io + j] != T(0);
-                bool& r = o[oo + j * step];
-                r = all ? (r && v) : (r || v);
-              }
-            },
-            group);
+        for_blocks([&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+          for (std::int64_t j = 0; j < len; ++j) {
+            const bool v = x[io + j] != T(0);
+            bool& r = o[oo + j * step];
+            r = all ? (r && v) : (r || v);
+          }
+        });
         p.parts.push_back(std::move(out));
       } else if (is_minmax(op) || is_arg(op)) {
         const bool want_max = wants_max(op);
         const bool nan_skip = op == Reduce::kNanMin || op == Reduce::kNanMax;
-        Chunk value(c.dtype(), ps);
+        Chunk value(dtype, ps);
         Chunk index = Chunk::zeros(DType::kInt64, ps);
         T* v = reinterpret_cast<T*>(value.bytes());
         auto* ix = reinterpret_cast<std::int64_t*>(index.bytes());
         std::vector<bool> seen(static_cast<std::size_t>(m), false);
-        const Shape in_strides = strides_of(c.shape());
-        for_rows(
-            c.shape(), os,
-            [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-              for (std::int64_t j = 0; j < len; ++j) {
-                const T xv = x[io + j];
-                const std::int64_t o = oo + j * step;
-                const auto so = static_cast<std::size_t>(o);
-                if (nan_skip && is_nan(xv)) {
-                  if (!seen[so]) v[o] = xv;  // stays NaN only if every element is NaN
-                  continue;
-                }
-                bool take;
-                if (!seen[so] || (nan_skip && is_nan(v[o]))) {
-                  take = true;
-                } else if (is_nan(v[o])) {
-                  take = false;  // the first NaN wins (NumPy)
-                } else if (is_nan(xv)) {
-                  take = true;
-                } else {
-                  take = want_max ? (xv > v[o]) : (xv < v[o]);
-                }
-                if (take) {
-                  v[o] = xv;
-                  if (is_arg(op)) {
-                    // Position along the reduced axis, in the whole array.
-                    const std::int64_t flat = io + j;
-                    ix[o] = offset + (flat / in_strides[static_cast<std::size_t>(arg_axis)]) %
-                                         c.shape()[static_cast<std::size_t>(arg_axis)];
-                  }
-                }
-                seen[so] = true;
+        const Shape in_strides = strides_of(shape);
+        for_blocks([&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+          for (std::int64_t j = 0; j < len; ++j) {
+            const T xv = x[io + j];
+            const std::int64_t o = oo + j * step;
+            const auto so = static_cast<std::size_t>(o);
+            if (nan_skip && is_nan(xv)) {
+              if (!seen[so]) v[o] = xv;  // stays NaN only if every element is NaN
+              continue;
+            }
+            bool take;
+            if (!seen[so] || (nan_skip && is_nan(v[o]))) {
+              take = true;
+            } else if (is_nan(v[o])) {
+              take = false;  // the first NaN wins (NumPy)
+            } else if (is_nan(xv)) {
+              take = true;
+            } else {
+              take = want_max ? (xv > v[o]) : (xv < v[o]);
+            }
+            if (take) {
+              v[o] = xv;
+              if (is_arg(op)) {
+                // Position along the reduced axis, in the whole array.
+                const std::int64_t flat = io + j;
+                ix[o] = offset + (flat / in_strides[static_cast<std::size_t>(arg_axis)]) %
+                                     shape[static_cast<std::size_t>(arg_axis)];
               }
-            },
-            group);
+            }
+            seen[so] = true;
+          }
+        });
         if (group_axis >= 0) {
           // Slots no element of this chunk reached stay unset: the count says which.
           Chunk count = Chunk::zeros(DType::kInt64, ps);
@@ -297,12 +325,9 @@ struct ReductionNode final : ArrayNode {
       } else if (op == Reduce::kCount) {
         Chunk count = Chunk::zeros(DType::kInt64, ps);
         auto* n = reinterpret_cast<std::int64_t*>(count.bytes());
-        for_rows(
-            c.shape(), os,
-            [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-              for (std::int64_t j = 0; j < len; ++j) n[oo + j * step] += is_nan(x[io + j]) ? 0 : 1;
-            },
-            group);
+        for_blocks([&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+          for (std::int64_t j = 0; j < len; ++j) n[oo + j * step] += is_nan(x[io + j]) ? 0 : 1;
+        });
         p.parts.push_back(std::move(count));
       } else if (op == Reduce::kSum || op == Reduce::kNanSum || op == Reduce::kProd) {
         // Floats accumulate in double, integers in int64.
@@ -313,32 +338,47 @@ struct ReductionNode final : ArrayNode {
           Chunk acc(dtype_of<A>(), ps);
           A* s = reinterpret_cast<A*>(acc.bytes());
           std::fill_n(s, m, prod ? A(1) : A(0));
-          for_rows(
-              c.shape(), os,
-              [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-                if (step == 0) {
-                  A r = prod ? A(1) : A(0);
-                  for (std::int64_t j = 0; j < len; ++j) {
-                    const T xv = x[io + j];
-                    if (skip && is_nan(xv)) continue;
-                    r = prod ? static_cast<A>(r * static_cast<A>(xv))
-                             : static_cast<A>(r + static_cast<A>(xv));
-                  }
-                  s[oo] = prod ? static_cast<A>(s[oo] * r) : static_cast<A>(s[oo] + r);
-                } else {
-                  for (std::int64_t j = 0; j < len; ++j) {
-                    const T xv = x[io + j];
-                    if (skip && is_nan(xv)) continue;
-                    A& r = s[oo + j];
-                    r = prod ? static_cast<A>(r * static_cast<A>(xv))
-                             : static_cast<A>(r + static_cast<A>(xv));
-                  }
+          for_blocks([&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+            if (step == 0 && !prod) {
+              // A row into one sum: eight interleaved partial sums, added in a fixed tree, so the loop
+              // runs at the adder's throughput instead of waiting on one chain (NaNs skipped as +0,
+              // which never changes a sum that starts at +0).
+              constexpr int kLanes = 8;
+              A lane[kLanes] = {};
+              std::int64_t j = 0;
+              for (; j + kLanes <= len; j += kLanes) {
+                for (int l = 0; l < kLanes; ++l) {
+                  const T xv = x[io + j + l];
+                  lane[l] += skip && is_nan(xv) ? A(0) : static_cast<A>(xv);
                 }
-              },
-              group);
+              }
+              for (int l = 0; j < len; ++j, ++l) {
+                const T xv = x[io + j];
+                lane[l] += skip && is_nan(xv) ? A(0) : static_cast<A>(xv);
+              }
+              const A r =
+                  ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+              s[oo] = static_cast<A>(s[oo] + r);
+            } else if (step == 0) {
+              A r = A(1);
+              for (std::int64_t j = 0; j < len; ++j) {
+                const T xv = x[io + j];
+                if (skip && is_nan(xv)) continue;
+                r = static_cast<A>(r * static_cast<A>(xv));
+              }
+              s[oo] = static_cast<A>(s[oo] * r);
+            } else {
+              for (std::int64_t j = 0; j < len; ++j) {
+                const T xv = x[io + j];
+                if (skip && is_nan(xv)) continue;
+                A& r = s[oo + j];
+                r = prod ? static_cast<A>(r * static_cast<A>(xv)) : static_cast<A>(r + static_cast<A>(xv));
+              }
+            }
+          });
           p.parts.push_back(std::move(acc));
         };
-        if (is_float(c.dtype())) {
+        if (is_float(dtype)) {
           accumulate(std::type_identity<double>{});
         } else {
           accumulate(std::type_identity<std::int64_t>{});
@@ -350,17 +390,14 @@ struct ReductionNode final : ArrayNode {
         Chunk sum = Chunk::zeros(DType::kFloat64, ps);
         auto* n = reinterpret_cast<std::int64_t*>(count.bytes());
         auto* s = reinterpret_cast<double*>(sum.bytes());
-        for_rows(
-            c.shape(), os,
-            [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-              for (std::int64_t j = 0; j < len; ++j) {
-                const T xv = x[io + j];
-                if (skip && is_nan(xv)) continue;
-                n[oo + j * step] += 1;
-                s[oo + j * step] += static_cast<double>(xv);
-              }
-            },
-            group);
+        for_blocks([&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+          for (std::int64_t j = 0; j < len; ++j) {
+            const T xv = x[io + j];
+            if (skip && is_nan(xv)) continue;
+            n[oo + j * step] += 1;
+            s[oo + j * step] += static_cast<double>(xv);
+          }
+        });
         if (is_mean(op)) {
           p.parts.push_back(std::move(sum));
           p.parts.push_back(std::move(count));
@@ -370,17 +407,14 @@ struct ReductionNode final : ArrayNode {
           auto* mu = reinterpret_cast<double*>(mean.bytes());
           auto* q = reinterpret_cast<double*>(m2.bytes());
           for (std::int64_t i = 0; i < m; ++i) mu[i] = n[i] > 0 ? s[i] / static_cast<double>(n[i]) : 0.0;
-          for_rows(
-              c.shape(), os,
-              [&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
-                for (std::int64_t j = 0; j < len; ++j) {
-                  const T xv = x[io + j];
-                  if (skip && is_nan(xv)) continue;
-                  const double d = static_cast<double>(xv) - mu[oo + j * step];
-                  q[oo + j * step] += d * d;
-                }
-              },
-              group);
+          for_blocks([&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+            for (std::int64_t j = 0; j < len; ++j) {
+              const T xv = x[io + j];
+              if (skip && is_nan(xv)) continue;
+              const double d = static_cast<double>(xv) - mu[oo + j * step];
+              q[oo + j * step] += d * d;
+            }
+          });
           p.parts.push_back(std::move(count));
           p.parts.push_back(std::move(mean));
           p.parts.push_back(std::move(m2));
@@ -541,10 +575,27 @@ struct ReductionNode final : ArrayNode {
       const int axis = arg_axis >= 0 ? arg_axis : group_axis;
       const std::int64_t offset =
           axis >= 0 ? input->grid.offset(axis, index[static_cast<std::size_t>(axis)]) : 0;
-      // The input chunk is made here when it is elementwise or generated (ArrayNode::fused_chunk).
+      // The input chunk is made here when it is elementwise or generated (ArrayNode::fused_chunk), then a
+      // block of rows at a time, so that it never exists whole (the blocks stay in cache).
       std::deque<Chunk> made;
+      if (folds_by_rows() && input->makes_rows()) {
+        const Shape shape = input->grid.chunk_shape(index);
+        const std::int64_t row = shape.empty() || shape[0] == 0 ? 1 : num_elements(shape) / shape[0];
+        const std::int64_t block =
+            std::max<std::int64_t>(1, kRowBlockElements / std::max<std::int64_t>(row, 1));
+        return Value::of(map(
+            input->dtype, shape, block,
+            [&](std::int64_t a0, std::int64_t a1) -> const Chunk& {
+              made.clear();
+              std::size_t next = 0;
+              return input->fused_rows(ctx, next, index, a0, a1, made);
+            },
+            offset));
+      }
       std::size_t next = 0;
-      return Value::of(map(input->fused_chunk(ctx, next, index, made), offset));
+      const Chunk& c = input->fused_chunk(ctx, next, index, made);
+      return Value::of(map(
+          c.dtype(), c.shape(), 0, [&c](std::int64_t, std::int64_t) -> const Chunk& { return c; }, offset));
     });
     const KernelId combine_k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       return Value::of(combine(inputs_as<Partial>(ctx)));
