@@ -33,8 +33,8 @@ Setup setup(int argc, char** argv) {
     if (std::string_view(argv[i]) == "--dir") s.dir = argv[i + 1];
   }
   fs::create_directories(s.dir);
-  s.file = s.dir + "/data.h5";
   s.case_name = str_cat(quick ? "256MiB" : "1GiB", "-f32-c64x128x128");
+  s.file = s.dir + "/data-" + s.case_name + ".h5";
   return s;
 }
 

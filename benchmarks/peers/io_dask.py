@@ -33,7 +33,7 @@ def main():
     # Dask's from_array chunks: the same 4 MiB chunks grown like tessera's default (toward 64 MiB).
     with dask.config.set(scheduler="threads", num_workers=2):
         if a.mode == "read":
-            path = os.path.join(a.dir, "data.h5")  # written by bench_io read (runs first)
+            path = os.path.join(a.dir, f"data-{case}.h5")  # written by bench_io read (runs first)
             h5, dk = [], []
             for _ in range(a.reps):
                 t0 = time.perf_counter()
