@@ -6,7 +6,9 @@
 #include <iostream>
 #include <string>
 
+#include "tessera/jobs/commands.h"
 #include "tessera/jobs/demo.h"
+#include "tessera/jobs/job_file.h"
 #include "tessera/runtime/error.h"
 #include "tessera/version.h"
 
@@ -34,11 +36,70 @@ int run_cli(int argc, char** argv) {
   demo->add_option("--samples", demo_options.samples, "Random points in total")->check(CLI::PositiveNumber);
   demo->add_option("--chunk", demo_options.chunk, "Points per task")->check(CLI::PositiveNumber);
 
+  std::string job_path;
+  RunCommandOptions run_options;
+  std::string run_executor = "auto";
+  std::string memory_limit;
+  bool verbose = false, quiet = false;
+  auto* run = app.add_subcommand("run", "Run a job file: compute its arrays and write its outputs");
+  run->add_option("job", job_path, "The job file (TOML; see docs/jobs.md)")->required();
+  run->add_option("--threads", run_options.threads,
+                  "Threads (per worker under MPI); overrides [options] threads")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--memory-limit", memory_limit,
+                  "Memory limit per worker, e.g. 8GB (recorded, not enforced yet)")
+      ->check([](const std::string& text) -> std::string {
+        try {
+          parse_size(text);
+          return "";
+        } catch (const Error& e) {
+          return e.what();
+        }
+      });
+  run->add_flag("--overwrite", run_options.overwrite,
+                "Replace existing output files (once the new ones are complete)");
+  run->add_flag("--resume", run_options.resume, "Continue an interrupted run from its journal");
+  run->add_option("--executor", run_executor,
+                  "auto (MPI under mpirun/srun, else threads), threads, sync or mpi")
+      ->check(CLI::IsMember({"auto", "threads", "sync", "mpi"}));
+  auto* verbose_flag = run->add_flag("-v,--verbose", verbose, "Print the plan before running");
+  run->add_flag("-q,--quiet", quiet, "Print errors only")->excludes(verbose_flag);
+
+  std::string check_path;
+  auto* check =
+      app.add_subcommand("check", "Validate a job file and print its plan without running anything");
+  check->add_option("job", check_path, "The job file")->required();
+
+  std::string graph_path;
+  bool graph_full = false;
+  auto* graph = app.add_subcommand("graph", "Print the job's task graph as Graphviz DOT (dot -Tsvg)");
+  graph->add_option("job", graph_path, "The job file")->required();
+  graph->add_flag("--full", graph_full, "One node per task instead of one per operation");
+
+  std::string info_file, info_variable;
+  auto* info = app.add_subcommand(
+      "info", "Describe an HDF5/NetCDF file: variables, shapes, dtypes, chunks, attributes");
+  info->add_option("file", info_file, "The file")->required();
+  info->add_option("variable", info_variable, "Only this variable, with all its attributes");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+
+  if (run->parsed()) {
+    if (!memory_limit.empty()) run_options.memory_limit = parse_size(memory_limit);
+    run_options.executor = run_executor == "sync"      ? ExecutorKind::kSync
+                           : run_executor == "threads" ? ExecutorKind::kThreads
+                           : run_executor == "mpi"     ? ExecutorKind::kMpi
+                                                       : ExecutorKind::kAuto;
+    run_options.verbosity = quiet ? 0 : verbose ? 2 : 1;
+    return run_command(job_path, run_options, std::cout, std::cerr);
+  }
+  if (check->parsed()) return check_command(check_path, std::cout, std::cerr);
+  if (graph->parsed()) return graph_command(graph_path, graph_full, std::cout, std::cerr);
+  if (info->parsed()) return info_command(info_file, info_variable, std::cout, std::cerr);
 
   try {
     if (demo->parsed()) {
@@ -55,10 +116,7 @@ int run_cli(int argc, char** argv) {
     }
   } catch (const Error& e) {
     // Errors are the same on every rank (the runtime makes sure), so one rank says it.
-    if (std::getenv("OMPI_COMM_WORLD_RANK") == nullptr ||
-        std::string(std::getenv("OMPI_COMM_WORLD_RANK")) == "0") {
-      std::cerr << "tessera: error: " << e.what() << "\n";
-    }
+    if (is_printing_rank()) std::cerr << "tessera: error: " << e.what() << "\n";
     return 1;
   }
   return 0;

@@ -1322,7 +1322,9 @@ const std::vector<Function>& functions() {
           Array r = ev.guarded(c.expr.span, [&] {
             const Array climatology =
                 group_reduce(a.a.data, g.axis, g.labels, g.groups, skipna ? "nanmean" : "mean");
-            return a.a.data - take(climatology, g.labels, g.axis);
+            // take() chunks its output like the climatology (12 along time); following the data's chunks
+            // instead keeps the subtraction one task per chunk of the data.
+            return a.a.data - take(climatology, g.labels, g.axis).rechunk(a.a.data.chunks());
           });
           return ev.array_value(std::move(r), a.a.axes, c.expr.span);
         }});

@@ -1,0 +1,324 @@
+#include "tessera/jobs/commands.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tessera/io/io.h"
+#include "tessera/jobs/evaluate.h"
+#include "tessera/jobs/file_inputs.h"
+#include "tessera/jobs/job_file.h"
+#include "tessera/runtime/plan.h"
+
+namespace tessera::jobs {
+namespace {
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  int u = 0;
+  while (b >= 1000 && u < 5) {
+    b /= 1000;
+    ++u;
+  }
+  std::ostringstream out;
+  out << std::setprecision(b < 10 && u > 0 ? 2 : 3) << b << " " << units[u];
+  return out.str();
+}
+
+std::string dims_text(const std::vector<std::string>& dims) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + dims[i];
+  return s + (dims.size() == 1 ? ",)" : ")");
+}
+
+std::string array_line(const EvaluatedArray& a) {
+  std::ostringstream out;
+  const Array& d = a.data;
+  out << format_shape(d.shape()) << " " << name_of(d.dtype()) << ", chunks " << d.chunks().describe() << " ("
+      << d.chunks().total_chunks() << " chunk" << (d.chunks().total_chunks() == 1 ? "" : "s") << "), "
+      << human_bytes(static_cast<double>(d.nbytes()));
+  return out.str();
+}
+
+// The exit status of a job rejected on every rank alike. Only rank 0 prints; the launcher ends the whole job
+// when the first rank exits with an error, so the others give rank 0 a moment to say why before they go.
+int rejected(int status) {
+  if (!is_printing_rank()) std::this_thread::sleep_for(std::chrono::seconds(2));
+  return status;
+}
+
+struct Loaded {
+  JobSpec spec;
+  FileResolver files;
+  JobPlan plan;
+};
+
+// Parses and plans a job; on a user error prints it and returns null with the exit status set.
+std::unique_ptr<Loaded> load(const std::string& path, std::ostream& err, int& status) {
+  auto job = std::make_unique<Loaded>();
+  try {
+    job->spec = load_job(path);
+    job->plan = plan_job(job->spec, job->files);
+    return job;
+  } catch (const Error& e) {
+    if (is_printing_rank()) err << e.what() << "\n";
+    status = rejected(e.code() == ErrorCode::kInternal || e.code() == ErrorCode::kIo ? kExitFailed
+                                                                                     : kExitRejected);
+    return nullptr;
+  }
+}
+
+std::vector<Array> output_arrays(const JobPlan& plan) {
+  std::vector<Array> arrays;
+  for (const PlannedOutput& o : plan.outputs) arrays.push_back(o.value.data);
+  return arrays;
+}
+
+struct TaskCounts {
+  std::size_t graph = 0, fused = 0;
+};
+TaskCounts count_tasks(std::span<const Array> arrays) {
+  Graph graph;
+  std::vector<std::vector<TaskId>> outputs;
+  build_graph(arrays, graph, outputs);
+  std::vector<TaskId> flat;
+  for (const auto& o : outputs) flat.insert(flat.end(), o.begin(), o.end());
+  const Plan plan = Plan::build(graph, flat);
+  return TaskCounts{plan.graph_tasks(), plan.size()};
+}
+
+void print_plan(const Loaded& job, std::ostream& out) {
+  const JobSpec& spec = job.spec;
+  out << "job " << spec.source->name << ": " << spec.inputs.size() << " input"
+      << (spec.inputs.size() == 1 ? "" : "s") << ", " << spec.arrays.size() << " arra"
+      << (spec.arrays.size() == 1 ? "y" : "ys") << ", " << spec.outputs.size() << " output"
+      << (spec.outputs.size() == 1 ? "" : "s") << "\n";
+  std::size_t width = 0;
+  for (const auto& a : job.plan.inputs) width = std::max(width, a.name.size());
+  for (const auto& a : job.plan.arrays) width = std::max(width, a.name.size());
+  for (const auto& o : job.plan.outputs) width = std::max(width, o.value.name.size());
+  if (!job.plan.inputs.empty()) out << "inputs\n";
+  for (std::size_t i = 0; i < job.plan.inputs.size(); ++i) {
+    const EvaluatedArray& a = job.plan.inputs[i];
+    std::vector<std::string> dims;
+    for (const AxisOrigin& o : a.axes) dims.push_back(o.dim);
+    out << "  " << std::left << std::setw(static_cast<int>(width)) << a.name << "  " << array_line(a) << "\n"
+        << "  " << std::string(width, ' ') << "  " << spec.inputs[i].file << ":" << spec.inputs[i].variable
+        << " " << dims_text(dims) << "\n";
+  }
+  if (!job.plan.arrays.empty()) out << "arrays\n";
+  for (std::size_t i = 0; i < job.plan.arrays.size(); ++i) {
+    const EvaluatedArray& a = job.plan.arrays[i];
+    out << "  " << std::left << std::setw(static_cast<int>(width)) << a.name << "  " << array_line(a) << "\n"
+        << "  " << std::string(width, ' ') << "  = " << spec.arrays[i].source.text << "\n";
+  }
+  out << "outputs\n";
+  for (const PlannedOutput& o : job.plan.outputs) {
+    out << "  " << std::left << std::setw(static_cast<int>(width)) << o.spec->name << "  "
+        << array_line(o.value) << "\n"
+        << "  " << std::string(width, ' ') << "  -> " << o.spec->file << ":" << o.spec->variable << " "
+        << dims_text(o.dims);
+    if (o.spec->compression > 0) out << ", gzip " << o.spec->compression;
+    out << "\n";
+  }
+  const std::vector<Array> arrays = output_arrays(job.plan);
+  const TaskCounts tasks = count_tasks(arrays);
+  out << "plan: " << tasks.graph << " tasks, " << tasks.fused << " after fusion (before the writes)\n";
+}
+
+}  // namespace
+
+bool is_printing_rank() noexcept {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (const char* v = std::getenv(name)) return std::string(v) == "0";
+  }
+  return true;
+}
+
+int check_command(const std::string& job_path, std::ostream& out, std::ostream& err) {
+  int status = kExitOk;
+  auto job = load(job_path, err, status);
+  if (!job) return status;
+  try {
+    if (is_printing_rank()) print_plan(*job, out);
+    for (const PlannedOutput& o : job->plan.outputs) {
+      std::error_code ec;
+      if (std::filesystem::exists(o.spec->path, ec) && is_printing_rank()) {
+        out << "note: output file " << o.spec->file
+            << " exists; `tessera run` needs --overwrite (or --resume)\n";
+        break;
+      }
+    }
+  } catch (const Error& e) {
+    if (is_printing_rank()) err << "tessera: error: " << e.what() << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int graph_command(const std::string& job_path, bool full, std::ostream& out, std::ostream& err) {
+  int status = kExitOk;
+  auto job = load(job_path, err, status);
+  if (!job) return status;
+  const std::vector<Array> arrays = output_arrays(job->plan);
+  Graph graph;
+  std::vector<std::vector<TaskId>> outputs;
+  try {
+    build_graph(arrays, graph, outputs);
+    graph.resolve();
+  } catch (const Error& e) {
+    if (is_printing_rank()) err << "tessera: error: " << e.what() << "\n";
+    return kExitFailed;
+  }
+  std::set<TaskId> is_output;
+  for (const auto& o : outputs) is_output.insert(o.begin(), o.end());
+  auto quoted = [](std::string_view s) {
+    std::string q = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') q += '\\';
+      q += c;
+    }
+    return q + "\"";
+  };
+  out << "digraph tessera {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
+  if (full) {
+    for (TaskId id = 0; id < graph.size(); ++id) {
+      out << "  t" << id << " [label=" << quoted(graph.key_string(id))
+          << (is_output.count(id) ? ", style=bold" : "") << "];\n";
+    }
+    for (TaskId id = 0; id < graph.size(); ++id) {
+      for (TaskId dep : graph.dependencies(id)) out << "  t" << dep << " -> t" << id << ";\n";
+    }
+  } else {
+    std::vector<std::string> layers;
+    std::map<std::string, std::size_t> counts;
+    std::set<std::string> output_layers;
+    for (TaskId id = 0; id < graph.size(); ++id) {
+      const std::string name(graph.name_of(id));
+      if (counts[name]++ == 0) layers.push_back(name);
+      if (is_output.count(id)) output_layers.insert(name);
+    }
+    for (const std::string& l : layers) {
+      out << "  " << quoted(l) << " [label="
+          << quoted(l + "\\n" + std::to_string(counts[l]) + " task" + (counts[l] == 1 ? "" : "s"))
+          << (output_layers.count(l) ? ", style=bold" : "") << "];\n";
+    }
+    std::set<std::pair<std::string, std::string>> edges;
+    for (TaskId id = 0; id < graph.size(); ++id) {
+      for (TaskId dep : graph.dependencies(id)) {
+        const auto edge = std::make_pair(std::string(graph.name_of(dep)), std::string(graph.name_of(id)));
+        if (edge.first != edge.second && edges.insert(edge).second) {
+          out << "  " << quoted(edge.first) << " -> " << quoted(edge.second) << ";\n";
+        }
+      }
+    }
+  }
+  out << "}\n";
+  return kExitOk;
+}
+
+int info_command(const std::string& file, const std::string& variable, std::ostream& out, std::ostream& err) {
+  try {
+    const io::FileInfo info = io::inspect(file);
+    if (!variable.empty())
+      info.variable(variable);  // a missing variable is an error listing the ones there are
+    out << io::describe(info, variable);
+    return kExitOk;
+  } catch (const Error& e) {
+    err << "tessera: error: " << e.what() << "\n";
+    return e.code() == ErrorCode::kNotFound || e.code() == ErrorCode::kInvalidArgument ? kExitRejected
+                                                                                       : kExitFailed;
+  }
+}
+
+int run_command(const std::string& job_path, const RunCommandOptions& options, std::ostream& out,
+                std::ostream& err) {
+  const auto start = std::chrono::steady_clock::now();
+  int status = kExitOk;
+  auto job = load(job_path, err, status);
+  if (!job) return status;
+  const bool printing = is_printing_rank();
+  // Existing outputs are refused here, before any work, with the job file's location.
+  if (!options.overwrite && !options.resume) {
+    for (const PlannedOutput& o : job->plan.outputs) {
+      std::error_code ec;
+      if (std::filesystem::exists(o.spec->path, ec)) {
+        if (printing) {
+          err << format_diagnostic(
+                     job->spec.source.get(), o.spec->file_at,
+                     "output file '" + o.spec->file + "' already exists",
+                     "run with --overwrite to replace it (the old file stays until the new one is complete)")
+              << "\n";
+        }
+        return rejected(kExitRejected);
+      }
+    }
+  }
+  std::vector<io::OutputFile> files;
+  try {
+    io::OutputOptions output_options;
+    output_options.overwrite = options.overwrite;
+    output_options.resume = options.resume;
+    files = output_files(job->spec, job->plan, job->files, output_options);
+  } catch (const Error& e) {
+    if (printing) err << e.what() << "\n";
+    return rejected(e.code() == ErrorCode::kIo ? kExitFailed : kExitRejected);
+  }
+  const JobOptions& job_options = job->spec.options;
+  const std::optional<std::uint64_t> memory_limit =
+      options.memory_limit ? options.memory_limit : job_options.memory_limit;
+  if (printing && options.verbosity >= 2) print_plan(*job, out);
+  if (printing && options.verbosity >= 1) {
+    if (memory_limit) {
+      err << "tessera: note: memory limit " << human_bytes(static_cast<double>(*memory_limit))
+          << " is recorded but not enforced yet\n";
+    }
+    if (!job_options.report.empty() || !job_options.trace.empty()) {
+      err << "tessera: note: report and trace files are not written yet\n";
+    }
+  }
+  try {
+    RuntimeOptions runtime_options = RuntimeOptions::from_environment();
+    if (options.threads) {
+      runtime_options.threads = *options.threads;
+    } else if (job_options.threads > 0) {
+      runtime_options.threads = job_options.threads;
+    }
+    if (options.executor != ExecutorKind::kAuto) runtime_options.executor = options.executor;
+    Runtime runtime(runtime_options);
+    const io::StoreStats stats = io::store(runtime, files);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (runtime.rank() == 0 && options.verbosity >= 1) {
+      const RunStats& run = runtime.last_stats();
+      out << "tessera run " << job_path << ": done in " << std::fixed << std::setprecision(2) << seconds
+          << " s\n"
+          << std::defaultfloat;
+      out << "  executor  " << runtime.executor().name() << " (" << runtime.executor().concurrency()
+          << " threads" << (runtime.ranks() > 1 ? str_cat(" on ", runtime.ranks() - 1, " worker ranks") : "")
+          << ")\n";
+      out << "  tasks     " << run.graph_tasks << " (" << run.plan_tasks << " after fusion)\n";
+      out << "  chunks    " << stats.chunks_written << " written";
+      if (stats.chunks_resumed > 0) out << ", " << stats.chunks_resumed << " resumed from the journal";
+      out << "\n  bytes     " << human_bytes(static_cast<double>(stats.logical_bytes)) << " of data, "
+          << human_bytes(static_cast<double>(stats.bytes_written)) << " written\n";
+      for (const io::OutputFile& f : files) {
+        out << "  wrote     " << f.path() << ":";
+        for (const auto& v : f.variables()) {
+          out << " " << v.name << " " << format_shape(v.data.shape()) << " " << name_of(v.data.dtype());
+        }
+        out << "\n";
+      }
+    }
+  } catch (const Error& e) {
+    if (printing) err << "tessera: error: " << e.what() << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace tessera::jobs
