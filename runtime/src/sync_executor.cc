@@ -2,7 +2,9 @@
 #include <memory>
 
 #include "task_runner.h"
+#include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/stop.h"
 
 namespace tessera {
 namespace {
@@ -24,6 +26,10 @@ class SyncExecutor final : public Executor {
     std::uint64_t peak = 0;
     // Plan order is a topological order, so running by number is valid and follows the static priorities.
     for (std::uint32_t p = 0; p < n; ++p) {
+      if (stop_requested()) {
+        throw Error(ErrorCode::kCancelled, str_cat("stopped on request (", signal_name(stop_signal()), ") with ", p,
+                                                   " of ", n, " tasks done"));
+      }
       Value out = runner.run(p, values.get(), 0);
       if (uses[p] > 0) {
         values[p] = std::move(out);

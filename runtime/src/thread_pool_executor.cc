@@ -26,6 +26,7 @@
 #include "task_runner.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/stop.h"
 
 namespace tessera {
 
@@ -292,6 +293,16 @@ class ThreadPoolExecutor final : public Executor {
         continue;
       }
 
+      if (stop_requested()) {  // one relaxed load per task: a signal asked the run to end
+        flush();
+        try {
+          throw Error(ErrorCode::kCancelled, str_cat("stopped on request (", signal_name(stop_signal()), ") with ",
+                                                     s.completed.load(), " of ", s.total, " tasks done"));
+        } catch (...) {
+          fail(s);
+        }
+        break;
+      }
       Value out;
       try {
         out = runner.run(t, s.values.get(), id);

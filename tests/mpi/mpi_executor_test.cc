@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstring>
 #include <random>
 
@@ -13,6 +14,7 @@
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/runtime.h"
+#include "tessera/runtime/stop.h"
 
 namespace tessera {
 namespace {
@@ -215,6 +217,29 @@ TEST_F(MpiExecutorTest, TaskFailureReachesEveryRankAndExecutorIsReusable) {
   }
   RunResult r = exec_->run(g, Plan::build(g, ends));
   EXPECT_EQ(r.outputs[3].get<std::int64_t>(), 300);
+}
+
+// A stop request on rank 0 (a signal from Slurm) ends the run on every rank with the same kCancelled error; a
+// worker's request alone is ignored (srun sends signals to every rank, rank 0 decides).
+TEST_F(MpiExecutorTest, StopRequestOnTheSchedulerEndsTheRunEverywhere) {
+  Graph g;
+  const KernelId k = g.kernel(testing::sum_plus_index_kernel());
+  auto ends = testing::add_chains(g, 4, 100, k);
+  if (world_rank() == 0) request_stop(SIGUSR2);
+  try {
+    exec_->run(g, Plan::build(g, ends));
+    ADD_FAILURE() << "the run did not stop on rank " << world_rank();
+  } catch (const TaskError& e) {
+    ADD_FAILURE() << "a stop is not a task's failure: " << e.what();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCancelled);
+    EXPECT_THAT(e.what(), HasSubstr("stopped on request (SIGUSR2) with "));
+  }
+  clear_stop();
+  if (world_rank() != 0) request_stop(SIGUSR1);  // workers only: ignored
+  RunResult r = exec_->run(g, Plan::build(g, ends));
+  EXPECT_EQ(r.outputs[3].get<std::int64_t>(), 300);
+  clear_stop();
 }
 
 TEST_F(MpiExecutorTest, ErrorCodesTravelWithTheError) {

@@ -39,6 +39,7 @@
 #include "mpi_env.h"
 #include "protocol.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/stop.h"
 #include "tessera/runtime/topology.h"
 
 namespace tessera {
@@ -105,15 +106,21 @@ class TerminateNotice {
   explicit TerminateNotice(std::uint64_t total) {
     g_completed = 0;
     g_total = total;
+    // With stop handlers installed, SIGTERM asks for a graceful stop instead (see stop.h).
+    if (stop_handlers_installed()) return;
+    installed_ = true;
     struct sigaction sa {};
     sa.sa_handler = on_terminate;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, &previous_);
   }
-  ~TerminateNotice() { sigaction(SIGTERM, &previous_, nullptr); }
+  ~TerminateNotice() {
+    if (installed_) sigaction(SIGTERM, &previous_, nullptr);
+  }
 
  private:
   struct sigaction previous_ {};
+  bool installed_ = false;
 };
 
 struct OutputInfo {
@@ -221,6 +228,12 @@ class Scheduler {
       while (msg_.poll(buf, source)) {
         active = true;
         handle(buf, source);
+      }
+      if (!error_ && stop_requested()) {
+        error_ = ErrorInfo{ErrorCode::kCancelled, "",
+                           str_cat("stopped on request (", signal_name(stop_signal()), ") with ", completed_, " of ",
+                                   m_, " tasks done"),
+                           0};
       }
       if (error_) return abort_all();
       if (completed_ == m_) return finish();
