@@ -155,8 +155,12 @@ Chunk fill_positions(const ChunkGrid& grid, DType dtype, const PositionFill& fil
         const auto ia = static_cast<std::size_t>(a);
         first += start[ia] + static_cast<std::uint64_t>(local[ia]) * step[ia];
       }
-      fill(first, nd == 0 ? 1 : step.back(), inner, row.data());
-      for (std::int64_t j = 0; j < inner; ++j) o[j] = static_cast<T>(row[static_cast<std::size_t>(j)]);
+      if constexpr (std::is_same_v<T, double>) {
+        fill(first, nd == 0 ? 1 : step.back(), inner, o);
+      } else {
+        fill(first, nd == 0 ? 1 : step.back(), inner, row.data());
+        for (std::int64_t j = 0; j < inner; ++j) o[j] = static_cast<T>(row[static_cast<std::size_t>(j)]);
+      }
       o += inner;
     } while (nd > 1 && next_index(local, outer));
   });
@@ -1090,6 +1094,8 @@ Array random_uniform(const Shape& shape, const Shape& chunks, std::uint64_t seed
       ChunkGrid::regular(shape, chunks), dtype,
       [=](std::uint64_t first, std::uint64_t stride, std::int64_t n, double* out) {
         detail::uniform_row(key, first, stride, n, out);
+        // On [0, 1) the transform is the identity, exactly.
+        if (low == 0.0 && high == 1.0) return;
         for (std::int64_t j = 0; j < n; ++j) out[j] = low + (high - low) * out[j];
       },
       "random_uniform");

@@ -391,6 +391,12 @@ struct ReductionNode final : ArrayNode {
         auto* n = reinterpret_cast<std::int64_t*>(count.bytes());
         auto* s = reinterpret_cast<double*>(sum.bytes());
         for_blocks([&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+          if (!skip && step == 1) {
+            // Separate loops, so that both vectorise.
+            for (std::int64_t j = 0; j < len; ++j) s[oo + j] += static_cast<double>(x[io + j]);
+            for (std::int64_t j = 0; j < len; ++j) n[oo + j] += 1;
+            return;
+          }
           for (std::int64_t j = 0; j < len; ++j) {
             const T xv = x[io + j];
             if (skip && is_nan(xv)) continue;
