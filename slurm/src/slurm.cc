@@ -1,0 +1,373 @@
+#include "tessera/slurm/slurm.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <sstream>
+
+#include "tessera/runtime/error.h"
+
+extern char** environ;
+
+namespace tessera::slurm {
+
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+// A whole non-negative decimal number, or nullopt.
+std::optional<std::int64_t> number(const std::string& s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+int positive(const std::string& name, const std::string& value) {
+  auto v = number(trim(value));
+  if (!v || *v <= 0 || *v > 1'000'000) {
+    throw_error(ErrorCode::kInvalidArgument, name, "=", value, ": expected a positive whole number");
+  }
+  return static_cast<int>(*v);
+}
+
+int non_negative(const std::string& name, const std::string& value) {
+  auto v = number(trim(value));
+  if (!v || *v > 1'000'000)
+    throw_error(ErrorCode::kInvalidArgument, name, "=", value, ": expected a whole number");
+  return static_cast<int>(*v);
+}
+
+// "2(x3),1" -> 2, 2, 2, 1
+std::vector<int> expand_counts(const std::string& name, const std::string& value) {
+  std::vector<int> out;
+  std::stringstream in(value);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    item = trim(item);
+    const auto paren = item.find('(');
+    int repeat = 1;
+    if (paren != std::string::npos) {
+      if (item.size() < paren + 4 || item[paren + 1] != 'x' || item.back() != ')') {
+        throw_error(ErrorCode::kInvalidArgument, name, "=", value, ": cannot read \"", item,
+                    "\" (expected N or N(xR), e.g. 2(x3),1)");
+      }
+      repeat = positive(name, item.substr(paren + 2, item.size() - paren - 3));
+      item = item.substr(0, paren);
+    }
+    const int n = positive(name, item);
+    if (out.size() + static_cast<std::size_t>(repeat) > 100000) {
+      throw_error(ErrorCode::kInvalidArgument, name, "=", value, ": too many nodes");
+    }
+    out.insert(out.end(), static_cast<std::size_t>(repeat), n);
+  }
+  if (out.empty()) throw_error(ErrorCode::kInvalidArgument, name, "=", value, ": empty");
+  return out;
+}
+
+std::string human_bytes(std::uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  std::ostringstream o;
+  o.precision(v >= 100 ? 0 : 1);
+  o << std::fixed << v << " " << units[u];
+  return o.str();
+}
+
+}  // namespace
+
+std::uint64_t parse_size(const std::string& text, const std::string& what) {
+  std::string t = trim(text);
+  std::uint64_t unit = std::uint64_t{1} << 20;  // Slurm's default unit is megabytes
+  if (!t.empty() && std::isalpha(static_cast<unsigned char>(t.back()))) {
+    char c = static_cast<char>(std::toupper(static_cast<unsigned char>(t.back())));
+    if (c == 'B' && t.size() >= 2 && std::isalpha(static_cast<unsigned char>(t[t.size() - 2]))) {
+      t.pop_back();  // "GB" as "G"
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(t.back())));
+    }
+    switch (c) {
+      case 'K':
+        unit = std::uint64_t{1} << 10;
+        break;
+      case 'M':
+        unit = std::uint64_t{1} << 20;
+        break;
+      case 'G':
+        unit = std::uint64_t{1} << 30;
+        break;
+      case 'T':
+        unit = std::uint64_t{1} << 40;
+        break;
+      default:
+        throw_error(ErrorCode::kInvalidArgument, what, "=", text,
+                    ": expected a size in megabytes or with a unit K, M, G or T (e.g. 64000 or 64G)");
+    }
+    t.pop_back();
+  }
+  auto v = number(t);
+  if (!v || *v == 0) {
+    throw_error(ErrorCode::kInvalidArgument, what, "=", text,
+                ": expected a size in megabytes or with a unit K, M, G or T (e.g. 64000 or 64G)");
+  }
+  return static_cast<std::uint64_t>(*v) * unit;
+}
+
+std::int64_t parse_time(const std::string& text, const std::string& what) {
+  const std::string t = trim(text);
+  auto bad = [&]() -> std::int64_t {
+    throw_error(ErrorCode::kInvalidArgument, what, "=", text,
+                ": expected MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS");
+  };
+  std::int64_t days = 0;
+  std::string rest = t;
+  const auto dash = t.find('-');
+  if (dash != std::string::npos) {
+    auto d = number(t.substr(0, dash));
+    if (!d) return bad();
+    days = *d;
+    rest = t.substr(dash + 1);
+  }
+  std::vector<std::int64_t> parts;
+  std::stringstream in(rest);
+  std::string item;
+  while (std::getline(in, item, ':')) {
+    auto v = number(item);
+    if (!v) return bad();
+    parts.push_back(*v);
+  }
+  if (parts.empty() || parts.size() > 3) return bad();
+  std::int64_t s = 0;
+  if (dash != std::string::npos) {  // D-HH[:MM[:SS]]
+    s = parts[0] * 3600 + (parts.size() > 1 ? parts[1] * 60 : 0) + (parts.size() > 2 ? parts[2] : 0);
+  } else if (parts.size() == 1) {  // MM
+    s = parts[0] * 60;
+  } else if (parts.size() == 2) {  // MM:SS
+    s = parts[0] * 60 + parts[1];
+  } else {
+    s = parts[0] * 3600 + parts[1] * 60 + parts[2];
+  }
+  s += days * 86400;
+  if (s <= 0) return bad();
+  return s;
+}
+
+Environment parse_environment(const std::map<std::string, std::string>& env) {
+  Environment e;
+  auto get = [&](const char* name) -> const std::string* {
+    auto it = env.find(name);
+    return it == env.end() || trim(it->second).empty() ? nullptr : &it->second;
+  };
+  if (const auto* v = get("SLURM_JOB_ID")) {
+    e.inside = true;
+    e.job_id = trim(*v);
+  }
+  if (const auto* v = get("SLURM_NTASKS")) e.ntasks = positive("SLURM_NTASKS", *v);
+  if (const auto* v = get("SLURM_CPUS_PER_TASK")) e.cpus_per_task = positive("SLURM_CPUS_PER_TASK", *v);
+  if (const auto* v = get("SLURM_CPUS_ON_NODE")) e.cpus_on_node = positive("SLURM_CPUS_ON_NODE", *v);
+  if (const auto* v = get("SLURM_MEM_PER_NODE")) e.mem_per_node = parse_size(*v, "SLURM_MEM_PER_NODE");
+  if (const auto* v = get("SLURM_MEM_PER_CPU")) e.mem_per_cpu = parse_size(*v, "SLURM_MEM_PER_CPU");
+  if (const auto* v = get("SLURM_LOCALID")) e.local_id = non_negative("SLURM_LOCALID", *v);
+  if (const auto* v = get("SLURM_NODEID")) e.node_id = non_negative("SLURM_NODEID", *v);
+  if (const auto* v = get("SLURM_TASKS_PER_NODE"))
+    e.tasks_per_node = expand_counts("SLURM_TASKS_PER_NODE", *v);
+  if (const auto* v = get("SLURM_NTASKS_PER_NODE")) e.ntasks_per_node = positive("SLURM_NTASKS_PER_NODE", *v);
+  for (const char* name : {"SLURM_TMPDIR", "TMPDIR"}) {
+    if (const auto* v = get(name)) {
+      e.scratch = trim(*v);
+      e.scratch_source = name;
+      break;
+    }
+  }
+  if (!e.inside) {  // outside an allocation only TMPDIR means anything
+    Environment outside;
+    outside.scratch = e.scratch;
+    outside.scratch_source = e.scratch_source;
+    return outside;
+  }
+  return e;
+}
+
+Environment environment_of_this_process() {
+  std::map<std::string, std::string> env;
+  for (char** p = environ; p != nullptr && *p != nullptr; ++p) {
+    const std::string kv = *p;
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = kv.substr(0, eq);
+    if (key.rfind("SLURM_", 0) == 0 || key == "TMPDIR") env[key] = kv.substr(eq + 1);
+  }
+  return parse_environment(env);
+}
+
+Derived derive(const Environment& env, const Explicit& chosen) {
+  Derived d;
+  // Tasks sharing this node: from SLURM_TASKS_PER_NODE at this node's index, else SLURM_NTASKS_PER_NODE.
+  std::optional<int> tasks_here;
+  if (!env.tasks_per_node.empty()) {
+    const std::size_t node = static_cast<std::size_t>(env.node_id.value_or(0));
+    if (node < env.tasks_per_node.size()) tasks_here = env.tasks_per_node[node];
+  }
+  if (!tasks_here && env.ntasks_per_node) tasks_here = env.ntasks_per_node;
+
+  if (chosen.threads) {
+    d.threads_per_worker = chosen.threads;
+    d.reasons.push_back(str_cat("threads per worker ", *chosen.threads, ": chosen explicitly"));
+  } else if (env.cpus_per_task) {
+    d.threads_per_worker = env.cpus_per_task;
+    d.reasons.push_back(str_cat("threads per worker ", *env.cpus_per_task, ": SLURM_CPUS_PER_TASK"));
+  } else if (env.cpus_on_node && tasks_here) {
+    d.threads_per_worker = std::max(1, *env.cpus_on_node / *tasks_here);
+    d.reasons.push_back(str_cat("threads per worker ", *d.threads_per_worker, ": SLURM_CPUS_ON_NODE=",
+                                *env.cpus_on_node, " shared by ", *tasks_here, " tasks on this node"));
+  } else if (env.inside) {
+    d.reasons.push_back("threads per worker: the cores of each worker's binding (Slurm gave no CPU count)");
+  }
+
+  if (chosen.memory_limit) {
+    d.memory_per_worker = chosen.memory_limit;
+    d.reasons.push_back(
+        str_cat("memory per worker ", human_bytes(*chosen.memory_limit), ": chosen explicitly"));
+  } else if (env.mem_per_cpu && (env.cpus_per_task || d.threads_per_worker)) {
+    const int cpus = env.cpus_per_task.value_or(d.threads_per_worker.value_or(1));
+    d.memory_per_worker = *env.mem_per_cpu * static_cast<std::uint64_t>(cpus);
+    d.reasons.push_back(str_cat("memory per worker ", human_bytes(*d.memory_per_worker),
+                                ": SLURM_MEM_PER_CPU=", human_bytes(*env.mem_per_cpu), " x ", cpus, " CPUs"));
+  } else if (env.mem_per_node && tasks_here) {
+    d.memory_per_worker = *env.mem_per_node / static_cast<std::uint64_t>(*tasks_here);
+    d.reasons.push_back(str_cat("memory per worker ", human_bytes(*d.memory_per_worker),
+                                ": SLURM_MEM_PER_NODE=", human_bytes(*env.mem_per_node), " shared by ",
+                                *tasks_here, " tasks on this node"));
+  } else if (env.inside) {
+    d.reasons.push_back("memory per worker: no limit (Slurm gave no memory figure)");
+  }
+
+  if (chosen.scratch) {
+    d.scratch_dir = *chosen.scratch;
+    d.reasons.push_back("scratch " + d.scratch_dir + ": chosen explicitly");
+  } else if (!env.scratch.empty()) {
+    d.scratch_dir = env.scratch;
+    d.reasons.push_back("scratch " + d.scratch_dir + ": " + env.scratch_source);
+  } else {
+    d.scratch_dir = "/tmp";
+    d.reasons.push_back("scratch /tmp: neither SLURM_TMPDIR nor TMPDIR is set");
+  }
+  return d;
+}
+
+std::string describe(const Environment& env, const Derived& derived) {
+  std::ostringstream o;
+  if (env.inside) {
+    o << "Slurm: job " << env.job_id;
+    if (env.ntasks) o << ", " << *env.ntasks << " tasks";
+    if (!env.tasks_per_node.empty()) o << " on " << env.tasks_per_node.size() << " nodes";
+    o << "\n";
+  } else {
+    o << "Slurm: not inside an allocation\n";
+  }
+  for (const auto& r : derived.reasons) o << "  " << r << "\n";
+  return o.str();
+}
+
+std::string make_script(const ScriptOptions& o) {
+  if (o.job.empty()) throw_error(ErrorCode::kInvalidArgument, "tessera slurm: no job file");
+  if (o.nodes < 1) throw_error(ErrorCode::kInvalidArgument, "--nodes ", o.nodes, ": must be at least 1");
+  if (o.workers_per_node < 1) {
+    throw_error(ErrorCode::kInvalidArgument, "--workers-per-node ", o.workers_per_node,
+                ": must be at least 1");
+  }
+  if (o.cpus_per_worker && *o.cpus_per_worker < 1) {
+    throw_error(ErrorCode::kInvalidArgument, "--cpus-per-worker ", *o.cpus_per_worker,
+                ": must be at least 1");
+  }
+  const std::int64_t limit = parse_time(o.time, "--time");
+  if (o.stop_lead_seconds < 0 || o.stop_lead_seconds >= limit) {
+    throw_error(ErrorCode::kInvalidArgument, "--stop-lead ", o.stop_lead_seconds,
+                " s: must be shorter than --time ", o.time, " (", limit, " s)");
+  }
+  if (!o.mem.empty()) parse_size(o.mem, "--mem");
+  for (const std::string* s : {&o.partition, &o.account, &o.job_name, &o.mem}) {
+    if (s->find_first_of(" \t\n'\"$`\\") != std::string::npos) {
+      throw_error(ErrorCode::kInvalidArgument, "\"", *s,
+                  "\" cannot go into an sbatch line (spaces or quotes)");
+    }
+  }
+  auto quote = [](const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  std::string name = o.job_name;
+  if (name.empty()) {
+    const auto slash = o.job.rfind('/');
+    name = o.job.substr(slash == std::string::npos ? 0 : slash + 1);
+    const auto dot = name.rfind('.');
+    if (dot != std::string::npos && dot > 0) name = name.substr(0, dot);
+    name.erase(std::remove_if(name.begin(), name.end(),
+                              [](char c) {
+                                return !(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+                              }),
+               name.end());
+    if (name.empty()) name = "tessera";
+  }
+  const int tasks = o.nodes * o.workers_per_node + 1;
+  std::ostringstream s;
+  s << "#!/bin/bash\n"
+    << "# Generated by `tessera slurm` for " << o.job << " (every line is explained in docs/slurm.md).\n"
+    << "#SBATCH --job-name=" << name << "\n"
+    << "#SBATCH --nodes=" << o.nodes << "\n"
+    << "#SBATCH --ntasks=" << tasks << "    # " << o.nodes << " x " << o.workers_per_node
+    << " workers + 1 scheduler (rank 0)\n";
+  if (o.cpus_per_worker) s << "#SBATCH --cpus-per-task=" << *o.cpus_per_worker << "\n";
+  s << "#SBATCH --time=" << o.time << "\n";
+  if (!o.partition.empty()) s << "#SBATCH --partition=" << o.partition << "\n";
+  if (!o.account.empty()) s << "#SBATCH --account=" << o.account << "\n";
+  if (!o.mem.empty()) s << "#SBATCH --mem=" << o.mem << "\n";
+  if (o.overcommit) s << "#SBATCH --overcommit\n";
+  s << "#SBATCH --signal=B:USR1@" << o.stop_lead_seconds << "    # warn this script " << o.stop_lead_seconds
+    << " s before the time limit\n";
+  if (o.requeue) s << "#SBATCH --requeue\n";
+  s << "#SBATCH --open-mode=append\n"
+    << "#SBATCH --output=" << (o.output.empty() ? "%x-%j.out" : o.output) << "\n"
+    << "set -uo pipefail\n";
+  if (o.overcommit)
+    s << "export OMPI_MCA_mpi_yield_when_idle=1    # more ranks than CPUs: let idle ranks yield\n";
+  s << "# tessera pins its own threads (hwloc), so srun must not bind; pmix is how Open MPI meets srun.\n"
+    << "srun --mpi=pmix --cpu-bind=none --kill-on-bad-exit=1 " << quote(o.tessera) << " run " << quote(o.job)
+    << " --resume";
+  for (const auto& a : o.run_args) s << " " << quote(a);
+  s << " &\n"
+    << "step=$!\n"
+    << "# Near the time limit: ask tessera to stop (running tasks finish, outputs and journals stay valid).\n"
+    << "trap 'echo \"tessera slurm: time limit near, stopping\"; kill -USR1 \"$step\"' USR1\n"
+    << "status=0\n"
+    << "wait \"$step\" || status=$?\n"
+    << "while kill -0 \"$step\" 2>/dev/null; do wait \"$step\"; status=$?; done    # wait again after the "
+       "trap\n"
+    << "if [ \"$status\" -eq " << kExitResumable << " ]; then\n";
+  if (o.requeue) {
+    s << "  echo \"tessera slurm: stopped before the end; requeueing job $SLURM_JOB_ID (it resumes)\"\n"
+      << "  scontrol requeue \"$SLURM_JOB_ID\"\n";
+  } else {
+    s << "  echo \"tessera slurm: stopped before the end; submit this script again to resume\"\n";
+  }
+  s << "fi\n"
+    << "exit \"$status\"\n";
+  return s.str();
+}
+
+}  // namespace tessera::slurm
