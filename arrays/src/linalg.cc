@@ -2,7 +2,7 @@
 // summed in a fixed tree.
 #include <Eigen/Core>
 #include <algorithm>
-#include <numeric>
+#include <optional>
 
 #include "kernels.h"
 #include "node.h"
@@ -44,13 +44,14 @@ struct TensordotNode final : ArrayNode {
   // already trailing (leading) or leading (trailing), as a row-major or column-major matrix; otherwise the
   // block is transposed into row-major order first.
   struct Operand {
-    const Chunk* chunk;
-    Chunk moved;
+    const Chunk* given;
+    std::optional<Chunk> moved;  // the block transposed into row-major order, when that was needed
     bool col_major = false;
+    const std::byte* bytes() const { return moved ? moved->bytes() : given->bytes(); }
   };
   static Operand as_matrix(const Chunk& c, const std::vector<int>& row_axes,
                            const std::vector<int>& col_axes) {
-    Operand op{&c, {}, false};
+    Operand op{&c, std::nullopt, false};
     const std::vector<int> rows_first = concat(row_axes, col_axes);
     if (is_identity(rows_first)) return op;
     if (is_identity(concat(col_axes, row_axes))) {
@@ -58,7 +59,6 @@ struct TensordotNode final : ArrayNode {
       return op;
     }
     op.moved = transpose_chunk(c, rows_first);
-    op.chunk = &op.moved;
     return op;
   }
 
@@ -83,8 +83,8 @@ struct TensordotNode final : ArrayNode {
       return out;
     }
     const Operand xo = as_matrix(x, a_free, a_con), yo = as_matrix(y, b_con, b_free);
-    const T* xp = reinterpret_cast<const T*>(xo.chunk->bytes());
-    const T* yp = reinterpret_cast<const T*>(yo.chunk->bytes());
+    const T* xp = reinterpret_cast<const T*>(xo.bytes());
+    const T* yp = reinterpret_cast<const T*>(yo.bytes());
     auto times = [&](const auto& xm) {
       if (yo.col_major) {
         om.noalias() = xm * Eigen::Map<const ColMat>(yp, k, n);
@@ -127,9 +127,8 @@ struct TensordotNode final : ArrayNode {
     const NameId sum_n = g.name(name + "-sum");
     const NameId out_n = g.name(name);
     const Shape a_counts = a->grid.grid_shape(), b_counts = b->grid.grid_shape();
-    Shape inner;  // chunk counts along the contracted axes
+    Shape inner;  // chunk counts along the contracted axes (at least 1: an empty axis has one empty chunk)
     for (int ax : a_con) inner.push_back(a->grid.num_chunks(ax));
-    const bool empty = std::find(inner.begin(), inner.end(), 0) != inner.end();
     std::vector<TaskId> ids;
     std::vector<std::int64_t> a_index(a_counts.size()), b_index(b_counts.size());
     for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
@@ -140,7 +139,6 @@ struct TensordotNode final : ArrayNode {
       std::vector<TaskId> level;
       std::vector<std::int64_t> p(inner.size(), 0);
       do {
-        if (empty) break;
         for (std::size_t i = 0; i < p.size(); ++i) {
           a_index[static_cast<std::size_t>(a_con[i])] = p[i];
           b_index[static_cast<std::size_t>(b_con[i])] = p[i];
