@@ -284,10 +284,12 @@ Array expand_dims(const Array& a, int axis);
 // The same elements in row-major order under `new_shape` (numpy.reshape; one extent may be -1, inferred).
 // Blockwise where the chunks allow, one output chunk per input chunk, as in dask.array.reshape: merged axes
 // need every axis after the one carrying several chunks to be a single chunk (and those before it chunks of
-// 1); split axes need input chunks that are whole multiples of the trailing output axes. Otherwise the input
-// is rechunked first, like Dask: the axes being merged keep chunks only along the leading one (its chunks
-// cut finer so the chunk count stays about the same), an axis being split is cut at multiples of the
-// trailing output extents. Reshapes that both merge and split (e.g. (6, 4) -> (4, 6)) merge, then split.
+// 1); a split axis needs every chunk to be a block of the output axes (whole rows of the trailing ones, or,
+// the same pattern in every row, pieces of one row: (240,) in chunks of 5 -> (6, 4, 10) in (1, 1, 5) blocks,
+// where Dask would rechunk). Otherwise the input is rechunked first, like Dask: the axes being merged keep
+// chunks only along the leading one (its chunks cut finer so the chunk count stays about the same), an axis
+// being split is cut at multiples of the trailing output extents. Reshapes that both merge and split (e.g.
+// (6, 4) -> (4, 6), which Dask refuses) merge, then split.
 // Errors name both shapes.
 Array reshape(const Array& a, const Shape& new_shape);
 
