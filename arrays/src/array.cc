@@ -791,14 +791,17 @@ double uniform01(std::uint64_t seed, std::uint64_t e, std::uint64_t stream) {
   return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);
 }
 
-// uniform01(seed, e, stream) for e = first, first + stride, ... (n of them), with key = mix64(seed ^ (stream
-// *
-// ...)): the hot loop of random chunks. Cloned for x86-64-v4, where the 64-bit multiplies vectorise (8
-// lanes); only integer operations and an exact conversion, so every clone gives the same bits.
-__attribute__((target_clones("arch=x86-64-v4", "default"))) void uniform_row(std::uint64_t key,
-                                                                             std::uint64_t first,
-                                                                             std::uint64_t stride,
-                                                                             std::int64_t n, double* out) {
+// uniform01(seed, e, 0) for e = first, first + stride, ... (n of them), with key = mix64(seed): the hot loop
+// of random chunks. On x86-64 it is also compiled for x86-64-v4 and picked at load time where the CPU has
+// AVX-512 (8-lane 64-bit multiplies); only integer operations and an exact conversion, so every version gives
+// the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TESSERA_X86_64_V4_CLONE __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define TESSERA_X86_64_V4_CLONE
+#endif
+TESSERA_X86_64_V4_CLONE void uniform_row(std::uint64_t key, std::uint64_t first, std::uint64_t stride,
+                                         std::int64_t n, double* out) {
   for (std::int64_t j = 0; j < n; ++j) {
     out[j] = static_cast<double>(mix64(key + first + static_cast<std::uint64_t>(j) * stride) >> 11) *
              (1.0 / 9007199254740992.0);

@@ -1057,6 +1057,28 @@ TEST(Generators, FusedIntoReadersGiveTheSameBitsAsStoredChunks) {
       EXPECT_TRUE(bit_equal(want[i], got[i])) << "generator " << k << ", expression " << i;
     }
   }
+  // The uniform generator's definition, element by element in plain scalar code: the vectorised row loop (an
+  // AVX-512 version where the CPU has it) must give exactly these bits, also transposed.
+  auto mix64 = [](std::uint64_t v) {
+    v += 0x9e3779b97f4a7c15ULL;
+    v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
+    return v ^ (v >> 31);
+  };
+  const Shape us{37, 29};
+  Chunk want_u(DType::kFloat64, us), want_ut(DType::kFloat64, {29, 37});
+  for (std::int64_t r = 0; r < 37; ++r) {
+    for (std::int64_t c = 0; c < 29; ++c) {
+      const auto e = static_cast<std::uint64_t>(r * 29 + c);
+      const double u = static_cast<double>(mix64(mix64(11) + e) >> 11) * (1.0 / 9007199254740992.0);
+      want_u.data<double>()[static_cast<std::size_t>(r * 29 + c)] = 2.0 + 3.0 * u;
+      want_ut.data<double>()[static_cast<std::size_t>(c * 37 + r)] = 2.0 + 3.0 * u;
+    }
+  }
+  Array u = random_uniform(us, {10, 7}, 11, DType::kFloat64, 2.0, 5.0);
+  EXPECT_TRUE(bit_equal(compute(rt(), u), want_u));
+  EXPECT_TRUE(bit_equal(compute(rt(), u.T() * 1), want_ut));
+
   // seed-expr's graph: X and X.T are never tasks; the mean's and the sum's partials make their chunks.
   Array x = random_uniform({8, 8}, {2, 2}, 1);
   Graph graph;
