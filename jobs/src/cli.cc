@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -10,6 +11,8 @@
 #include "tessera/jobs/demo.h"
 #include "tessera/jobs/job_file.h"
 #include "tessera/runtime/error.h"
+#include "tessera/runtime/topology.h"
+#include "tessera/slurm/slurm.h"
 #include "tessera/version.h"
 
 namespace tessera::jobs {
@@ -82,10 +85,58 @@ int run_cli(int argc, char** argv) {
   info->add_option("file", info_file, "The file")->required();
   info->add_option("variable", info_variable, "Only this variable, with all its attributes");
 
+  slurm::ScriptOptions script;
+  std::string script_job;
+  bool no_requeue = false;
+  auto* sbatch = app.add_subcommand(
+      "slurm", "Print an sbatch script that runs a job on a Slurm allocation (see docs/slurm.md)");
+  sbatch->add_option("job", script_job, "The job file")->required();
+  sbatch->add_option("--nodes", script.nodes, "Nodes")->check(CLI::PositiveNumber);
+  auto* wpn = sbatch
+                  ->add_option("--workers-per-node", script.workers_per_node,
+                               "Worker ranks per node (default: the NUMA domains of this machine)")
+                  ->check(CLI::PositiveNumber);
+  sbatch->add_option("--cpus-per-worker", script.cpus_per_worker, "CPUs per worker rank (--cpus-per-task)")
+      ->check(CLI::PositiveNumber);
+  sbatch->add_option("--time", script.time, "Time limit (Slurm formats: HH:MM:SS, D-HH:MM, ...)")
+      ->capture_default_str();
+  sbatch->add_option("--partition", script.partition, "Partition");
+  sbatch->add_option("--account", script.account, "Account to charge");
+  sbatch->add_option("--mem", script.mem, "Memory per node (Slurm's --mem, e.g. 200G)");
+  sbatch
+      ->add_option("--stop-lead", script.stop_lead_seconds,
+                   "Seconds before the time limit at which tessera stops gracefully")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sbatch->add_flag("--no-requeue", no_requeue, "Do not requeue the job when it stops at the time limit");
+  sbatch->add_flag("--overcommit", script.overcommit, "Allow more ranks than CPUs (small test allocations)");
+  sbatch->add_option("--output", script.output, "Slurm's --output pattern (default %x-%j.out)");
+  sbatch->add_option("run-args", script.run_args,
+                     "Extra arguments for `tessera run`, after --: tessera slurm job.toml -- --threads 8");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+
+  if (sbatch->parsed()) {
+    try {
+      std::error_code ec;
+      script.job = std::filesystem::absolute(script_job, ec).lexically_normal().string();
+      if (!std::filesystem::exists(script.job)) {
+        throw_error(ErrorCode::kNotFound, "no such job file: ", script_job);
+      }
+      const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+      if (!ec) script.tessera = self.string();
+      if (wpn->count() == 0) script.workers_per_node = std::max(1, Topology::this_machine().numa_domains());
+      script.requeue = !no_requeue;
+      std::cout << slurm::make_script(script);
+    } catch (const Error& e) {
+      std::cerr << "tessera: error: " << e.what() << "\n";
+      return e.code() == ErrorCode::kNotFound ? 1 : 2;
+    }
+    return 0;
   }
 
   if (run->parsed()) {

@@ -14,6 +14,8 @@
 #include "tessera/jobs/file_inputs.h"
 #include "tessera/jobs/job_file.h"
 #include "tessera/runtime/plan.h"
+#include "tessera/runtime/stop.h"
+#include "tessera/slurm/slurm.h"
 
 namespace tessera::jobs {
 namespace {
@@ -145,7 +147,11 @@ int check_command(const std::string& job_path, std::ostream& out, std::ostream& 
   auto job = load(job_path, err, status);
   if (!job) return status;
   try {
-    if (is_printing_rank()) print_plan(*job, out);
+    if (is_printing_rank()) {
+      print_plan(*job, out);
+      const slurm::Environment env = slurm::environment_of_this_process();
+      out << slurm::describe(env, slurm::derive(env));
+    }
     for (const PlannedOutput& o : job->plan.outputs) {
       std::error_code ec;
       if (std::filesystem::exists(o.spec->path, ec) && is_printing_rank()) {
@@ -288,7 +294,15 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
       runtime_options.threads = *options.threads;
     } else if (job_options.threads > 0) {
       runtime_options.threads = job_options.threads;
+    } else if (std::getenv("TESSERA_THREADS") == nullptr) {
+      // Inside a Slurm allocation: the CPUs it gives each task (SLURM_CPUS_PER_TASK, or the node's CPUs
+      // shared).
+      const slurm::Derived derived = slurm::derive(slurm::environment_of_this_process());
+      if (derived.threads_per_worker) runtime_options.threads = *derived.threads_per_worker;
     }
+    // SIGUSR1 (Slurm's warning before the time limit), SIGTERM and Ctrl-C stop the run gracefully: running
+    // tasks finish, their chunks stay in the journal, and the exit status says "resumable".
+    install_stop_handlers();
     if (options.executor != ExecutorKind::kAuto) runtime_options.executor = options.executor;
     Runtime runtime(runtime_options);
     const io::StoreStats stats = io::store(runtime, files);
@@ -315,6 +329,16 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
       }
     }
   } catch (const Error& e) {
+    if (e.code() == ErrorCode::kCancelled && stop_requested()) {
+      if (printing) {
+        err << "tessera: " << e.what() << "\n"
+            << "tessera: the chunks written so far are kept in the outputs' journals; run the same command "
+               "with "
+               "--resume to continue (exit status "
+            << slurm::kExitResumable << ": incomplete, resumable)\n";
+      }
+      return slurm::kExitResumable;
+    }
     if (printing) err << "tessera: error: " << e.what() << "\n";
     return kExitFailed;
   }

@@ -153,7 +153,12 @@ std::vector<std::int64_t> slice_positions(std::optional<std::int64_t> start, std
     e = stop ? norm(*stop, -1, n - 1) : -1;
   }
   std::vector<std::int64_t> out;
-  for (std::int64_t i = b; step > 0 ? i < e : i > e; i += step) out.push_back(i);
+  for (std::int64_t i = b; step > 0 ? i < e : i > e;) {
+    out.push_back(i);
+    // Stop before i + step could pass the end (or overflow, for huge steps).
+    if (step > 0 ? e - i <= step : i - e <= -step) break;
+    i += step;
+  }
   return out;
 }
 

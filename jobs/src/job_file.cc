@@ -179,6 +179,43 @@ std::vector<std::pair<std::string, const toml::value*>> in_file_order(const Read
   return entries;
 }
 
+// The offset of the first byte that is not part of a well-formed UTF-8 sequence (overlong forms, surrogates
+// and code points above U+10FFFF included), if any.
+std::optional<std::size_t> first_invalid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n;
+    std::uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return i;
+    }
+    for (std::size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return i;
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    const std::uint32_t min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n + 1;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::uint64_t parse_size(std::string_view text) {
@@ -226,6 +263,26 @@ JobSpec parse_job(std::string_view text, const std::string& file_name, const std
   job.source = SourceFile::from_text(file_name, text);
   job.directory = directory;
   Reader r(job.source, directory);
+
+  // TOML is UTF-8; toml11 3.7 reads past the end of its buffer on some malformed sequences (found by the
+  // fuzzer), so invalid text never reaches it.
+  if (auto bad = first_invalid_utf8(text)) {
+    const std::string_view before = text.substr(0, *bad);
+    const int line = 1 + static_cast<int>(std::count(before.begin(), before.end(), '\n'));
+    const std::size_t line_start = before.rfind('\n') == std::string_view::npos ? 0 : before.rfind('\n') + 1;
+    r.fail(Location{line, static_cast<int>(*bad - line_start) + 1, 1},
+           "the job file is not valid UTF-8 (byte " + std::to_string(*bad) + ")", "save it as UTF-8 text");
+  }
+
+  // toml11 parses nested arrays and inline tables recursively: refuse depths no job needs before it could
+  // exhaust the stack (brackets inside strings and comments are counted too, which only errs on the safe
+  // side).
+  int depth = 0, deepest = 0;
+  for (char c : text) {
+    depth += (c == '[' || c == '{') ? 1 : (c == ']' || c == '}') ? -1 : 0;
+    deepest = std::max(deepest, depth);
+  }
+  if (deepest > 64) r.fail({}, "the job file nests arrays or tables more than 64 levels deep");
 
   toml::value root;
   try {

@@ -110,6 +110,16 @@ TEST(JobFileErrors, TomlSyntax) {
   EXPECT_THAT(m, HasSubstr("TOML syntax error"));
 }
 
+TEST(JobFileErrors, InvalidUtf8IsRefusedBeforeTheTomlParser) {
+  // toml11 3.7 overran its buffer on input like this (found by the fuzzer).
+  const std::string m = job_error("[outputs.o]\nfile = 'o\xff\xfe.nc'\n");
+  EXPECT_THAT(m, HasSubstr("job.toml:2:10: error: the job file is not valid UTF-8"));
+  EXPECT_THAT(job_error("[outputs.o]\nfile = \"\xed\xa0\x80\"\n"),
+              HasSubstr("not valid UTF-8"));                                                   // a surrogate
+  EXPECT_THAT(job_error("[outputs.o]\nfile = \"\xc0\xaf\"\n"), HasSubstr("not valid UTF-8"));  // overlong '/'
+  EXPECT_NO_THROW(parse_job("[outputs.o]\nfile = \"T\xc3\xa4gliche Mittel \xe2\x84\x83.nc\"\n", "job.toml"));
+}
+
 TEST(JobFileErrors, UnknownSectionAndKeysSuggestTheNearest) {
   const std::string section = job_error("[input.t]\nfile = \"a.nc\"\n[outputs.o]\nfile = \"o.nc\"\n");
   EXPECT_THAT(section, HasSubstr("unknown key 'input' in the job file"));
