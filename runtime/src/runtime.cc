@@ -77,6 +77,8 @@ Runtime::Runtime(const RuntimeOptions& options) : options_(options) {
   ExecutorOptions eo;
   eo.threads = options.threads;
   eo.track_live = options.track_live;
+  eo.record = options.record;
+  eo.progress = options.progress;
   switch (kind) {
     case ExecutorKind::kSync:
       executor_ = make_sync_executor(eo);
@@ -84,6 +86,8 @@ Runtime::Runtime(const RuntimeOptions& options) : options_(options) {
     case ExecutorKind::kMpi: {
       MpiExecutorOptions mo = options.mpi;
       if (options.threads > 0) mo.threads = options.threads;
+      if (options.record.enabled) mo.record = options.record;
+      if (options.progress.callback) mo.progress = options.progress;
       executor_ = make_mpi_executor(mo);
       break;
     }
@@ -98,6 +102,7 @@ std::vector<Value> Runtime::run(Graph& graph, std::span<const TaskId> outputs) {
   Plan plan = Plan::build(graph, outputs, options_.plan);
   RunResult result = executor_->run(graph, plan);
   last_stats_ = result.stats;
+  last_trace_ = std::move(result.trace);
   return std::move(result.outputs);
 }
 

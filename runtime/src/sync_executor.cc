@@ -5,13 +5,15 @@
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/stop.h"
+#include "trace/recorder.h"
 
 namespace tessera {
 namespace {
 
 class SyncExecutor final : public Executor {
  public:
-  explicit SyncExecutor(const ExecutorOptions& options) : track_live_(options.track_live) {}
+  explicit SyncExecutor(const ExecutorOptions& options)
+      : track_live_(options.track_live), record_(options.record), progress_(options.progress) {}
 
   RunResult run(const Graph& graph, const Plan& plan) override {
     const auto start = std::chrono::steady_clock::now();
@@ -24,6 +26,23 @@ class SyncExecutor final : public Executor {
     detail::TaskRunner runner(graph, plan);
     std::uint64_t live = 0;
     std::uint64_t peak = 0;
+    const bool observed = record_.enabled || progress_.callback != nullptr;
+    std::vector<detail::ThreadRecorder> recorder;
+    detail::TickScale scale;
+    detail::SampleSeries<ResourceSample> resources(record_.sample_seconds);
+    detail::SampleSeries<SchedulerSample> samples(record_.sample_seconds);
+    std::string started;
+    std::uint64_t bytes = 0;
+    double next_progress = progress_.seconds;
+    std::uint64_t mark = 0;
+    if (record_.enabled) {
+      recorder.resize(1);
+      recorder[0].begin(graph, plan, 0, record_.max_events, n);
+      scale.start();
+      started = detail::iso_time_now();
+      resources.add(0, detail::sample_resources(0, 0, 0));
+      mark = detail::ticks();
+    }
     // Plan order is a topological order, so running by number is valid and follows the static priorities.
     for (std::uint32_t p = 0; p < n; ++p) {
       if (stop_requested()) {
@@ -31,6 +50,25 @@ class SyncExecutor final : public Executor {
                                                    " of ", n, " tasks done"));
       }
       Value out = runner.run(p, values.get(), 0);
+      if (observed) {
+        const std::uint64_t end = record_.enabled ? detail::ticks() : 0;
+        const std::uint64_t b = detail::result_bytes(out);
+        bytes += b;
+        if (record_.enabled) {
+          recorder[0].task(p, mark, end, b);
+          mark = end;
+        }
+        // Every 64 tasks, not after each: reading the clock costs more than a small task.
+        if ((p & 63) == 63) {
+          const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          if (record_.enabled && resources.due(t)) resources.add(t, detail::sample_resources(0, t, 0));
+          if (record_.enabled && samples.due(t)) samples.add(t, SchedulerSample{t, p + 1ULL, 0, 1});
+          if (progress_.callback && t >= next_progress) {
+            next_progress = t + progress_.seconds;
+            progress_.callback(Progress{p + 1ULL, n, bytes, t, false});
+          }
+        }
+      }
       if (uses[p] > 0) {
         values[p] = std::move(out);
         if (track_live_ && ++live > peak) peak = live;
@@ -50,6 +88,27 @@ class SyncExecutor final : public Executor {
     result.stats.attempts = runner.attempts();
     result.stats.peak_live = peak;
     result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (record_.enabled) {
+      scale.finish();
+      auto trace = std::make_shared<RunTrace>();
+      trace->executor = "sync";
+      trace->threads = {1};
+      trace->bindings = {""};
+      trace->started = started;
+      trace->slurm_job_id = detail::slurm_job_id();
+      trace->seconds = result.stats.seconds;
+      trace->tasks_total = n;
+      trace->graph_tasks = result.stats.graph_tasks;
+      std::vector<detail::RankRecording> ranks;
+      ranks.push_back(detail::collect(recorder, scale, 0));
+      resources.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
+      ranks[0].resources = std::move(resources.samples());
+      samples.add(result.stats.seconds, SchedulerSample{result.stats.seconds, n, 0, 0});
+      trace->scheduler = std::move(samples.samples());
+      detail::assemble(*trace, graph, plan, ranks);
+      result.trace = std::move(trace);
+    }
+    if (progress_.callback) progress_.callback(Progress{n, n, bytes, result.stats.seconds, true});
     return result;
   }
 
@@ -58,6 +117,8 @@ class SyncExecutor final : public Executor {
 
  private:
   bool track_live_;
+  RecordOptions record_;
+  ProgressOptions progress_;
 };
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/stop.h"
+#include "trace/recorder.h"
 
 namespace tessera {
 
@@ -65,6 +66,12 @@ struct alignas(64) ReadyHeap {
     heap.pop_back();
     return t;
   }
+};
+
+// Tasks done and result bytes made by one thread, written only by it (for progress calls and samples).
+struct alignas(64) DoneSlot {
+  std::atomic<std::uint64_t> done{0};
+  std::atomic<std::uint64_t> bytes{0};
 };
 
 struct RunState {
@@ -114,7 +121,11 @@ class ThreadPoolExecutor final : public Executor {
   explicit ThreadPoolExecutor(const ExecutorOptions& options)
       : nthreads_(options.threads > 0 ? options.threads : available_cpus()),
         track_live_(options.track_live),
-        heaps_(new ReadyHeap[static_cast<std::size_t>(nthreads_)]) {
+        record_(options.record),
+        progress_(options.progress),
+        observed_(options.record.enabled || options.progress.callback != nullptr),
+        heaps_(new ReadyHeap[static_cast<std::size_t>(nthreads_)]),
+        slots_(new DoneSlot[static_cast<std::size_t>(nthreads_)]) {
     threads_.reserve(static_cast<std::size_t>(nthreads_ - 1));
     for (int id = 1; id < nthreads_; ++id) threads_.emplace_back([this, id] { pool_main(id); });
   }
@@ -131,6 +142,7 @@ class ThreadPoolExecutor final : public Executor {
   RunResult run(const Graph& graph, const Plan& plan) override {
     const auto start = std::chrono::steady_clock::now();
     RunState state(graph, plan);
+    if (observed_) begin_observing(state, start);
     {
       std::lock_guard lock(mu_);
       current_ = &state;
@@ -146,6 +158,7 @@ class ThreadPoolExecutor final : public Executor {
     }
     // After a failure, heaps may still hold tasks that never ran.
     for (int i = 0; i < nthreads_; ++i) heaps_[i].heap.clear();
+    ticker_.stop();
     if (state.error) std::rethrow_exception(state.error);
 
     RunResult result;
@@ -156,6 +169,7 @@ class ThreadPoolExecutor final : public Executor {
     result.stats.attempts = state.attempts.load();
     result.stats.peak_live = static_cast<std::uint64_t>(state.peak_live.load());
     result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (observed_) end_observing(graph, plan, result);
     return result;
   }
 
@@ -274,6 +288,8 @@ class ThreadPoolExecutor final : public Executor {
     ReadyHeap& mine = heaps_[id];
     std::uint64_t done = 0;
     std::uint32_t next = kNone;
+    // Recording reads the clock once per task: a task starts where its thread's previous step ended.
+    std::uint64_t mark = record_.enabled ? detail::ticks() : 0;
     auto flush = [&] {
       if (done == 0) return;
       s.completed.fetch_add(done, std::memory_order_acq_rel);
@@ -289,7 +305,14 @@ class ThreadPoolExecutor final : public Executor {
           wake(s, true);
           break;
         }
-        sleep(s);
+        if (record_.enabled) {
+          const std::uint64_t idle_from = detail::ticks();
+          sleep(s);
+          mark = detail::ticks();
+          recorders_[static_cast<std::size_t>(id)].idle(mark - idle_from);
+        } else {
+          sleep(s);
+        }
         continue;
       }
 
@@ -310,6 +333,7 @@ class ThreadPoolExecutor final : public Executor {
         fail(s);
         break;
       }
+      if (observed_) observe(id, t, out, mark);
       try {
         finish(s, t, std::move(out), next, mine);
       } catch (...) {  // out of memory growing a heap: end the run like a failing task
@@ -359,9 +383,106 @@ class ThreadPoolExecutor final : public Executor {
     }
   }
 
+  void observe(int id, std::uint32_t t, const Value& out, std::uint64_t& mark) {
+    const std::uint64_t end = record_.enabled ? detail::ticks() : 0;
+    const std::uint64_t bytes = detail::result_bytes(out);
+    if (record_.enabled) {
+      recorders_[static_cast<std::size_t>(id)].task(t, mark, end, bytes);
+      mark = end;
+    }
+    DoneSlot& slot = slots_[id];
+    slot.done.store(slot.done.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    slot.bytes.store(slot.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+  }
+
+  void begin_observing(RunState& s, std::chrono::steady_clock::time_point start) {
+    for (int i = 0; i < nthreads_; ++i) {
+      slots_[i].done.store(0, std::memory_order_relaxed);
+      slots_[i].bytes.store(0, std::memory_order_relaxed);
+    }
+    double period = progress_.callback ? progress_.seconds : 1.0;
+    if (record_.enabled) {
+      recorders_.resize(static_cast<std::size_t>(nthreads_));
+      const std::size_t cap =
+          std::max<std::size_t>(1, record_.max_events / static_cast<std::size_t>(nthreads_));
+      for (int i = 0; i < nthreads_; ++i)
+        recorders_[static_cast<std::size_t>(i)].begin(s.graph, s.plan, i, cap, s.total);
+      scale_.start();
+      started_ = detail::iso_time_now();
+      resources_ = detail::SampleSeries<ResourceSample>(record_.sample_seconds);
+      scheduler_ = detail::SampleSeries<SchedulerSample>(record_.sample_seconds);
+      resources_.add(0, detail::sample_resources(0, 0, 0));
+      period = std::min(period, record_.sample_seconds);
+    }
+    next_progress_ = progress_.seconds;
+    ticker_.start(period, [this, &s, start] {
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::uint64_t done = 0;
+      std::uint64_t bytes = 0;
+      for (int i = 0; i < nthreads_; ++i) {
+        done += slots_[i].done.load(std::memory_order_relaxed);
+        bytes += slots_[i].bytes.load(std::memory_order_relaxed);
+      }
+      if (record_.enabled) {
+        if (resources_.due(t)) resources_.add(t, detail::sample_resources(0, t, 0));
+        if (scheduler_.due(t)) {
+          const std::uint32_t cursor = s.root_cursor.load(std::memory_order_relaxed);
+          const std::uint64_t roots_left = cursor < s.roots.size() ? s.roots.size() - cursor : 0;
+          const std::int64_t queued = std::max<std::int64_t>(0, s.queued.load(std::memory_order_relaxed));
+          const int awake = std::max(0, nthreads_ - s.sleepers.load(std::memory_order_relaxed));
+          scheduler_.add(t, SchedulerSample{t, done, static_cast<std::uint64_t>(queued) + roots_left,
+                                            static_cast<std::uint64_t>(awake)});
+        }
+      }
+      if (progress_.callback && t >= next_progress_) {
+        next_progress_ = t + progress_.seconds;
+        progress_.callback(Progress{done, s.total, bytes, t, false});
+      }
+    });
+  }
+
+  void end_observing(const Graph& graph, const Plan& plan, RunResult& result) {
+    std::uint64_t bytes = 0;
+    for (int i = 0; i < nthreads_; ++i) bytes += slots_[i].bytes.load(std::memory_order_relaxed);
+    if (record_.enabled) {
+      scale_.finish();
+      auto trace = std::make_shared<RunTrace>();
+      trace->executor = "threads";
+      trace->threads = {nthreads_};
+      trace->bindings = {""};
+      trace->started = started_;
+      trace->slurm_job_id = detail::slurm_job_id();
+      trace->seconds = result.stats.seconds;
+      trace->tasks_total = result.stats.plan_tasks;
+      trace->graph_tasks = result.stats.graph_tasks;
+      std::vector<detail::RankRecording> ranks;
+      ranks.push_back(detail::collect(recorders_, scale_, 0));
+      resources_.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
+      ranks[0].resources = std::move(resources_.samples());
+      scheduler_.add(result.stats.seconds, SchedulerSample{result.stats.seconds, plan.size(), 0, 0});
+      trace->scheduler = std::move(scheduler_.samples());
+      detail::assemble(*trace, graph, plan, ranks);
+      result.trace = std::move(trace);
+    }
+    if (progress_.callback) {
+      progress_.callback(Progress{plan.size(), plan.size(), bytes, result.stats.seconds, true});
+    }
+  }
+
   const int nthreads_;
   const bool track_live_;
+  const RecordOptions record_;
+  const ProgressOptions progress_;
+  const bool observed_;  // recording or reporting progress
   std::unique_ptr<ReadyHeap[]> heaps_;
+  std::unique_ptr<DoneSlot[]> slots_;
+  std::vector<detail::ThreadRecorder> recorders_;
+  detail::TickScale scale_;
+  std::string started_;
+  detail::SampleSeries<ResourceSample> resources_;
+  detail::SampleSeries<SchedulerSample> scheduler_;
+  double next_progress_ = 0;  // ticker thread only
+  detail::Ticker ticker_;
   std::vector<std::thread> threads_;
 
   std::mutex mu_;

@@ -41,6 +41,7 @@
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/stop.h"
 #include "tessera/runtime/topology.h"
+#include "trace_wire.h"
 
 namespace tessera {
 namespace mpi {
@@ -171,8 +172,15 @@ std::string type_name_of_tag(std::uint64_t tag) {
 class Scheduler {
  public:
   Scheduler(const Graph& graph, const Plan& plan, MPI_Comm comm, int ranks, const std::vector<int>& threads,
-            int tasks_per_thread)
-      : graph_(graph),
+            int tasks_per_thread, const RecordOptions& record, const ProgressOptions& progress,
+            Clock::time_point origin)
+      : record_(record),
+        progress_(progress),
+        observed_(record.enabled || progress.callback != nullptr),
+        origin_(origin),
+        samples_(record.sample_seconds),
+        resources_(record.sample_seconds),
+        graph_(graph),
         plan_(plan),
         comm_(comm),
         msg_(comm),
@@ -225,6 +233,7 @@ class Scheduler {
     while (true) {
       bool active = false;
       int source = 0;
+      const Clock::time_point iteration = observed_ ? Clock::now() : Clock::time_point{};
       while (msg_.poll(buf, source)) {
         active = true;
         handle(buf, source);
@@ -244,6 +253,7 @@ class Scheduler {
         throw_error(ErrorCode::kInternal, "scheduler stalled with ", m_ - completed_, " of ", m_,
                     " tasks unfinished and none running");
       }
+      if (observed_) observe_loop(iteration, active);
       if (active) {
         backoff.reset();
       } else {
@@ -252,6 +262,47 @@ class Scheduler {
     }
   }
 
+  // Samples, progress calls and busy time (rank 0 only; never on a worker's path).
+  void observe_loop(Clock::time_point iteration, bool active) {
+    const auto now = Clock::now();
+    if (active) busy_seconds_ += std::chrono::duration<double>(now - iteration).count();
+    const double t = std::chrono::duration<double>(now - origin_).count();
+    if (record_.enabled) {
+      if (samples_.due(t)) {
+        const std::uint64_t roots_left = plan_.roots().size() - root_cursor_;
+        samples_.add(t, SchedulerSample{t, completed_, heap_.size() + roots_left, in_flight_});
+      }
+      if (resources_.due(t)) resources_.add(t, detail::sample_resources(0, t, 0));
+    }
+    if (progress_.callback && t >= next_progress_) {
+      next_progress_ = t + progress_.seconds;
+      progress_.callback(Progress{completed_, m_, bytes_done_, t, false});
+    }
+  }
+
+ public:
+  // What rank 0 recorded (after run()).
+  struct Recording {
+    std::vector<SchedulerSample> samples;
+    std::vector<ResourceSample> resources;
+    double busy_seconds = 0;
+    std::uint64_t bytes_done = 0;
+  };
+  Recording take_recording() {
+    Recording r;
+    const double t = std::chrono::duration<double>(Clock::now() - origin_).count();
+    if (record_.enabled) {
+      samples_.add(t, SchedulerSample{t, completed_, 0, 0});
+      resources_.add(t, detail::sample_resources(0, t, 0));
+    }
+    r.samples = std::move(samples_.samples());
+    r.resources = std::move(resources_.samples());
+    r.busy_seconds = busy_seconds_;
+    r.bytes_done = bytes_done_;
+    return r;
+  }
+
+ private:
   enum State : std::uint8_t { kWaiting, kReady, kAssigned, kDone, kReleased };
 
   std::size_t wi(int rank) const { return static_cast<std::size_t>(rank - 1); }
@@ -444,6 +495,7 @@ class Scheduler {
     for (std::uint32_t i = 0; i < n; ++i) {
       const auto t = checked(r.get<std::uint32_t>());
       loc_[t] = get_location(r);
+      bytes_done_ += loc_[t].bytes;
       observe(w, r.get<float>());
       const auto copies = r.get<std::uint32_t>();
       for (std::uint32_t k = 0; k < copies; ++k) replicas_[checked(r.get<std::uint32_t>())].push_back(w);
@@ -563,6 +615,15 @@ class Scheduler {
     return out;
   }
 
+  const RecordOptions record_;
+  const ProgressOptions progress_;
+  const bool observed_;
+  const Clock::time_point origin_;
+  detail::SampleSeries<SchedulerSample> samples_;
+  detail::SampleSeries<ResourceSample> resources_;
+  double busy_seconds_ = 0;
+  double next_progress_ = 0;
+  std::uint64_t bytes_done_ = 0;  // encoded bytes of finished results
   const Graph& graph_;
   const Plan& plan_;
   MPI_Comm comm_;
@@ -610,8 +671,12 @@ class Worker {
   // rma_target[r]: the rank naming world rank r in the arena's window, or -1 to fetch from r two-sided.
   Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena,
          const std::vector<int>& rma_target, int rank, int ranks, int threads, const Topology* topology,
-         const WorkerBinding* binding)
-      : graph_(graph),
+         const WorkerBinding* binding, const RecordOptions& record, Clock::time_point origin)
+      : record_(record),
+        origin_(origin),
+        transfers_(record.enabled ? record.max_transfers : 0),
+        resources_(record.sample_seconds),
+        graph_(graph),
         plan_(plan),
         comm_(comm),
         arena_(arena),
@@ -622,6 +687,14 @@ class Worker {
     stats_.rank = rank;
     stats_.threads = threads;
     stats_.bytes_from.assign(static_cast<std::size_t>(ranks), 0);
+    if (record_.enabled) {
+      recorders_.resize(static_cast<std::size_t>(threads));
+      const std::size_t cap =
+          std::max<std::size_t>(1, record_.max_events / static_cast<std::size_t>(threads));
+      for (int i = 0; i < threads; ++i)
+        recorders_[static_cast<std::size_t>(i)].begin(graph, plan, i, cap, plan.size());
+      resources_.add(0, detail::sample_resources(rank, 0, 0));
+    }
     for (int i = 0; i < threads; ++i) {
       threads_.emplace_back([this, i, topology, binding] {
         if (topology != nullptr && binding != nullptr && !binding->cores.empty()) {
@@ -647,6 +720,7 @@ class Worker {
     while (!outcome_) {
       bool active = false;
       int source = 0;
+      if (record_.enabled) sample_if_due();
       try {
         while (!outcome_ && msg_.poll(buf, source)) {
           active = true;
@@ -706,6 +780,19 @@ class Worker {
     msg_.wait_all();
     stats_.bytes_published = published_.load();  // compute threads are stopped: the count is final
     return std::move(*outcome_);
+  }
+
+  bool recording() const noexcept { return record_.enabled; }
+  // What this worker recorded (after run()), times in seconds since the run's origin.
+  detail::RankRecording take_recording() {
+    detail::TickScale ns;  // compute threads record steady_clock nanoseconds since the origin
+    detail::RankRecording rec = detail::collect(recorders_, ns, rank_);
+    const double t = std::chrono::duration<double>(Clock::now() - origin_).count();
+    resources_.add(t, detail::sample_resources(rank_, t, held_bytes_));
+    rec.resources = std::move(resources_.samples());
+    rec.transfers_sampled = transfers_.sampled();
+    rec.transfers = std::move(transfers_.items());
+    return rec;
   }
 
   // The result of task t if this worker holds it (valid after run()).
@@ -769,6 +856,7 @@ class Worker {
           auto it = held_.find(r.get<std::uint32_t>());
           if (it == held_.end()) continue;
           wait_serves(it->first);  // the reader has its bytes, but MPI may not have let go of ours yet
+          held_bytes_ -= it->second.block.bytes;
           arena_.release(it->second.block);
           held_.erase(it);
         }
@@ -943,7 +1031,12 @@ class Worker {
       fetches_[i] = std::move(fetches_.back());
       fetches_.pop_back();
       if (f.two_sided) check_answer(f);
-      const double seconds = std::chrono::duration<double>(Clock::now() - f.started).count();
+      const auto now = Clock::now();
+      const double seconds = std::chrono::duration<double>(now - f.started).count();
+      if (record_.enabled) {
+        transfers_.add(TransferEvent{f.dep, f.owner, rank_, since_origin(f.started), since_origin(now),
+                                     f.bytes, f.two_sided});
+      }
       std::lock_guard lock(mu_);
       stats_.fetch_seconds += seconds;
       fetching_.erase(f.dep);
@@ -1152,11 +1245,33 @@ class Worker {
     }
   }
 
+  double since_origin(Clock::time_point t) const {
+    return std::chrono::duration<double>(t - origin_).count();
+  }
+  std::uint64_t ns_since_origin(Clock::time_point t) const {
+    return t > origin_ ? static_cast<std::uint64_t>(std::chrono::nanoseconds(t - origin_).count()) : 0;
+  }
+
+  // Comm thread: a memory sample every RecordOptions::sample_seconds.
+  void sample_if_due() {
+    const double t = since_origin(Clock::now());
+    if (!resources_.due(t)) return;
+    std::uint64_t live = 0;
+    {
+      std::lock_guard lock(mu_);
+      live = held_bytes_;
+    }
+    resources_.add(t, detail::sample_resources(rank_, t, live));
+  }
+
   void compute_loop(int thread) {
     detail::TaskRunner runner(graph_, plan_, rank_);
+    detail::ThreadRecorder* recorder =
+        record_.enabled ? &recorders_[static_cast<std::size_t>(thread)] : nullptr;
     std::vector<Value> inputs;
     std::unique_lock lock(mu_);
     while (true) {
+      const Clock::time_point idle_from = recorder && ready_.empty() ? Clock::now() : Clock::time_point{};
       if (ready_.empty() && !stopping_) {
         // Spin briefly before parking: a futex wake-up costs more than a short task.
         lock.unlock();
@@ -1166,6 +1281,10 @@ class Worker {
         lock.lock();
       }
       work_cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+      if (recorder && idle_from != Clock::time_point{}) {
+        recorder->idle(
+            static_cast<std::uint64_t>(std::chrono::nanoseconds(Clock::now() - idle_from).count()));
+      }
       if (stopping_ || ready_.empty()) break;
       std::pop_heap(ready_.begin(), ready_.end(), std::greater<>());
       const std::uint32_t t = ready_.back();
@@ -1189,7 +1308,12 @@ class Worker {
       } catch (...) {
         error = current_error(rank_, graph_.key_string(plan_.result_task(t)));
       }
-      const float seconds = std::chrono::duration<float>(Clock::now() - start).count();
+      const auto end = Clock::now();
+      const float seconds = std::chrono::duration<float>(end - start).count();
+      if (recorder && !error) {
+        recorder->task(t, ns_since_origin(start), ns_since_origin(end),
+                       where.bytes != 0 ? where.bytes : detail::result_bytes(result));
+      }
 
       lock.lock();
       --running_;
@@ -1198,6 +1322,7 @@ class Worker {
         continue;
       }
       ++stats_.tasks;
+      held_bytes_ += block.bytes;
       held_.emplace(t, Held{std::move(result), block});
       assigned_.erase(t);
       report_.put(t);
@@ -1216,6 +1341,11 @@ class Worker {
     stats_.attempts += runner.attempts();
   }
 
+  const RecordOptions record_;
+  const Clock::time_point origin_;
+  std::vector<detail::ThreadRecorder> recorders_;   // one per compute thread, touched only by it
+  detail::Reservoir<TransferEvent> transfers_;      // comm thread only
+  detail::SampleSeries<ResourceSample> resources_;  // comm thread only
   const Graph& graph_;
   const Plan& plan_;
   MPI_Comm comm_;
@@ -1251,6 +1381,7 @@ class Worker {
   bool failed_ = false;
   bool stopping_ = false;
   int running_ = 0;
+  std::uint64_t held_bytes_ = 0;  // arena bytes of the results held here
   Stats stats_;
   std::vector<std::thread> threads_;
 };
@@ -1293,17 +1424,25 @@ class MpiExecutor final : public Executor {
   RunResult run(const Graph& graph, const Plan& plan) override {
     const auto start = Clock::now();
     check_same_plan(graph, plan);
+    // Every rank's recording clock starts here, just after the plan check's collective.
+    const auto origin = Clock::now();
+    const std::string started =
+        options_.record.enabled && rank_ == 0 ? detail::iso_time_now() : std::string();
     RunResult result;
     Outcome outcome;
     std::unique_ptr<Worker> worker;
+    Scheduler::Recording scheduler_recording;
     if (rank_ == 0) {
       TerminateNotice notice(plan.size());
-      Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, options_.tasks_per_thread);
+      Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, options_.tasks_per_thread,
+                          options_.record, options_.progress, origin);
       outcome = scheduler.run();
+      if (options_.record.enabled || options_.progress.callback)
+        scheduler_recording = scheduler.take_recording();
     } else {
       worker = std::make_unique<Worker>(graph, plan, comm_.get(), *arena_, rma_target_, rank_, size_,
                                         my_threads_, options_.bind ? topology_.get() : nullptr,
-                                        options_.bind ? &binding_ : nullptr);
+                                        options_.bind ? &binding_ : nullptr, options_.record, origin);
       outcome = worker->run();
     }
     if (outcome.error) {
@@ -1312,8 +1451,25 @@ class MpiExecutor final : public Executor {
       throw TaskError(e.code, e.key, e.message, e.rank);
     }
     result.outputs = broadcast_outputs(graph, plan, outcome.outputs, worker.get());
-    result.stats = gather_stats(worker.get());
+    std::vector<std::byte> recorded;
+    if (worker && worker->recording()) {
+      WireWriter w;
+      put(w, worker->take_recording());
+      recorded = std::move(w.bytes());
+    }
+    std::vector<std::uint64_t> recorded_sizes;
+    const std::uint64_t mine =
+        worker ? (worker->recording() ? recorded.size() + 1 : 0) : (options_.record.enabled ? 1 : 0);
+    result.stats = gather_stats(worker.get(), mine, recorded_sizes);
+    if (std::any_of(recorded_sizes.begin(), recorded_sizes.end(), [](std::uint64_t n) { return n > 0; })) {
+      result.trace = gather_trace(graph, plan, recorded, recorded_sizes, result.stats, scheduler_recording,
+                                  started, std::chrono::duration<double>(Clock::now() - start).count());
+    }
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (rank_ == 0 && options_.progress.callback) {
+      options_.progress.callback(
+          Progress{plan.size(), plan.size(), scheduler_recording.bytes_done, result.stats.seconds, true});
+    }
     return result;
   }
 
@@ -1573,10 +1729,68 @@ class MpiExecutor final : public Executor {
     return values;
   }
 
-  RunStats gather_stats(const Worker* worker) {
+  // Collective. Rank 0 gets every rank's recording (the ranks whose `sizes` entry is non-zero) and, when it
+  // records too, assembles the trace; other ranks return null.
+  std::shared_ptr<const RunTrace> gather_trace(const Graph& graph, const Plan& plan,
+                                               const std::vector<std::byte>& mine,
+                                               const std::vector<std::uint64_t>& sizes, const RunStats& stats,
+                                               Scheduler::Recording& scheduler, const std::string& started,
+                                               double seconds) {
+    std::vector<int> counts(static_cast<std::size_t>(size_), 0);
+    std::vector<int> displs(static_cast<std::size_t>(size_), 0);
+    for (int r = 1; r < size_; ++r) {
+      const std::uint64_t n = sizes[static_cast<std::size_t>(r)];
+      counts[static_cast<std::size_t>(r)] = n > 0 ? static_cast<int>(n - 1) : 0;
+      displs[static_cast<std::size_t>(r)] =
+          displs[static_cast<std::size_t>(r - 1)] + counts[static_cast<std::size_t>(r - 1)];
+    }
+    std::vector<std::byte> all;
+    if (rank_ == 0) all.resize(static_cast<std::size_t>(displs.back() + counts.back()));
+    TESSERA_MPI_CHECK(MPI_Gatherv(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, all.data(),
+                                  counts.data(), displs.data(), MPI_BYTE, 0, comm_.get()));
+    if (rank_ != 0 || !options_.record.enabled) return nullptr;
+    auto trace = std::make_shared<RunTrace>();
+    trace->executor = "mpi";
+    trace->ranks = size_;
+    trace->threads = threads_;
+    trace->bindings = bindings_;
+    trace->transfer = transfer_;
+    trace->slurm_job_id = detail::slurm_job_id();
+    trace->started = started;
+    trace->seconds = seconds;
+    trace->tasks_total = stats.plan_tasks;
+    trace->graph_tasks = stats.graph_tasks;
+    trace->scheduler = std::move(scheduler.samples);
+    trace->scheduler_seconds = scheduler.busy_seconds;
+    std::vector<detail::RankRecording> ranks;
+    detail::RankRecording own;
+    own.rank = 0;
+    own.resources = std::move(scheduler.resources);
+    ranks.push_back(std::move(own));
+    for (int r = 1; r < size_; ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      if (counts[i] == 0) continue;
+      WireReader reader(all.data() + displs[i], static_cast<std::size_t>(counts[i]));
+      ranks.push_back(get_recording(reader));
+    }
+    trace->bytes_between.assign(static_cast<std::size_t>(size_) * static_cast<std::size_t>(size_), 0);
+    for (const WorkerStats& w : stats.workers) {
+      trace->transfer_seconds += w.fetch_seconds;
+      for (std::size_t src = 0; src < w.bytes_from.size(); ++src) {
+        trace->bytes_between[src * static_cast<std::size_t>(size_) + static_cast<std::size_t>(w.rank)] =
+            w.bytes_from[src];
+      }
+    }
+    detail::assemble(*trace, graph, plan, ranks);
+    return trace;
+  }
+
+  RunStats gather_stats(const Worker* worker, std::uint64_t recorded,
+                        std::vector<std::uint64_t>& recorded_sizes) {
     // Per rank: threads, tasks, bytes fetched, gets, graph tasks, attempts, fetch time (ns), bytes published,
-    // bytes by RMA, bytes two-sided, requests, bytes served, then bytes fetched from each rank.
-    constexpr std::size_t kFixed = 12;
+    // bytes by RMA, bytes two-sided, requests, bytes served, recording size (+1; 0: not recording), then
+    // bytes fetched from each rank.
+    constexpr std::size_t kFixed = 13;
     const std::size_t width = kFixed + static_cast<std::size_t>(size_);
     std::vector<std::uint64_t> mine(width, 0);
     if (worker != nullptr) {
@@ -1595,11 +1809,15 @@ class MpiExecutor final : public Executor {
       mine[11] = s.bytes_served;
       std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + kFixed);
     }
+    mine[12] = recorded;
     std::vector<std::uint64_t> all(width * static_cast<std::size_t>(size_));
     TESSERA_MPI_CHECK(MPI_Allgather(mine.data(), static_cast<int>(width), MPI_UINT64_T, all.data(),
                                     static_cast<int>(width), MPI_UINT64_T, comm_.get()));
     RunStats stats;
     stats.transfer = transfer_;
+    recorded_sizes.assign(static_cast<std::size_t>(size_), 0);
+    for (int r = 0; r < size_; ++r)
+      recorded_sizes[static_cast<std::size_t>(r)] = all[width * static_cast<std::size_t>(r) + 12];
     for (int r = 1; r < size_; ++r) {
       const std::uint64_t* row = all.data() + width * static_cast<std::size_t>(r);
       WorkerStats w;

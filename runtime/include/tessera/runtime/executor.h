@@ -9,6 +9,7 @@
 
 #include "tessera/runtime/graph.h"
 #include "tessera/runtime/plan.h"
+#include "tessera/runtime/trace.h"
 #include "tessera/runtime/value.h"
 
 namespace tessera {
@@ -44,11 +45,15 @@ struct RunStats {
 struct RunResult {
   std::vector<Value> outputs;  // one per Plan::outputs(), in the same order
   RunStats stats;
+  // What was recorded (RecordOptions::enabled): on rank 0 only under MPI, null otherwise.
+  std::shared_ptr<const RunTrace> trace;
 };
 
 struct ExecutorOptions {
   int threads = 0;  // 0: one per CPU of the process's affinity mask (what mpirun/srun/taskset allowed)
   bool track_live = false;  // count results alive at once (one atomic per task: on for tests and reports)
+  RecordOptions record;     // events for a trace and report (tessera/runtime/trace.h)
+  ProgressOptions progress;  // a progress callback while a run goes on
 };
 
 // How MPI workers move results between them.
@@ -70,6 +75,10 @@ struct MpiExecutorOptions {
   // users can force a path without rebuilding. Any other value of TESSERA_TRANSFER is
   // Error(kInvalidArgument).
   TransferMode transfer = TransferMode::kAuto;
+  // Every rank must pass the same `record.enabled`; the trace is assembled on rank 0. Progress calls happen
+  // on rank 0 only.
+  RecordOptions record;
+  ProgressOptions progress;
 };
 
 class Executor {

@@ -27,6 +27,8 @@ struct RuntimeOptions {
       0;  // local: threads (0: every CPU this process may use); MPI: threads per worker (0: its cores)
   PlanOptions plan;
   bool track_live = false;
+  RecordOptions record;      // record events for last_trace() (tessera/runtime/trace.h); overrides mpi.record
+  ProgressOptions progress;  // progress calls while a run goes on (rank 0); overrides mpi.progress
   MpiExecutorOptions mpi;  // `threads` above overrides mpi.threads when set
 
   // Defaults overridden by the environment: TESSERA_EXECUTOR=auto|threads|sync|mpi, TESSERA_THREADS=N,
@@ -89,6 +91,9 @@ class Runtime {
   const RuntimeOptions& options() const noexcept { return options_; }
   // Statistics of the most recent run.
   const RunStats& last_stats() const noexcept { return last_stats_; }
+  // What the most recent run recorded (RuntimeOptions::record): on rank 0 under MPI; null when not recording,
+  // on other ranks, or before the first run.
+  std::shared_ptr<const RunTrace> last_trace() const noexcept { return last_trace_; }
 
   // Plans `graph` for `outputs` and runs it; returns one value per output. Errors: see Plan::build and
   // Executor::run.
@@ -154,6 +159,7 @@ class Runtime {
   RuntimeOptions options_;
   std::unique_ptr<Executor> executor_;
   RunStats last_stats_;
+  std::shared_ptr<const RunTrace> last_trace_;
   std::vector<std::weak_ptr<detail::FutureState>> pending_;
 };
 

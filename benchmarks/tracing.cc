@@ -1,0 +1,100 @@
+// tracing: what recording costs. The `overhead` graphs (8 chains of N/8 no-op tasks; a tree reduction over N
+// leaves, fan-in 8) planned and run with recording off and on, alternating in the same process. Figures per
+// implementation (tessera-local = thread pool, tessera-sync; "-traced" = RecordOptions::enabled):
+//   per_task = plan + run per task (the overhead benchmark's figure), run = the executor alone,
+//   write_trace / write_report = seconds to write trace.json / report.html of the traced run, and their
+//   sizes.
+#include <cstdint>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_graphs.h"
+#include "bench_util.h"
+#include "tessera/runtime/executor.h"
+#include "tessera/runtime/graph.h"
+#include "tessera/runtime/plan.h"
+#include "tessera/runtime/trace.h"
+
+namespace {
+
+using namespace tessera;
+
+struct Figures {
+  std::vector<double> per_task, run;
+  std::shared_ptr<const RunTrace> trace;
+};
+
+void measure_once(const std::string& shape, int n, Executor& exec, Figures& f) {
+  bench::Built b;
+  bench::build_shape(b, shape, n);
+  const double t0 = bench::now_seconds();
+  Plan plan = Plan::build(b.graph, b.outputs, {.cull = true, .fuse = false});
+  const double t1 = bench::now_seconds();
+  RunResult result = exec.run(b.graph, plan);
+  const double t2 = bench::now_seconds();
+  if (result.stats.graph_tasks != b.graph.size()) {
+    std::fprintf(stderr, "tracing: ran %llu of %zu tasks\n",
+                 static_cast<unsigned long long>(result.stats.graph_tasks), b.graph.size());
+    std::exit(1);
+  }
+  const double us = 1e6 / static_cast<double>(b.graph.size());
+  f.per_task.push_back((t2 - t0) * us);
+  f.run.push_back((t2 - t1) * us);
+  if (result.trace) f.trace = result.trace;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = bench::has_flag(argc, argv, "--quick");
+  const int n = static_cast<int>(bench::flag_value(argc, argv, "--tasks", quick ? 100000 : 1000000));
+  const int reps = static_cast<int>(bench::flag_value(argc, argv, "--reps", quick ? 5 : 7));
+  const int threads = static_cast<int>(bench::flag_value(argc, argv, "--threads", 0));
+
+  struct Impl {
+    std::string name;
+    std::unique_ptr<Executor> exec;
+  };
+  std::vector<Impl> impls;
+  impls.push_back({"tessera-local", make_thread_pool_executor({.threads = threads})});
+  impls.push_back(
+      {"tessera-local-traced", make_thread_pool_executor({.threads = threads, .record = {.enabled = true}})});
+  impls.push_back({"tessera-sync", make_sync_executor()});
+  impls.push_back({"tessera-sync-traced", make_sync_executor({.record = {.enabled = true}})});
+
+  for (const std::string shape : {"chains", "tree"}) {
+    const std::string case_name = shape + "-" + std::to_string(n);
+    std::vector<Figures> figures(impls.size());
+    // Alternate off and on within each repetition, so drift on a shared machine hits both alike.
+    for (std::size_t i = 0; i < impls.size(); ++i)
+      measure_once(shape, n, *impls[i].exec, figures[i]);  // warm-up
+    for (auto& f : figures) f = {};
+    for (int r = 0; r < reps; ++r) {
+      for (std::size_t i = 0; i < impls.size(); ++i) measure_once(shape, n, *impls[i].exec, figures[i]);
+    }
+    for (std::size_t i = 0; i < impls.size(); ++i) {
+      bench::emit("tracing", impls[i].name, case_name, "per_task", bench::median(figures[i].per_task), "us");
+      bench::emit("tracing", impls[i].name, case_name, "run", bench::median(figures[i].run), "us");
+      if (!figures[i].trace) continue;
+      std::ostringstream json;
+      std::ostringstream html;
+      const double t0 = bench::now_seconds();
+      write_chrome_trace(*figures[i].trace, json);
+      const double t1 = bench::now_seconds();
+      write_html_report(*figures[i].trace, html);
+      const double t2 = bench::now_seconds();
+      bench::emit("tracing", impls[i].name, case_name, "write_trace", t1 - t0, "s");
+      bench::emit("tracing", impls[i].name, case_name, "trace_size",
+                  static_cast<double>(json.str().size()) / 1e6, "MB");
+      bench::emit("tracing", impls[i].name, case_name, "write_report", t2 - t1, "s");
+      bench::emit("tracing", impls[i].name, case_name, "report_size",
+                  static_cast<double>(html.str().size()) / 1e6, "MB");
+    }
+  }
+  bench::emit("tracing", "tessera-local", "", "threads", impls[0].exec->concurrency(), "threads");
+  bench::emit("tracing", "tessera", "", "peak_rss",
+              static_cast<double>(bench::proc_status_kb("VmHWM")) / 1024.0, "MB");
+  return 0;
+}

@@ -1,0 +1,176 @@
+// Seeing a run: what the executors record when asked (RecordOptions), the progress hook, and the two files
+// made from a recording: a Chrome trace-event file (trace.json; Perfetto and chrome://tracing open it) and a
+// self-contained HTML performance report.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tessera {
+
+// What an executor records during a run. Off by default; when off, the executors' hot paths see one
+// predictable branch per task. When on, each compute thread appends to its own buffer (no locks, no shared
+// cache lines): one timestamp read per task on the local executors (a task starts where its thread's previous
+// step ended), two on MPI workers (which time tasks anyway). Buffers are gathered when the run ends.
+struct RecordOptions {
+  bool enabled = false;
+  // Task events kept per rank. Past it every task still counts in the per-kind totals (exact), and the events
+  // kept are a uniform sample of the rank's tasks (reservoir sampling per thread).
+  std::size_t max_events = std::size_t{1} << 20;
+  // Transfer events kept per rank (MPI), sampled the same way past the cap.
+  std::size_t max_transfers = std::size_t{1} << 18;
+  // Seconds between memory/CPU samples (each rank) and scheduler samples (rank 0). Past 4096 samples the
+  // interval doubles and every other sample is dropped, so a long run keeps its whole span.
+  double sample_seconds = 0.02;
+};
+
+// What the progress hook is told.
+struct Progress {
+  std::uint64_t tasks_done = 0;   // plan tasks finished (a fused chain counts once)
+  std::uint64_t tasks_total = 0;  // plan tasks in the run
+  std::uint64_t bytes = 0;  // result bytes produced so far (MPI: bytes published by workers; local: only
+                            // while recording, else 0)
+  double elapsed = 0;       // seconds since the run started
+  bool final = false;       // the last call of the run, after every task finished
+};
+
+// Called on rank 0 only, from a runtime thread (never a compute thread's task path), at most once per
+// ProgressOptions::seconds, and once more with final = true when a run succeeds. Calls of one run never
+// overlap. It must not throw and should return quickly.
+using ProgressFn = std::function<void(const Progress&)>;
+
+struct ProgressOptions {
+  ProgressFn callback;    // none: no progress calls, no progress bookkeeping
+  double seconds = 0.25;  // at most one call per this many seconds
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// A recorded run (Runtime::last_trace(); RunResult::trace). Times are seconds since the run started on the
+// rank that recorded them; under MPI every rank starts its clock when the ranks agree on the plan (one
+// collective), so tracks of ranks line up to within that collective's skew.
+
+struct TaskEvent {
+  std::uint32_t task = 0;         // plan task number
+  std::uint32_t name = 0;         // index into RunTrace::names (the key's name, e.g. "mean-3f2a")
+  std::uint32_t kind = 0;         // index into RunTrace::kinds
+  std::int32_t rank = 0;          // process (0 for local executors; a worker rank under MPI)
+  std::int32_t thread = 0;        // compute thread within the rank
+  std::uint32_t index_begin = 0;  // the key's index: RunTrace::index_pool[index_begin, +index_size)
+  std::uint32_t index_size = 0;
+  double start = 0;
+  double end = 0;
+  std::uint64_t bytes = 0;  // encoded size of the result (0 for results without a codec)
+};
+
+// A result pulled by a worker from another worker (MPI).
+struct TransferEvent {
+  std::uint32_t task = 0;  // plan task whose result moved
+  std::int32_t source = 0;
+  std::int32_t rank = 0;  // the fetching worker (its communication thread drives the transfer)
+  double start = 0;
+  double end = 0;
+  std::uint64_t bytes = 0;
+  bool two_sided = false;
+};
+
+// Memory and CPU of one rank at one moment.
+struct ResourceSample {
+  std::int32_t rank = 0;
+  double time = 0;
+  std::uint64_t rss = 0;         // resident bytes (/proc/self/statm)
+  std::uint64_t live_bytes = 0;  // result bytes held (MPI: results held in the worker's arena; local: results
+                                 // produced and not yet released, counted when recording)
+  double cpu_seconds = 0;        // process CPU time so far (user + system)
+};
+
+// The scheduler's view at one moment (rank 0; for local executors, the pool's).
+struct SchedulerSample {
+  double time = 0;
+  std::uint64_t done = 0;     // plan tasks finished
+  std::uint64_t ready = 0;    // ready but not handed to a worker (MPI), or queued in the pool's heaps
+  std::uint64_t running = 0;  // handed out and not finished (MPI: assigned to workers)
+};
+
+struct KindSummary {
+  std::string kind;  // the key's name without its numeric/hash suffix ("read-t2m", "mean", "store-write")
+  std::uint64_t count = 0;
+  double seconds = 0;  // summed task time
+  double max_seconds = 0;
+  std::uint64_t bytes = 0;  // summed result bytes
+};
+
+// Where one compute thread's time went.
+struct ThreadTime {
+  std::int32_t rank = 0;
+  std::int32_t thread = 0;
+  std::uint64_t tasks = 0;
+  double busy = 0;  // in tasks
+  double idle = 0;  // waiting for work (parked or spinning)
+};
+
+struct RunTrace {
+  // Configuration.
+  std::string executor;               // "sync", "threads", "mpi"
+  int ranks = 1;                      // processes (MPI: including the scheduler, rank 0)
+  std::vector<int> threads;           // compute threads per rank (MPI: 0 for rank 0)
+  std::vector<std::string> bindings;  // per rank, where it runs (MPI), else empty
+  std::string transfer;               // MPI data plane; empty otherwise
+  std::string slurm_job_id;           // SLURM_JOB_ID when set
+  std::string started;                // wall-clock start, ISO 8601 UTC
+
+  double seconds = 0;             // wall time of the run
+  std::uint64_t tasks_total = 0;  // plan tasks run
+  std::uint64_t graph_tasks = 0;  // graph tasks run (members of fused chains counted)
+  bool tasks_sampled = false;     // `tasks` holds a sample, not every task
+  bool transfers_sampled = false;
+
+  std::vector<std::string> names;  // distinct key names
+  std::vector<std::string> kinds;  // distinct kinds
+  std::vector<std::int32_t> index_pool;
+  std::vector<KindSummary> kind_summary;  // exact, one per kind, by total time descending
+  std::vector<TaskEvent> tasks;           // sorted by (rank, thread, start)
+  std::vector<TransferEvent> transfers;   // sorted by (rank, start)
+  std::vector<ResourceSample> resources;  // sorted by (rank, time)
+  std::vector<SchedulerSample> scheduler;
+  std::vector<ThreadTime> thread_times;
+  std::vector<std::uint64_t> bytes_between;  // ranks x ranks, [source * ranks + destination] (MPI)
+
+  // Where the compute threads' time went (thread-seconds): in tasks, moving inputs (MPI fetches, overlapping
+  // compute), waiting for work, and the rest (scheduling and bookkeeping between tasks). Scheduler: rank 0's
+  // busy time (MPI).
+  double compute_seconds = 0;
+  double transfer_seconds = 0;
+  double idle_seconds = 0;
+  double overhead_seconds = 0;
+  double scheduler_seconds = 0;
+
+  // "('mean-3f2a', 4, 0)" for an event.
+  std::string key_of(const TaskEvent& e) const;
+};
+
+// The kind of a task name: the name with a trailing hash or number ("-3f2a9c", "_12") dropped, as Dask's
+// key_split does: "mean-3f2a" -> "mean", "read-t2m-8e1f" -> "read-t2m", "store-write" -> "store-write".
+std::string task_kind(std::string_view name);
+
+// Chrome trace-event JSON: one process per rank, one track per compute thread (tid = thread + 1), a
+// "transfers" track per MPI worker, a complete event ("ph":"X") per recorded task, flow events from the
+// producing task to each transfer, counters for memory and scheduler queues. Throws Error(kIo) when the
+// stream fails.
+void write_chrome_trace(const RunTrace& trace, std::ostream& out);
+// The performance report: one self-contained HTML file (inline script, no network). Large runs are
+// downsampled to keep the file under about 20 MB. Throws Error(kIo) when the stream fails.
+void write_html_report(const RunTrace& trace, std::ostream& out);
+// The same into a file (written whole, then renamed into place). Throws Error(kIo) naming the file.
+void write_chrome_trace(const RunTrace& trace, const std::string& path);
+void write_html_report(const RunTrace& trace, const std::string& path);
+
+// A few lines for a terminal: wall time, tasks, where time went, the top kinds by time and the transfer
+// volume.
+std::string summarize(const RunTrace& trace, std::size_t top_kinds = 5);
+
+}  // namespace tessera

@@ -1,0 +1,62 @@
+// A rank's recording on the wire (worker -> rank 0 at the end of a run). Every rank runs the same binary, so
+// plain structs travel as their bytes.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "../trace/recorder.h"
+#include "mpi_env.h"
+
+namespace tessera::mpi {
+
+template <class T>
+void put_items(WireWriter& w, const std::vector<T>& v) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  w.put<std::uint64_t>(v.size());
+  if (!v.empty()) w.put_bytes(v.data(), v.size() * sizeof(T));
+}
+
+template <class T>
+std::vector<T> get_items(WireReader& r) {
+  const auto n = r.get<std::uint64_t>();
+  std::vector<T> v;
+  v.reserve(n);
+  for (std::uint64_t i = 0; i < n; ++i) v.push_back(r.get<T>());
+  return v;
+}
+
+inline void put(WireWriter& w, const detail::RankRecording& rec) {
+  w.put(rec.rank);
+  w.put<std::uint8_t>(rec.tasks_sampled ? 1 : 0);
+  w.put<std::uint8_t>(rec.transfers_sampled ? 1 : 0);
+  put_items(w, rec.tasks);
+  w.put<std::uint32_t>(static_cast<std::uint32_t>(rec.totals.size()));
+  for (const auto& [name, k] : rec.totals) {
+    w.put_string(name);
+    w.put(k);
+  }
+  put_items(w, rec.transfers);
+  put_items(w, rec.resources);
+  put_items(w, rec.thread_times);
+}
+
+inline detail::RankRecording get_recording(WireReader& r) {
+  detail::RankRecording rec;
+  rec.rank = r.get<std::int32_t>();
+  rec.tasks_sampled = r.get<std::uint8_t>() != 0;
+  rec.transfers_sampled = r.get<std::uint8_t>() != 0;
+  rec.tasks = get_items<detail::RawTask>(r);
+  const auto kinds = r.get<std::uint32_t>();
+  for (std::uint32_t i = 0; i < kinds; ++i) {
+    std::string name = r.get_string();
+    rec.totals.emplace_back(std::move(name), r.get<detail::KindTotals>());
+  }
+  rec.transfers = get_items<TransferEvent>(r);
+  rec.resources = get_items<ResourceSample>(r);
+  rec.thread_times = get_items<ThreadTime>(r);
+  return rec;
+}
+
+}  // namespace tessera::mpi

@@ -1,0 +1,104 @@
+// Recording under MPI (run with 2+ ranks): rank 0 gets one trace with every task once, on worker tracks, with
+// transfers between workers that agree with the run's byte counters; other ranks get none.
+#include <mpi.h>
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <sstream>
+
+#include "tessera/runtime/executor.h"
+#include "tessera/runtime/runtime.h"
+#include "trace_check.h"
+
+namespace tessera {
+namespace {
+
+int world_size() {
+  int n = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  return n;
+}
+
+TEST(MpiTrace, RankZeroGetsEveryTaskOnceWithTransfers) {
+  if (world_size() < 2) GTEST_SKIP() << "needs 2 or more ranks";
+  std::vector<Progress> calls;
+  auto exec = make_mpi_executor({.threads = 2,
+                                 .record = {.enabled = true},
+                                 .progress = {[&](const Progress& p) { calls.push_back(p); }, 0.001}});
+  const int workers = world_size() - 1;
+  for (int round = 0; round < 2; ++round) {
+    calls.clear();
+    Graph g;
+    auto outputs = test::build_trace_graph(g, 96, workers);
+    Plan plan = Plan::build(g, outputs);
+    RunResult r = exec->run(g, plan);
+    if (exec->rank() != 0) {
+      EXPECT_EQ(r.trace, nullptr);
+      EXPECT_TRUE(calls.empty());
+      continue;
+    }
+    ASSERT_NE(r.trace, nullptr);
+    const RunTrace& t = *r.trace;
+    EXPECT_EQ(t.executor, "mpi");
+    EXPECT_EQ(t.ranks, world_size());
+    EXPECT_EQ(t.tasks.size(), plan.size());
+    EXPECT_EQ(t.tasks_total, plan.size());
+    std::uint64_t counted = 0;
+    for (const KindSummary& k : t.kind_summary) counted += k.count;
+    EXPECT_EQ(counted, plan.size());
+    for (const TaskEvent& e : t.tasks) {
+      EXPECT_GE(e.rank, 1);
+      EXPECT_LT(e.rank, world_size());
+    }
+    std::set<int> ranks_with_memory;
+    for (const ResourceSample& s : t.resources) ranks_with_memory.insert(s.rank);
+    EXPECT_EQ(ranks_with_memory.size(), static_cast<std::size_t>(world_size()));
+    EXPECT_FALSE(t.scheduler.empty());
+    // Transfers: one event per fetch, bytes as the workers counted them.
+    std::uint64_t fetched = 0;
+    for (const WorkerStats& w : r.stats.workers) fetched += w.bytes_fetched;
+    std::uint64_t recorded = 0;
+    for (const TransferEvent& x : t.transfers) {
+      recorded += x.bytes;
+      EXPECT_NE(x.source, x.rank);
+      EXPECT_LE(x.start, x.end);
+    }
+    EXPECT_EQ(recorded, fetched);
+    std::uint64_t matrix = 0;
+    for (std::uint64_t b : t.bytes_between) matrix += b;
+    EXPECT_EQ(matrix, fetched);
+    if (workers >= 2) EXPECT_GT(fetched, 0u);
+    std::ostringstream json;
+    write_chrome_trace(t, json);
+    nlohmann::json doc = test::check_chrome_trace(json.str(), plan.size());
+    int flows = 0;
+    for (const auto& e : doc["traceEvents"]) flows += e["ph"] == "f";
+    if (workers >= 2) EXPECT_GT(flows, 0);
+    std::ostringstream html;
+    write_html_report(t, html);
+    EXPECT_NE(html.str().find("\"executor\":\"mpi\""), std::string::npos);
+    ASSERT_FALSE(calls.empty());
+    EXPECT_TRUE(calls.back().final);
+    EXPECT_EQ(calls.back().tasks_done, plan.size());
+  }
+}
+
+TEST(MpiTrace, RuntimeOptionsReachTheMpiExecutor) {
+  if (world_size() < 2) GTEST_SKIP() << "needs 2 or more ranks";
+  RuntimeOptions options;
+  options.executor = ExecutorKind::kMpi;
+  options.record.enabled = true;
+  Runtime rt(options);
+  auto inc = delayed([](int x) { return x + 1; }, "inc");
+  EXPECT_EQ(rt.compute(inc(inc(1))), 3);
+  if (rt.rank() == 0) {
+    ASSERT_NE(rt.last_trace(), nullptr);
+    EXPECT_EQ(rt.last_trace()->tasks_total, rt.last_stats().plan_tasks);
+  } else {
+    EXPECT_EQ(rt.last_trace(), nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,0 +1,234 @@
+// Recording on the local executors: the trace validates, totals match the run, sampling past the cap keeps
+// exact totals, progress calls, the report's content and size, and task kinds.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tessera/runtime/executor.h"
+#include "tessera/runtime/runtime.h"
+#include "tessera/runtime/trace.h"
+#include "trace_check.h"
+
+namespace tessera {
+namespace {
+
+TEST(TaskKind, DropsHashAndNumberSuffixes) {
+  EXPECT_EQ(task_kind("mean-3f2a"), "mean");
+  EXPECT_EQ(task_kind("read-t2m-8e1f"), "read-t2m");
+  EXPECT_EQ(task_kind("store-write"), "store-write");
+  EXPECT_EQ(task_kind("sum"), "sum");
+  EXPECT_EQ(task_kind("add-12"), "add");
+  EXPECT_EQ(task_kind("chunk_7"), "chunk");
+  EXPECT_EQ(task_kind("rechunk-merge-9a8b7c6d5e"), "rechunk-merge");
+  EXPECT_EQ(task_kind("abcd"), "abcd");  // no digit: a word, not a hash
+  EXPECT_EQ(task_kind("-12"), "-12");    // nothing would be left
+  EXPECT_EQ(task_kind("beef-cafe"), "beef-cafe");
+}
+
+struct Recorded {
+  RunResult result;
+  Plan plan;
+};
+
+Recorded run_recorded(Executor& exec, int chunks, bool fuse = true) {
+  Graph g;
+  auto outputs = test::build_trace_graph(g, chunks);
+  Plan plan = Plan::build(g, outputs, {.cull = true, .fuse = fuse});
+  RunResult r = exec.run(g, plan);
+  return {std::move(r), std::move(plan)};
+}
+
+void check_trace_matches_run(const Recorded& rec, const std::string& executor) {
+  ASSERT_NE(rec.result.trace, nullptr);
+  const RunTrace& t = *rec.result.trace;
+  EXPECT_EQ(t.executor, executor);
+  EXPECT_EQ(t.tasks_total, rec.plan.size());
+  EXPECT_EQ(t.tasks.size(), rec.plan.size());
+  EXPECT_FALSE(t.tasks_sampled);
+  std::uint64_t counted = 0;
+  std::uint64_t bytes = 0;
+  for (const KindSummary& k : t.kind_summary) {
+    counted += k.count;
+    bytes += k.bytes;
+  }
+  EXPECT_EQ(counted, rec.plan.size());
+  std::vector<std::string> kinds;
+  for (const KindSummary& k : t.kind_summary) kinds.push_back(k.kind);
+  EXPECT_THAT(kinds, ::testing::UnorderedElementsAre("read-t2m", "mean", "sum", "store-write"));
+  // 64 reads of 1000 doubles, 32 means and the sums/store of one double each.
+  EXPECT_GE(bytes, 64u * 8000u);
+  for (const TaskEvent& e : t.tasks) {
+    EXPECT_LE(e.start, e.end);
+    EXPECT_LE(e.end, t.seconds + 1e-3);
+  }
+  EXPECT_FALSE(t.resources.empty());
+  EXPECT_GT(t.resources.front().rss, 0u);
+  EXPECT_FALSE(t.scheduler.empty());
+  EXPECT_EQ(t.scheduler.back().done, rec.plan.size());
+  EXPECT_GE(t.compute_seconds, 0);
+  EXPECT_EQ(t.thread_times.size(), static_cast<std::size_t>(t.threads[0]));
+
+  std::ostringstream json;
+  write_chrome_trace(t, json);
+  test::check_chrome_trace(json.str(), rec.plan.size());
+}
+
+TEST(Trace, ThreadPoolRecordsEveryTaskOnce) {
+  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
+  for (int round = 0; round < 2; ++round) {  // a reused executor records each run afresh
+    Recorded rec = run_recorded(*exec, 64);
+    check_trace_matches_run(rec, "threads");
+  }
+}
+
+TEST(Trace, SyncExecutorRecordsEveryTaskOnce) {
+  auto exec = make_sync_executor({.record = {.enabled = true}});
+  Recorded rec = run_recorded(*exec, 64);
+  check_trace_matches_run(rec, "sync");
+}
+
+TEST(Trace, NothingIsRecordedWhenOff) {
+  auto exec = make_thread_pool_executor({.threads = 2});
+  Recorded rec = run_recorded(*exec, 16);
+  EXPECT_EQ(rec.result.trace, nullptr);
+}
+
+TEST(Trace, PastTheCapTotalsStayExactAndEventsAreASample) {
+  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true, .max_events = 40}});
+  Recorded rec = run_recorded(*exec, 256, /*fuse=*/false);
+  ASSERT_NE(rec.result.trace, nullptr);
+  const RunTrace& t = *rec.result.trace;
+  EXPECT_TRUE(t.tasks_sampled);
+  EXPECT_LE(t.tasks.size(), 40u);
+  EXPECT_GE(t.tasks.size(), 20u);
+  std::uint64_t counted = 0;
+  for (const KindSummary& k : t.kind_summary) counted += k.count;
+  EXPECT_EQ(counted, rec.plan.size());
+  std::uint64_t per_thread = 0;
+  for (const ThreadTime& th : t.thread_times) per_thread += th.tasks;
+  EXPECT_EQ(per_thread, rec.plan.size());
+  std::ostringstream json;
+  write_chrome_trace(t, json);
+  nlohmann::json doc = nlohmann::json::parse(json.str());
+  EXPECT_EQ(doc["otherData"]["sampled"], true);
+}
+
+TEST(Trace, ProgressIsCalledAndEndsWithEverythingDone) {
+  std::mutex mu;
+  std::vector<Progress> calls;
+  ProgressOptions progress{[&](const Progress& p) {
+                             std::lock_guard lock(mu);
+                             calls.push_back(p);
+                           },
+                           0.001};
+  for (int kind = 0; kind < 2; ++kind) {
+    calls.clear();
+    auto exec = kind == 0 ? make_thread_pool_executor({.threads = 2, .progress = progress})
+                          : make_sync_executor({.progress = progress});
+    Graph g;
+    // Slow enough for a few calls: 200 tasks of 0.1 ms.
+    const KernelId k = g.kernel([](const TaskContext&) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      return Value::of(1.0);
+    });
+    std::vector<TaskId> leaves;
+    for (int i = 0; i < 200; ++i) leaves.push_back(g.add(g.name("spin"), {i}, k, {}));
+    Plan plan = Plan::build(g, leaves);
+    exec->run(g, plan);
+    ASSERT_GE(calls.size(), 2u) << exec->name();
+    EXPECT_TRUE(calls.back().final);
+    EXPECT_EQ(calls.back().tasks_done, plan.size());
+    EXPECT_EQ(calls.back().tasks_total, plan.size());
+    EXPECT_EQ(calls.back().bytes, plan.size() * sizeof(double));
+    for (std::size_t i = 1; i < calls.size(); ++i) {
+      EXPECT_GE(calls[i].tasks_done, calls[i - 1].tasks_done);
+      EXPECT_GE(calls[i].elapsed, calls[i - 1].elapsed);
+      EXPECT_FALSE(calls[i - 1].final);
+    }
+  }
+}
+
+TEST(Trace, RuntimeKeepsTheLastTrace) {
+  RuntimeOptions options;
+  options.executor = ExecutorKind::kThreads;
+  options.threads = 2;
+  options.record.enabled = true;
+  Runtime rt(options);
+  EXPECT_EQ(rt.last_trace(), nullptr);
+  auto add = delayed([](int a, int b) { return a + b; }, "add");
+  EXPECT_EQ(rt.compute(add(add(1, 2), add(3, 4))), 10);
+  ASSERT_NE(rt.last_trace(), nullptr);
+  EXPECT_EQ(rt.last_trace()->tasks_total, rt.last_stats().plan_tasks);
+  EXPECT_NE(summarize(*rt.last_trace()).find("add"), std::string::npos);
+}
+
+TEST(Report, IsSelfContainedAndCarriesTheRunsNumbers) {
+  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
+  Recorded rec = run_recorded(*exec, 64);
+  std::ostringstream html;
+  write_html_report(*rec.result.trace, html);
+  const std::string page = html.str();
+  EXPECT_NE(page.find("<!DOCTYPE html>"), std::string::npos);
+  EXPECT_EQ(page.find("<script src"), std::string::npos);
+  EXPECT_EQ(page.find("<link"), std::string::npos);
+  EXPECT_EQ(page.find("https://"), std::string::npos);
+  // The only "http://" is the SVG namespace name, which is never fetched.
+  std::size_t http = 0;
+  for (std::size_t at = page.find("http://"); at != std::string::npos; at = page.find("http://", at + 1)) {
+    EXPECT_EQ(page.compare(at, 26, "http://www.w3.org/2000/svg"), 0);
+    ++http;
+  }
+  EXPECT_EQ(http, 1u);
+  const auto begin = page.find("id=\"data\">") + 10;
+  const auto end = page.find("</script>", begin);
+  nlohmann::json data = nlohmann::json::parse(page.substr(begin, end - begin));
+  EXPECT_EQ(data["tasks_total"], rec.plan.size());
+  std::uint64_t counted = 0;
+  for (const auto& k : data["kinds"]) counted += k["count"].get<std::uint64_t>();
+  EXPECT_EQ(counted, rec.plan.size());
+  EXPECT_EQ(data["shown"], rec.plan.size());
+}
+
+TEST(Report, AMillionTaskRunStaysSmall) {
+  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
+  Graph g;
+  const KernelId noop = g.kernel([](const TaskContext&) { return Value(); });
+  const NameId leaf = g.name("leaf");
+  std::vector<TaskId> leaves;
+  for (int i = 0; i < 1000000; ++i) leaves.push_back(g.add(leaf, {i}, noop, {}));
+  Plan plan = Plan::build(g, leaves);
+  RunResult r = exec->run(g, plan);
+  ASSERT_NE(r.trace, nullptr);
+  EXPECT_EQ(r.trace->kind_summary.at(0).count, 1000000u);
+  std::ostringstream html;
+  write_html_report(*r.trace, html);
+  EXPECT_LT(html.str().size(), 20u << 20);
+}
+
+TEST(Report, FileErrorsNameTheFile) {
+  RunTrace t;
+  try {
+    write_html_report(t, std::string("/nonexistent-dir/report.html"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/report.html"), std::string::npos);
+  }
+  try {
+    write_chrome_trace(t, std::string("/nonexistent-dir/trace.json"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+  }
+}
+
+}  // namespace
+}  // namespace tessera
