@@ -34,8 +34,8 @@ if [ "$(id -u)" -ne 0 ]; then echo "SKIPPED: a test Slurm needs root" >&2; exit 
 for t in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged /usr/sbin/mungekey sbatch sinfo; do
   command -v "$t" >/dev/null || { echo "SKIPPED: $t is missing (apt-get install slurmctld slurmd slurm-client munge)" >&2; exit 77; }
 done
-# Ports 6817/6818 are fixed in the config: stop a test Slurm left over by a killed run first.
-for old in /tmp/tessera-slurm-*/pids; do [ -d "$old" ] && [ "$(dirname "$old")" != "$R" ] && R_OLD=$(dirname "$old") && R="$R_OLD" down && R=$(realpath -m "$2"); done
+# Ports 6817/6818 are fixed in the config: stop what a killed earlier run left in this state folder first.
+down
 H=$(hostname -s)
 cpus=$(nproc)
 mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10 ))
