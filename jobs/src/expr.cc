@@ -9,6 +9,12 @@
 namespace tessera::jobs {
 
 Location ExprSource::locate(Span span) const {
+  if (!columns.empty() && columns.size() == text.size() + 1) {
+    const std::size_t begin = std::min<std::size_t>(span.begin, text.size());
+    const std::size_t end = std::max<std::size_t>(begin, std::min<std::size_t>(span.end, text.size()));
+    const int first = columns[begin];
+    return Location{line, first, std::max(1, columns[end] - first)};
+  }
   int line_number = line, col = column;
   const std::size_t begin = std::min<std::size_t>(span.begin, text.size());
   for (std::size_t i = 0; i < begin; ++i) {

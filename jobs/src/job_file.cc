@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -46,6 +47,40 @@ std::string type_name(const toml::value& v) {
     default:
       return "a date or time";
   }
+}
+
+// The file column of each byte of a TOML basic string's value (and one past its end), reading the raw text
+// from `start` (just after the opening quote); empty when the raw text does not decode to `length` bytes.
+std::vector<int> escaped_columns(const std::string& raw, std::size_t start, std::size_t length) {
+  std::vector<int> columns;
+  bool escaped = false;
+  std::size_t i = start;
+  while (i < raw.size() && raw[i] != '"') {
+    const int column = static_cast<int>(i) + 1;
+    if (raw[i] != '\\') {
+      columns.push_back(column);
+      ++i;
+      continue;
+    }
+    escaped = true;
+    if (i + 1 >= raw.size()) return {};
+    const char e = raw[i + 1];
+    if (e == 'u' || e == 'U') {
+      // One code point: as many bytes as its UTF-8 form.
+      const std::size_t digits = e == 'u' ? 4 : 8;
+      if (i + 2 + digits > raw.size()) return {};
+      const unsigned long cp = std::strtoul(raw.substr(i + 2, digits).c_str(), nullptr, 16);
+      const int bytes = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+      for (int b = 0; b < bytes; ++b) columns.push_back(column);
+      i += 2 + digits;
+    } else {
+      columns.push_back(column);
+      i += 2;
+    }
+  }
+  columns.push_back(static_cast<int>(i) + 1);
+  if (!escaped || columns.size() != length + 1) return {};
+  return columns;
 }
 
 class Reader {
@@ -144,6 +179,8 @@ class Reader {
         } else {
           src.column = l.column + 3;
         }
+      } else if (text.compare(c, 1, "\"") == 0 && src.text.find('\n') == std::string::npos) {
+        src.columns = escaped_columns(text, c + 1, src.text.size());
       }
     }
     return src;

@@ -173,6 +173,14 @@ TEST(JobFileErrors, ExpressionSyntaxErrorsPointIntoTheFile) {
               HasSubstr(" 4 | anom = \"(t - mean(t, axis=0) / 2\"\n   |                                 ^"));
 }
 
+TEST(JobFileErrors, ColumnsStayRightAfterEscapesInTheString) {
+  // The expression holds \"...\" escapes: columns after them must still point at the file's text.
+  const std::string m =
+      job_error("[arrays]\na = \"groupby_mean(t, \\\"time.month\\\") + $\"\n[outputs.a]\nfile = \"o.nc\"\n");
+  EXPECT_THAT(m, HasSubstr("job.toml:2:40: error: unexpected '$' in expression"));
+  EXPECT_THAT(m, HasSubstr("|" + std::string(40, ' ') + "^"));
+}
+
 TEST(JobFile, LoadReportsAMissingFile) {
   try {
     load_job("/nonexistent/job.toml");

@@ -29,6 +29,9 @@ struct ExprSource {
   std::string text;  // the expression as the parser saw it
   int line = 1;      // of text[0] in the file
   int column = 1;    // of text[0] in the file
+  // For text that came from a TOML basic string with escapes (\" \\ \u00e9 ...): the file column of each byte
+  // of text, plus one past the end. Empty: text is verbatim from `column` on.
+  std::vector<int> columns;
 
   // The file location of a span (the first line of it, when it spans several).
   Location locate(Span span) const;
