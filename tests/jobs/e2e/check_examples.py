@@ -112,6 +112,25 @@ def main():
           r.returncode == 2 and "input file 'climat.nc' does not exist" in r.stderr and "climate.nc'?" in r.stderr,
           f"{r.returncode} {r.stderr}")
 
+    with open(os.path.join(work, "shapes.toml"), "w") as f:
+        f.write('[inputs.t]\nfile = "climate.nc"\nvariable = "t2m"\n[inputs.lat]\nfile = "climate.nc"\n'
+                '[outputs.bad]\nfile = "shapes.nc"\nexpression = "t * lat"\n')
+    r = run(tessera, launcher, ["run", "shapes.toml"], work)
+    check("shape mismatch: exit 2 naming both shapes",
+          r.returncode == 2 and "shapes.toml:8:15: error: operands of '*': shapes (730, 18, 24) and (18,) do not broadcast"
+          in r.stderr, f"{r.returncode} {r.stderr}")
+
+    with open(os.path.join(work, "syntax.toml"), "w") as f:
+        f.write('[outputs.o]\nfile = "o.nc"\ncompresion = 4\n')
+    r = run(tessera, launcher, ["check", "syntax.toml"], work)
+    check("unknown key: exit 2 with suggestion",
+          r.returncode == 2 and "syntax.toml:3:1: error: unknown key 'compresion'" in r.stderr
+          and "did you mean 'compression'?" in r.stderr, f"{r.returncode} {r.stderr}")
+
+    r = run(tessera, launcher, ["check", "monthly_climatology.toml"], work)
+    check("check prints the plan", r.returncode == 0 and "clim" in r.stdout and "(12, 18, 24) float32" in r.stdout
+          and "plan:" in r.stdout, r.stdout)
+
     r = run(tessera, launcher, ["run", "global_mean.toml"], work)
     check("existing output refused: exit 2", r.returncode == 2 and "already exists" in r.stderr, f"{r.returncode} {r.stderr}")
     r = run(tessera, launcher, ["run", "global_mean.toml", "--overwrite", "-q"], work)
