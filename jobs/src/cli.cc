@@ -10,6 +10,7 @@
 #include "tessera/jobs/commands.h"
 #include "tessera/jobs/demo.h"
 #include "tessera/jobs/job_file.h"
+#include "tessera/jobs/run_view.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/topology.h"
 #include "tessera/slurm/slurm.h"
@@ -38,6 +39,10 @@ int run_cli(int argc, char** argv) {
   demo->add_flag("--no-bind", no_bind, "Under MPI: do not pin workers and threads with hwloc");
   demo->add_option("--samples", demo_options.samples, "Random points in total")->check(CLI::PositiveNumber);
   demo->add_option("--chunk", demo_options.chunk, "Points per task")->check(CLI::PositiveNumber);
+  ViewOptions demo_view;
+  demo->add_option("--report", demo_view.report,
+                   "Write an HTML performance report of the run (docs/tracing.md)");
+  demo->add_option("--trace", demo_view.trace, "Write a Chrome trace-event file of the run (Perfetto)");
 
   std::string job_path;
   RunCommandOptions run_options;
@@ -67,6 +72,11 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "threads", "sync", "mpi"}));
   auto* verbose_flag = run->add_flag("-v,--verbose", verbose, "Print the plan before running");
   run->add_flag("-q,--quiet", quiet, "Print errors only")->excludes(verbose_flag);
+  run->add_option(
+      "--report", run_options.report,
+      "Write an HTML performance report of the run (docs/tracing.md); overrides [options] report");
+  run->add_option("--trace", run_options.trace,
+                  "Write a Chrome trace-event file of the run (Perfetto); overrides [options] trace");
 
   std::string check_path;
   auto* check =
@@ -162,8 +172,13 @@ int run_cli(int argc, char** argv) {
       }
       if (show_binding) runtime_options.mpi.show_binding = true;
       if (no_bind) runtime_options.mpi.bind = false;
+      demo_view.summary = !demo_view.report.empty() || !demo_view.trace.empty();
+      configure_runtime(demo_view, runtime_options);
+      ProgressDisplay progress(std::cerr, stderr_is_tty());
+      runtime_options.progress = progress.options();
       Runtime runtime(runtime_options);
       run_demo(runtime, demo_options, std::cout);
+      finish_views(runtime, demo_view, std::cout);
     }
   } catch (const Error& e) {
     // Errors are the same on every rank (the runtime makes sure), so one rank says it.

@@ -13,6 +13,7 @@
 #include "tessera/jobs/evaluate.h"
 #include "tessera/jobs/file_inputs.h"
 #include "tessera/jobs/job_file.h"
+#include "tessera/jobs/run_view.h"
 #include "tessera/runtime/plan.h"
 #include "tessera/runtime/stop.h"
 #include "tessera/slurm/slurm.h"
@@ -284,9 +285,6 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
       err << "tessera: note: memory limit " << human_bytes(static_cast<double>(*memory_limit))
           << " is recorded but not enforced yet\n";
     }
-    if (!job_options.report.empty() || !job_options.trace.empty()) {
-      err << "tessera: note: report and trace files are not written yet\n";
-    }
   }
   try {
     RuntimeOptions runtime_options = RuntimeOptions::from_environment();
@@ -304,6 +302,13 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
     // tasks finish, their chunks stay in the journal, and the exit status says "resumable".
     install_stop_handlers();
     if (options.executor != ExecutorKind::kAuto) runtime_options.executor = options.executor;
+    ViewOptions view;
+    view.report = !options.report.empty() ? options.report : job_options.report;
+    view.trace = !options.trace.empty() ? options.trace : job_options.trace;
+    view.summary = options.verbosity >= 1;
+    configure_runtime(view, runtime_options);
+    ProgressDisplay progress(err, stderr_is_tty());
+    if (options.verbosity >= 1) runtime_options.progress = progress.options();
     Runtime runtime(runtime_options);
     const io::StoreStats stats = io::store(runtime, files);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -328,6 +333,7 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
         out << "\n";
       }
     }
+    finish_views(runtime, view, out);  // rank 0: where time went, report and trace files
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kCancelled && stop_requested()) {
       if (printing) {

@@ -27,7 +27,6 @@ class SyncExecutor final : public Executor {
     std::uint64_t live = 0;
     std::uint64_t peak = 0;
     const bool observed = record_.enabled || progress_.callback != nullptr;
-    std::vector<detail::ThreadRecorder> recorder;
     detail::TickScale scale;
     detail::SampleSeries<ResourceSample> resources(record_.sample_seconds);
     detail::SampleSeries<SchedulerSample> samples(record_.sample_seconds);
@@ -36,8 +35,8 @@ class SyncExecutor final : public Executor {
     double next_progress = progress_.seconds;
     std::uint64_t mark = 0;
     if (record_.enabled) {
-      recorder.resize(1);
-      recorder[0].begin(graph, plan, 0, record_.max_events, n);
+      recorder_.resize(1);
+      recorder_[0].begin(graph, plan, 0, record_.max_events, n);
       scale.start();
       started = detail::iso_time_now();
       resources.add(0, detail::sample_resources(0, 0, 0));
@@ -55,7 +54,7 @@ class SyncExecutor final : public Executor {
         const std::uint64_t b = detail::result_bytes(out);
         bytes += b;
         if (record_.enabled) {
-          recorder[0].task(p, mark, end, b);
+          recorder_[0].task(p, mark, end, b);
           mark = end;
         }
         // Every 64 tasks, not after each: reading the clock costs more than a small task.
@@ -100,12 +99,13 @@ class SyncExecutor final : public Executor {
       trace->tasks_total = n;
       trace->graph_tasks = result.stats.graph_tasks;
       std::vector<detail::RankRecording> ranks;
-      ranks.push_back(detail::collect(recorder, scale, 0));
+      ranks.push_back(detail::collect(recorder_, scale, 0));
       resources.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
       ranks[0].resources = std::move(resources.samples());
       samples.add(result.stats.seconds, SchedulerSample{result.stats.seconds, n, 0, 0});
       trace->scheduler = std::move(samples.samples());
       detail::assemble(*trace, graph, plan, ranks);
+      detail::give_back(recorder_, ranks[0]);  // the next run reuses the buffer's memory
       result.trace = std::move(trace);
     }
     if (progress_.callback) progress_.callback(Progress{n, n, bytes, result.stats.seconds, true});
@@ -119,6 +119,7 @@ class SyncExecutor final : public Executor {
   bool track_live_;
   RecordOptions record_;
   ProgressOptions progress_;
+  std::vector<detail::ThreadRecorder> recorder_;
 };
 
 }  // namespace

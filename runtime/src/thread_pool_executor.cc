@@ -462,6 +462,7 @@ class ThreadPoolExecutor final : public Executor {
       scheduler_.add(result.stats.seconds, SchedulerSample{result.stats.seconds, plan.size(), 0, 0});
       trace->scheduler = std::move(scheduler_.samples());
       detail::assemble(*trace, graph, plan, ranks);
+      detail::give_back(recorders_, ranks[0]);  // the next run reuses the buffers' memory
       result.trace = std::move(trace);
     }
     if (progress_.callback) {

@@ -29,9 +29,10 @@ std::vector<T> get_items(WireReader& r) {
 
 inline void put(WireWriter& w, const detail::RankRecording& rec) {
   w.put(rec.rank);
-  w.put<std::uint8_t>(rec.tasks_sampled ? 1 : 0);
   w.put<std::uint8_t>(rec.transfers_sampled ? 1 : 0);
-  put_items(w, rec.tasks);
+  w.put<std::uint32_t>(static_cast<std::uint32_t>(rec.tasks.size()));
+  for (const auto& list : rec.tasks) put_items(w, list);
+  put_items(w, rec.sampled);
   w.put<std::uint32_t>(static_cast<std::uint32_t>(rec.totals.size()));
   for (const auto& [name, k] : rec.totals) {
     w.put_string(name);
@@ -45,9 +46,10 @@ inline void put(WireWriter& w, const detail::RankRecording& rec) {
 inline detail::RankRecording get_recording(WireReader& r) {
   detail::RankRecording rec;
   rec.rank = r.get<std::int32_t>();
-  rec.tasks_sampled = r.get<std::uint8_t>() != 0;
   rec.transfers_sampled = r.get<std::uint8_t>() != 0;
-  rec.tasks = get_items<detail::RawTask>(r);
+  const auto lists = r.get<std::uint32_t>();
+  for (std::uint32_t i = 0; i < lists; ++i) rec.tasks.push_back(get_items<detail::RawTask>(r));
+  rec.sampled = get_items<std::uint8_t>(r);
   const auto kinds = r.get<std::uint32_t>();
   for (std::uint32_t i = 0; i < kinds; ++i) {
     std::string name = r.get_string();

@@ -128,28 +128,34 @@ void ThreadRecorder::overflow(const RawTask& e) {
 
 ThreadRecorder::Result ThreadRecorder::finish(const TickScale& scale, int rank) {
   Result r;
-  if (!folded_) {
-    for (const RawTask& x : events_) fold(x);
-  }
   r.sampled = folded_;
   double busy = 0;
-  for (auto& [name, k] : by_name_) {
-    KindTotals t = k;
-    t.seconds = k.seconds * scale.seconds_per_tick;
-    t.max_seconds = k.max_seconds * scale.seconds_per_tick;
-    busy += t.seconds;
-    KindTotals& into = r.totals[std::string(name)];
-    into.count += t.count;
-    into.seconds += t.seconds;
-    into.max_seconds = std::max(into.max_seconds, t.max_seconds);
-    into.bytes += t.bytes;
+  if (folded_) {
+    for (auto& [name, k] : by_name_) {
+      KindTotals& into = r.totals[std::string(name)];
+      into.count += k.count;
+      into.seconds += k.seconds * scale.seconds_per_tick;
+      into.max_seconds = std::max(into.max_seconds, k.max_seconds * scale.seconds_per_tick);
+      into.bytes += k.bytes;
+      busy += k.seconds * scale.seconds_per_tick;
+    }
+    std::sort(events_.begin(), events_.end(),
+              [](const RawTask& a, const RawTask& b) { return a.start < b.start; });
   }
+  const double ns_per_tick = scale.seconds_per_tick * 1e9;
+  std::uint64_t ticks_busy = 0;
+  for (RawTask& e : events_) {
+    if (!folded_) ticks_busy += e.end > e.start ? e.end - e.start : 0;
+    e.start = e.start > scale.origin
+                  ? static_cast<std::uint64_t>(static_cast<double>(e.start - scale.origin) * ns_per_tick)
+                  : 0;
+    e.end = e.end > scale.origin
+                ? static_cast<std::uint64_t>(static_cast<double>(e.end - scale.origin) * ns_per_tick)
+                : 0;
+  }
+  if (!folded_) busy = static_cast<double>(ticks_busy) * scale.seconds_per_tick;
   r.events = std::move(events_);
   events_ = {};
-  for (RawTask& e : r.events) {
-    e.start = static_cast<std::uint64_t>(std::max(0.0, scale.seconds(e.start)) * 1e9);
-    e.end = static_cast<std::uint64_t>(std::max(0.0, scale.seconds(e.end)) * 1e9);
-  }
   r.time.rank = rank;
   r.time.thread = thread_;
   r.time.tasks = seen_;
@@ -204,8 +210,8 @@ RankRecording collect(std::vector<ThreadRecorder>& threads, const TickScale& sca
   std::unordered_map<std::string, KindTotals> totals;
   for (ThreadRecorder& t : threads) {
     ThreadRecorder::Result r = t.finish(scale, rank);
-    out.tasks_sampled |= r.sampled;
-    out.tasks.insert(out.tasks.end(), r.events.begin(), r.events.end());
+    out.tasks.push_back(std::move(r.events));
+    out.sampled.push_back(r.sampled ? 1 : 0);
     for (auto& [name, k] : r.totals) {
       KindTotals& into = totals[name];
       into.count += k.count;
@@ -219,18 +225,24 @@ RankRecording collect(std::vector<ThreadRecorder>& threads, const TickScale& sca
   return out;
 }
 
+void give_back(std::vector<ThreadRecorder>& threads, RankRecording& recording) {
+  for (std::size_t i = 0; i < threads.size() && i < recording.tasks.size(); ++i) {
+    threads[i].restore(std::move(recording.tasks[i]));
+  }
+}
+
 void assemble(RunTrace& trace, const Graph& graph, const Plan& plan, std::vector<RankRecording>& ranks) {
   std::unordered_map<const char*, std::uint32_t> name_of_ptr;
   std::unordered_map<std::string, std::uint32_t> name_ids;
   std::unordered_map<std::string, std::uint32_t> kind_ids;
   std::vector<std::uint32_t> kind_of_name;
+  std::vector<KindSummary> kinds;
   auto kind_id = [&](const std::string& kind) {
-    auto [it, added] = kind_ids.emplace(kind, static_cast<std::uint32_t>(trace.kinds.size()));
+    auto [it, added] = kind_ids.emplace(kind, static_cast<std::uint32_t>(kinds.size()));
     if (added) {
-      trace.kinds.push_back(kind);
       KindSummary k;
       k.kind = kind;
-      trace.kind_summary.push_back(k);
+      kinds.push_back(k);
     }
     return it->second;
   };
@@ -243,49 +255,86 @@ void assemble(RunTrace& trace, const Graph& graph, const Plan& plan, std::vector
     return it->second;
   };
   std::size_t n = 0;
-  for (const RankRecording& r : ranks) n += r.tasks.size();
+  for (const RankRecording& r : ranks) {
+    for (const auto& list : r.tasks) n += list.size();
+  }
   trace.tasks.reserve(trace.tasks.size() + n);
+  trace.index_pool.reserve(trace.index_pool.size() + 2 * n);  // chunk indexes are mostly 1-2-d
+  // Exact totals by name id, from every list that is not a sample.
+  std::vector<KindTotals> by_name;
+  const char* last_ptr = nullptr;
+  std::uint32_t last_id = 0;
   for (RankRecording& r : ranks) {
-    for (const RawTask& raw : r.tasks) {
-      const TaskId g = plan.result_task(raw.task);
-      const std::string_view name = graph.name_of(g);
-      auto it = name_of_ptr.find(name.data());
-      if (it == name_of_ptr.end()) it = name_of_ptr.emplace(name.data(), name_id(name)).first;
-      TaskEvent e;
-      e.task = raw.task;
-      e.name = it->second;
-      e.kind = kind_of_name[e.name];
-      e.rank = r.rank;
-      e.thread = raw.thread;
-      const auto index = graph.index_of(g);
-      e.index_begin = static_cast<std::uint32_t>(trace.index_pool.size());
-      e.index_size = static_cast<std::uint32_t>(index.size());
-      trace.index_pool.insert(trace.index_pool.end(), index.begin(), index.end());
-      e.start = static_cast<double>(raw.start) * 1e-9;
-      e.end = static_cast<double>(std::max(raw.end, raw.start)) * 1e-9;
-      e.bytes = raw.bytes;
-      trace.tasks.push_back(e);
+    for (std::size_t l = 0; l < r.tasks.size(); ++l) {
+      const bool counted = l >= r.sampled.size() || r.sampled[l] == 0;
+      for (const RawTask& raw : r.tasks[l]) {
+        const TaskId g = plan.result_task(raw.task);
+        const std::string_view name = graph.name_of(g);
+        if (name.data() != last_ptr) {
+          auto it = name_of_ptr.find(name.data());
+          if (it == name_of_ptr.end()) it = name_of_ptr.emplace(name.data(), name_id(name)).first;
+          last_ptr = name.data();
+          last_id = it->second;
+        }
+        TaskEvent e;
+        e.task = raw.task;
+        e.name = last_id;
+        e.kind = kind_of_name[last_id];
+        e.rank = r.rank;
+        e.thread = raw.thread;
+        const auto index = graph.index_of(g);
+        e.index_begin = static_cast<std::uint32_t>(trace.index_pool.size());
+        e.index_size = static_cast<std::uint32_t>(index.size());
+        trace.index_pool.insert(trace.index_pool.end(), index.begin(), index.end());
+        e.start = static_cast<double>(raw.start) * 1e-9;
+        e.end = static_cast<double>(std::max(raw.end, raw.start)) * 1e-9;
+        e.bytes = raw.bytes;
+        trace.tasks.push_back(e);
+        if (counted) {
+          if (by_name.size() <= last_id) by_name.resize(last_id + 1);
+          KindTotals& k = by_name[last_id];
+          const double s = e.end - e.start;
+          ++k.count;
+          k.seconds += s;
+          k.max_seconds = std::max(k.max_seconds, s);
+          k.bytes += e.bytes;
+        }
+      }
+      r.tasks[l].clear();
     }
-    r.tasks = {};
     for (const auto& [name, k] : r.totals) {
-      KindSummary& s = trace.kind_summary[kind_of_name[name_id(name)]];
-      s.count += k.count;
-      s.seconds += k.seconds;
-      s.max_seconds = std::max(s.max_seconds, k.max_seconds);
-      s.bytes += k.bytes;
+      const std::uint32_t id = name_id(name);
+      if (by_name.size() <= id) by_name.resize(id + 1);
+      KindTotals& into = by_name[id];
+      into.count += k.count;
+      into.seconds += k.seconds;
+      into.max_seconds = std::max(into.max_seconds, k.max_seconds);
+      into.bytes += k.bytes;
     }
-    trace.tasks_sampled |= r.tasks_sampled;
+    trace.tasks_sampled |=
+        std::any_of(r.sampled.begin(), r.sampled.end(), [](std::uint8_t s) { return s != 0; });
     trace.transfers_sampled |= r.transfers_sampled;
     trace.transfers.insert(trace.transfers.end(), r.transfers.begin(), r.transfers.end());
     trace.resources.insert(trace.resources.end(), r.resources.begin(), r.resources.end());
     trace.thread_times.insert(trace.thread_times.end(), r.thread_times.begin(), r.thread_times.end());
   }
-  std::sort(trace.tasks.begin(), trace.tasks.end(), [](const TaskEvent& a, const TaskEvent& b) {
+  for (std::size_t id = 0; id < by_name.size(); ++id) {
+    KindSummary& s = kinds[kind_of_name[id]];
+    s.count += by_name[id].count;
+    s.seconds += by_name[id].seconds;
+    s.max_seconds = std::max(s.max_seconds, by_name[id].max_seconds);
+    s.bytes += by_name[id].bytes;
+  }
+  // Lists arrive in (rank, thread) order and in time order, so this is usually sorted already.
+  auto by_track = [](const TaskEvent& a, const TaskEvent& b) {
     if (a.rank != b.rank) return a.rank < b.rank;
     if (a.thread != b.thread) return a.thread < b.thread;
     if (a.start != b.start) return a.start < b.start;
     return a.end < b.end;
-  });
+  };
+  if (!std::is_sorted(trace.tasks.begin(), trace.tasks.end(), by_track)) {
+    std::sort(trace.tasks.begin(), trace.tasks.end(), by_track);
+  }
   std::sort(trace.transfers.begin(), trace.transfers.end(),
             [](const TransferEvent& a, const TransferEvent& b) {
               return a.rank != b.rank ? a.rank < b.rank : a.start < b.start;
@@ -294,13 +343,18 @@ void assemble(RunTrace& trace, const Graph& graph, const Plan& plan, std::vector
                    [](const ResourceSample& a, const ResourceSample& b) {
                      return a.rank != b.rank ? a.rank < b.rank : a.time < b.time;
                    });
-  std::sort(trace.kind_summary.begin(), trace.kind_summary.end(),
-            [](const KindSummary& a, const KindSummary& b) { return a.seconds > b.seconds; });
-  // Kind ids follow the summary's order, so colours and tables agree.
-  std::vector<std::uint32_t> remap(trace.kinds.size());
-  for (std::size_t i = 0; i < trace.kind_summary.size(); ++i) {
-    remap[kind_ids.at(trace.kind_summary[i].kind)] = static_cast<std::uint32_t>(i);
-    trace.kinds[i] = trace.kind_summary[i].kind;
+  // Kinds by total time, descending; kind ids follow that order so that colours and tables agree.
+  std::vector<std::uint32_t> order(kinds.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return kinds[a].seconds > kinds[b].seconds; });
+  std::vector<std::uint32_t> remap(kinds.size());
+  trace.kinds.clear();
+  trace.kind_summary.clear();
+  for (std::uint32_t i = 0; i < order.size(); ++i) {
+    remap[order[i]] = i;
+    trace.kinds.push_back(kinds[order[i]].kind);
+    trace.kind_summary.push_back(kinds[order[i]]);
   }
   for (TaskEvent& e : trace.tasks) e.kind = remap[e.kind];
 

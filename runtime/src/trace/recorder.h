@@ -92,14 +92,23 @@ class ThreadRecorder {
   }
   void idle(std::uint64_t t) noexcept { idle_ += t; }
 
-  // After the run: folds what is left into the totals (by key name) and converts times.
+  // After the run: the thread's events with start/end converted to nanoseconds since the scale's origin (in
+  // time order unless sampled), whether they are a sample, the exact totals by key name when they are (else
+  // empty: the events are every task), and the thread's time. The event buffer is lent out: hand it back with
+  // restore() so the next run reuses its memory.
   struct Result {
     std::vector<RawTask> events;
-    std::unordered_map<std::string, KindTotals> totals;  // by key name
     bool sampled = false;
+    std::unordered_map<std::string, KindTotals> totals;
     ThreadTime time;
   };
   Result finish(const TickScale& scale, int rank);
+  void restore(std::vector<RawTask>&& events) {
+    if (events.capacity() > events_.capacity()) {
+      events.clear();
+      events_ = std::move(events);
+    }
+  }
 
  private:
   void overflow(const RawTask& e);
@@ -151,23 +160,26 @@ std::string slurm_job_id();
 // This process's resident bytes and CPU seconds now.
 ResourceSample sample_resources(int rank, double time, std::uint64_t live_bytes);
 
-// What one rank recorded, times in seconds since its origin.
+// What one rank recorded.
 struct RankRecording {
   std::int32_t rank = 0;
-  std::vector<RawTask> tasks;                              // start/end as nanoseconds since the origin
-  std::vector<std::pair<std::string, KindTotals>> totals;  // by key name
-  bool tasks_sampled = false;
-  std::vector<TransferEvent> transfers;
+  // One list per compute thread, start/end in nanoseconds since the origin, in time order unless sampled.
+  std::vector<std::vector<RawTask>> tasks;
+  std::vector<std::uint8_t> sampled;  // per list: a sample, whose tasks are counted in `totals` instead
+  std::vector<std::pair<std::string, KindTotals>> totals;  // of the sampled lists, by key name
   bool transfers_sampled = false;
+  std::vector<TransferEvent> transfers;
   std::vector<ResourceSample> resources;
   std::vector<ThreadTime> thread_times;
 };
 
-// Merges the thread recorders of one rank.
+// Takes the thread recorders' events (hand them back with give_back() after assemble()).
 RankRecording collect(std::vector<ThreadRecorder>& threads, const TickScale& scale, int rank);
+void give_back(std::vector<ThreadRecorder>& threads, RankRecording& recording);
 
-// Names every recorded task from the graph, merges totals by kind, sorts, and fills where time went.
-// `trace` already carries the configuration, seconds, scheduler samples and bytes_between.
+// Names every recorded task from the graph, totals tasks by kind, sorts, and fills where time went. `trace`
+// already carries the configuration, seconds, scheduler samples and bytes_between. Leaves the task lists
+// empty (their memory is kept for give_back).
 void assemble(RunTrace& trace, const Graph& graph, const Plan& plan, std::vector<RankRecording>& ranks);
 
 // Reservoir sampling past a cap, for transfers (one comm thread per worker).

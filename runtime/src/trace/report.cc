@@ -293,7 +293,7 @@ for(var r=0;r<rows.length;r++){g.fillText(rows[r][0],4,top+r*H+11);if(r%2){g.fil
 var n=T.row.length;
 for(var i=0;i<n;i++){g.fillStyle=colour(T.kind[i]);g.fillRect(left+T.s[i]/span*W,top+T.row[i]*H+1,Math.max(T.d[i]/span*W,0.5),H-2);}
 for(var i=0;i<X.row.length;i++){g.fillStyle=colour(X.src[i]+7);g.fillRect(left+X.s[i]/span*W,top+X.row[i]*H+3,Math.max(X.d[i]/span*W,0.5),H-6);}
-g.fillStyle="#333";var y=top+rows.length*H+14;for(var k=0;k<=10;k++){var x=left+k/10*W;g.fillRect(x,y-12,1,4);g.fillText(fs(span*1e-6*k/10),x-10,y+6);}
+g.fillStyle="#333";var y=top+rows.length*H+14;for(var k=0;k<=10;k++){var x=left+k/10*W;g.fillRect(x,y-12,1,4);var lab=fs(span*1e-6*k/10);g.fillText(lab,k===10?x-g.measureText(lab).width:x-10,y+6);}
 document.getElementById("stream-note").textContent=D.shown+" of "+D.tasks_total+" tasks drawn"+(D.shown<D.tasks_total?" (a uniform sample)":"")+(X.row.length?"; "+X.row.length+" transfers (coloured by source rank)":"");
 var lg=document.getElementById("legend");
 for(var k=0;k<D.kinds.length&&k<40;k++){var sp=document.createElement("span");var ic=document.createElement("i");ic.style.background=colour(k);sp.appendChild(ic);sp.appendChild(document.createTextNode(D.kinds[k].kind));lg.appendChild(sp);}

@@ -22,7 +22,9 @@ struct RunCommandOptions {
   ExecutorKind executor = ExecutorKind::kAuto;
   bool overwrite = false;
   bool resume = false;
-  int verbosity = 1;  // 0: errors only (-q), 1: summary, 2: plan and summary (-v)
+  int verbosity = 1;   // 0: errors only (-q), 1: progress and summary, 2: plan too (-v)
+  std::string report;  // HTML report file; overrides [options] report
+  std::string trace;   // Chrome trace-event file; overrides [options] trace
 };
 
 // `tessera run JOB`: checks everything, then computes the outputs and writes them with io::store.
