@@ -9,6 +9,7 @@
 // and appended to a per-process side file; the "commit" task copies them into the HDF5 file with
 // H5Dwrite_chunk (no recompression), syncs, and renames the file into place. Every written chunk is recorded
 // in a per-process journal; a resumed run skips the chunks whose journal record and checksum are intact.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -485,6 +486,12 @@ std::uint64_t write_chunk(FilePlan& f, std::uint32_t vi, std::uint64_t chunk, st
     lock.unlock();
     r.offset = address;
     detail::pwrite_all(f.data_fd.get(), data, n, address, where);
+  }
+  if (f.options.durable) {
+    // Start writing this chunk to disk now, while other chunks are computed, instead of leaving every dirty
+    // page to the final fdatasync (the kernel would otherwise hold them until memory pressure).
+    const int fd = compressed ? f.side_fd.get() : f.data_fd.get();
+    ::sync_file_range(fd, static_cast<off64_t>(r.offset), static_cast<off64_t>(n), SYNC_FILE_RANGE_WRITE);
   }
   r.check = record_check(r);
   if (::write(f.journal_fd.get(), &r, sizeof(r)) != static_cast<ssize_t>(sizeof(r))) {
