@@ -1,9 +1,12 @@
 // tracing: what recording costs. The `overhead` graphs (8 chains of N/8 no-op tasks; a tree reduction over N
 // leaves, fan-in 8) planned and run with recording off and on, alternating in the same process. Figures per
 // implementation (tessera-local = thread pool, tessera-sync; "-traced" = RecordOptions::enabled):
+// A third case, "work-10us", has leaves that compute for 10 us (a small real task) under the same tree.
 //   per_task = plan + run per task (the overhead benchmark's figure), run = the executor alone,
 //   write_trace / write_report = seconds to write trace.json / report.html of the traced run, and their
 //   sizes.
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <sstream>
@@ -26,9 +29,37 @@ struct Figures {
   std::shared_ptr<const RunTrace> trace;
 };
 
+// n leaves that each compute for about 10 us, reduced by a no-op tree with fan-in 8.
+void build_work(bench::Built& b, int n) {
+  Graph& g = b.graph;
+  const KernelId work = g.kernel([](const TaskContext&) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(10);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return Value();
+  });
+  const KernelId noop = g.kernel([](const TaskContext&) { return Value(); });
+  std::vector<TaskId> level;
+  for (int i = 0; i < n; ++i) level.push_back(g.add(g.name("work"), {i}, work, {}));
+  for (int depth = 1; level.size() > 1; ++depth) {
+    std::vector<TaskId> next;
+    for (std::size_t i = 0; i < level.size(); i += 8) {
+      const std::size_t end = std::min(level.size(), i + 8);
+      const std::int32_t index[] = {depth, static_cast<std::int32_t>(i / 8)};
+      next.push_back(g.add(g.name("sum"), index, noop, std::span<const TaskId>(level.data() + i, end - i)));
+    }
+    level.swap(next);
+  }
+  b.outputs.push_back(level[0]);
+}
+
 void measure_once(const std::string& shape, int n, Executor& exec, Figures& f) {
   bench::Built b;
-  bench::build_shape(b, shape, n);
+  if (shape == "work-10us") {
+    build_work(b, n);
+  } else {
+    bench::build_shape(b, shape, n);
+  }
   const double t0 = bench::now_seconds();
   Plan plan = Plan::build(b.graph, b.outputs, {.cull = true, .fuse = false});
   const double t1 = bench::now_seconds();
@@ -64,15 +95,17 @@ int main(int argc, char** argv) {
   impls.push_back({"tessera-sync", make_sync_executor()});
   impls.push_back({"tessera-sync-traced", make_sync_executor({.record = {.enabled = true}})});
 
-  for (const std::string shape : {"chains", "tree"}) {
-    const std::string case_name = shape + "-" + std::to_string(n);
+  const int work_n = static_cast<int>(bench::flag_value(argc, argv, "--work-tasks", quick ? 10000 : 40000));
+  for (const std::string shape : {"chains", "tree", "work-10us"}) {
+    const int tasks = shape == "work-10us" ? work_n : n;
+    const std::string case_name = shape + "-" + std::to_string(tasks);
     std::vector<Figures> figures(impls.size());
     // Alternate off and on within each repetition, so drift on a shared machine hits both alike.
     for (std::size_t i = 0; i < impls.size(); ++i)
-      measure_once(shape, n, *impls[i].exec, figures[i]);  // warm-up
+      measure_once(shape, tasks, *impls[i].exec, figures[i]);  // warm-up
     for (auto& f : figures) f = {};
     for (int r = 0; r < reps; ++r) {
-      for (std::size_t i = 0; i < impls.size(); ++i) measure_once(shape, n, *impls[i].exec, figures[i]);
+      for (std::size_t i = 0; i < impls.size(); ++i) measure_once(shape, tasks, *impls[i].exec, figures[i]);
     }
     for (std::size_t i = 0; i < impls.size(); ++i) {
       bench::emit("tracing", impls[i].name, case_name, "per_task", bench::median(figures[i].per_task), "us");
