@@ -22,11 +22,14 @@ std::string_view to_string(ErrorCode code) noexcept {
   return "unknown error";
 }
 
-TaskError::TaskError(ErrorCode code, std::string task_key, std::string original_message, int rank)
+TaskError::TaskError(ErrorCode code, std::string task_key, std::string original_message, int rank,
+                     int attempts)
     : Error(code, str_cat("task ", task_key, rank >= 0 ? str_cat(" on rank ", rank) : std::string(),
-                          " failed: ", original_message)),
+                          " failed", attempts > 1 ? str_cat(" after ", attempts, " attempts") : std::string(),
+                          ": ", original_message)),
       task_key_(std::move(task_key)),
       original_message_(std::move(original_message)),
-      rank_(rank) {}
+      rank_(rank),
+      attempts_(attempts) {}
 
 }  // namespace tessera

@@ -1,8 +1,11 @@
 #include "task_runner.h"
 
+#include <algorithm>
+#include <chrono>
 #include <exception>
 #include <new>
 #include <system_error>
+#include <thread>
 
 #include "tessera/runtime/error.h"
 
@@ -22,7 +25,9 @@ void rethrow_as_task_error(const Graph& graph, TaskId task, int attempts, int ra
     message = e.what();
   } catch (const std::bad_alloc& e) {
     code = ErrorCode::kResourceExhausted;
-    message = std::string("out of memory (") + e.what() + ")";
+    message = std::string("out of memory (") + e.what() +
+              "): the task could not allocate what it needed; give each worker more memory, use smaller "
+              "chunks, or set a memory limit so that fewer results are held at once";
   } catch (const std::system_error& e) {
     code = ErrorCode::kIo;
     message = e.what();
@@ -31,8 +36,7 @@ void rethrow_as_task_error(const Graph& graph, TaskId task, int attempts, int ra
   } catch (...) {
     message = "an exception that is not a std::exception";
   }
-  if (attempts > 1) message += str_cat(" (after ", attempts, " attempts)");
-  throw TaskError(code, graph.key_string(task), std::move(message), rank);
+  throw TaskError(code, graph.key_string(task), std::move(message), rank, attempts);
 }
 
 Value TaskRunner::call(TaskId task, int thread) {
@@ -46,6 +50,12 @@ Value TaskRunner::call(TaskId task, int thread) {
       return out;
     } catch (...) {
       if (attempt >= tries) rethrow_as_task_error(graph_, task, attempt, rank_);
+    }
+    // A retry starts from the same inputs: whatever the failed attempt made was dropped with its exception.
+    const std::uint32_t base = graph_.options(task).retry_backoff_ms;
+    if (base > 0) {
+      const std::uint32_t ms = std::min<std::uint32_t>(1000, base << std::min(attempt - 1, 10));
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     }
   }
 }

@@ -20,10 +20,13 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "spill_store.h"
 #include "task_runner.h"
+#include "tessera/runtime/buffer.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/stop.h"
@@ -74,6 +77,42 @@ struct alignas(64) DoneSlot {
   std::atomic<std::uint64_t> bytes{0};
 };
 
+// With a memory limit every change to a held result goes through here, under one mutex (a task's worth of
+// work per lock, so the cost is small next to the chunk-sized tasks limits are meant for): results are
+// counted by encoded size, spilled past spill_fraction starting with the one whose next reader comes last in
+// plan order (the plan order is the run order, so that is the result needed furthest in the future), and read
+// back when a task needs them.
+struct MemoryState {
+  enum Where : std::uint8_t { kNowhere = 0, kMemory = 1, kDisk = 2 };
+
+  MemoryState(const MemoryOptions& o, std::uint32_t n)
+      : spill_at(static_cast<std::uint64_t>(static_cast<double>(o.limit) * o.spill_fraction)),
+        pause_at(static_cast<std::uint64_t>(static_cast<double>(o.limit) * o.pause_fraction)),
+        spill(o.spill),
+        bytes(n, 0),
+        key(n, 0),
+        where(n, kNowhere),
+        has_file(n, 0),
+        ops(n, nullptr),
+        store(o.spill_dir) {}
+
+  const std::uint64_t spill_at;
+  const std::uint64_t pause_at;
+  const bool spill;
+  std::mutex mu;
+  std::vector<std::uint64_t> bytes;  // per plan task, while its result is held
+  std::vector<std::uint32_t> key;    // its entry in `resident`: the plan number of its next reader
+  std::vector<std::uint8_t> where;
+  std::vector<std::uint8_t> has_file;  // a spill file exists (a result read back is not written again)
+  std::vector<const detail::TypeOps*> ops;
+  std::set<std::pair<std::uint32_t, std::uint32_t>> resident;  // (next reader, task) of spillable results
+  std::atomic<std::uint64_t> held{0};  // result bytes in memory; read without the lock to withhold roots
+  std::atomic<int> running{0};         // tasks between pick and finish
+  std::atomic<std::uint64_t> withheld{0};
+  std::uint64_t peak = 0;
+  detail::SpillStore store;  // its destructor removes the spill files, whatever way the run ends
+};
+
 struct RunState {
   RunState(const Graph& g, const Plan& p)
       : graph(g),
@@ -114,6 +153,8 @@ struct RunState {
 
   std::mutex error_mu;
   std::exception_ptr error;
+
+  std::unique_ptr<MemoryState> mem;  // only with a memory limit
 };
 
 class ThreadPoolExecutor final : public Executor {
@@ -124,6 +165,7 @@ class ThreadPoolExecutor final : public Executor {
         record_(options.record),
         progress_(options.progress),
         observed_(options.record.enabled || options.progress.callback != nullptr),
+        memory_(options.memory),
         heaps_(new ReadyHeap[static_cast<std::size_t>(nthreads_)]),
         slots_(new DoneSlot[static_cast<std::size_t>(nthreads_)]) {
     threads_.reserve(static_cast<std::size_t>(nthreads_ - 1));
@@ -142,6 +184,11 @@ class ThreadPoolExecutor final : public Executor {
   RunResult run(const Graph& graph, const Plan& plan) override {
     const auto start = std::chrono::steady_clock::now();
     RunState state(graph, plan);
+    if (memory_.limit > 0) {
+      state.mem = std::make_unique<MemoryState>(memory_, plan.size());
+      // Freed chunk buffers kept for reuse are memory too: keep that cache small next to the limit.
+      set_buffer_cache_limit(static_cast<std::size_t>(memory_.limit / 8));
+    }
     if (observed_) begin_observing(state, start);
     {
       std::lock_guard lock(mu_);
@@ -163,6 +210,19 @@ class ThreadPoolExecutor final : public Executor {
 
     RunResult result;
     result.outputs.reserve(plan.outputs().size());
+    if (state.mem) {
+      MemoryState& m = *state.mem;
+      for (std::uint32_t o : plan.outputs()) {
+        if (m.where[o] == MemoryState::kDisk) {
+          state.values[o] = m.store.read(o, *m.ops[o], m.bytes[o]);
+          m.where[o] = MemoryState::kMemory;
+        }
+      }
+      result.stats.peak_held_bytes = m.peak;
+      result.stats.bytes_spilled = m.store.bytes_written();
+      result.stats.bytes_unspilled = m.store.bytes_read();
+      result.stats.roots_withheld = m.withheld.load();
+    }
     for (std::uint32_t o : plan.outputs()) result.outputs.push_back(state.values[o]);
     result.stats.plan_tasks = state.completed.load();
     result.stats.graph_tasks = state.members.load();
@@ -203,7 +263,13 @@ class ThreadPoolExecutor final : public Executor {
     {
       std::lock_guard lock(mine.mu);
       const std::uint32_t c = s.root_cursor.load(std::memory_order_relaxed);
-      if (c < s.roots.size()) root = s.roots[c];
+      if (c < s.roots.size()) {
+        if (may_start_root(s)) {
+          root = s.roots[c];
+        } else {
+          s.mem->withheld.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
       if (!mine.heap.empty() && mine.heap.front() < root) {
         s.queued.fetch_sub(1, std::memory_order_relaxed);
         return mine.pop_locked();
@@ -224,8 +290,18 @@ class ThreadPoolExecutor final : public Executor {
     return kNone;
   }
 
+  // Memory backpressure: past pause_fraction of the limit no root starts, unless nothing runs at all (then
+  // nothing would ever free memory, and the run must go on, over the limit if it has to).
+  static bool may_start_root(RunState& s) {
+    return !s.mem || s.mem->held.load(std::memory_order_relaxed) < s.mem->pause_at ||
+           s.mem->running.load(std::memory_order_relaxed) == 0;
+  }
+  static bool roots_available(RunState& s) {
+    return s.root_cursor.load(std::memory_order_relaxed) < s.roots.size() && may_start_root(s);
+  }
+
   bool has_work(RunState& s) {
-    if (s.root_cursor.load(std::memory_order_relaxed) < s.roots.size()) return true;
+    if (roots_available(s)) return true;
     for (int i = 0; i < nthreads_; ++i) {
       std::lock_guard lock(heaps_[i].mu);
       if (!heaps_[i].heap.empty()) return true;
@@ -250,7 +326,7 @@ class ThreadPoolExecutor final : public Executor {
     // than a task, so a short wait for the next step's work is better spent awake. Then park.
     for (int i = 0; i < kSpinRounds; ++i) {
       if (s.stop.load(std::memory_order_relaxed) || s.queued.load(std::memory_order_relaxed) > 0 ||
-          s.root_cursor.load(std::memory_order_relaxed) < s.roots.size()) {
+          roots_available(s)) {
         return;
       }
       if (i % 64 == 63) {
@@ -285,6 +361,7 @@ class ThreadPoolExecutor final : public Executor {
 
   void work(RunState& s, int id) {
     detail::TaskRunner runner(s.graph, s.plan);
+    std::vector<Value> inputs;  // with a memory limit: t's inputs, copied (and read back) under the lock
     ReadyHeap& mine = heaps_[id];
     std::uint64_t done = 0;
     std::uint32_t next = kNone;
@@ -328,7 +405,14 @@ class ThreadPoolExecutor final : public Executor {
       }
       Value out;
       try {
-        out = runner.run(t, s.values.get(), id);
+        if (s.mem) {
+          s.mem->running.fetch_add(1, std::memory_order_relaxed);
+          gather_inputs(s, t, inputs);
+          out = runner.run_with_inputs(t, inputs, id);
+          inputs.clear();
+        } else {
+          out = runner.run(t, s.values.get(), id);
+        }
       } catch (...) {
         fail(s);
         break;
@@ -336,7 +420,7 @@ class ThreadPoolExecutor final : public Executor {
       if (observed_) observe(id, t, out, mark);
       try {
         finish(s, t, std::move(out), next, mine);
-      } catch (...) {  // out of memory growing a heap: end the run like a failing task
+      } catch (...) {  // out of memory growing a heap, or a spill file that cannot be written
         fail(s);
         break;
       }
@@ -349,8 +433,10 @@ class ThreadPoolExecutor final : public Executor {
 
   // Stores t's result, releases its inputs and makes its dependents ready: the best one becomes `next`.
   void finish(RunState& s, std::uint32_t t, Value out, std::uint32_t& next, ReadyHeap& mine) {
-    // No reader of t has started yet (they wait on `pending`), so uses[t] still holds its initial count.
-    if (s.uses[t].load(std::memory_order_relaxed) > 0) {
+    if (s.mem) {
+      keep_within_limit(s, t, std::move(out));
+    } else if (s.uses[t].load(std::memory_order_relaxed) > 0) {
+      // No reader of t has started yet (they wait on `pending`), so uses[t] still holds its initial count.
       s.values[t] = std::move(out);
       if (track_live_) {
         const std::int64_t live = s.live.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -359,7 +445,7 @@ class ThreadPoolExecutor final : public Executor {
         }
       }
     }
-    for (std::uint32_t d : s.plan.dependencies(t)) {
+    for (std::uint32_t d : s.mem ? std::span<const std::uint32_t>() : s.plan.dependencies(t)) {
       if (s.uses[d].fetch_sub(1, std::memory_order_acq_rel) == 1) {
         s.values[d].reset();
         if (track_live_) s.live.fetch_sub(1, std::memory_order_relaxed);
@@ -377,9 +463,99 @@ class ThreadPoolExecutor final : public Executor {
         published = true;
       }
     }
+    if (s.mem) {
+      // Memory may have dropped below pause_fraction: threads that parked for want of a root may go on.
+      published = published || roots_available(s);
+      s.mem->running.fetch_sub(1, std::memory_order_relaxed);
+    }
     if (published) {
       std::atomic_thread_fence(std::memory_order_seq_cst);
       if (s.sleepers.load(std::memory_order_relaxed) > 0) wake(s, false);
+    }
+  }
+
+  // Copies t's inputs into `inputs`, reading spilled ones back, and notes when each is needed next.
+  static void gather_inputs(RunState& s, std::uint32_t t, std::vector<Value>& inputs) {
+    MemoryState& m = *s.mem;
+    std::lock_guard lock(m.mu);
+    for (std::uint32_t d : s.plan.dependencies(t)) {
+      if (m.where[d] == MemoryState::kDisk) {
+        s.values[d] = m.store.read(d, *m.ops[d], m.bytes[d]);
+        m.where[d] = MemoryState::kMemory;
+        m.held.fetch_add(m.bytes[d], std::memory_order_relaxed);
+        m.resident.emplace(m.key[d], d);
+      }
+      if (auto it = m.resident.find({m.key[d], d}); it != m.resident.end()) {
+        m.resident.erase(it);
+        m.key[d] = next_reader(s.plan, d, t);
+        m.resident.emplace(m.key[d], d);
+      }
+      inputs.push_back(s.values[d]);
+    }
+    spill_excess(s);
+    m.peak = std::max(m.peak, m.held.load(std::memory_order_relaxed));
+  }
+
+  // The first reader of d numbered after t (readers are listed ascending), or kNone: then d is kept only as
+  // an output, needed at the very end.
+  static std::uint32_t next_reader(const Plan& plan, std::uint32_t d, std::uint32_t t) {
+    auto readers = plan.dependents(d);
+    auto it = std::upper_bound(readers.begin(), readers.end(), t);
+    return it == readers.end() ? kNone : *it;
+  }
+
+  // Stores t's result and releases t's inputs as finish() does, counting bytes; then spills past the limit.
+  void keep_within_limit(RunState& s, std::uint32_t t, Value out) {
+    MemoryState& m = *s.mem;
+    std::lock_guard lock(m.mu);
+    if (s.uses[t].load(std::memory_order_relaxed) > 0) {
+      std::uint64_t b = detail::result_bytes(out);
+      const bool spillable = m.spill && out.ops() != nullptr && out.ops()->encode != nullptr;
+      if (b == 0) b = s.graph.options(s.plan.result_task(t)).output_bytes;
+      m.bytes[t] = b;
+      m.ops[t] = out.ops();
+      m.where[t] = MemoryState::kMemory;
+      m.held.fetch_add(b, std::memory_order_relaxed);
+      s.values[t] = std::move(out);
+      if (spillable) {
+        auto readers = s.plan.dependents(t);
+        m.key[t] = readers.empty() ? kNone : readers.front();
+        m.resident.emplace(m.key[t], t);
+      }
+      if (track_live_) {
+        const std::int64_t live = s.live.fetch_add(1, std::memory_order_relaxed) + 1;
+        if (live > s.peak_live.load(std::memory_order_relaxed)) s.peak_live.store(live);
+      }
+    }
+    for (std::uint32_t d : s.plan.dependencies(t)) {
+      if (s.uses[d].fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+      if (m.where[d] == MemoryState::kMemory) {
+        m.held.fetch_sub(m.bytes[d], std::memory_order_relaxed);
+        m.resident.erase({m.key[d], d});
+      }
+      if (m.has_file[d]) m.store.remove(d);
+      m.where[d] = MemoryState::kNowhere;
+      m.has_file[d] = 0;
+      s.values[d].reset();
+      if (track_live_) s.live.fetch_sub(1, std::memory_order_relaxed);
+    }
+    m.peak = std::max(m.peak, m.held.load(std::memory_order_relaxed));
+    spill_excess(s);
+  }
+
+  // Past spill_fraction: results go to disk, the one needed last first, until back under it.
+  static void spill_excess(RunState& s) {
+    MemoryState& m = *s.mem;
+    while (m.held.load(std::memory_order_relaxed) > m.spill_at && !m.resident.empty()) {
+      const std::uint32_t v = std::prev(m.resident.end())->second;
+      m.resident.erase(std::prev(m.resident.end()));
+      if (!m.has_file[v]) {
+        m.store.write(v, s.values[v]);
+        m.has_file[v] = 1;
+      }
+      s.values[v].reset();  // a running reader keeps its own reference until it ends
+      m.where[v] = MemoryState::kDisk;
+      m.held.fetch_sub(m.bytes[v], std::memory_order_relaxed);
     }
   }
 
@@ -475,6 +651,7 @@ class ThreadPoolExecutor final : public Executor {
   const RecordOptions record_;
   const ProgressOptions progress_;
   const bool observed_;  // recording or reporting progress
+  const MemoryOptions memory_;
   std::unique_ptr<ReadyHeap[]> heaps_;
   std::unique_ptr<DoneSlot[]> slots_;
   std::vector<detail::ThreadRecorder> recorders_;

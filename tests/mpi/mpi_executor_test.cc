@@ -256,7 +256,8 @@ TEST_F(MpiExecutorTest, ErrorCodesTravelWithTheError) {
     ADD_FAILURE();
   } catch (const TaskError& e) {
     EXPECT_EQ(e.code(), ErrorCode::kNotFound);
-    EXPECT_THAT(e.original_message(), HasSubstr("(after 2 attempts)"));
+    EXPECT_EQ(e.attempts(), 2);
+    EXPECT_THAT(e.what(), HasSubstr("failed after 2 attempts: variable"));
   }
 }
 

@@ -233,7 +233,8 @@ TEST_P(ExecutorTest, RetriesUntilSuccessThenReportsAttempts) {
     FAIL();
   } catch (const TaskError& e) {
     EXPECT_EQ(e.code(), ErrorCode::kIo);
-    EXPECT_THAT(e.what(), HasSubstr("disk gone (after 3 attempts)"));
+    EXPECT_THAT(e.what(), HasSubstr("failed after 3 attempts: disk gone"));
+    EXPECT_EQ(e.attempts(), 3);
   }
 }
 

@@ -146,6 +146,7 @@ ErrorInfo current_error(int rank, std::string key = {}) {
     e.code = x.code();
     e.key = x.task_key();
     e.message = x.original_message();
+    e.attempts = x.attempts();
   } catch (const Error& x) {
     e.code = x.code();
     e.message = x.what();
@@ -173,7 +174,7 @@ class Scheduler {
  public:
   Scheduler(const Graph& graph, const Plan& plan, MPI_Comm comm, int ranks, const std::vector<int>& threads,
             int tasks_per_thread, const RecordOptions& record, const ProgressOptions& progress,
-            Clock::time_point origin)
+            Clock::time_point origin, const MemoryOptions& memory)
       : record_(record),
         progress_(progress),
         observed_(record.enabled || progress.callback != nullptr),
@@ -198,7 +199,9 @@ class Scheduler {
         assign_out_(static_cast<std::size_t>(workers_)),
         release_out_(static_cast<std::size_t>(workers_)),
         assign_count_(static_cast<std::size_t>(workers_), 0),
-        release_count_(static_cast<std::size_t>(workers_), 0) {
+        release_count_(static_cast<std::size_t>(workers_), 0),
+        pause_at_(static_cast<std::uint64_t>(static_cast<double>(memory.limit) * memory.pause_fraction)),
+        held_bytes_(memory.limit > 0 ? static_cast<std::size_t>(workers_) : 0, 0) {
     for (std::uint32_t t = 0; t < m_; ++t) {
       pending_[t] = static_cast<std::int32_t>(plan.dependencies(t).size());
       readers_[t] = static_cast<std::int32_t>(plan.dependents(t).size() + plan.output_holds(t));
@@ -332,11 +335,15 @@ class Scheduler {
     return -1;
   }
 
-  int least_occupied() const {
+  // Memory backpressure: a worker holding pause_fraction of its limit gets no new root task.
+  bool has_memory_for_root(int w) const { return held_bytes_.empty() || held_bytes_[wi(w)] < pause_at_; }
+
+  int least_occupied(bool for_root = false) const {
     int best = -1;
     for (int w = 0; w < workers_; ++w) {
       const auto i = static_cast<std::size_t>(w);
       if (occupancy_[i] >= capacity_[i]) continue;
+      if (for_root && !has_memory_for_root(w + 1)) continue;
       if (best < 0 || occupancy_[i] < occupancy_[static_cast<std::size_t>(best)]) best = w;
     }
     return best < 0 ? -1 : best + 1;
@@ -368,8 +375,20 @@ class Scheduler {
     if (hint > 0) return hint;
     if (deps.empty()) {
       const auto last = static_cast<std::size_t>(last_root_worker_ - 1);
-      if (last_root_worker_ > 0 && occupancy_[last] < capacity_[last]) return last_root_worker_;
-      last_root_worker_ = least_occupied();
+      if (last_root_worker_ > 0 && occupancy_[last] < capacity_[last] &&
+          has_memory_for_root(last_root_worker_))
+        return last_root_worker_;
+      last_root_worker_ = least_occupied(true);
+      if (last_root_worker_ < 0 && !held_bytes_.empty() && least_occupied() > 0) {
+        // Every worker with room is past pause_fraction. Wait for running tasks to free memory; when nothing
+        // runs, nothing will, so go on one root at a time, over the limit.
+        ++roots_withheld_;
+        if (in_flight_ == 0) {
+          last_root_worker_ = least_occupied();
+        } else {
+          root_withheld_ = true;
+        }
+      }
       return last_root_worker_;
     }
     held_.clear();
@@ -458,9 +477,15 @@ class Scheduler {
 
   void schedule() {
     while (true) {
-      const std::uint32_t t = peek();
+      std::uint32_t t = peek();
       if (t == kNone) return;
-      const int w = choose(t);
+      root_withheld_ = false;
+      int w = choose(t);
+      if (w < 0 && root_withheld_ && !heap_.empty()) {
+        // A root held back for memory must not hold back the tasks that consume results and free memory.
+        t = heap_.front();
+        w = choose(t);
+      }
       if (w < 0) return;
       take(t);
       assign(t, w);
@@ -472,6 +497,7 @@ class Scheduler {
     auto add = [&](int w) {
       release_out_[wi(w)].put(d);
       ++release_count_[wi(w)];
+      if (!held_bytes_.empty()) held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], loc_[d].bytes);
     };
     add(where_[d]);
     if (auto it = replicas_.find(d); it != replicas_.end()) {
@@ -498,7 +524,15 @@ class Scheduler {
       bytes_done_ += loc_[t].bytes;
       observe(w, r.get<float>());
       const auto copies = r.get<std::uint32_t>();
-      for (std::uint32_t k = 0; k < copies; ++k) replicas_[checked(r.get<std::uint32_t>())].push_back(w);
+      for (std::uint32_t k = 0; k < copies; ++k) {
+        const std::uint32_t d = checked(r.get<std::uint32_t>());
+        replicas_[d].push_back(w);
+        if (!held_bytes_.empty()) held_bytes_[wi(w)] += loc_[d].bytes;
+      }
+      if (!held_bytes_.empty()) {
+        held_bytes_[wi(w)] += loc_[t].bytes;
+        peak_held_ = std::max(peak_held_, held_bytes_[wi(w)]);
+      }
       state_[t] = kDone;
       --occupancy_[wi(w)];
       --in_flight_;
@@ -652,6 +686,16 @@ class Scheduler {
   std::uint32_t completed_ = 0;
   std::uint64_t in_flight_ = 0;  // assigned, unfinished
   std::optional<ErrorInfo> error_;
+  const std::uint64_t pause_at_;
+  std::vector<std::uint64_t>
+      held_bytes_;  // per worker: result bytes it holds (own and fetched); empty: no limit
+  std::uint64_t peak_held_ = 0;
+  std::uint64_t roots_withheld_ = 0;
+  bool root_withheld_ = false;  // the last choose() held a root back for memory
+
+ public:
+  std::uint64_t peak_held_bytes() const noexcept { return peak_held_; }
+  std::uint64_t roots_withheld() const noexcept { return roots_withheld_; }
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1432,11 +1476,15 @@ class MpiExecutor final : public Executor {
     Outcome outcome;
     std::unique_ptr<Worker> worker;
     Scheduler::Recording scheduler_recording;
+    std::uint64_t peak_held = 0;
+    std::uint64_t roots_withheld = 0;
     if (rank_ == 0) {
       TerminateNotice notice(plan.size());
       Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, options_.tasks_per_thread,
-                          options_.record, options_.progress, origin);
+                          options_.record, options_.progress, origin, options_.memory);
       outcome = scheduler.run();
+      peak_held = scheduler.peak_held_bytes();
+      roots_withheld = scheduler.roots_withheld();
       if (options_.record.enabled || options_.progress.callback)
         scheduler_recording = scheduler.take_recording();
     } else {
@@ -1448,7 +1496,7 @@ class MpiExecutor final : public Executor {
     if (outcome.error) {
       const ErrorInfo& e = *outcome.error;
       if (e.key.empty()) throw Error(e.code, e.message);
-      throw TaskError(e.code, e.key, e.message, e.rank);
+      throw TaskError(e.code, e.key, e.message, e.rank, e.attempts);
     }
     result.outputs = broadcast_outputs(graph, plan, outcome.outputs, worker.get());
     std::vector<std::byte> recorded;
@@ -1461,6 +1509,8 @@ class MpiExecutor final : public Executor {
     const std::uint64_t mine =
         worker ? (worker->recording() ? recorded.size() + 1 : 0) : (options_.record.enabled ? 1 : 0);
     result.stats = gather_stats(worker.get(), mine, recorded_sizes);
+    result.stats.peak_held_bytes = peak_held;  // rank 0 counts for every worker
+    result.stats.roots_withheld = roots_withheld;
     if (std::any_of(recorded_sizes.begin(), recorded_sizes.end(), [](std::uint64_t n) { return n > 0; })) {
       result.trace = gather_trace(graph, plan, recorded, recorded_sizes, result.stats, scheduler_recording,
                                   started, std::chrono::duration<double>(Clock::now() - start).count());
@@ -1500,7 +1550,7 @@ class MpiExecutor final : public Executor {
     WireReader r(bytes.data(), bytes.size());
     ErrorInfo e = get_error(r);
     if (e.key.empty()) throw Error(e.code, e.message);
-    throw TaskError(e.code, e.key, e.message, e.rank);
+    throw TaskError(e.code, e.key, e.message, e.rank, e.attempts);
   }
 
   static TransferMode transfer_mode(TransferMode option) {

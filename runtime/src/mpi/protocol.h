@@ -81,6 +81,7 @@ struct ErrorInfo {
   std::string key;
   std::string message;
   std::int32_t rank = -1;
+  std::int32_t attempts = 1;  // times the task's callable ran
 };
 
 inline void put(WireWriter& w, const ErrorInfo& e) {
@@ -88,6 +89,7 @@ inline void put(WireWriter& w, const ErrorInfo& e) {
   w.put_string(e.key);
   w.put_string(e.message);
   w.put(e.rank);
+  w.put(e.attempts);
 }
 inline ErrorInfo get_error(WireReader& r) {
   ErrorInfo e;
@@ -95,6 +97,7 @@ inline ErrorInfo get_error(WireReader& r) {
   e.key = r.get_string();
   e.message = r.get_string();
   e.rank = r.get<std::int32_t>();
+  e.attempts = r.get<std::int32_t>();
   return e;
 }
 

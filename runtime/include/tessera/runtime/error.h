@@ -32,19 +32,24 @@ class Error : public std::runtime_error {
   ErrorCode code_;
 };
 
-// A task's callable threw. Carries the task's key, the worker that ran it (-1 for the local executors) and
-// the original message; what() reads `task ("mean", 4, 0) failed: <original message>`.
+// A task's callable threw. Carries the task's key, the worker that ran it (-1 for the local executors), how
+// many times the callable was tried and the last attempt's message; what() reads
+// `task ("mean", 4, 0) failed: <original message>`, or `... failed after 3 attempts: <original message>` when
+// the task was retried.
 class TaskError : public Error {
  public:
-  TaskError(ErrorCode code, std::string task_key, std::string original_message, int rank = -1);
+  TaskError(ErrorCode code, std::string task_key, std::string original_message, int rank = -1,
+            int attempts = 1);
   const std::string& task_key() const noexcept { return task_key_; }
   const std::string& original_message() const noexcept { return original_message_; }
   int rank() const noexcept { return rank_; }
+  int attempts() const noexcept { return attempts_; }
 
  private:
   std::string task_key_;
   std::string original_message_;
   int rank_;
+  int attempts_;
 };
 
 // Concatenates anything streamable into a string: str_cat("chunk ", i, " of ", n).

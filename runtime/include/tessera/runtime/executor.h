@@ -31,6 +31,18 @@ struct WorkerStats {
   std::string binding;                    // where it ran ("NUMA 0, cores 0-3 (4)", or "unbound")
 };
 
+// How much memory a worker's results may take, and what happens near the limit (docs/memory.md). Results
+// are counted by their encoded size (Codec<T>::size; TaskOptions::output_bytes for types without a codec).
+struct MemoryOptions {
+  std::uint64_t limit = 0;      // bytes of results one worker may hold; 0: no limit (nothing below applies)
+  double spill_fraction = 0.6;  // past this share of the limit, results go to disk (needed last first)
+  double pause_fraction = 0.8;  // at or past this share, no new root task starts while others run
+  bool spill = true;            // false: only withhold roots (a run may then exceed the limit)
+  // Where spill files go: a private directory `tessera-spill-XXXXXX` is made inside it for each run and
+  // removed with its files when the run ends, also after a failure. Empty: $TMPDIR, else /tmp.
+  std::string spill_dir;
+};
+
 struct RunStats {
   std::uint64_t plan_tasks = 0;      // plan tasks run (fused chains count once)
   std::uint64_t graph_tasks = 0;     // graph tasks run, counting every member of a fused chain
@@ -40,6 +52,13 @@ struct RunStats {
   std::vector<WorkerStats> workers;  // MPI executor only: one entry per worker rank, on every rank
   std::string transfer;              // MPI executor only: the data plane chosen at start-up ("rma",
                                      // "two-sided", "rma within nodes, two-sided between nodes")
+  // With a memory limit (MemoryOptions::limit): the most result bytes held in memory at once (per worker
+  // under MPI: the largest, as the scheduler counted them), bytes written to spill files, and bytes read
+  // back.
+  std::uint64_t peak_held_bytes = 0;
+  std::uint64_t bytes_spilled = 0;
+  std::uint64_t bytes_unspilled = 0;
+  std::uint64_t roots_withheld = 0;  // times a root task was held back because memory was past pause_fraction
 };
 
 struct RunResult {
@@ -54,6 +73,7 @@ struct ExecutorOptions {
   bool track_live = false;  // count results alive at once (one atomic per task: on for tests and reports)
   RecordOptions record;     // events for a trace and report (tessera/runtime/trace.h)
   ProgressOptions progress;  // a progress callback while a run goes on
+  MemoryOptions memory;      // thread pool only: a memory limit for results, with spilling
 };
 
 // How MPI workers move results between them.
@@ -79,6 +99,9 @@ struct MpiExecutorOptions {
   // on rank 0 only.
   RecordOptions record;
   ProgressOptions progress;
+  // The limit per worker: the scheduler counts the bytes each worker holds and assigns no new root task to a
+  // worker past pause_fraction (spilling under MPI is not implemented yet: see docs/memory.md).
+  MemoryOptions memory;
 };
 
 class Executor {

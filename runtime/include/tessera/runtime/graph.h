@@ -65,6 +65,9 @@ struct TaskOptions {
   std::uint64_t output_bytes = 0;  // estimate of the result's size, for scheduling and memory accounting
   std::int32_t priority = 0;       // higher runs earlier among tasks the ordering otherwise ties
   std::uint8_t retries = 0;        // extra attempts after the callable throws (then the task fails)
+  // Pause before retry k (k = 1, 2, ...): retry_backoff_ms * 2^(k-1) milliseconds, at most 1 s, so that a
+  // transient cause (a busy file system, a flaky network mount) has time to pass.
+  std::uint16_t retry_backoff_ms = 10;
   std::int32_t rank = -1;          // MPI executor: run on this worker rank (-1: wherever the scheduler likes)
 
   friend bool operator==(const TaskOptions&, const TaskOptions&) = default;

@@ -30,11 +30,14 @@ struct RuntimeOptions {
   RecordOptions record;      // record events for last_trace() (tessera/runtime/trace.h); overrides mpi.record
   ProgressOptions progress;  // progress calls while a run goes on (rank 0); overrides mpi.progress
   MpiExecutorOptions mpi;  // `threads` above overrides mpi.threads when set
+  // A memory limit per worker (thread pool: the process; MPI: each worker rank), with spilling
+  // (docs/memory.md); overrides mpi.memory when its limit is set. The sync executor ignores it.
+  MemoryOptions memory;
 
   // Defaults overridden by the environment: TESSERA_EXECUTOR=auto|threads|sync|mpi, TESSERA_THREADS=N,
   // TESSERA_BIND=0|1 (MPI workers pin themselves with hwloc), TESSERA_SHOW_BINDING=0|1 (rank 0 prints where
-  // every worker runs). Throws Error(kInvalidArgument) naming the variable and its value when one is
-  // malformed.
+  // every worker runs), TESSERA_MEMORY_LIMIT=SIZE (4GiB, 512MB, bytes), TESSERA_SPILL_DIR=DIR. Throws
+  // Error(kInvalidArgument) naming the variable and its value when one is malformed.
   static RuntimeOptions from_environment();
 };
 
