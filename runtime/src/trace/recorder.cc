@@ -100,12 +100,18 @@ void ThreadRecorder::begin(const Graph& graph, const Plan& plan, int thread, std
   folded_ = false;
   events_.clear();
   by_name_.clear();
+  last_name_ = nullptr;
+  last_totals_ = nullptr;
   events_.reserve(std::min(cap_, expected));
 }
 
 void ThreadRecorder::fold(const RawTask& e) {
   const char* name = graph_->name_of(plan_->result_task(e.task)).data();
-  KindTotals& k = by_name_[name];
+  if (name != last_name_) {  // runs of one kind are common: skip the hash lookup for them
+    last_name_ = name;
+    last_totals_ = &by_name_[name];  // references into an unordered_map stay valid as it grows
+  }
+  KindTotals& k = *last_totals_;
   const double s = e.end > e.start ? static_cast<double>(e.end - e.start) : 0.0;  // ticks for now
   ++k.count;
   k.seconds += s;
@@ -162,6 +168,8 @@ ThreadRecorder::Result ThreadRecorder::finish(const TickScale& scale, int rank) 
   r.time.busy = busy;
   r.time.idle = static_cast<double>(idle_) * scale.seconds_per_tick;
   by_name_.clear();
+  last_name_ = nullptr;
+  last_totals_ = nullptr;
   return r;
 }
 

@@ -125,6 +125,8 @@ class ThreadRecorder {
   double seconds_per_tick_ = 0;  // for folding past the cap (the first run's estimate)
   std::vector<RawTask> events_;
   std::unordered_map<const char*, KindTotals> by_name_;  // keyed by the graph's interned name
+  const char* last_name_ = nullptr;
+  KindTotals* last_totals_ = nullptr;
 };
 
 // A series sampled at a fixed interval that halves its resolution past 4096 samples.
