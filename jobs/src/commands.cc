@@ -280,12 +280,6 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
   const std::optional<std::uint64_t> memory_limit =
       options.memory_limit ? options.memory_limit : job_options.memory_limit;
   if (printing && options.verbosity >= 2) print_plan(*job, out);
-  if (printing && options.verbosity >= 1) {
-    if (memory_limit) {
-      err << "tessera: note: memory limit " << human_bytes(static_cast<double>(*memory_limit))
-          << " is recorded but not enforced yet\n";
-    }
-  }
   try {
     RuntimeOptions runtime_options = RuntimeOptions::from_environment();
     if (options.threads) {
@@ -297,6 +291,18 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
       // shared).
       const slurm::Derived derived = slurm::derive(slurm::environment_of_this_process());
       if (derived.threads_per_worker) runtime_options.threads = *derived.threads_per_worker;
+    }
+    // The memory limit per worker: --memory-limit, else the job's [options] memory_limit, else
+    // TESSERA_MEMORY_LIMIT, else what the Slurm allocation gives each worker. Spill files go to the
+    // allocation's node-local scratch when there is one (TESSERA_SPILL_DIR first), else $TMPDIR.
+    {
+      const slurm::Derived derived = slurm::derive(slurm::environment_of_this_process());
+      if (memory_limit) {
+        runtime_options.memory.limit = *memory_limit;
+      } else if (runtime_options.memory.limit == 0 && derived.memory_per_worker) {
+        runtime_options.memory.limit = *derived.memory_per_worker;
+      }
+      if (runtime_options.memory.spill_dir.empty()) runtime_options.memory.spill_dir = derived.scratch_dir;
     }
     // SIGUSR1 (Slurm's warning before the time limit), SIGTERM and Ctrl-C stop the run gracefully: running
     // tasks finish, their chunks stay in the journal, and the exit status says "resumable".
@@ -325,6 +331,11 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
       if (stats.chunks_resumed > 0) out << ", " << stats.chunks_resumed << " resumed from the journal";
       out << "\n  bytes     " << human_bytes(static_cast<double>(stats.logical_bytes)) << " of data, "
           << human_bytes(static_cast<double>(stats.bytes_written)) << " written\n";
+      if (runtime_options.memory.limit > 0) {
+        out << "  memory    limit " << human_bytes(static_cast<double>(runtime_options.memory.limit))
+            << " per worker, peak " << human_bytes(static_cast<double>(run.peak_held_bytes)) << " held, "
+            << human_bytes(static_cast<double>(run.bytes_spilled)) << " spilled\n";
+      }
       for (const io::OutputFile& f : files) {
         out << "  wrote     " << f.path() << ":";
         for (const auto& v : f.variables()) {
