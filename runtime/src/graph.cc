@@ -162,10 +162,25 @@ void Graph::index_keys() {
     checked_ = 0;
   }
   const std::size_t mask = key_slots_.size() - 1;
+  // Each key lands on a random slot of a table far larger than the caches (64 MiB at 4M tasks): hashing a few
+  // tasks ahead and prefetching their slots overlaps those misses instead of paying them one after another.
+  constexpr std::size_t kAhead = 16;
+  std::uint64_t ahead[kAhead];
+  const std::size_t first = checked_;
+  for (std::size_t t = first; t < std::min(n, first + kAhead); ++t) {
+    ahead[t % kAhead] = hash_key(records_[t].name, index_of(static_cast<TaskId>(t)));
+    __builtin_prefetch(&key_slots_[ahead[t % kAhead] & mask]);
+  }
   for (TaskId t = static_cast<TaskId>(checked_); t < n; ++t) {
     const NameId name = records_[t].name;
     auto index = index_of(t);
-    for (std::size_t s = hash_key(name, index) & mask;; s = (s + 1) & mask) {
+    const std::uint64_t h = ahead[t % kAhead];
+    if (t + kAhead < n) {
+      const auto later = static_cast<TaskId>(t + kAhead);
+      ahead[t % kAhead] = hash_key(records_[later].name, index_of(later));
+      __builtin_prefetch(&key_slots_[ahead[t % kAhead] & mask]);
+    }
+    for (std::size_t s = h & mask;; s = (s + 1) & mask) {
       const std::uint32_t slot = key_slots_[s];
       if (slot == 0) {
         key_slots_[s] = t + 1;
