@@ -272,7 +272,18 @@ INSTANTIATE_TEST_SUITE_P(
         ExecutorCase{"threads2",
                      [](bool t) { return make_thread_pool_executor({.threads = 2, .track_live = t}); }},
         ExecutorCase{"threads4",
-                     [](bool t) { return make_thread_pool_executor({.threads = 4, .track_live = t}); }}),
+                     [](bool t) { return make_thread_pool_executor({.threads = 4, .track_live = t}); }},
+        // A limit of 64 bytes: nearly every result goes to disk and back, and roots are withheld.
+        ExecutorCase{"threads4_spilling",
+                     [](bool t) {
+                       return make_thread_pool_executor(
+                           {.threads = 4, .track_live = t, .memory = {.limit = 64}});
+                     }},
+        ExecutorCase{"threads2_withholding",
+                     [](bool t) {
+                       return make_thread_pool_executor(
+                           {.threads = 2, .track_live = t, .memory = {.limit = 64, .spill = false}});
+                     }}),
     [](const ::testing::TestParamInfo<ExecutorCase>& info) { return info.param.name; });
 
 TEST(ThreadPoolExecutor, RunsIndependentTasksInParallel) {
