@@ -47,25 +47,29 @@ std::string SpillStore::path_of(std::uint32_t t) const {
   return dir_ + "/" + std::to_string(t);
 }
 
+void SpillStore::prepare() {
+  if (!dir_.empty()) return;
+  std::string pattern = parent_ + "/tessera-spill-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw_os("create a directory in", parent_, errno);
+  dir_ = std::move(pattern);
+}
+
 std::uint64_t SpillStore::write(std::uint32_t t, const Value& v) {
   const TypeOps* ops = v.ops();
   if (ops == nullptr || ops->encode == nullptr) {
     throw_error(ErrorCode::kInternal, "spilling a ", v.type_name(), " that has no codec");
   }
-  if (dir_.empty()) {
-    std::string pattern = parent_ + "/tessera-spill-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw_os("create a directory in", parent_, errno);
-    dir_ = std::move(pattern);
-  }
   const std::size_t n = ops->encoded_size(v.data());
-  scratch_.resize(n);
-  ops->encode(v.data(), scratch_.data());
+  // One encoding buffer per thread, reused: spilling threads do not share it.
+  thread_local std::vector<std::byte> scratch;
+  scratch.resize(n);
+  ops->encode(v.data(), scratch.data());
   const std::string path = path_of(t);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw_os("create", path, errno);
   std::size_t done = 0;
   while (done < n) {
-    const ssize_t k = ::write(fd, scratch_.data() + done, n - done);
+    const ssize_t k = ::write(fd, scratch.data() + done, n - done);
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) {
       const int err = k < 0 ? errno : ENOSPC;
@@ -76,9 +80,9 @@ std::uint64_t SpillStore::write(std::uint32_t t, const Value& v) {
     done += static_cast<std::size_t>(k);
   }
   ::close(fd);
-  // The encoding buffer would otherwise keep the largest result's size for the whole run.
-  if (scratch_.capacity() > (std::size_t{1} << 20)) std::vector<std::byte>().swap(scratch_);
-  written_ += n;
+  // The encoding buffer would otherwise keep the largest result's size for the thread's lifetime.
+  if (scratch.capacity() > (std::size_t{8} << 20)) std::vector<std::byte>().swap(scratch);
+  written_.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
 
@@ -111,7 +115,7 @@ Value SpillStore::read(std::uint32_t t, const TypeOps& ops, std::uint64_t bytes)
     done += static_cast<std::size_t>(k);
   }
   ::close(fd);
-  read_ += bytes;
+  read_.fetch_add(bytes, std::memory_order_relaxed);
   if (ops.receive != nullptr) {
     if (ops.finish_receive != nullptr) ops.finish_receive(const_cast<void*>(object.get()));
     return Value::adopt(std::move(object), ops);

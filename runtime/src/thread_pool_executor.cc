@@ -22,6 +22,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "spill_store.h"
@@ -83,7 +84,7 @@ struct alignas(64) DoneSlot {
 // plan order (the plan order is the run order, so that is the result needed furthest in the future), and read
 // back when a task needs them.
 struct MemoryState {
-  enum Where : std::uint8_t { kNowhere = 0, kMemory = 1, kDisk = 2 };
+  enum Where : std::uint8_t { kNowhere = 0, kMemory = 1, kDisk = 2, kWriting = 3 };
 
   MemoryState(const MemoryOptions& o, std::uint32_t n)
       : spill_at(static_cast<std::uint64_t>(static_cast<double>(o.limit) * o.spill_fraction)),
@@ -106,6 +107,7 @@ struct MemoryState {
   std::vector<std::uint8_t> has_file;  // a spill file exists (a result read back is not written again)
   std::vector<const detail::TypeOps*> ops;
   std::set<std::pair<std::uint32_t, std::uint32_t>> resident;  // (next reader, task) of spillable results
+  std::unordered_map<std::uint32_t, Value> writing;  // results being written to disk: readers take them here
   std::atomic<std::uint64_t> held{0};  // result bytes in memory; read without the lock to withhold roots
   std::atomic<int> running{0};         // tasks between pick and finish
   std::atomic<std::uint64_t> withheld{0};
@@ -474,26 +476,43 @@ class ThreadPoolExecutor final : public Executor {
     }
   }
 
-  // Copies t's inputs into `inputs`, reading spilled ones back, and notes when each is needed next.
+  // Copies t's inputs into `inputs`, reading spilled ones back, and notes when each is needed next. Files are
+  // read without the lock: a result cannot be released or rewritten while t, one of its readers, is pending.
   static void gather_inputs(RunState& s, std::uint32_t t, std::vector<Value>& inputs) {
     MemoryState& m = *s.mem;
-    std::lock_guard lock(m.mu);
+    std::unique_lock lock(m.mu);
+    std::vector<std::pair<std::size_t, std::uint32_t>> from_disk;  // (input position, task)
     for (std::uint32_t d : s.plan.dependencies(t)) {
       if (m.where[d] == MemoryState::kDisk) {
-        s.values[d] = m.store.read(d, *m.ops[d], m.bytes[d]);
-        m.where[d] = MemoryState::kMemory;
-        m.held.fetch_add(m.bytes[d], std::memory_order_relaxed);
-        m.resident.emplace(m.key[d], d);
+        from_disk.emplace_back(inputs.size(), d);
+        inputs.emplace_back();
+      } else if (m.where[d] == MemoryState::kWriting) {
+        inputs.push_back(m.writing.at(d));
+      } else {
+        inputs.push_back(s.values[d]);
       }
       if (auto it = m.resident.find({m.key[d], d}); it != m.resident.end()) {
         m.resident.erase(it);
         m.key[d] = next_reader(s.plan, d, t);
         m.resident.emplace(m.key[d], d);
+      } else if (m.where[d] == MemoryState::kDisk) {
+        m.key[d] = next_reader(s.plan, d, t);
       }
-      inputs.push_back(s.values[d]);
     }
-    spill_excess(s);
+    if (from_disk.empty()) return;
+    lock.unlock();
+    for (const auto& [j, d] : from_disk) inputs[j] = m.store.read(d, *m.ops[d], m.bytes[d]);
+    lock.lock();
+    // Back in memory (its file kept), unless another reader did that meanwhile.
+    for (const auto& [j, d] : from_disk) {
+      if (m.where[d] != MemoryState::kDisk) continue;
+      s.values[d] = inputs[j];
+      m.where[d] = MemoryState::kMemory;
+      m.held.fetch_add(m.bytes[d], std::memory_order_relaxed);
+      m.resident.emplace(m.key[d], d);
+    }
     m.peak = std::max(m.peak, m.held.load(std::memory_order_relaxed));
+    spill_excess(s, lock);
   }
 
   // The first reader of d numbered after t (readers are listed ascending), or kNone: then d is kept only as
@@ -507,7 +526,7 @@ class ThreadPoolExecutor final : public Executor {
   // Stores t's result and releases t's inputs as finish() does, counting bytes; then spills past the limit.
   void keep_within_limit(RunState& s, std::uint32_t t, Value out) {
     MemoryState& m = *s.mem;
-    std::lock_guard lock(m.mu);
+    std::unique_lock lock(m.mu);
     if (s.uses[t].load(std::memory_order_relaxed) > 0) {
       std::uint64_t b = detail::result_bytes(out);
       const bool spillable = m.spill && out.ops() != nullptr && out.ops()->encode != nullptr;
@@ -533,30 +552,58 @@ class ThreadPoolExecutor final : public Executor {
         m.held.fetch_sub(m.bytes[d], std::memory_order_relaxed);
         m.resident.erase({m.key[d], d});
       }
-      if (m.has_file[d]) m.store.remove(d);
+      if (m.has_file[d]) m.store.remove(d);  // one being written is removed by its writer
       m.where[d] = MemoryState::kNowhere;
       m.has_file[d] = 0;
       s.values[d].reset();
       if (track_live_) s.live.fetch_sub(1, std::memory_order_relaxed);
     }
     m.peak = std::max(m.peak, m.held.load(std::memory_order_relaxed));
-    spill_excess(s);
+    spill_excess(s, lock);
   }
 
-  // Past spill_fraction: results go to disk, the one needed last first, until back under it.
-  static void spill_excess(RunState& s) {
+  // Past spill_fraction: results go to disk, the one needed last first, until back under it. The files are
+  // written without the lock (other threads go on; a reader of a result being written takes it from
+  // `writing`), so `lock` is released and taken again.
+  static void spill_excess(RunState& s, std::unique_lock<std::mutex>& lock) {
     MemoryState& m = *s.mem;
+    std::vector<std::pair<std::uint32_t, Value>> victims;
     while (m.held.load(std::memory_order_relaxed) > m.spill_at && !m.resident.empty()) {
       const std::uint32_t v = std::prev(m.resident.end())->second;
       m.resident.erase(std::prev(m.resident.end()));
-      if (!m.has_file[v]) {
-        m.store.write(v, s.values[v]);
-        m.has_file[v] = 1;
+      m.held.fetch_sub(m.bytes[v], std::memory_order_relaxed);
+      if (m.has_file[v]) {  // read back earlier: its file is still there
+        m.where[v] = MemoryState::kDisk;
+      } else {
+        m.where[v] = MemoryState::kWriting;
+        m.writing.emplace(v, s.values[v]);
+        victims.emplace_back(v, s.values[v]);
       }
       s.values[v].reset();  // a running reader keeps its own reference until it ends
-      m.where[v] = MemoryState::kDisk;
-      m.held.fetch_sub(m.bytes[v], std::memory_order_relaxed);
     }
+    if (victims.empty()) return;
+    m.store.prepare();
+    lock.unlock();
+    std::exception_ptr error;
+    try {
+      for (auto& [v, value] : victims) {
+        m.store.write(v, value);
+        value.reset();
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    for (const auto& [v, value] : victims) {
+      m.writing.erase(v);
+      if (m.where[v] == MemoryState::kWriting) {
+        m.where[v] = MemoryState::kDisk;
+        m.has_file[v] = 1;
+      } else {
+        m.store.remove(v);  // released while it was being written
+      }
+    }
+    if (error) std::rethrow_exception(error);
   }
 
   void observe(int id, std::uint32_t t, const Value& out, std::uint64_t& mark) {
