@@ -7,6 +7,7 @@
 #include <iostream>
 #include <string>
 
+#include "tessera/jobs/climate_demo.h"
 #include "tessera/jobs/commands.h"
 #include "tessera/jobs/demo.h"
 #include "tessera/jobs/job_file.h"
@@ -28,7 +29,10 @@ int run_cli(int argc, char** argv) {
   bool show_binding = false;
   bool no_bind = false;
   DemoOptions demo_options;
-  auto* demo = app.add_subcommand("demo", "Run a small self-checking pipeline on this machine");
+  ClimateDemoOptions climate;
+  bool pi_demo = false;
+  auto* demo = app.add_subcommand(
+      "demo", "Write a synthetic climate file and run the anomaly and monthly-climatology jobs on it");
   demo->add_option("--threads", runtime_options.threads,
                    "Worker threads (default: all CPUs this process may use)")
       ->check(CLI::NonNegativeNumber);
@@ -37,8 +41,18 @@ int run_cli(int argc, char** argv) {
   demo->add_flag("--show-binding", show_binding,
                  "Under MPI: print where each worker runs (NUMA domains, cores)");
   demo->add_flag("--no-bind", no_bind, "Under MPI: do not pin workers and threads with hwloc");
-  demo->add_option("--samples", demo_options.samples, "Random points in total")->check(CLI::PositiveNumber);
-  demo->add_option("--chunk", demo_options.chunk, "Points per task")->check(CLI::PositiveNumber);
+  demo->add_option("--dir", climate.dir, "Where the demo writes its files")->capture_default_str();
+  demo->add_option("--years", climate.years, "Years of daily data")
+      ->check(CLI::Range(1, 200))
+      ->capture_default_str();
+  demo->add_option("--resolution", climate.resolution, "Grid spacing in degrees")
+      ->check(CLI::Range(0.1, 30.0))
+      ->capture_default_str();
+  demo->add_flag("--pi", pi_demo,
+                 "Instead: estimate pi by Monte Carlo (a self-checking task-graph pipeline)");
+  demo->add_option("--samples", demo_options.samples, "--pi: random points in total")
+      ->check(CLI::PositiveNumber);
+  demo->add_option("--chunk", demo_options.chunk, "--pi: points per task")->check(CLI::PositiveNumber);
   ViewOptions demo_view;
   demo->add_option("--report", demo_view.report,
                    "Write an HTML performance report of the run (docs/tracing.md)");
@@ -172,6 +186,13 @@ int run_cli(int argc, char** argv) {
       }
       if (show_binding) runtime_options.mpi.show_binding = true;
       if (no_bind) runtime_options.mpi.bind = false;
+      if (!pi_demo) {
+        climate.run.executor = runtime_options.executor;
+        if (runtime_options.threads > 0) climate.run.threads = runtime_options.threads;
+        climate.run.report = demo_view.report;  // of the second job (the monthly climatology)
+        climate.run.trace = demo_view.trace;
+        return run_climate_demo(climate, runtime_options, std::cout, std::cerr);
+      }
       demo_view.summary = !demo_view.report.empty() || !demo_view.trace.empty();
       configure_runtime(demo_view, runtime_options);
       ProgressDisplay progress(std::cerr, stderr_is_tty());

@@ -1,5 +1,5 @@
 # Runs `tessera demo` on several executors and checks that each prints the same estimate.
-set(args demo --samples 3000000 --chunk 50000)
+set(args demo --pi --samples 3000000 --chunk 50000)
 set(reference "")
 # LAUNCHER (optional, "|"-separated): run the last variants under mpiexec too.
 set(variants --executor=sync --threads=1 --threads=2 --threads=3)

@@ -3,7 +3,7 @@
 set(dir ${OUT_DIR})
 file(REMOVE_RECURSE ${dir})
 file(MAKE_DIRECTORY ${dir})
-set(cmd ${TESSERA} demo --samples 2000000 --chunk 50000 --report ${dir}/report.html --trace ${dir}/trace.json)
+set(cmd ${TESSERA} demo --pi --samples 2000000 --chunk 50000 --report ${dir}/report.html --trace ${dir}/trace.json)
 if(LAUNCHER)
   string(REPLACE "|" ";" launcher "${LAUNCHER}")
   set(cmd ${launcher} ${cmd})
