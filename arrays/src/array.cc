@@ -1,4 +1,5 @@
 #include "tessera/arrays/array.h"
+#include "tessera/runtime/format.h"
 
 #include <algorithm>
 #include <atomic>
@@ -854,17 +855,6 @@ const detail::ArrayNode& node_of(const Array& a) {
   return *a.node();
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  int u = 0;
-  while (b >= 1000 && u < 5) {
-    b /= 1000;
-    ++u;
-  }
-  char text[32];
-  std::snprintf(text, sizeof(text), b >= 100 || u == 0 ? "%.0f %s" : "%.2f %s", b, units[u]);
-  return text;
-}
 }  // namespace
 
 const Shape& Array::shape() const {
@@ -881,7 +871,7 @@ std::string Array::repr() const {
   const auto& n = node_of(*this);
   return str_cat("tessera.Array<shape=", format_shape(n.shape), ", dtype=", name_of(n.dtype),
                  ", chunksize=", format_shape(n.grid.max_chunk_shape()), ", chunks=", n.grid.total_chunks(),
-                 ", bytes=", human_bytes(static_cast<double>(nbytes())), ">");
+                 ", bytes=", format_bytes(static_cast<double>(nbytes())), ">");
 }
 
 Array Array::astype(DType to) const {

@@ -19,6 +19,7 @@
 #include "hdf5_file.h"
 #include "io_util.h"
 #include "netcdf3.h"
+#include "tessera/runtime/format.h"
 #include "tessera/io/io.h"
 
 namespace tessera::io {
@@ -888,16 +889,12 @@ TimeAxis read_time(const std::string& path, const std::string& variable) {
 
 namespace {
 
-std::string human(double b) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  int u = 0;
-  while (b >= 1000 && u < 5) {
-    b /= 1000;
-    ++u;
-  }
-  char text[32];
-  std::snprintf(text, sizeof(text), u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return text;
+
+// Bytes of the variable's elements as stored ("<f4": 4 per element; 0 for types tessera cannot read).
+double stored_bytes(const VariableInfo& v) {
+  if (!v.unsupported.empty() || v.stored_type.size() < 3) return 0;
+  const int size = std::atoi(v.stored_type.c_str() + 2);
+  return static_cast<double>(num_elements(v.shape)) * static_cast<double>(size);
 }
 
 std::string filters_text(const VariableInfo& v) {
@@ -925,12 +922,9 @@ std::string variable_line(const VariableInfo& v) {
     out << "  contiguous";
   const std::string f = filters_text(v);
   if (!f.empty()) out << "  " << f;
-  if (v.storage_bytes > 0 && !v.filters.empty()) {
+  if (v.storage_bytes > 0 && !v.filters.empty() && stored_bytes(v) > 0) {
     char r[32];
-    std::snprintf(r, sizeof(r), "%.2fx",
-                  static_cast<double>(num_elements(v.shape)) *
-                      static_cast<double>(v.stored_type.empty() ? 1 : std::stoi(v.stored_type.substr(2))) /
-                      static_cast<double>(v.storage_bytes));
+    std::snprintf(r, sizeof(r), "%.2fx", stored_bytes(v) / static_cast<double>(v.storage_bytes));
     out << "  " << r;
   }
   for (const char* key : {"long_name", "units", "calendar"}) {
@@ -943,15 +937,13 @@ std::string variable_line(const VariableInfo& v) {
 
 std::string describe(const FileInfo& info, const std::string& variable) {
   std::ostringstream out;
-  out << info.path << ": " << name_of(info.format) << ", " << human(static_cast<double>(info.file_bytes))
+  out << info.path << ": " << name_of(info.format) << ", " << format_bytes(static_cast<double>(info.file_bytes))
       << "\n";
   if (!variable.empty()) {
     const VariableInfo& v = info.variable(variable);
     out << variable_line(v) << "\n";
-    out << "  logical size "
-        << human(static_cast<double>(num_elements(v.shape)) *
-                 static_cast<double>(std::stoi(v.stored_type.size() > 2 ? v.stored_type.substr(2) : "1")))
-        << ", stored " << human(static_cast<double>(v.storage_bytes)) << "\n";
+    out << "  logical size " << format_bytes(stored_bytes(v)) << ", stored "
+        << format_bytes(static_cast<double>(v.storage_bytes)) << "\n";
     for (const auto& [k, a] : v.attributes) out << "    " << k << " = " << a.str() << "\n";
     return out.str();
   }

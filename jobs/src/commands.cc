@@ -17,21 +17,11 @@
 #include "tessera/runtime/plan.h"
 #include "tessera/runtime/stop.h"
 #include "tessera/slurm/slurm.h"
+#include "tessera/runtime/format.h"
 
 namespace tessera::jobs {
 namespace {
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  int u = 0;
-  while (b >= 1000 && u < 5) {
-    b /= 1000;
-    ++u;
-  }
-  std::ostringstream out;
-  out << std::setprecision(b < 10 && u > 0 ? 2 : 3) << b << " " << units[u];
-  return out.str();
-}
 
 std::string dims_text(const std::vector<std::string>& dims) {
   std::string s = "(";
@@ -44,7 +34,7 @@ std::string array_line(const EvaluatedArray& a) {
   const Array& d = a.data;
   out << format_shape(d.shape()) << " " << name_of(d.dtype()) << ", chunks " << d.chunks().describe() << " ("
       << d.chunks().total_chunks() << " chunk" << (d.chunks().total_chunks() == 1 ? "" : "s") << "), "
-      << human_bytes(static_cast<double>(d.nbytes()));
+      << format_bytes(static_cast<double>(d.nbytes()));
   return out.str();
 }
 
@@ -329,12 +319,12 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
       out << "  tasks     " << run.graph_tasks << " (" << run.plan_tasks << " after fusion)\n";
       out << "  chunks    " << stats.chunks_written << " written";
       if (stats.chunks_resumed > 0) out << ", " << stats.chunks_resumed << " resumed from the journal";
-      out << "\n  bytes     " << human_bytes(static_cast<double>(stats.logical_bytes)) << " of data, "
-          << human_bytes(static_cast<double>(stats.bytes_written)) << " written\n";
+      out << "\n  bytes     " << format_bytes(static_cast<double>(stats.logical_bytes)) << " of data, "
+          << format_bytes(static_cast<double>(stats.bytes_written)) << " written\n";
       if (runtime_options.memory.limit > 0) {
-        out << "  memory    limit " << human_bytes(static_cast<double>(runtime_options.memory.limit))
-            << " per worker, peak " << human_bytes(static_cast<double>(run.peak_held_bytes)) << " held, "
-            << human_bytes(static_cast<double>(run.bytes_spilled)) << " spilled\n";
+        out << "  memory    limit " << format_bytes(static_cast<double>(runtime_options.memory.limit))
+            << " per worker, peak " << format_bytes(static_cast<double>(run.peak_held_bytes)) << " held, "
+            << format_bytes(static_cast<double>(run.bytes_spilled)) << " spilled\n";
       }
       for (const io::OutputFile& f : files) {
         out << "  wrote     " << f.path() << ":";

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "json_text.h"
+#include "tessera/runtime/format.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/trace.h"
 
@@ -29,17 +30,6 @@ void array(std::string& s, const std::vector<T>& v, F value) {
   s += ']';
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  int u = 0;
-  while (b >= 1000 && u < 4) {
-    b /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
 
 std::string human_seconds(double s) {
   char buf[32];
@@ -386,7 +376,7 @@ std::string summarize(const RunTrace& t, std::size_t top_kinds) {
     std::snprintf(buf, sizeof(buf), "  %-24s %8llu tasks  %10s total  %10s mean  %10s out\n", k.kind.c_str(),
                   static_cast<unsigned long long>(k.count), human_seconds(k.seconds).c_str(),
                   human_seconds(k.count ? k.seconds / static_cast<double>(k.count) : 0).c_str(),
-                  human_bytes(static_cast<double>(k.bytes)).c_str());
+                  format_bytes(static_cast<double>(k.bytes)).c_str());
     s += buf;
   }
   if (t.kind_summary.size() > top_kinds) {
@@ -396,7 +386,7 @@ std::string summarize(const RunTrace& t, std::size_t top_kinds) {
   for (std::uint64_t b : t.bytes_between) moved += b;
   if (t.executor == "mpi") {
     std::snprintf(buf, sizeof(buf), "  transfers: %s between workers (%s), %s fetching\n",
-                  human_bytes(static_cast<double>(moved)).c_str(), t.transfer.c_str(),
+                  format_bytes(static_cast<double>(moved)).c_str(), t.transfer.c_str(),
                   human_seconds(t.transfer_seconds).c_str());
     s += buf;
   }
