@@ -176,6 +176,11 @@ TEST_F(IoFiles, NetcdfDecodingMatchesXarray) {
     Variable v = read(file, name, o);
     oracle.expect(name, "xr('" + file + "', '" + name + "')", compute(local(), v.data));
   }
+  // NetCDF-3 classic, read by tessera's own reader through the same API.
+  EXPECT_EQ(inspect(path("classic.nc")).format, FileFormat::kNetcdf3Classic);
+  Variable classic = read(path("classic.nc"), "v", {.chunks = Shape{7, 4}});
+  EXPECT_EQ(classic.dims, (std::vector<std::string>{"x", "y"}));
+  oracle.expect("classic", "xr('" + path("classic.nc") + "', 'v')", compute(local(), classic.data));
   // nccopy's NetCDF-4 output (deflate + shuffle, the netCDF library's own layout).
   Variable v = read(path("nccopy.nc"), "v");
   EXPECT_EQ(v.dims, (std::vector<std::string>{"x", "y"}));
