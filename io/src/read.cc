@@ -58,8 +58,16 @@ std::string AttributeValue::str() const {
   std::ostringstream out;
   out.precision(9);
   const auto& v = numbers();
+  const bool integral = type.rfind("int", 0) == 0 || type.rfind("uint", 0) == 0;
   if (v.size() != 1) out << "[";
-  for (std::size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << v[i];
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    out << (i ? ", " : "");
+    if (integral && std::abs(v[i]) < 9.2e18) {
+      out << static_cast<long long>(v[i]);  // integers print whole, never as 1.09951163e+12
+    } else {
+      out << v[i];
+    }
+  }
   if (v.size() != 1) out << "]";
   return out.str();
 }

@@ -98,6 +98,9 @@ TEST_F(IoFiles, InspectReportsLayoutFiltersTypesAndAttributes) {
   EXPECT_TRUE(nc.variable("lon").dimension_only);
   EXPECT_FALSE(nc.variable("lat").dimension_only);
 
+  EXPECT_EQ(AttributeValue(-1099511627776.0, "int64").str(), "-1099511627776");
+  EXPECT_EQ(AttributeValue(std::vector<double>{1, 2}, "int16").str(), "[1, 2]");
+  EXPECT_EQ(AttributeValue(0.5, "float32").str(), "0.5");
   const std::string text = describe(nc);
   EXPECT_NE(text.find("tas(time, lat, lon)"), std::string::npos) << text;
   EXPECT_NE(text.find("shuffle+deflate(2)"), std::string::npos) << text;
