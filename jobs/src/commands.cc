@@ -74,6 +74,7 @@ std::vector<Array> output_arrays(const JobPlan& plan) {
 
 struct TaskCounts {
   std::size_t graph = 0, fused = 0;
+  std::uint64_t largest_footprint = 0;  // bytes a task holds while it runs: its inputs and its output
 };
 TaskCounts count_tasks(std::span<const Array> arrays) {
   Graph graph;
@@ -82,7 +83,14 @@ TaskCounts count_tasks(std::span<const Array> arrays) {
   std::vector<TaskId> flat;
   for (const auto& o : outputs) flat.insert(flat.end(), o.begin(), o.end());
   const Plan plan = Plan::build(graph, flat);
-  return TaskCounts{plan.graph_tasks(), plan.size()};
+  TaskCounts counts{plan.graph_tasks(), plan.size(), 0};
+  auto out_bytes = [&](std::uint32_t p) { return graph.options(plan.members(p).back()).output_bytes; };
+  for (std::uint32_t p = 0; p < plan.size(); ++p) {
+    std::uint64_t bytes = out_bytes(p);
+    for (std::uint32_t d : plan.dependencies(p)) bytes += out_bytes(d);
+    counts.largest_footprint = std::max(counts.largest_footprint, bytes);
+  }
+  return counts;
 }
 
 void print_plan(const Loaded& job, std::ostream& out) {
@@ -122,6 +130,11 @@ void print_plan(const Loaded& job, std::ostream& out) {
   const std::vector<Array> arrays = output_arrays(job.plan);
   const TaskCounts tasks = count_tasks(arrays);
   out << "plan: " << tasks.graph << " tasks, " << tasks.fused << " after fusion (before the writes)\n";
+  // Each running task holds its inputs and its output; the ordering keeps few other results waiting.
+  const int threads = job.spec.options.threads > 0 ? job.spec.options.threads : available_cpus();
+  out << "memory: about " << format_bytes(static_cast<double>(tasks.largest_footprint) * threads)
+      << " per worker at most in running tasks (" << threads << " threads x the largest task's inputs and output, "
+      << format_bytes(static_cast<double>(tasks.largest_footprint)) << ")\n";
 }
 
 }  // namespace
