@@ -5,6 +5,7 @@
 // leaf, the shape that stresses a scheduler's root handling most. Under mpiexec the MPI executor runs it
 // (impl tessera-mpi-N), otherwise the local thread pool (tessera-local). Times are the least of the
 // repetitions, after a warm-up run.
+#include <malloc.h>
 #include <mpi.h>
 
 #include <algorithm>
@@ -47,6 +48,10 @@ bool under_mpi() {
 
 int main(int argc, char** argv) {
   using namespace tessera;
+  // Large blocks always come fresh from the kernel (as for a program that builds one graph): otherwise glibc
+  // recycles blocks up to 32 MiB on its heap, so repeated small graphs would skip the page faults that large
+  // ones pay, and the sizes would not be compared alike.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   const bool quick = bench::has_flag(argc, argv, "--quick");
   const bool mpi = under_mpi();
   std::vector<long> sizes = {100000, 1000000, 4000000};
