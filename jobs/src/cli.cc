@@ -102,6 +102,8 @@ int run_cli(int argc, char** argv) {
   auto* graph = app.add_subcommand("graph", "Print the job's task graph as Graphviz DOT (dot -Tsvg)");
   graph->add_option("job", graph_path, "The job file")->required();
   graph->add_flag("--full", graph_full, "One node per task instead of one per operation");
+  std::string graph_svg;
+  graph->add_option("--svg", graph_svg, "Render the graph to this SVG file with Graphviz's dot");
 
   std::string info_file, info_variable;
   auto* info = app.add_subcommand(
@@ -173,7 +175,10 @@ int run_cli(int argc, char** argv) {
     return run_command(job_path, run_options, std::cout, std::cerr);
   }
   if (check->parsed()) return check_command(check_path, std::cout, std::cerr);
-  if (graph->parsed()) return graph_command(graph_path, graph_full, std::cout, std::cerr);
+  if (graph->parsed()) {
+    if (graph_svg.empty()) return graph_command(graph_path, graph_full, std::cout, std::cerr);
+    return graph_svg_command(graph_path, graph_full, graph_svg, std::cout, std::cerr);
+  }
   if (info->parsed()) return info_command(info_file, info_variable, std::cout, std::cerr);
 
   try {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <map>
@@ -9,19 +10,20 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "tessera/io/io.h"
 #include "tessera/jobs/evaluate.h"
 #include "tessera/jobs/file_inputs.h"
 #include "tessera/jobs/job_file.h"
 #include "tessera/jobs/run_view.h"
+#include "tessera/runtime/format.h"
 #include "tessera/runtime/plan.h"
 #include "tessera/runtime/stop.h"
 #include "tessera/slurm/slurm.h"
-#include "tessera/runtime/format.h"
 
 namespace tessera::jobs {
 namespace {
-
 
 std::string dims_text(const std::vector<std::string>& dims) {
   std::string s = "(";
@@ -133,11 +135,54 @@ void print_plan(const Loaded& job, std::ostream& out) {
   // Each running task holds its inputs and its output; the ordering keeps few other results waiting.
   const int threads = job.spec.options.threads > 0 ? job.spec.options.threads : available_cpus();
   out << "memory: about " << format_bytes(static_cast<double>(tasks.largest_footprint) * threads)
-      << " per worker at most in running tasks (" << threads << " threads x the largest task's inputs and output, "
+      << " per worker at most in running tasks (" << threads
+      << " threads x the largest task's inputs and output, "
       << format_bytes(static_cast<double>(tasks.largest_footprint)) << ")\n";
 }
 
 }  // namespace
+
+int graph_svg_command(const std::string& job_path, bool full, const std::string& svg, std::ostream& out,
+                      std::ostream& err) {
+  std::string dot;
+  if (const char* path = std::getenv("PATH")) {
+    std::stringstream dirs(path);
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+      const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/dot";
+      if (::access(candidate.c_str(), X_OK) == 0) {
+        dot = candidate;
+        break;
+      }
+    }
+  }
+  if (dot.empty()) {
+    if (is_printing_rank()) {
+      err << "tessera: error: Graphviz's `dot` is not on PATH, so the graph cannot be rendered to " << svg
+          << " (Debian: apt-get install graphviz); `tessera graph " << job_path
+          << " > graph.dot` writes the DOT text for any Graphviz viewer\n";
+    }
+    return kExitFailed;
+  }
+  std::ostringstream text;
+  const int status = graph_command(job_path, full, text, err);
+  if (status != kExitOk || !is_printing_rank()) return status;
+  const std::string cmd = "'" + dot + "' -Tsvg -o '" + svg + "'";
+  FILE* pipe = ::popen(cmd.c_str(), "w");
+  if (pipe == nullptr) {
+    err << "tessera: error: cannot run " << dot << ": " << std::strerror(errno) << "\n";
+    return kExitFailed;
+  }
+  const std::string dot_text = text.str();
+  std::fwrite(dot_text.data(), 1, dot_text.size(), pipe);
+  const int rc = ::pclose(pipe);
+  if (rc != 0) {
+    err << "tessera: error: " << dot << " could not render " << svg << " (status " << rc << ")\n";
+    return kExitFailed;
+  }
+  out << "tessera graph: wrote " << svg << "\n";
+  return kExitOk;
+}
 
 bool is_printing_rank() noexcept {
   for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {

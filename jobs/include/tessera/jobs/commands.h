@@ -38,6 +38,10 @@ int check_command(const std::string& job_path, std::ostream& out, std::ostream& 
 // `tessera graph JOB [--full]`: Graphviz DOT of the graph computing the outputs: one node per layer (an
 // operation's tasks) with its task count, or one node per task with `full`.
 int graph_command(const std::string& job_path, bool full, std::ostream& out, std::ostream& err);
+// `tessera graph JOB --svg FILE`: the same graph rendered by Graphviz's `dot` (found on PATH). Without `dot`,
+// says how to install it or to render the DOT text elsewhere (exit 1).
+int graph_svg_command(const std::string& job_path, bool full, const std::string& svg, std::ostream& out,
+                      std::ostream& err);
 
 // `tessera info FILE [VAR]`: what io::describe says about a file (or one variable of it).
 int info_command(const std::string& file, const std::string& variable, std::ostream& out, std::ostream& err);

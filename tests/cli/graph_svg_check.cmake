@@ -1,0 +1,21 @@
+# `tessera graph JOB --svg FILE`: with Graphviz's dot the file is an SVG picture of the graph; without dot on
+# PATH the command fails and says how to get it (SKIPPED loudly when this machine has no dot at all).
+find_program(DOT dot)
+if(NOT DOT)
+  message(WARNING "SKIPPED: Graphviz's dot is not installed (apt-get install graphviz); the SVG is not checked")
+  return()
+endif()
+file(REMOVE ${OUT})
+execute_process(COMMAND ${TESSERA} graph ${JOB} --svg ${OUT} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "tessera graph --svg failed (${rc}):\n${out}\n${err}")
+endif()
+file(READ ${OUT} svg)
+if(NOT svg MATCHES "<svg" OR NOT svg MATCHES "random_normal")
+  message(FATAL_ERROR "${OUT} is not an SVG of the job's graph:\n${svg}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -E env PATH=/nonexistent ${TESSERA} graph ${JOB} --svg ${OUT}.2
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0 OR NOT err MATCHES "Graphviz's `dot` is not on PATH.*apt-get install graphviz")
+  message(FATAL_ERROR "without dot: status ${rc}, message:\n${err}")
+endif()
