@@ -147,6 +147,7 @@ struct FilePlan {
   std::string manifest;
   bool fresh = true;                                                // start over: (re)create the directory
   std::map<std::pair<std::uint32_t, std::uint64_t>, Located> done;  // chunks found complete (resume)
+  std::map<std::string, std::uint64_t> journal_start;  // what the journals held when this run began
   std::uint64_t total_slots = 0;
 
   // Per-process writer state, opened lazily by the first write task here.
@@ -193,9 +194,11 @@ std::string read_text_file(const std::string& path) {
   return s;
 }
 
-// Every intact record of every journal in the directory (later records of a chunk win).
-std::map<std::pair<std::uint32_t, std::uint64_t>, Located> read_journals(const std::string& dir) {
-  std::map<std::pair<std::uint32_t, std::uint64_t>, Located> out;
+// Every intact record of every journal in the directory, in file then write order. `from` (journal file name
+// -> byte offset) skips what a journal held before: a resumed run reads only the records it wrote itself.
+std::vector<std::pair<std::pair<std::uint32_t, std::uint64_t>, Located>> read_journals(
+    const std::string& dir, const std::map<std::string, std::uint64_t>& from = {}) {
+  std::vector<std::pair<std::pair<std::uint32_t, std::uint64_t>, Located>> out;
   std::error_code ec;
   std::vector<fs::path> journals;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -205,12 +208,27 @@ std::map<std::pair<std::uint32_t, std::uint64_t>, Located> read_journals(const s
   for (const auto& j : journals) {
     const std::string bytes = read_text_file(j.string());
     const std::string side = (fs::path(dir) / ("chunks-" + j.filename().string().substr(8))).string();
-    for (std::size_t at = 0; at + sizeof(JournalRecord) <= bytes.size(); at += sizeof(JournalRecord)) {
+    const auto skip = from.find(j.filename().string());
+    for (std::size_t at = skip == from.end() ? 0 : skip->second; at + sizeof(JournalRecord) <= bytes.size();
+         at += sizeof(JournalRecord)) {
       JournalRecord r;
       std::memcpy(&r, bytes.data() + at, sizeof(r));
       if (r.magic != kRecordMagic || r.check != record_check(r)) break;  // torn tail
-      out[{r.variable, r.chunk}] = Located{r, r.reserved != 0 ? side : ""};
+      out.emplace_back(std::pair{r.variable, r.chunk}, Located{r, r.reserved != 0 ? side : ""});
     }
+  }
+  return out;
+}
+
+// How far each journal reaches now (whole records), for read_journals(dir, from).
+std::map<std::string, std::uint64_t> journal_ends(const std::string& dir) {
+  std::map<std::string, std::uint64_t> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("journal-", 0) != 0) continue;
+    const auto size = fs::file_size(e.path(), ec);
+    if (!ec) out[name] = size - size % sizeof(JournalRecord);
   }
   return out;
 }
@@ -501,7 +519,10 @@ std::uint64_t write_chunk(FilePlan& f, std::uint32_t vi, std::uint64_t chunk, st
 }
 
 std::vector<std::uint64_t> commit(FilePlan& f, std::uint64_t written_now) {
-  auto located = read_journals(f.dir);
+  // The chunks verified when this run began, then what this run wrote: records older runs left for chunks
+  // that failed their check are never used, whatever the journals' names.
+  auto located = f.done;
+  for (auto& [key, loc] : read_journals(f.dir, f.journal_start)) located[key] = loc;
   std::uint64_t total_bytes = 0, logical = 0;
   for (std::uint32_t vi = 0; vi < f.vars.size(); ++vi) {
     const VarPlan& v = f.vars[vi];
@@ -651,9 +672,11 @@ StoreStats store(Runtime& runtime, std::span<OutputFile> outputs) {
               "--overwrite to start over");
         }
         f.fresh = false;
+        f.journal_start = journal_ends(f.dir);
         for (auto& [key, loc] : read_journals(f.dir)) {
           if (key.first < f.vars.size() &&
-              key.second < static_cast<std::uint64_t>(f.vars[key.first].chunks) && record_intact(f, loc)) {
+              key.second < static_cast<std::uint64_t>(f.vars[key.first].chunks) && f.done.count(key) == 0 &&
+              record_intact(f, loc)) {
             f.done.emplace(key, loc);
           }
         }

@@ -434,5 +434,57 @@ TEST_F(IoWrite, ResumeSkipsJournalledChunksAndGivesIdenticalBytes) {
   }
 }
 
+// A journalled chunk whose bytes were damaged (a node that died mid-write) is computed again on resume, and
+// the damaged record is never used, even from a journal whose name sorts after the resumed run's.
+TEST_F(IoWrite, ResumeRecomputesDamagedChunksAndNeverUsesTheirOldRecords) {
+  const std::string whole = path("damaged-whole.nc"), resumed = path("damaged-resumed.nc");
+  Array x = random_normal({40, 10}, {5, 10}, 3, DType::kFloat64);
+  {
+    OutputFile f(whole);
+    f.add("x", x, {.dims = {"a", "b"}, .gzip = 1});
+    store(local(), f);
+  }
+  Runtime sync([] {
+    RuntimeOptions o;
+    o.executor = ExecutorKind::kSync;
+    return o;
+  }());
+  Array flaky = map_blocks(
+      [](std::span<const Chunk* const> in, std::span<const std::int64_t> index) -> Chunk {
+        if (index[0] == 4) throw Error(ErrorCode::kCancelled, "time limit");
+        return *in[0];
+      },
+      std::vector<Array>{x}, DType::kFloat64);
+  {
+    OutputFile f(resumed);
+    f.add("x", flaky, {.dims = {"a", "b"}, .gzip = 1});
+    EXPECT_THROW(store(sync, f), TaskError);
+  }
+  const fs::path dir = path(".damaged-resumed.nc.tessera");
+  fs::path journal, side;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("journal-", 0) == 0) journal = e.path();
+    if (n.rfind("chunks-", 0) == 0) side = e.path();
+  }
+  ASSERT_FALSE(journal.empty());
+  ASSERT_FALSE(side.empty());
+  {  // damage the first chunk's compressed bytes
+    std::fstream f(side, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3);
+    f.write("XXXX", 4);
+  }
+  // Names that sort after any "journal-HOST-PID" the resumed run will write.
+  fs::rename(journal, dir / "journal-~old");
+  fs::rename(side, dir / "chunks-~old");
+  OutputFile f(resumed, {.resume = true});
+  f.add("x", x, {.dims = {"a", "b"}, .gzip = 1});
+  StoreStats s = store(local(), f);
+  EXPECT_EQ(s.chunks_resumed, 3u) << "chunks 1-3 intact, chunk 0 damaged";
+  EXPECT_EQ(s.chunks_written, 5u);
+  auto [rc, out] = run("cmp " + whole + " " + resumed);
+  EXPECT_EQ(rc, 0) << "the resumed output used a damaged chunk: " << out;
+}
+
 }  // namespace
 }  // namespace tessera::io
