@@ -111,7 +111,7 @@ void Chunk::encode(std::byte* out) const {
   std::memcpy(out, &kMagic, 4);
   out[4] = static_cast<std::byte>(dtype_);
   out[5] = static_cast<std::byte>(shape_.size());
-  std::memcpy(out + 8, shape_.data(), 8 * shape_.size());
+  if (!shape_.empty()) std::memcpy(out + 8, shape_.data(), 8 * shape_.size());  // 0-d: no shape bytes
   if (nbytes() > 0) std::memcpy(out + h, bytes(), nbytes());
 }
 
@@ -136,7 +136,7 @@ void Chunk::finish_receive() {
   }
   dtype_ = static_cast<DType>(dtype);
   shape_.assign(ndim, 0);
-  std::memcpy(shape_.data(), in + 8, 8 * ndim);
+  if (ndim > 0) std::memcpy(shape_.data(), in + 8, 8 * ndim);
   std::uint64_t elements = 1;
   for (std::int64_t e : shape_) {
     if (e < 0 || __builtin_mul_overflow(elements, static_cast<std::uint64_t>(e), &elements) ||
