@@ -19,8 +19,8 @@
 #include "hdf5_file.h"
 #include "io_util.h"
 #include "netcdf3.h"
-#include "tessera/runtime/format.h"
 #include "tessera/io/io.h"
+#include "tessera/runtime/format.h"
 
 namespace tessera::io {
 
@@ -509,47 +509,55 @@ std::string block_name(const std::string& path, const std::string& var, const Sh
 // Whether a storage chunk can be read with pread straight into the block: it lies wholly inside, needs no
 // conversion, and its contiguous runs in the block are long enough that one pread each beats a copy. Returns
 // the run length in elements (0: no).
-std::int64_t direct_runs(const OpenDataset& d, const Chunk& out, const Shape& sc, const Shape& origin,
-                         const Shape& lo, const Shape& up, const Shape& start) {
-  const std::size_t nd = sc.size();
-  if (nd == 0 || d.stored.big_endian || d.stored.dtype != out.dtype() ||
-      d.stored.size != size_of(out.dtype())) {
-    return 0;
+// A storage chunk of shape `sc` inside a block of shape `block` is prod(sc[0..first)) runs of `length`
+// contiguous elements: axes after `first` span the block whole.
+struct Runs {
+  std::size_t first = 0;
+  std::int64_t length = 0;
+};
+Runs contiguous_runs(const Shape& sc, const Shape& block) {
+  Runs r{sc.size() - 1, sc.back()};
+  while (r.first > 0 && sc[r.first] == block[r.first]) {
+    --r.first;
+    r.length *= sc[r.first];
   }
-  for (std::size_t a = 0; a < nd; ++a) {
-    if (lo[a] != origin[a] || up[a] != origin[a] + sc[a]) return 0;
-  }
-  (void)start;
-  std::size_t j = nd - 1;
-  std::int64_t run = sc[j];
-  while (j > 0 && sc[j] == out.shape()[j]) {
-    --j;
-    run *= sc[j];
-  }
-  return static_cast<std::size_t>(run) * d.stored.size >= (std::size_t{128} << 10) ? run : 0;
+  return r;
 }
 
-void read_direct(const OpenDataset& d, Chunk& out, const Shape& sc, const Shape& origin, const Shape& start,
-                 std::uint64_t addr, const std::string& where) {
-  const std::size_t nd = sc.size();
-  std::size_t j = nd - 1;
-  std::int64_t run = sc[j];
-  while (j > 0 && sc[j] == out.shape()[j]) {
-    --j;
-    run *= sc[j];
+// Whether a storage chunk can be read with pread straight into the block: it lies wholly inside, needs no
+// conversion, and its contiguous runs in the block are long enough (128 KiB) that one pread each beats a
+// copy.
+bool reads_in_place(const OpenDataset& d, const Chunk& out, const Shape& sc, const Shape& origin,
+                    const Shape& lo, const Shape& up) {
+  if (sc.empty() || d.stored.big_endian || d.stored.dtype != out.dtype() ||
+      d.stored.size != size_of(out.dtype())) {
+    return false;
   }
+  for (std::size_t a = 0; a < sc.size(); ++a) {
+    if (lo[a] != origin[a] || up[a] != origin[a] + sc[a]) return false;
+  }
+  return static_cast<std::size_t>(contiguous_runs(sc, out.shape()).length) * d.stored.size >=
+         (std::size_t{128} << 10);
+}
+
+// Reads the storage chunk at file offset `addr` (origin `origin`) into the block starting at `start`.
+void read_in_place(const OpenDataset& d, Chunk& out, const Shape& sc, const Shape& origin, const Shape& start,
+                   std::uint64_t addr, const std::string& where) {
+  const Runs runs = contiguous_runs(sc, out.shape());
   const Shape ostr = strides_of(out.shape());
   const std::size_t es = d.stored.size;
-  Shape outer(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(j));
-  Shape pos(j, 0);
+  const std::size_t run_bytes = static_cast<std::size_t>(runs.length) * es;
+  const Shape outer(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(runs.first));
+  Shape pos(runs.first, 0);
   std::uint64_t file_at = addr;
   do {
     std::int64_t o = 0;
-    for (std::size_t a = 0; a < nd; ++a) o += (origin[a] - start[a] + (a < j ? pos[a] : 0)) * ostr[a];
-    detail::pread_all(d.fd.get(), out.bytes() + static_cast<std::size_t>(o) * es,
-                      static_cast<std::size_t>(run) * es, file_at, where);
-    file_at += static_cast<std::uint64_t>(run) * es;
-  } while (j > 0 && next_index(pos, outer));
+    for (std::size_t a = 0; a < sc.size(); ++a) {
+      o += (origin[a] - start[a] + (a < runs.first ? pos[a] : 0)) * ostr[a];
+    }
+    detail::pread_all(d.fd.get(), out.bytes() + static_cast<std::size_t>(o) * es, run_bytes, file_at, where);
+    file_at += run_bytes;
+  } while (runs.first > 0 && next_index(pos, outer));
 }
 
 std::byte* scratch(std::size_t n) {
@@ -656,12 +664,12 @@ Chunk read_hdf5_block(const std::string& path, const VariableInfo& info, const S
         raw = decode_chunk(std::move(raw), *d, mask, chunk_bytes,
                            str_cat(where, ": storage chunk at ", format_shape(origin)));
         copy_overlap(raw.data(), sc, origin, d->stored, out, start, lo, up);
-      } else if (direct_runs(*d, out, sc, origin, lo, up, start) > 0) {
+      } else if (reads_in_place(*d, out, sc, origin, lo, up)) {
         if (size < chunk_bytes) {
           throw_error(ErrorCode::kCorrupt, where, ": storage chunk at ", format_shape(origin), " has ", size,
                       " bytes, expected ", chunk_bytes);
         }
-        read_direct(*d, out, sc, origin, start, addr, where);
+        read_in_place(*d, out, sc, origin, start, addr, where);
       } else {
         if (size < chunk_bytes) {
           throw_error(ErrorCode::kCorrupt, where, ": storage chunk at ", format_shape(origin), " has ", size,
@@ -761,17 +769,14 @@ struct Source {
   std::string path;
   VariableInfo info;
   std::shared_ptr<const detail::Netcdf3File> nc3;
+  std::size_t nc3_index = 0;  // the variable's position in nc3->info.variables
   int retries = 0;
 };
 
 Chunk read_block(const Source& s, const Shape& start, const Shape& count) {
   if (s.nc3) {
-    const auto& vars = s.nc3->info.variables;
-    const std::size_t v = static_cast<std::size_t>(
-        std::find_if(vars.begin(), vars.end(), [&](const VariableInfo& x) { return x.name == s.info.name; }) -
-        vars.begin());
     Chunk out(s.info.dtype, count);
-    detail::read_netcdf3(*s.nc3, v, start, count, out.bytes());
+    detail::read_netcdf3(*s.nc3, s.nc3_index, start, count, out.bytes());
     return out;
   }
   return read_hdf5_block(s.path, s.info, start, count);
@@ -822,6 +827,12 @@ Variable read(const std::string& path, const std::string& variable, const ReadOp
                 " is a NetCDF dimension without values, not a variable");
   }
   source->info = v;
+  if (source->nc3) {
+    const auto& vars = source->nc3->info.variables;
+    source->nc3_index = static_cast<std::size_t>(
+        std::find_if(vars.begin(), vars.end(), [&](const VariableInfo& x) { return x.name == v.name; }) -
+        vars.begin());
+  }
   Variable out;
   out.file = path;
   out.info = v;
@@ -897,7 +908,6 @@ TimeAxis read_time(const std::string& path, const std::string& variable) {
 
 namespace {
 
-
 // Bytes of the variable's elements as stored ("<f4": 4 per element; 0 for types tessera cannot read).
 double stored_bytes(const VariableInfo& v) {
   if (!v.unsupported.empty() || v.stored_type.size() < 3) return 0;
@@ -945,8 +955,8 @@ std::string variable_line(const VariableInfo& v) {
 
 std::string describe(const FileInfo& info, const std::string& variable) {
   std::ostringstream out;
-  out << info.path << ": " << name_of(info.format) << ", " << format_bytes(static_cast<double>(info.file_bytes))
-      << "\n";
+  out << info.path << ": " << name_of(info.format) << ", "
+      << format_bytes(static_cast<double>(info.file_bytes)) << "\n";
   if (!variable.empty()) {
     const VariableInfo& v = info.variable(variable);
     out << variable_line(v) << "\n";

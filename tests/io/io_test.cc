@@ -136,6 +136,10 @@ TEST_F(IoFiles, ReadsEveryLayoutAndTypeLikeH5py) {
       {"scaleoffset", Shape{7, 7}, "-"},  // a filter tessera leaves to the HDF5 library
       {"partial", Shape{4, 6}, "-"},      // unwritten chunks read as the fill value
       {"scalar", std::nullopt, "-"},
+      {"big_runs", Shape{16, 64, 64}, "-"},  // each storage chunk one pread into place
+      {"big_runs", Shape{32, 64, 64}, "-"},
+      {"split_runs", Shape{8, 64, 512}, "-"},  // each storage chunk four 128 KiB preads into place
+      {"split_runs", Shape{4, 128, 512}, "-"},
       {"group/nested", Shape{2, 3}, "-"},
   };
   int k = 0;

@@ -29,6 +29,9 @@ with h5py.File(os.path.join(d, "plain.h5"), "w") as f:
     partial[0:5, 0:10] = 1.25
     partial[12:17, 3:8] = 2.5
     f.create_dataset("scalar", data=np.float64(3.5))
+    # Storage chunks of 256 KiB and 128 KiB runs: read with pread straight into the array's chunks.
+    f.create_dataset("big_runs", data=rng.standard_normal((32, 64, 64)), chunks=(8, 64, 64))
+    f.create_dataset("split_runs", data=rng.standard_normal((8, 128, 512)), chunks=(4, 32, 512))
     g = f.create_group("group")
     g.create_dataset("nested", data=np.arange(12, dtype="i8").reshape(3, 4))
     f.create_dataset("compound", data=np.zeros(4, dtype=[("a", "i4"), ("b", "f8")]))
