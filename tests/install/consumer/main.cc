@@ -1,5 +1,7 @@
+#include <tessera/io/io.h>
 #include <tessera/tessera.h>
 
+#include <cstdio>
 #include <iostream>
 
 int main() {
@@ -8,5 +10,13 @@ int main() {
   auto add = tessera::delayed([](int a, int b) { return a + b; }, "add");
   std::cout << "inc(1) + inc(2) = " << rt.compute(add(inc(1), inc(2))) << " (tessera " << TESSERA_VERSION
             << ")\n";
+  // The installed io module: write a small NetCDF-4 file and read it back.
+  const std::string path = "consumer_roundtrip.nc";
+  std::remove(path.c_str());
+  tessera::io::OutputFile out(path);
+  out.add("x", tessera::arange(10, 4), {.dims = {"n"}});
+  tessera::io::store(rt, out);
+  const tessera::Chunk back = tessera::compute(rt, tessera::io::read(path, "x").data.sum());
+  std::cout << "sum read back = " << back.flat(0) << "\n";
   return 0;
 }
