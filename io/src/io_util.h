@@ -53,6 +53,8 @@ void unshuffle(const std::byte* in, std::byte* out, std::size_t n, std::size_t w
 // Converts n stored elements (any byte order) to the tessera dtype `to`.
 void convert_elements(const std::byte* in, const StoredType& from, std::byte* out, DType to, std::size_t n);
 
-std::uint32_t crc32_of(const void* data, std::size_t n) noexcept;
+// CRC-32C (Castagnoli) of n bytes: the SSE4.2 instruction where the CPU has it (several GB/s: the journal
+// checksums every chunk written), a table otherwise; both give the same value.
+std::uint32_t crc32c_of(const void* data, std::size_t n) noexcept;
 
 }  // namespace tessera::io::detail

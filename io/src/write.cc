@@ -118,7 +118,7 @@ struct JournalRecord {
 static_assert(sizeof(JournalRecord) == 48);
 
 std::uint32_t record_check(const JournalRecord& r) {
-  return detail::crc32_of(&r, offsetof(JournalRecord, check));
+  return detail::crc32c_of(&r, offsetof(JournalRecord, check));
 }
 
 struct VarPlan {
@@ -177,7 +177,7 @@ std::string manifest_of(const FilePlan& f) {
   }
   for (const auto& c : f.coordinates) {
     m << "coordinate " << c.dim << " " << name_of(c.values.dtype()) << " " << format_shape(c.values.shape())
-      << " crc " << detail::crc32_of(c.values.bytes(), c.values.nbytes()) << "\n";
+      << " crc " << detail::crc32c_of(c.values.bytes(), c.values.nbytes()) << "\n";
   }
   for (const auto& [k, a] : f.attributes) m << "attribute " << k << "=" << a.str() << "\n";
   return m.str();
@@ -239,7 +239,7 @@ bool record_intact(const FilePlan& f, const Located& l) {
     detail::Fd fd(l.side.empty() ? f.data_path : l.side, O_RDONLY);
     std::vector<std::byte> buf(l.record.size);
     detail::pread_all(fd.get(), buf.data(), buf.size(), l.record.offset, "journal check");
-    return detail::crc32_of(buf.data(), buf.size()) == l.record.crc;
+    return detail::crc32c_of(buf.data(), buf.size()) == l.record.crc;
   } catch (const Error&) {
     return false;
   }
@@ -491,7 +491,7 @@ std::uint64_t write_chunk(FilePlan& f, std::uint32_t vi, std::uint64_t chunk, st
   r.variable = vi;
   r.chunk = chunk;
   r.size = n;
-  r.crc = detail::crc32_of(data, n);
+  r.crc = detail::crc32c_of(data, n);
   std::unique_lock<std::mutex> lock(f.mutex);
   open_writer(f);
   if (compressed) {

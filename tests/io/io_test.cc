@@ -13,7 +13,21 @@
 #include "tessera/io/io.h"
 
 namespace tessera::io {
+namespace detail {
+std::uint32_t crc32c_of(const void* data, std::size_t n) noexcept;  // io/src/io_util.h (internal)
+}
 namespace {
+
+// The journal's checksum against the published CRC-32C check values (RFC 3720, B.4, and "123456789").
+TEST(IoChecksum, Crc32cKnownValues) {
+  std::vector<unsigned char> zeros(32, 0), ones(32, 0xff), ascending(32);
+  for (int i = 0; i < 32; ++i) ascending[static_cast<std::size_t>(i)] = static_cast<unsigned char>(i);
+  EXPECT_EQ(detail::crc32c_of(zeros.data(), 32), 0x8A9136AAu);
+  EXPECT_EQ(detail::crc32c_of(ones.data(), 32), 0x62A8AB43u);
+  EXPECT_EQ(detail::crc32c_of(ascending.data(), 32), 0x46DD794Eu);
+  EXPECT_EQ(detail::crc32c_of("123456789", 9), 0xE3069283u);
+  EXPECT_EQ(detail::crc32c_of("", 0), 0u);
+}
 
 namespace fs = std::filesystem;
 using testing::NumpyOracle;
