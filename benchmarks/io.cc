@@ -93,7 +93,9 @@ void bench_read(const Setup& s, int reps) {
         std::vector<char> buf(std::size_t{8} << 20);
         const std::uint64_t lo = file_bytes * t / threads, hi = file_bytes * (t + 1) / threads;
         for (std::uint64_t at = lo; at < hi; at += buf.size()) {
-          if (::pread(fd, buf.data(), std::min<std::uint64_t>(buf.size(), hi - at), static_cast<off_t>(at)) < 0) break;
+          if (::pread(fd, buf.data(), std::min<std::uint64_t>(buf.size(), hi - at), static_cast<off_t>(at)) <
+              0)
+            break;
         }
         ::close(fd);
       });
@@ -115,7 +117,8 @@ void bench_read(const Setup& s, int reps) {
     if (r > 0) tess.push_back(bench::now_seconds() - t1);
   }
   bench::emit("read", "raw", s.case_name, "throughput", gbps(bytes, bench::median(raw)), "GB/s");
-  bench::emit("read", "raw-reused-buffer", s.case_name, "throughput", gbps(bytes, bench::median(raw_cached)), "GB/s");
+  bench::emit("read", "raw-reused-buffer", s.case_name, "throughput", gbps(bytes, bench::median(raw_cached)),
+              "GB/s");
   bench::emit("read", "tessera-local", s.case_name, "throughput", gbps(bytes, bench::median(tess)), "GB/s");
   bench::emit("read", "tessera-local", s.case_name, "wall", bench::median(tess), "s");
 }

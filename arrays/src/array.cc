@@ -796,8 +796,8 @@ double uniform01(std::uint64_t seed, std::uint64_t e, std::uint64_t stream) {
 // of random chunks. On x86-64 it is also compiled for x86-64-v4 and picked at load time where the CPU has
 // AVX-512 (8-lane 64-bit multiplies); only integer operations and an exact conversion, so every version gives
 // the same bits.
-// Not under ThreadSanitizer: the clones' ifunc resolver runs during relocation, before TSan's runtime is set up,
-// and crashes the program at load.
+// Not under ThreadSanitizer: the clones' ifunc resolver runs during relocation, before TSan's runtime is set
+// up, and crashes the program at load.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define TESSERA_X86_64_V4_CLONE __attribute__((target_clones("arch=x86-64-v4", "default")))
 #else

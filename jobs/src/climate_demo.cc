@@ -17,7 +17,8 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-constexpr const char* kAnomalyJob = R"JOB(# Standardized anomaly: how unusual each day is at each grid point, in standard deviations of that point's
+constexpr const char* kAnomalyJob =
+    R"JOB(# Standardized anomaly: how unusual each day is at each grid point, in standard deviations of that point's
 # whole record. Land is missing in the input and stays missing.
 [inputs.t]
 file = "climate.nc"
@@ -34,7 +35,8 @@ compression = 1
 attributes = { units = "1", long_name = "standardized 2 metre temperature anomaly" }
 )JOB";
 
-constexpr const char* kMonthlyJob = R"JOB(# Monthly climatology (the mean of every January, every February, ...) from the decoded CF time axis (a noleap
+constexpr const char* kMonthlyJob =
+    R"JOB(# Monthly climatology (the mean of every January, every February, ...) from the decoded CF time axis (a noleap
 # calendar here), the anomalies from it, and the area-weighted (cos latitude) global mean of those anomalies.
 [inputs.t]
 file = "climate.nc"
@@ -70,7 +72,8 @@ attributes = { units = "K", long_name = "area-weighted global mean anomaly" }
 }  // namespace
 
 std::string write_demo_climate(Runtime& runtime, const ClimateDemoOptions& o) {
-  if (o.years < 1 || o.years > 200) throw_error(ErrorCode::kInvalidArgument, "--years ", o.years, ": 1 to 200");
+  if (o.years < 1 || o.years > 200)
+    throw_error(ErrorCode::kInvalidArgument, "--years ", o.years, ": 1 to 200");
   if (!(o.resolution >= 0.1 && o.resolution <= 30)) {
     throw_error(ErrorCode::kInvalidArgument, "--resolution ", o.resolution, ": 0.1 to 30 degrees");
   }
@@ -81,12 +84,12 @@ std::string write_demo_climate(Runtime& runtime, const ClimateDemoOptions& o) {
   const Shape chunks{73, std::max<std::int64_t>(1, nlat / 2), std::max<std::int64_t>(1, nlon / 2)};
 
   const double d = o.resolution;
-  Array lat1 = arange(-90 + d / 2, 90, d, nlat, DType::kFloat64);   // cell centres
+  Array lat1 = arange(-90 + d / 2, 90, d, nlat, DType::kFloat64);  // cell centres
   Array lon1 = arange(d / 2, 360, d, nlon, DType::kFloat64);
   Array time1 = arange(0, static_cast<double>(days), 1, days, DType::kFloat64);
-  Array lat = expand_dims(expand_dims(lat1, 0), 2);   // (1, nlat, 1)
-  Array lon = expand_dims(expand_dims(lon1, 0), 0);   // (1, 1, nlon)
-  Array t = expand_dims(expand_dims(time1, 1), 2);    // (days, 1, 1)
+  Array lat = expand_dims(expand_dims(lat1, 0), 2);  // (1, nlat, 1)
+  Array lon = expand_dims(expand_dims(lon1, 0), 0);  // (1, 1, nlon)
+  Array t = expand_dims(expand_dims(time1, 1), 2);   // (days, 1, 1)
   Array phi = lat * (kPi / 180), lam = lon * (kPi / 180);
   Array base = 288.0 - 30.0 * sin(phi) * sin(phi);
   Array seasonal = 12.0 * sin(phi) * cos((t - 15.0) * (2 * kPi / 365));
@@ -100,7 +103,9 @@ std::string write_demo_climate(Runtime& runtime, const ClimateDemoOptions& o) {
   io::OutputFile out(path, {.overwrite = true});
   out.add("t2m", t2m,
           {.dims = {"time", "lat", "lon"},
-           .attributes = {{"units", "K"}, {"long_name", "2 metre temperature"}, {"standard_name", "air_temperature"}},
+           .attributes = {{"units", "K"},
+                          {"long_name", "2 metre temperature"},
+                          {"standard_name", "air_temperature"}},
            .fill_value = 1e20,
            .storage_chunks = chunks,
            .gzip = 1});
@@ -124,8 +129,9 @@ int run_climate_demo(const ClimateDemoOptions& o, const RuntimeOptions& runtime_
   {
     Runtime runtime(runtime_options);
     if (printing) {
-      out << "tessera demo: writing a synthetic climate file (" << o.years << " years of daily 2 metre temperature, "
-          << o.resolution << " degree grid, land missing) to " << o.dir << "/climate.nc\n";
+      out << "tessera demo: writing a synthetic climate file (" << o.years
+          << " years of daily 2 metre temperature, " << o.resolution << " degree grid, land missing) to "
+          << o.dir << "/climate.nc\n";
     }
     input = write_demo_climate(runtime, o);
     if (printing) {
@@ -137,7 +143,8 @@ int run_climate_demo(const ClimateDemoOptions& o, const RuntimeOptions& runtime_
   const std::string monthly_job = (std::filesystem::path(o.dir) / "monthly_climatology.toml").string();
   // Every rank reads the job files, so every rank writes them (same bytes, atomically renamed into place):
   // no rank may look for a file another has not written yet.
-  for (const auto& [path, text] : {std::pair{anomaly_job, kAnomalyJob}, std::pair{monthly_job, kMonthlyJob}}) {
+  for (const auto& [path, text] :
+       {std::pair{anomaly_job, kAnomalyJob}, std::pair{monthly_job, kMonthlyJob}}) {
     const std::string tmp = str_cat(path, ".tmp-", ::getpid());
     std::ofstream(tmp) << text;
     std::filesystem::rename(tmp, path);
@@ -151,11 +158,15 @@ int run_climate_demo(const ClimateDemoOptions& o, const RuntimeOptions& runtime_
   }
   if (printing) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    out << "\ntessera demo: done in " << std::fixed << std::setprecision(1) << seconds << " s. In " << o.dir << ":\n"
+    out << "\ntessera demo: done in " << std::fixed << std::setprecision(1) << seconds << " s. In " << o.dir
+        << ":\n"
         << "  climate.nc                 the input (tessera info " << o.dir << "/climate.nc)\n"
-        << "  standardized_anomaly.nc    (t - mean) / std per grid point        <- standardized_anomaly.toml\n"
-        << "  monthly.nc                 monthly climatology, anomalies, global mean anomaly  <- monthly_climatology.toml\n"
-        << "Look at them with xarray (xarray.open_dataset(\"" << o.dir << "/monthly.nc\")) or ncdump -h; edit the\n"
+        << "  standardized_anomaly.nc    (t - mean) / std per grid point        <- "
+           "standardized_anomaly.toml\n"
+        << "  monthly.nc                 monthly climatology, anomalies, global mean anomaly  <- "
+           "monthly_climatology.toml\n"
+        << "Look at them with xarray (xarray.open_dataset(\"" << o.dir
+        << "/monthly.nc\")) or ncdump -h; edit the\n"
         << "job files and run them again with `tessera run JOB --overwrite`, or across ranks with\n"
         << "`mpirun --bind-to none -n 3 tessera run JOB --overwrite`.\n";
   }

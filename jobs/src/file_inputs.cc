@@ -97,7 +97,8 @@ std::vector<io::OutputFile> output_files(const JobSpec& job, const JobPlan& plan
       out.emplace_back(spec.path, options);
       file = out.end() - 1;
       // The job file's name, not the path it was given by: the same job writes the same bytes from anywhere.
-      file->set_attribute("source", "tessera job " + std::filesystem::path(job.source->name).filename().string());
+      file->set_attribute("source",
+                          "tessera job " + std::filesystem::path(job.source->name).filename().string());
     }
     io::VariableOptions v;
     v.dims = o.dims;

@@ -45,8 +45,8 @@ class SyncExecutor final : public Executor {
     // Plan order is a topological order, so running by number is valid and follows the static priorities.
     for (std::uint32_t p = 0; p < n; ++p) {
       if (stop_requested()) {
-        throw Error(ErrorCode::kCancelled, str_cat("stopped on request (", signal_name(stop_signal()), ") with ", p,
-                                                   " of ", n, " tasks done"));
+        throw Error(ErrorCode::kCancelled, str_cat("stopped on request (", signal_name(stop_signal()),
+                                                   ") with ", p, " of ", n, " tasks done"));
       }
       Value out = runner.run(p, values.get(), 0);
       if (observed) {

@@ -398,8 +398,9 @@ class ThreadPoolExecutor final : public Executor {
       if (stop_requested()) {  // one relaxed load per task: a signal asked the run to end
         flush();
         try {
-          throw Error(ErrorCode::kCancelled, str_cat("stopped on request (", signal_name(stop_signal()), ") with ",
-                                                     s.completed.load(), " of ", s.total, " tasks done"));
+          throw Error(ErrorCode::kCancelled,
+                      str_cat("stopped on request (", signal_name(stop_signal()), ") with ",
+                              s.completed.load(), " of ", s.total, " tasks done"));
         } catch (...) {
           fail(s);
         }

@@ -243,8 +243,8 @@ class Scheduler {
       }
       if (!error_ && stop_requested()) {
         error_ = ErrorInfo{ErrorCode::kCancelled, "",
-                           str_cat("stopped on request (", signal_name(stop_signal()), ") with ", completed_, " of ",
-                                   m_, " tasks done"),
+                           str_cat("stopped on request (", signal_name(stop_signal()), ") with ", completed_,
+                                   " of ", m_, " tasks done"),
                            0};
       }
       if (error_) return abort_all();

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "json_text.h"
-#include "tessera/runtime/format.h"
 #include "tessera/runtime/error.h"
+#include "tessera/runtime/format.h"
 #include "tessera/runtime/trace.h"
 
 namespace tessera {
@@ -29,7 +29,6 @@ void array(std::string& s, const std::vector<T>& v, F value) {
   }
   s += ']';
 }
-
 
 std::string human_seconds(double s) {
   char buf[32];

@@ -70,8 +70,8 @@ struct RunResult {
 
 struct ExecutorOptions {
   int threads = 0;  // 0: one per CPU of the process's affinity mask (what mpirun/srun/taskset allowed)
-  bool track_live = false;  // count results alive at once (one atomic per task: on for tests and reports)
-  RecordOptions record;     // events for a trace and report (tessera/runtime/trace.h)
+  bool track_live = false;   // count results alive at once (one atomic per task: on for tests and reports)
+  RecordOptions record;      // events for a trace and report (tessera/runtime/trace.h)
   ProgressOptions progress;  // a progress callback while a run goes on
   MemoryOptions memory;      // thread pool only: a memory limit for results, with spilling
 };

@@ -68,7 +68,7 @@ struct TaskOptions {
   // Pause before retry k (k = 1, 2, ...): retry_backoff_ms * 2^(k-1) milliseconds, at most 1 s, so that a
   // transient cause (a busy file system, a flaky network mount) has time to pass.
   std::uint16_t retry_backoff_ms = 10;
-  std::int32_t rank = -1;          // MPI executor: run on this worker rank (-1: wherever the scheduler likes)
+  std::int32_t rank = -1;  // MPI executor: run on this worker rank (-1: wherever the scheduler likes)
 
   friend bool operator==(const TaskOptions&, const TaskOptions&) = default;
 };

@@ -29,7 +29,7 @@ struct RuntimeOptions {
   bool track_live = false;
   RecordOptions record;      // record events for last_trace() (tessera/runtime/trace.h); overrides mpi.record
   ProgressOptions progress;  // progress calls while a run goes on (rank 0); overrides mpi.progress
-  MpiExecutorOptions mpi;  // `threads` above overrides mpi.threads when set
+  MpiExecutorOptions mpi;    // `threads` above overrides mpi.threads when set
   // A memory limit per worker (thread pool: the process; MPI: each worker rank), with spilling
   // (docs/memory.md); overrides mpi.memory when its limit is set. The sync executor ignores it.
   MemoryOptions memory;
