@@ -159,38 +159,22 @@ StoredType describe_type(hid_t type) {
       t.why = H5Tis_variable_str(type) > 0 ? "variable-length string" : "fixed-length string";
       t.numpy = "string";
       break;
-    case H5T_COMPOUND:
-      t.why = "compound";
-      t.numpy = "compound";
+    default: {
+      // Non-numeric classes: named by what they are; tessera reads none of them.
+      const char* name = cls == H5T_COMPOUND    ? "compound"
+                         : cls == H5T_VLEN      ? "vlen"
+                         : cls == H5T_ENUM      ? "enum"
+                         : cls == H5T_ARRAY     ? "array"
+                         : cls == H5T_OPAQUE    ? "opaque"
+                         : cls == H5T_REFERENCE ? "reference"
+                         : cls == H5T_BITFIELD  ? "bitfield"
+                                                : "unknown";
+      t.numpy = name;
+      t.why = cls == H5T_VLEN                       ? "variable-length"
+              : std::string_view(name) == "unknown" ? "unknown type class"
+                                                    : name;
       break;
-    case H5T_VLEN:
-      t.why = "variable-length";
-      t.numpy = "vlen";
-      break;
-    case H5T_ENUM:
-      t.why = "enum";
-      t.numpy = "enum";
-      break;
-    case H5T_ARRAY:
-      t.why = "array";
-      t.numpy = "array";
-      break;
-    case H5T_OPAQUE:
-      t.why = "opaque";
-      t.numpy = "opaque";
-      break;
-    case H5T_REFERENCE:
-      t.why = "reference";
-      t.numpy = "reference";
-      break;
-    case H5T_BITFIELD:
-      t.why = "bitfield";
-      t.numpy = "bitfield";
-      break;
-    default:
-      t.why = "unknown type class";
-      t.numpy = "unknown";
-      break;
+    }
   }
   return t;
 }

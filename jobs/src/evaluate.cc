@@ -673,8 +673,8 @@ Value Evaluator::eval_binary(const Expr& e) {
   const Shape shape = broadcast(e.span, "operands of '" + op + "'", {&l, &r});
   auto axes = broadcast_axes(shape, {&l, &r});
   Array result = guarded(e.span, [&]() -> Array {
-    if (l.is_array() && r.is_array()) {
-      const Array &a = l.a.data, &b = r.a.data;
+    // Array with array, or array with a number on the right: the same operators apply.
+    auto apply = [&](const Array& a, const auto& b) -> std::optional<Array> {
       switch (e.op) {
         case TokenKind::kPlus:
           return a + b;
@@ -699,37 +699,12 @@ Value Evaluator::eval_binary(const Expr& e) {
         case TokenKind::kGe:
           return a >= b;
         default:
-          break;
+          return std::nullopt;
       }
-    } else if (l.is_array()) {
-      const Array& a = l.a.data;
-      const Scalar b = scalar_of(r);
-      switch (e.op) {
-        case TokenKind::kPlus:
-          return a + b;
-        case TokenKind::kMinus:
-          return a - b;
-        case TokenKind::kStar:
-          return a * b;
-        case TokenKind::kSlash:
-          return a / b;
-        case TokenKind::kPower:
-          return power(a, b);
-        case TokenKind::kEq:
-          return a == b;
-        case TokenKind::kNe:
-          return a != b;
-        case TokenKind::kLt:
-          return a < b;
-        case TokenKind::kLe:
-          return a <= b;
-        case TokenKind::kGt:
-          return a > b;
-        case TokenKind::kGe:
-          return a >= b;
-        default:
-          break;
-      }
+    };
+    if (l.is_array()) {
+      std::optional<Array> out = r.is_array() ? apply(l.a.data, r.a.data) : apply(l.a.data, scalar_of(r));
+      if (out) return std::move(*out);
     } else {
       const Scalar a = scalar_of(l);
       const Array& b = r.a.data;
