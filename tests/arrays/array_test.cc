@@ -522,9 +522,11 @@ TEST(Pipelines, ErrorsForGroupsScansAndBlocks) {
   Array wrong = map_blocks([](std::span<const Chunk* const>,
                               std::span<const std::int64_t>) { return Chunk::zeros(DType::kFloat64, {1}); },
                            std::vector<Array>{t}, DType::kFloat64, std::nullopt, "shrink");
+  // Every chunk fails; with several threads any of them may be the first reported.
   EXPECT_THAT([&] { compute(rt(), wrong); },
-              ::testing::ThrowsMessage<TaskError>(
-                  HasSubstr("the block function returned float64 (1,) for chunk (0, 0)")));
+              ::testing::ThrowsMessage<TaskError>(::testing::AllOf(
+                  HasSubstr("the block function returned float64 (1,) for chunk ("),
+                  HasSubstr("expected float64 (3, 2)"))));
 }
 
 }  // namespace
