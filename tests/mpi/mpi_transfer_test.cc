@@ -270,6 +270,64 @@ TEST(MpiTransfer, EveryPairOfWorkersMovesBytesOnTheExpectedPath) {
   EXPECT_EQ(served, requested);
 }
 
+TEST(MpiTransfer, TasksRunOnTheNodeHoldingMostOfTheirInputs) {
+  // One worker on node A makes 3 units of input; two workers on node B make 2 units each. The reader goes to
+  // node B (3 units cross the network, not 4) even though the single largest holder is on node A.
+  const std::vector<int> leader = node_leaders();
+  int a = -1;
+  int b1 = -1;
+  int b2 = -1;
+  for (int r = 1; r < world_size() && b2 < 0; ++r) {
+    for (int s = r + 1; s < world_size() && b2 < 0; ++s) {
+      if (leader[static_cast<std::size_t>(r)] != leader[static_cast<std::size_t>(s)]) continue;
+      for (int o = 1; o < world_size(); ++o) {
+        if (leader[static_cast<std::size_t>(o)] == leader[static_cast<std::size_t>(r)]) continue;
+        a = o;
+        b1 = r;
+        b2 = s;
+        break;
+      }
+    }
+  }
+  if (b2 < 0) GTEST_SKIP() << "needs two workers on one node and one on another (tests/cluster runs it)";
+  constexpr std::size_t kUnit = 8192;  // doubles: 64 KiB
+  Graph g;
+  auto make = [&](int rank, std::size_t units) {
+    return g.add(
+        TaskKey{"make", {rank}},
+        [units, rank](const TaskContext&) { return Value::of(std::vector<double>(units * kUnit, rank)); }, {},
+        TaskOptions{.rank = rank});
+  };
+  const TaskId from_a = make(a, 3);
+  const TaskId from_b1 = make(b1, 2);
+  const TaskId from_b2 = make(b2, 2);
+  const TaskId read = g.add(
+      TaskKey{"read", {}},
+      [](const TaskContext& ctx) {
+        double total = 0;
+        for (std::size_t i = 0; i < 3; ++i) {
+          for (double v : ctx.input<std::vector<double>>(i)) total += v;
+        }
+        return Value::of(total);
+      },
+      {from_a, from_b1, from_b2});
+  auto exec = make_mpi_executor();
+  RunResult r = exec->run(g, Plan::build(g, std::vector<TaskId>{read}));
+  EXPECT_EQ(r.outputs[0].get<double>(), static_cast<double>(kUnit) * (3.0 * a + 2.0 * b1 + 2.0 * b2));
+  const std::uint64_t unit = kUnit * sizeof(double);
+  int reader = -1;
+  for (const WorkerStats& w : r.stats.workers) {
+    if (w.bytes_from[static_cast<std::size_t>(a)] > 0) reader = w.rank;
+  }
+  ASSERT_GT(reader, 0) << "nobody fetched rank " << a << "'s input";
+  EXPECT_EQ(leader[static_cast<std::size_t>(reader)], leader[static_cast<std::size_t>(b1)])
+      << "the reader ran on rank " << reader << ", not on the node of ranks " << b1 << " and " << b2;
+  for (const WorkerStats& w : r.stats.workers) {
+    if (w.rank != reader) continue;
+    EXPECT_EQ(w.bytes_from[static_cast<std::size_t>(a)], 3 * unit);
+  }
+}
+
 TEST(MpiTransfer, NodeLocalRanksComeFromMpi) {
   // TESSERA_EXPECT_NODE_SIZES="2,2": ranks per node in rank order, as the launcher was told to place them
   // (tests/cluster). The executor's placement must agree: worker i/n of the node led by its lowest rank.

@@ -2,12 +2,13 @@
 //
 // Scheduler (rank 0). Keeps, per plan task, how many dependencies are unfinished, how many readers remain,
 // where it is assigned or held, and where its encoded result lives. Ready tasks go, in plan priority order,
-// to the worker holding most of their input bytes (if it is not overloaded), else to the least occupied
-// worker with room; roots go in consecutive blocks to one worker at a time, so siblings of a reduction meet
-// on one worker. A task whose only reader is a single task is assigned together with that reader when the
-// reader's other inputs are already placed there ("pre-assignment"): chains and reduction subtrees then run
-// on one worker without a round trip per task, and their intermediates are never published for RMA. Results
-// are released on every holder when their last reader finished.
+// to the node holding most of their input bytes and there to the worker holding most (if it is not
+// overloaded), else to the least occupied worker with room on that node, then anywhere (placement.h); roots
+// go in consecutive blocks to one worker at a time, so siblings of a reduction meet on one worker. A task
+// whose only reader is a single task is assigned together with that reader when the reader's other inputs
+// are already placed there ("pre-assignment"): chains and reduction subtrees then run on one worker without
+// a round trip per task, and their intermediates are never published for RMA. Results are released on every
+// holder when their last reader finished.
 //
 // Worker (ranks 1..N-1). Its main thread talks to the scheduler, drives fetches and answers other workers'
 // chunk requests; compute threads, pinned to the cores of the worker's NUMA binding, run tasks as their
@@ -37,6 +38,7 @@
 #include "chunk_arena.h"
 #include "messenger.h"
 #include "mpi_env.h"
+#include "placement.h"
 #include "protocol.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/stop.h"
@@ -173,7 +175,7 @@ std::string type_name_of_tag(std::uint64_t tag) {
 class Scheduler {
  public:
   Scheduler(const Graph& graph, const Plan& plan, MPI_Comm comm, int ranks, const std::vector<int>& threads,
-            int tasks_per_thread, const RecordOptions& record, const ProgressOptions& progress,
+            const std::vector<int>& node_of, int tasks_per_thread, const RecordOptions& record, const ProgressOptions& progress,
             Clock::time_point origin, const MemoryOptions& memory)
       : record_(record),
         progress_(progress),
@@ -195,6 +197,7 @@ class Scheduler {
         occupancy_(static_cast<std::size_t>(workers_), 0),
         capacity_(static_cast<std::size_t>(workers_)),
         threads_(static_cast<std::size_t>(workers_)),
+        node_(node_of.begin() + 1, node_of.end()),
         mean_seconds_(static_cast<std::size_t>(workers_), -1.0),
         assign_out_(static_cast<std::size_t>(workers_)),
         release_out_(static_cast<std::size_t>(workers_)),
@@ -400,17 +403,7 @@ class Scheduler {
         it->second += loc_[d].bytes + 1;
       }
     }
-    int best = -1;
-    std::uint64_t best_bytes = 0;
-    for (const auto& [w, b] : held_) {
-      const auto i = wi(w);
-      if (b > best_bytes || (b == best_bytes && occupancy_[i] < occupancy_[wi(best)])) {
-        best = w;
-        best_bytes = b;
-      }
-    }
-    if (best > 0 && occupancy_[wi(best)] < 2 * capacity_[wi(best)]) return best;
-    return least_occupied();
+    return detail::place_by_inputs(held_, detail::WorkerLoads{occupancy_, capacity_, node_});
   }
 
   [[noreturn]] void cannot_meet(std::uint32_t t, std::uint32_t a, std::uint32_t b) const {
@@ -675,6 +668,7 @@ class Scheduler {
   int last_root_worker_ = -1;
   std::vector<int> occupancy_;  // assigned, runnable, unfinished tasks per worker
   std::vector<int> capacity_;
+  std::vector<int> node_;  // node id (its lowest rank) by worker index
   std::vector<int> threads_;
   std::vector<double> mean_seconds_;  // moving average of task run time per worker (-1: none yet)
   std::vector<WireWriter> assign_out_;
@@ -1480,7 +1474,7 @@ class MpiExecutor final : public Executor {
     std::uint64_t roots_withheld = 0;
     if (rank_ == 0) {
       TerminateNotice notice(plan.size());
-      Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, options_.tasks_per_thread,
+      Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, node_of_, options_.tasks_per_thread,
                           options_.record, options_.progress, origin, options_.memory);
       outcome = scheduler.run();
       peak_held = scheduler.peak_held_bytes();
@@ -1685,6 +1679,8 @@ class MpiExecutor final : public Executor {
   void gather_worker_info() {
     threads_.assign(static_cast<std::size_t>(size_), 0);
     TESSERA_MPI_CHECK(MPI_Allgather(&my_threads_, 1, MPI_INT, threads_.data(), 1, MPI_INT, comm_.get()));
+    node_of_.assign(static_cast<std::size_t>(size_), 0);
+    TESSERA_MPI_CHECK(MPI_Allgather(&node_leader_, 1, MPI_INT, node_of_.data(), 1, MPI_INT, comm_.get()));
     const int len = static_cast<int>(binding_text_.size());
     std::vector<int> lens(static_cast<std::size_t>(size_));
     TESSERA_MPI_CHECK(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm_.get()));
@@ -1899,6 +1895,7 @@ class MpiExecutor final : public Executor {
   int size_ = 1;
   int node_leader_ = 0;
   Comm node_comm_;                 // the ranks sharing this node's memory (may carry the arena's window)
+  std::vector<int> node_of_;       // node id (its lowest rank) of every rank
   std::vector<int> node_members_;  // their world ranks, by node rank
   std::vector<int> rma_target_;    // per world rank: its rank in the arena's window, -1: fetch two-sided
   std::string transfer_;           // RunStats::transfer
