@@ -64,12 +64,19 @@ std::uint64_t SpillStore::write(std::uint32_t t, const Value& v) {
   thread_local std::vector<std::byte> scratch;
   scratch.resize(n);
   ops->encode(v.data(), scratch.data());
+  write_bytes(t, scratch.data(), n);
+  // The encoding buffer would otherwise keep the largest result's size for the thread's lifetime.
+  if (scratch.capacity() > (std::size_t{8} << 20)) std::vector<std::byte>().swap(scratch);
+  return n;
+}
+
+void SpillStore::write_bytes(std::uint32_t t, const std::byte* data, std::size_t n) {
   const std::string path = path_of(t);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw_os("create", path, errno);
   std::size_t done = 0;
   while (done < n) {
-    const ssize_t k = ::write(fd, scratch.data() + done, n - done);
+    const ssize_t k = ::write(fd, data + done, n - done);
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) {
       const int err = k < 0 ? errno : ENOSPC;
@@ -80,25 +87,13 @@ std::uint64_t SpillStore::write(std::uint32_t t, const Value& v) {
     done += static_cast<std::size_t>(k);
   }
   ::close(fd);
-  // The encoding buffer would otherwise keep the largest result's size for the thread's lifetime.
-  if (scratch.capacity() > (std::size_t{8} << 20)) std::vector<std::byte>().swap(scratch);
   written_.fetch_add(n, std::memory_order_relaxed);
-  return n;
 }
 
-Value SpillStore::read(std::uint32_t t, const TypeOps& ops, std::uint64_t bytes) {
+void SpillStore::read_bytes(std::uint32_t t, std::byte* dest, std::size_t bytes) {
   const std::string path = path_of(t);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw_os("open", path, errno);
-  std::shared_ptr<const void> object;
-  std::byte* dest = nullptr;
-  std::vector<std::byte> staging;
-  if (ops.receive != nullptr) {
-    object = ops.receive(bytes, &dest);  // straight into the final object: no second copy
-  } else {
-    staging.resize(bytes);
-    dest = staging.data();
-  }
   std::size_t done = 0;
   while (done < bytes) {
     const ssize_t k = ::read(fd, dest + done, bytes - done);
@@ -116,6 +111,19 @@ Value SpillStore::read(std::uint32_t t, const TypeOps& ops, std::uint64_t bytes)
   }
   ::close(fd);
   read_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+Value SpillStore::read(std::uint32_t t, const TypeOps& ops, std::uint64_t bytes) {
+  std::shared_ptr<const void> object;
+  std::byte* dest = nullptr;
+  std::vector<std::byte> staging;
+  if (ops.receive != nullptr) {
+    object = ops.receive(bytes, &dest);  // straight into the final object: no second copy
+  } else {
+    staging.resize(bytes);
+    dest = staging.data();
+  }
+  read_bytes(t, dest, bytes);
   if (ops.receive != nullptr) {
     if (ops.finish_receive != nullptr) ops.finish_receive(const_cast<void*>(object.get()));
     return Value::adopt(std::move(object), ops);

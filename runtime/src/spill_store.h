@@ -29,6 +29,9 @@ class SpillStore {
   std::uint64_t write(std::uint32_t t, const Value& v);
   // Reads task t's file back into a value of the type `ops` describes. Throws Error(kIo) or Error(kCorrupt).
   Value read(std::uint32_t t, const TypeOps& ops, std::uint64_t bytes);
+  // The same with bytes already encoded: writes n bytes as task t's file / reads them back into dest.
+  void write_bytes(std::uint32_t t, const std::byte* data, std::size_t n);
+  void read_bytes(std::uint32_t t, std::byte* dest, std::size_t n);
   // Deletes task t's file (no error if there is none).
   void remove(std::uint32_t t) noexcept;
 

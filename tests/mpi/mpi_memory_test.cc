@@ -1,12 +1,17 @@
 // Memory limits and failures of memory under the MPI executor: the scheduler counts each worker's bytes and
 // holds root tasks back; results stay bit-identical; a kernel's std::bad_alloc names the task on every rank.
 #include <mpi.h>
+#include <stdlib.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <new>
+#include <stdexcept>
+#include <string>
 
 #include "tessera/arrays/array.h"
 #include "tessera/runtime/runtime.h"
@@ -42,7 +47,7 @@ Array input() {
       "input");
 }
 
-TEST(MpiMemory, LimitWithholdsRootsAndResultsAreBitIdentical) {
+TEST(MpiMemory, WithoutSpillingTheLimitWithholdsRootsAndResultsAreBitIdentical) {
   if (world_size() < 2) GTEST_SKIP() << "needs the MPI executor";
   Array x = input();
   std::vector<Array> arrays{x.sum(), (x - x.mean(0)).sum(1)};
@@ -50,6 +55,7 @@ TEST(MpiMemory, LimitWithholdsRootsAndResultsAreBitIdentical) {
   const std::vector<Chunk> expected = compute(local, arrays);
   RuntimeOptions o;
   o.memory.limit = std::uint64_t{16} << 20;
+  o.memory.spill = false;  // withholding alone (spilling keeps workers under pause_fraction)
   Runtime mpi(o);
   ASSERT_EQ(mpi.executor().name(), "mpi");
   const std::vector<Chunk> got = compute(mpi, arrays);
@@ -61,6 +67,96 @@ TEST(MpiMemory, LimitWithholdsRootsAndResultsAreBitIdentical) {
     EXPECT_GT(mpi.last_stats().roots_withheld, 0u);
     EXPECT_GT(mpi.last_stats().peak_held_bytes, 0u);
   }
+}
+
+// Every rank's spill directory for one test: made by rank 0, shared (one machine, or simulated nodes sharing
+// a file system), removed at the end.
+std::string shared_temp_dir() {
+  std::string dir(256, '\0');
+  if (world_rank() == 0) {
+    std::string pattern = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : "/tmp") +
+                          "/tessera-mpi-spill-test-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) pattern.clear();
+    dir.replace(0, pattern.size(), pattern);
+  }
+  MPI_Bcast(dir.data(), static_cast<int>(dir.size()), MPI_CHAR, 0, MPI_COMM_WORLD);
+  dir.resize(std::strlen(dir.c_str()));
+  return dir;
+}
+
+// Files and folders left in dir (spill directories are made inside it per worker and run).
+int entries_in(const std::string& dir) {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::recursive_directory_iterator(dir)) ++n;
+  return n;
+}
+
+TEST(MpiMemory, WorkersSpillToDiskServeSpilledChunksAndResultsAreBitIdentical) {
+  // 64 MiB of chunks made by tasks through 12 MiB per worker: the anomaly must hold every chunk of a column
+  // between the mean and the subtraction, so workers write chunks to disk, read their own back, and serve
+  // them to peers on request (whatever the data plane). Results match a run without MPI bit for bit.
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  const std::string dir = shared_temp_dir();
+  ASSERT_FALSE(dir.empty());
+  Array x = input();
+  std::vector<Array> arrays{(x - x.mean(0)).sum(1), (x * x).sum(0)};
+  Runtime local(RuntimeOptions{.executor = ExecutorKind::kSync});
+  const std::vector<Chunk> expected = compute(local, arrays);
+  RuntimeOptions o;
+  o.memory.limit = std::uint64_t{12} << 20;
+  o.memory.spill_dir = dir;
+  Runtime mpi(o);
+  const std::vector<Chunk> got = compute(mpi, arrays);
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(std::memcmp(got[i].bytes(), expected[i].bytes(), expected[i].nbytes()), 0) << "array " << i;
+  }
+  const RunStats& stats = mpi.last_stats();
+  std::uint64_t spilled = 0;
+  std::uint64_t unspilled = 0;
+  std::uint64_t served = 0;
+  std::uint64_t requested = 0;
+  for (const WorkerStats& w : stats.workers) {
+    spilled += w.bytes_spilled;
+    unspilled += w.bytes_unspilled;
+    served += w.bytes_served;
+    requested += w.bytes_two_sided;
+  }
+  EXPECT_EQ(stats.bytes_spilled, spilled);
+  EXPECT_EQ(stats.bytes_unspilled, unspilled);
+  EXPECT_GT(spilled, std::uint64_t{16} << 20) << "64 MiB through 12 MiB per worker must spill";
+  EXPECT_GT(unspilled + served, 0u) << "spilled chunks were never needed again?";
+  EXPECT_EQ(served, requested);
+  MPI_Barrier(MPI_COMM_WORLD);
+  EXPECT_EQ(entries_in(dir), 0) << "spill files left in " << dir;
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world_rank() == 0) std::filesystem::remove_all(dir);
+}
+
+TEST(MpiMemory, SpillFilesAreRemovedAfterAFailure) {
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  const std::string dir = shared_temp_dir();
+  ASSERT_FALSE(dir.empty());
+  // The last chunk fails after many chunks were spilled.
+  Array x = from_function(
+      ChunkGrid::regular({1024, 8192}, {128, 1024}), DType::kFloat64,
+      [](const ChunkGrid& g, std::span<const std::int64_t> idx) -> Chunk {
+        if (idx[0] == 7 && idx[1] == 7) throw std::runtime_error("disk on fire");
+        Chunk c(DType::kFloat64, g.chunk_shape(idx));
+        for (double& e : c.data<double>()) e = static_cast<double>(idx[0] + idx[1]);
+        return c;
+      },
+      "fragile");
+  RuntimeOptions o;
+  o.memory.limit = std::uint64_t{12} << 20;
+  o.memory.spill_dir = dir;
+  Runtime mpi(o);
+  EXPECT_THAT([&] { compute(mpi, (x - x.mean(0)).sum(1)); },
+              ::testing::ThrowsMessage<TaskError>(HasSubstr("disk on fire")));
+  MPI_Barrier(MPI_COMM_WORLD);
+  EXPECT_EQ(entries_in(dir), 0) << "spill files left in " << dir;
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world_rank() == 0) std::filesystem::remove_all(dir);
 }
 
 TEST(MpiMemory, BadAllocInAKernelNamesTheTaskOnEveryRank) {

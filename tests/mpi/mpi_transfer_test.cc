@@ -301,16 +301,15 @@ TEST(MpiTransfer, TasksRunOnTheNodeHoldingMostOfTheirInputs) {
   const TaskId from_a = make(a, 3);
   const TaskId from_b1 = make(b1, 2);
   const TaskId from_b2 = make(b2, 2);
-  const TaskId read = g.add(
-      TaskKey{"read", {}},
-      [](const TaskContext& ctx) {
-        double total = 0;
-        for (std::size_t i = 0; i < 3; ++i) {
-          for (double v : ctx.input<std::vector<double>>(i)) total += v;
-        }
-        return Value::of(total);
-      },
-      {from_a, from_b1, from_b2});
+  const TaskId read = g.add(TaskKey{"read", {}},
+                            [](const TaskContext& ctx) {
+                              double total = 0;
+                              for (std::size_t i = 0; i < 3; ++i) {
+                                for (double v : ctx.input<std::vector<double>>(i)) total += v;
+                              }
+                              return Value::of(total);
+                            },
+                            {from_a, from_b1, from_b2});
   auto exec = make_mpi_executor();
   RunResult r = exec->run(g, Plan::build(g, std::vector<TaskId>{read}));
   EXPECT_EQ(r.outputs[0].get<double>(), static_cast<double>(kUnit) * (3.0 * a + 2.0 * b1 + 2.0 * b2));

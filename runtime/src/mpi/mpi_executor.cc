@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "../spill_store.h"
 #include "../task_runner.h"
 #include "chunk_arena.h"
 #include "messenger.h"
@@ -175,8 +176,8 @@ std::string type_name_of_tag(std::uint64_t tag) {
 class Scheduler {
  public:
   Scheduler(const Graph& graph, const Plan& plan, MPI_Comm comm, int ranks, const std::vector<int>& threads,
-            const std::vector<int>& node_of, int tasks_per_thread, const RecordOptions& record, const ProgressOptions& progress,
-            Clock::time_point origin, const MemoryOptions& memory)
+            const std::vector<int>& node_of, int tasks_per_thread, const RecordOptions& record,
+            const ProgressOptions& progress, Clock::time_point origin, const MemoryOptions& memory)
       : record_(record),
         progress_(progress),
         observed_(record.enabled || progress.callback != nullptr),
@@ -204,7 +205,18 @@ class Scheduler {
         assign_count_(static_cast<std::size_t>(workers_), 0),
         release_count_(static_cast<std::size_t>(workers_), 0),
         pause_at_(static_cast<std::uint64_t>(static_cast<double>(memory.limit) * memory.pause_fraction)),
+        spill_at_(
+            memory.limit > 0 && memory.spill
+                ? std::max<std::uint64_t>(1, static_cast<std::uint64_t>(static_cast<double>(memory.limit) *
+                                                                        memory.spill_fraction))
+                : 0),
         held_bytes_(memory.limit > 0 ? static_cast<std::size_t>(workers_) : 0, 0) {
+    if (spill_at_ > 0) {
+      spill_state_.assign(m_, kInMemory);
+      holding_.resize(static_cast<std::size_t>(workers_));
+      spill_out_.resize(static_cast<std::size_t>(workers_));
+      spill_count_.assign(static_cast<std::size_t>(workers_), 0);
+    }
     for (std::uint32_t t = 0; t < m_; ++t) {
       pending_[t] = static_cast<std::int32_t>(plan.dependencies(t).size());
       readers_[t] = static_cast<std::int32_t>(plan.dependents(t).size() + plan.output_holds(t));
@@ -453,6 +465,13 @@ class Scheduler {
       out.put<std::uint8_t>(joins ? kLocalOnly : 0);
       remotes_.clear();
       for (std::uint32_t d : plan_.dependencies(t)) {
+        if (spill_at_ > 0 && where_[d] == w && spill_state_[d] == kOnDisk) {
+          // The owner reads it back from its spill file for this task and keeps it (and the file).
+          spill_state_[d] = kReadBack;
+          held_bytes_[wi(w)] += owner_bytes(d);
+          peak_held_ = std::max(peak_held_, held_bytes_[wi(w)]);
+          holding_[wi(w)].push_back(d);
+        }
         if (state_[d] != kDone || where_[d] == w) continue;
         if (std::find(remotes_.begin(), remotes_.end(), d) != remotes_.end()) continue;
         remotes_.push_back(d);
@@ -487,14 +506,14 @@ class Scheduler {
 
   void release(std::uint32_t d) {
     state_[d] = kReleased;
-    auto add = [&](int w) {
+    auto add = [&](int w, std::uint64_t bytes) {
       release_out_[wi(w)].put(d);
       ++release_count_[wi(w)];
-      if (!held_bytes_.empty()) held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], loc_[d].bytes);
+      if (!held_bytes_.empty()) held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], bytes);
     };
-    add(where_[d]);
+    add(where_[d], owner_bytes(d));
     if (auto it = replicas_.find(d); it != replicas_.end()) {
-      for (int w : it->second) add(w);
+      for (int w : it->second) add(w, loc_[d].bytes);
       replicas_.erase(it);
     }
   }
@@ -521,11 +540,13 @@ class Scheduler {
         const std::uint32_t d = checked(r.get<std::uint32_t>());
         replicas_[d].push_back(w);
         if (!held_bytes_.empty()) held_bytes_[wi(w)] += loc_[d].bytes;
+        if (spill_at_ > 0) holding_[wi(w)].push_back(d);
       }
       if (!held_bytes_.empty()) {
-        held_bytes_[wi(w)] += loc_[t].bytes;
+        held_bytes_[wi(w)] += owner_bytes(t);
         peak_held_ = std::max(peak_held_, held_bytes_[wi(w)]);
       }
+      if (spill_at_ > 0) holding_[wi(w)].push_back(t);
       state_[t] = kDone;
       --occupancy_[wi(w)];
       --in_flight_;
@@ -545,6 +566,81 @@ class Scheduler {
         if (--readers_[d] == 0) release(d);
       }
       if (readers_[t] == 0) release(t);
+    }
+  }
+
+  // Bytes result d takes on its owner as counted against the limit: its value and its encoded copy in the
+  // arena while in memory, nothing once spilled, the value alone once read back from its spill file.
+  std::uint64_t owner_bytes(std::uint32_t d) const {
+    if (spill_at_ == 0 || spill_state_[d] == kInMemory) {
+      return (loc_[d].flags & kNotPublished) != 0 ? loc_[d].bytes : 2 * loc_[d].bytes;
+    }
+    return spill_state_[d] == kOnDisk ? 0 : loc_[d].bytes;
+  }
+
+  // Whether worker w still holds result d in memory (as its owner or as a fetched copy).
+  bool holds_in_memory(int w, std::uint32_t d) const {
+    if (state_[d] != kDone) return false;
+    if (where_[d] == w) return spill_state_[d] != kOnDisk;
+    auto it = replicas_.find(d);
+    return it != replicas_.end() && std::find(it->second.begin(), it->second.end(), w) != it->second.end();
+  }
+
+  // Whether d may leave memory now: it can be encoded, is no output, and no assigned task reads it (so no
+  // fetch of it is in flight anywhere, and none will start before the worker has handled the order). Sets
+  // `next` to the plan position of its next reader.
+  bool spillable(std::uint32_t d, std::uint32_t& next) const {
+    if (plan_.output_holds(d) > 0 || loc_[d].bytes == 0 || loc_[d].tag == 0) return false;
+    if ((loc_[d].flags & (kNotEncodable | kNotPublished)) != 0) return false;
+    next = kNone;
+    for (std::uint32_t c : plan_.dependents(d)) {
+      if (state_[c] == kAssigned) return false;
+      if (state_[c] != kDone) next = std::min(next, c);
+    }
+    return true;
+  }
+
+  // Worker w is past spill_fraction: orders results out of its memory until it is back under, the one read
+  // furthest in the future first (the plan order is the order tasks run in). A fetched copy is dropped (it
+  // can be fetched again); an owned result goes to the worker's spill file and is served from there.
+  void spill_some(int w) {
+    std::vector<std::uint32_t>& list = holding_[wi(w)];
+    while (held_bytes_[wi(w)] > spill_at_) {
+      constexpr std::size_t kNoVictim = ~std::size_t{0};
+      std::size_t best = kNoVictim;
+      std::uint32_t best_next = 0;
+      for (std::size_t i = 0; i < list.size();) {
+        const std::uint32_t d = list[i];
+        if (!holds_in_memory(w, d)) {
+          list[i] = list.back();
+          list.pop_back();
+          continue;
+        }
+        std::uint32_t next = 0;
+        if (spillable(d, next) && (best == kNoVictim || next > best_next)) {
+          best = i;
+          best_next = next;
+        }
+        ++i;
+      }
+      if (best == kNoVictim) return;  // everything held is in use: running tasks will free memory
+      const std::uint32_t d = list[best];
+      list[best] = list.back();
+      list.pop_back();
+      std::uint8_t kind = kSpillToDisk;
+      if (where_[d] == w) {
+        held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], owner_bytes(d));
+        spill_state_[d] = kOnDisk;
+        loc_[d].flags |= kSpilled;
+      } else {
+        kind = kDropCopy;
+        auto& holders = replicas_[d];
+        holders.erase(std::find(holders.begin(), holders.end(), w));
+        held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], loc_[d].bytes);
+      }
+      spill_out_[wi(w)].put(d);
+      spill_out_[wi(w)].put(kind);
+      ++spill_count_[wi(w)];
     }
   }
 
@@ -585,6 +681,10 @@ class Scheduler {
       // this order lets a worker drop it only after starting what it was assigned.
       send(Msg::kAssign, assign_out_[i], assign_count_[i]);
       send(Msg::kRelease, release_out_[i], release_count_[i]);
+      if (spill_at_ > 0) {
+        if (held_bytes_[i] > spill_at_) spill_some(w + 1);
+        send(Msg::kSpill, spill_out_[i], spill_count_[i]);
+      }
     }
   }
 
@@ -668,8 +768,8 @@ class Scheduler {
   int last_root_worker_ = -1;
   std::vector<int> occupancy_;  // assigned, runnable, unfinished tasks per worker
   std::vector<int> capacity_;
-  std::vector<int> node_;  // node id (its lowest rank) by worker index
   std::vector<int> threads_;
+  std::vector<int> node_;             // node id (its lowest rank) by worker index
   std::vector<double> mean_seconds_;  // moving average of task run time per worker (-1: none yet)
   std::vector<WireWriter> assign_out_;
   std::vector<WireWriter> release_out_;
@@ -681,8 +781,15 @@ class Scheduler {
   std::uint64_t in_flight_ = 0;  // assigned, unfinished
   std::optional<ErrorInfo> error_;
   const std::uint64_t pause_at_;
+  const std::uint64_t spill_at_;  // per worker; 0: no spilling
   std::vector<std::uint64_t>
       held_bytes_;  // per worker: result bytes it holds (own and fetched); empty: no limit
+  // With spilling: per task, whether its owner holds it in memory, on disk only, or both (read back).
+  enum SpillState : std::uint8_t { kInMemory, kOnDisk, kReadBack };
+  std::vector<std::uint8_t> spill_state_;
+  std::vector<std::vector<std::uint32_t>> holding_;  // per worker: results it may hold (pruned lazily)
+  std::vector<WireWriter> spill_out_;
+  std::vector<std::uint32_t> spill_count_;
   std::uint64_t peak_held_ = 0;
   std::uint64_t roots_withheld_ = 0;
   bool root_withheld_ = false;  // the last choose() held a root back for memory
@@ -696,8 +803,10 @@ class Scheduler {
 // Worker
 
 struct Held {
-  Value value;
-  ChunkArena::Block block;
+  Value value;                   // empty while only on disk
+  ChunkArena::Block block;       // the published bytes (none for copies, local-only results, or once spilled)
+  std::uint64_t tag = 0;         // the value's type tag
+  std::uint64_t file_bytes = 0;  // > 0: in this worker's spill file (also once read back)
 };
 
 // One worker's run. Compute threads (pinned to the worker's cores) take runnable tasks in plan priority
@@ -709,7 +818,8 @@ class Worker {
   // rma_target[r]: the rank naming world rank r in the arena's window, or -1 to fetch from r two-sided.
   Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena,
          const std::vector<int>& rma_target, int rank, int ranks, int threads, const Topology* topology,
-         const WorkerBinding* binding, const RecordOptions& record, Clock::time_point origin)
+         const WorkerBinding* binding, const RecordOptions& record, const MemoryOptions& memory,
+         Clock::time_point origin)
       : record_(record),
         origin_(origin),
         transfers_(record.enabled ? record.max_transfers : 0),
@@ -721,7 +831,8 @@ class Worker {
         rma_target_(rma_target),
         rank_(rank),
         two_sided_peers_(std::any_of(rma_target.begin() + 1, rma_target.end(), [](int t) { return t < 0; })),
-        msg_(comm) {
+        msg_(comm),
+        spill_(memory.spill_dir) {
     stats_.rank = rank;
     stats_.threads = threads;
     stats_.bytes_from.assign(static_cast<std::size_t>(ranks), 0);
@@ -762,10 +873,12 @@ class Worker {
       try {
         while (!outcome_ && msg_.poll(buf, source)) {
           active = true;
-          std::lock_guard lock(mu_);
-          handle(buf, source);
+          std::unique_lock lock(mu_);
+          handle(buf, source, &lock);
         }
         if (outcome_) break;
+        active |= read_back_spilled();
+        active |= serve_queued();
         active |= progress_fetches();
         active |= send_reports(report);
         progress_serves();
@@ -862,6 +975,13 @@ class Worker {
   struct Serve {
     std::uint32_t dep = 0;
     std::vector<MPI_Request> requests;
+    std::vector<std::byte> staging;  // bytes read from a spill file (else they are in the arena)
+  };
+  // A request answered later, in order (see serve()).
+  struct QueuedServe {
+    std::uint32_t dep = 0;
+    std::uint64_t bytes = 0;
+    int reader = 0;
   };
   struct Assigned {
     std::int32_t pending;  // inputs not here yet
@@ -878,7 +998,9 @@ class Worker {
     comm_cv_.notify_one();
   }
 
-  void handle(const std::vector<std::byte>& buf, int source) {
+  // Caller holds mu_ through `lock` (which spilling releases while it writes a file; nullptr: no spill
+  // order can come, as after kAbort).
+  void handle(const std::vector<std::byte>& buf, int source, std::unique_lock<std::mutex>* lock) {
     WireReader r(buf.data(), buf.size());
     const auto kind = static_cast<Msg>(r.get<std::uint8_t>());
     switch (kind) {
@@ -896,7 +1018,18 @@ class Worker {
           wait_serves(it->first);  // the reader has its bytes, but MPI may not have let go of ours yet
           held_bytes_ -= it->second.block.bytes;
           arena_.release(it->second.block);
+          if (it->second.file_bytes > 0) spill_.remove(it->first);
           held_.erase(it);
+        }
+        break;
+      }
+      case Msg::kSpill: {
+        const auto n = r.get<std::uint32_t>();
+        for (std::uint32_t i = 0; i < n; ++i) {
+          const auto t = checked(r.get<std::uint32_t>());
+          const auto kind = r.get<std::uint8_t>();
+          if (lock == nullptr) throw_error(ErrorCode::kInternal, "spill order after the run stopped");
+          spill(t, kind, *lock);
         }
         break;
       }
@@ -957,7 +1090,14 @@ class Worker {
     for (std::uint32_t d : plan_.dependencies(t)) {
       if (std::find(seen_.begin(), seen_.end(), d) != seen_.end()) continue;
       seen_.push_back(d);
-      if (held_.count(d)) continue;
+      if (auto h = held_.find(d); h != held_.end()) {
+        if (h->second.value.has_value() || h->second.file_bytes == 0) continue;
+        // Spilled here: the communication thread reads it back (read_back_spilled) before t can run.
+        if (reading_back_.insert(d).second) read_back_.push_back(d);
+        waiters_[d].push_back(t);
+        ++a.pending;
+        continue;
+      }
       auto rem = std::find_if(remotes_.begin(), remotes_.end(), [d](const Remote& x) { return x.dep == d; });
       if (rem != remotes_.end() && !fetching_.count(d) && start_fetch(*rem)) continue;
       waiters_[d].push_back(t);
@@ -1001,7 +1141,7 @@ class Worker {
     f.owner = rem.rank;
     f.bytes = rem.where.bytes;
     const int target = rma_target_[static_cast<std::size_t>(rem.rank)];
-    if (target < 0) {
+    if (target < 0 || (rem.where.flags & kSpilled) != 0) {
       // Receives first, so the answer lands in place instead of in MPI's unexpected-message buffers.
       f.two_sided = true;
       for (std::size_t off = 0; off < rem.where.bytes; off += kMaxGet) {
@@ -1047,7 +1187,8 @@ class Worker {
   }
 
   void hold_copy(std::uint32_t dep, Value v) {
-    held_.emplace(dep, Held{std::move(v), {}});
+    const std::uint64_t tag = v.ops() != nullptr ? v.ops()->tag : 0;
+    held_.emplace(dep, Held{std::move(v), {}, tag, 0});
     copies_.push_back(dep);
   }
 
@@ -1100,22 +1241,142 @@ class Worker {
     }
   }
 
-  // Comm thread, caller holds mu_: sends result t's arena bytes to `reader`, which posted its receives.
+  // Comm thread, caller holds mu_: sends result t's bytes to `reader`, which posted its receives. Answers to
+  // one reader must go in the order of its requests (its receives match them in order), so once one waits
+  // for a spill file to be read, later answers to that reader queue behind it.
   void serve(std::uint32_t t, std::uint64_t bytes, int reader) {
     auto it = held_.find(t);
     const bool here =
         it != held_.end() && it->second.block.data != nullptr && it->second.block.bytes == bytes;
+    const bool in_file = !here && it != held_.end() && it->second.file_bytes == bytes;
+    const bool behind = std::any_of(queued_serves_.begin(), queued_serves_.end(),
+                                    [reader](const QueuedServe& q) { return q.reader == reader; });
+    if (in_file || behind) {
+      queued_serves_.push_back(QueuedServe{t, bytes, reader});  // serve_queued, without the lock
+      return;
+    }
+    answer(t, bytes, reader, here ? it->second.block.data : nullptr, {});
+  }
+
+  // Starts sending `bytes` from `data` (nullptr: "not here", empty messages) to reader; `staging` owns the
+  // bytes when they do not live in the arena.
+  void answer(std::uint32_t t, std::uint64_t bytes, int reader, const std::byte* data,
+              std::vector<std::byte> staging) {
     Serve s;
     s.dep = t;
+    s.staging = std::move(staging);
+    if (!s.staging.empty()) data = s.staging.data();
     for (std::size_t off = 0; off < bytes; off += kMaxGet) {
       const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, bytes - off));
       MPI_Request req;
-      TESSERA_MPI_CHECK(MPI_Isend(here ? it->second.block.data + off : nullptr, here ? n : 0, MPI_BYTE,
+      TESSERA_MPI_CHECK(MPI_Isend(data != nullptr ? data + off : nullptr, data != nullptr ? n : 0, MPI_BYTE,
                                   reader, kChunkDataTag, comm_, &req));
       s.requests.push_back(req);
     }
-    if (here) stats_.bytes_served += bytes;
+    if (data != nullptr) stats_.bytes_served += bytes;
     serves_.push_back(std::move(s));
+  }
+
+  // Comm thread, called without mu_: answers the queued requests in order, reading spilled results from
+  // their files without the lock. A file that cannot be read is answered "not here" (so its reader is not
+  // left waiting) and then fails the run here.
+  bool serve_queued() {
+    if (queued_serves_.empty()) return false;
+    std::vector<QueuedServe> todo;
+    todo.swap(queued_serves_);
+    std::exception_ptr error;
+    for (const QueuedServe& q : todo) {
+      std::unique_lock lock(mu_);
+      auto it = held_.find(q.dep);
+      const bool here =
+          it != held_.end() && it->second.block.data != nullptr && it->second.block.bytes == q.bytes;
+      const bool in_file = !here && it != held_.end() && it->second.file_bytes == q.bytes;
+      if (!in_file || error) {
+        answer(q.dep, q.bytes, q.reader, here && !error ? it->second.block.data : nullptr, {});
+        continue;
+      }
+      lock.unlock();
+      std::vector<std::byte> staging(q.bytes);
+      try {
+        spill_.read_bytes(q.dep, staging.data(), q.bytes);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      if (error) {
+        answer(q.dep, q.bytes, q.reader, nullptr, {});
+      } else {
+        answer(q.dep, q.bytes, q.reader, nullptr, std::move(staging));
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    return true;
+  }
+
+  // Comm thread, without mu_: reads spilled results back for the tasks assigned here that need them.
+  bool read_back_spilled() {
+    if (read_back_.empty()) return false;
+    std::vector<std::uint32_t> todo;
+    todo.swap(read_back_);
+    for (std::uint32_t d : todo) {
+      std::uint64_t tag = 0;
+      std::uint64_t bytes = 0;
+      {
+        std::lock_guard lock(mu_);
+        const Held& h = held_.at(d);
+        tag = h.tag;
+        bytes = h.file_bytes;
+      }
+      const detail::TypeOps* ops = detail::find_type(tag);
+      if (ops == nullptr) {
+        throw_error(ErrorCode::kInternal, "worker ", rank_, " cannot read back a result of unknown type tag ",
+                    tag);
+      }
+      Value v = spill_.read(d, *ops, bytes);
+      std::lock_guard lock(mu_);
+      stats_.bytes_unspilled += bytes;
+      held_.at(d).value = std::move(v);
+      reading_back_.erase(d);
+      satisfy(d);
+    }
+    work_cv_.notify_all();
+    return true;
+  }
+
+  // Comm thread, caller holds mu_ through `lock`: the scheduler's order to take result t out of memory. No
+  // task here or elsewhere reads t until a later assignment, which comes after this order. An owned result's
+  // arena bytes go to the spill file (once: a result read back keeps its file) without the lock held; a
+  // fetched copy is dropped.
+  void spill(std::uint32_t t, std::uint8_t kind, std::unique_lock<std::mutex>& lock) {
+    auto it = held_.find(t);
+    if (it == held_.end()) return;
+    if (kind == kDropCopy) {
+      held_.erase(it);
+      return;
+    }
+    Held& h = it->second;  // stays valid: only this thread erases from held_
+    if (h.file_bytes == 0) {
+      if (h.block.data == nullptr) return;  // not published: the scheduler never orders these out
+      wait_serves(t);
+      const ChunkArena::Block block = h.block;
+      lock.unlock();
+      try {
+        spill_.prepare();
+        spill_.write_bytes(t, block.data, block.bytes);
+      } catch (...) {
+        lock.lock();
+        throw;
+      }
+      lock.lock();
+      h.file_bytes = block.bytes;
+      stats_.bytes_spilled += block.bytes;
+    }
+    if (h.block.data != nullptr) {
+      held_bytes_ -= h.block.bytes;
+      arena_.release(h.block);
+      h.block = {};
+    }
+    h.value = Value();
   }
 
   // Forgets the sends MPI has finished with.
@@ -1162,8 +1423,13 @@ class Worker {
         const auto kind = static_cast<Msg>(buf.at(0));
         if (kind == Msg::kRequest || kind == Msg::kAbortDone) {
           std::lock_guard lock(mu_);
-          handle(buf, source);
+          handle(buf, source, nullptr);
         }
+      }
+      try {
+        active |= serve_queued();
+      } catch (...) {
+        // The run has failed already; the reader got its "not here" answer.
       }
       for (std::size_t i = 0; i < fetches_.size();) {
         int done = 0;
@@ -1361,7 +1627,7 @@ class Worker {
       }
       ++stats_.tasks;
       held_bytes_ += block.bytes;
-      held_.emplace(t, Held{std::move(result), block});
+      held_.emplace(t, Held{std::move(result), block, where.tag, 0});
       assigned_.erase(t);
       report_.put(t);
       put(report_, where);
@@ -1392,11 +1658,14 @@ class Worker {
   const int rank_;
   const bool two_sided_peers_;  // some peer fetches from us by request
   std::atomic<std::uint64_t> published_{0};
-  Messenger msg_;                     // comm thread only
-  std::vector<Fetch> fetches_;        // comm thread only
-  std::vector<MPI_Status> statuses_;  // comm thread only
-  std::vector<Serve> serves_;         // comm thread only
-  bool abort_done_ = false;           // comm thread only
+  Messenger msg_;                           // comm thread only
+  std::vector<Fetch> fetches_;              // comm thread only
+  std::vector<MPI_Status> statuses_;        // comm thread only
+  std::vector<Serve> serves_;               // comm thread only
+  std::vector<QueuedServe> queued_serves_;  // comm thread only
+  std::vector<std::uint32_t> read_back_;    // comm thread only: spilled results to read back
+  detail::SpillStore spill_;                // its destructor removes the spill files, however the run ends
+  bool abort_done_ = false;                 // comm thread only
   int fetch_spins_ = 0;
   std::vector<Remote> remotes_;
   std::vector<std::uint32_t> seen_;
@@ -1411,6 +1680,7 @@ class Worker {
   std::unordered_map<std::uint32_t, Assigned> assigned_;
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> waiters_;
   std::unordered_set<std::uint32_t> fetching_;
+  std::unordered_set<std::uint32_t> reading_back_;
   std::vector<std::uint32_t> copies_;  // fetched copies not yet reported to the scheduler
   WireWriter report_;
   std::uint32_t report_count_ = 0;
@@ -1484,7 +1754,8 @@ class MpiExecutor final : public Executor {
     } else {
       worker = std::make_unique<Worker>(graph, plan, comm_.get(), *arena_, rma_target_, rank_, size_,
                                         my_threads_, options_.bind ? topology_.get() : nullptr,
-                                        options_.bind ? &binding_ : nullptr, options_.record, origin);
+                                        options_.bind ? &binding_ : nullptr, options_.record, options_.memory,
+                                        origin);
       outcome = worker->run();
     }
     if (outcome.error) {
@@ -1834,9 +2105,9 @@ class MpiExecutor final : public Executor {
   RunStats gather_stats(const Worker* worker, std::uint64_t recorded,
                         std::vector<std::uint64_t>& recorded_sizes) {
     // Per rank: threads, tasks, bytes fetched, gets, graph tasks, attempts, fetch time (ns), bytes published,
-    // bytes by RMA, bytes two-sided, requests, bytes served, recording size (+1; 0: not recording), then
-    // bytes fetched from each rank.
-    constexpr std::size_t kFixed = 13;
+    // bytes by RMA, bytes two-sided, requests, bytes served, recording size (+1; 0: not recording), bytes
+    // spilled, bytes read back, then bytes fetched from each rank.
+    constexpr std::size_t kFixed = 15;
     const std::size_t width = kFixed + static_cast<std::size_t>(size_);
     std::vector<std::uint64_t> mine(width, 0);
     if (worker != nullptr) {
@@ -1853,6 +2124,8 @@ class MpiExecutor final : public Executor {
       mine[9] = s.bytes_two_sided;
       mine[10] = s.requests;
       mine[11] = s.bytes_served;
+      mine[13] = s.bytes_spilled;
+      mine[14] = s.bytes_unspilled;
       std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + kFixed);
     }
     mine[12] = recorded;
@@ -1878,11 +2151,15 @@ class MpiExecutor final : public Executor {
       w.bytes_two_sided = row[9];
       w.requests = row[10];
       w.bytes_served = row[11];
+      w.bytes_spilled = row[13];
+      w.bytes_unspilled = row[14];
       w.bytes_from.assign(row + kFixed, row + width);
       w.binding = bindings_[static_cast<std::size_t>(r)];
       stats.plan_tasks += row[1];
       stats.graph_tasks += row[4];
       stats.attempts += row[5];
+      stats.bytes_spilled += row[13];
+      stats.bytes_unspilled += row[14];
       stats.workers.push_back(std::move(w));
     }
     return stats;

@@ -3,20 +3,27 @@
 // Bulk data travels either by one-sided gets from the owner's chunk arena, or (two-sided path) as the owner's
 // answer to a kRequest on kChunkDataTag.
 //
+// clang-format off
 //   scheduler -> worker
-//     kAssign    u32 n, n x { u32 task, u8 flags, u16 r, r x Remote }   run these (when their inputs are
-//     there) kRelease   u32 n, n x u32 task                                    drop these results kFinish u32
-//     n, n x OutputInfo                                  all done: broadcast the outputs kAbort     ErrorInfo
-//     a task failed: stop, then report kAbortDone (empty) every worker stopped: leave the run
+//     kAssign    u32 n, n x { u32 task, u8 flags, u32 r, r x Remote }  run these (when their inputs are there)
+//     kRelease   u32 n, n x u32 task                                   drop these results
+//     kSpill     u32 n, n x { u32 task, u8 kind }                      memory limit: write these results to
+//                                                                      disk (kSpillToDisk) or drop these
+//                                                                      fetched copies (kDropCopy)
+//     kFinish    u32 n, n x OutputInfo                                 all done: broadcast the outputs
+//     kAbort     ErrorInfo                                             a task failed: stop, then report
+//     kAbortDone (empty)                                               every worker stopped: leave the run
 //   worker -> scheduler
-//     kComplete  u32 n, n x { u32 task, Location, u16 r, r x u32 dep }  finished; r = results fetched as
-//     copies kError     ErrorInfo                                              a task failed here kAborted
-//     (empty)                                                stopped after kAbort, own fetches done
-//   worker -> worker (two-sided path)
+//     kComplete  u32 n, n x { u32 task, Location, f32 seconds,         finished; r = results fetched as copies
+//                             u32 r, r x u32 dep }
+//     kError     ErrorInfo                                             a task failed here
+//     kAborted   (empty)                                               stopped after kAbort, own fetches done
+//   worker -> worker (two-sided path, and results spilled to disk whatever the path)
 //     kRequest   u32 task, u64 bytes     send me this result: the owner answers with ceil(bytes / 1 GiB)
 //                                        messages on kChunkDataTag, in order (MPI keeps messages between two
 //                                        ranks on one tag in order, so the reader's receives, posted before
 //                                        the request, match them); a message of 0 bytes means "not here".
+// clang-format on
 #pragma once
 
 #include <cstdint>
@@ -36,6 +43,7 @@ enum class Msg : std::uint8_t {
   kFinish = 3,
   kAbort = 4,
   kAbortDone = 5,
+  kSpill = 6,
   kComplete = 10,
   kError = 11,
   kAborted = 12,
@@ -54,6 +62,11 @@ struct Location {
 };
 constexpr std::uint8_t kNotEncodable = 1;  // the value's type has no Codec: it cannot leave its worker
 constexpr std::uint8_t kNotPublished = 2;  // encodable but kept local (kLocalOnly)
+constexpr std::uint8_t kSpilled = 4;       // written to the owner's spill file: fetch it on request only
+
+// kSpill kinds.
+constexpr std::uint8_t kSpillToDisk = 0;  // the owner writes its arena bytes to a file and frees memory
+constexpr std::uint8_t kDropCopy = 1;     // a fetched copy: drop it (it can be fetched again)
 
 struct Remote {
   std::uint32_t dep = 0;

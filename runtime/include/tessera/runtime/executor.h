@@ -27,6 +27,8 @@ struct WorkerStats {
   std::uint64_t bytes_served = 0;         // bytes it sent to other workers on request (two-sided)
   double fetch_seconds = 0;               // summed time from issuing each fetch to seeing it complete
   std::uint64_t bytes_published = 0;      // bytes of results it wrote to its arena for other workers
+  std::uint64_t bytes_spilled = 0;        // bytes of results it wrote to its spill files (memory limit)
+  std::uint64_t bytes_unspilled = 0;      // ... and read back for its own tasks
   std::vector<std::uint64_t> bytes_from;  // bytes_fetched by source rank (index = rank)
   std::string binding;                    // where it ran ("NUMA 0, cores 0-3 (4)", or "unbound")
 };
@@ -99,8 +101,9 @@ struct MpiExecutorOptions {
   // on rank 0 only.
   RecordOptions record;
   ProgressOptions progress;
-  // The limit per worker: the scheduler counts the bytes each worker holds and assigns no new root task to a
-  // worker past pause_fraction (spilling under MPI is not implemented yet: see docs/memory.md).
+  // The limit per worker: the scheduler counts the bytes each worker holds, has a worker past spill_fraction
+  // write results to its spill directory (peers then get them on request) and assigns no new root task to a
+  // worker past pause_fraction (docs/memory.md).
   MemoryOptions memory;
 };
 
