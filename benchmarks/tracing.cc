@@ -26,7 +26,7 @@ using namespace tessera;
 
 struct Figures {
   std::vector<double> per_task, run;
-  std::shared_ptr<const RunTrace> trace;
+  TraceRef trace;  // the last traced run's recording, assembled only when its files are written
 };
 
 // n leaves that each compute for about 10 us, reduced by a no-op tree with fan-in 8.

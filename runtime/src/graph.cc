@@ -122,6 +122,19 @@ std::span<const std::int32_t> Graph::index_of(TaskId id) const {
   return {index_pool_.data() + records_[id].index_begin, index_pool_.data() + index_end(id)};
 }
 
+void Graph::copy_keys(Keys& out) const {
+  out.names = names_;
+  const std::size_t n = records_.size();
+  out.name.resize(n);
+  out.index_begin.resize(n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.name[i] = records_[i].name;
+    out.index_begin[i] = records_[i].index_begin;
+  }
+  out.index_begin[n] = static_cast<std::uint32_t>(index_pool_.size());
+  out.index_pool.assign(index_pool_.begin(), index_pool_.end());
+}
+
 std::span<const TaskId> Graph::dependencies(TaskId id) const {
   return {deps_.data() + records_[id].dep_begin, deps_.data() + dep_end(id)};
 }

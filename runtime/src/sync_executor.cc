@@ -36,7 +36,7 @@ class SyncExecutor final : public Executor {
     std::uint64_t mark = 0;
     if (record_.enabled) {
       recorder_.resize(1);
-      recorder_[0].begin(graph, plan, 0, record_.max_events, n);
+      recorder_[0].begin(graph, plan, 0, record_.max_events, n, pool_.get());
       scale.start();
       started = detail::iso_time_now();
       resources.add(0, detail::sample_resources(0, 0, 0));
@@ -89,24 +89,21 @@ class SyncExecutor final : public Executor {
     result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (record_.enabled) {
       scale.finish();
-      auto trace = std::make_shared<RunTrace>();
-      trace->executor = "sync";
-      trace->threads = {1};
-      trace->bindings = {""};
-      trace->started = started;
-      trace->slurm_job_id = detail::slurm_job_id();
-      trace->seconds = result.stats.seconds;
-      trace->tasks_total = n;
-      trace->graph_tasks = result.stats.graph_tasks;
-      std::vector<detail::RankRecording> ranks;
-      ranks.push_back(detail::collect(recorder_, scale, 0));
+      RunTrace trace;
+      trace.executor = "sync";
+      trace.threads = {1};
+      trace.bindings = {""};
+      trace.started = started;
+      trace.slurm_job_id = detail::slurm_job_id();
+      trace.seconds = result.stats.seconds;
+      trace.tasks_total = n;
+      trace.graph_tasks = result.stats.graph_tasks;
       resources.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
-      ranks[0].resources = std::move(resources.samples());
       samples.add(result.stats.seconds, SchedulerSample{result.stats.seconds, n, 0, 0});
-      trace->scheduler = std::move(samples.samples());
-      detail::assemble(*trace, graph, plan, ranks);
-      detail::give_back(recorder_, ranks[0]);  // the next run reuses the buffer's memory
-      result.trace = std::move(trace);
+      trace.scheduler = std::move(samples.samples());
+      // Assembled when first looked at; the run only keeps the raw events and a copy of the keys.
+      result.trace = make_pending_trace_ref(
+          detail::defer(std::move(trace), graph, recorder_, scale, std::move(resources.samples()), pool_));
     }
     if (progress_.callback) progress_.callback(Progress{n, n, bytes, result.stats.seconds, true});
     return result;
@@ -120,6 +117,7 @@ class SyncExecutor final : public Executor {
   RecordOptions record_;
   ProgressOptions progress_;
   std::vector<detail::ThreadRecorder> recorder_;
+  std::shared_ptr<detail::RecordingPool> pool_ = std::make_shared<detail::RecordingPool>();
 };
 
 }  // namespace

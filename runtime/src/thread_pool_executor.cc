@@ -630,7 +630,7 @@ class ThreadPoolExecutor final : public Executor {
       const std::size_t cap =
           std::max<std::size_t>(1, record_.max_events / static_cast<std::size_t>(nthreads_));
       for (int i = 0; i < nthreads_; ++i)
-        recorders_[static_cast<std::size_t>(i)].begin(s.graph, s.plan, i, cap, s.total);
+        recorders_[static_cast<std::size_t>(i)].begin(s.graph, s.plan, i, cap, s.total, pool_.get());
       scale_.start();
       started_ = detail::iso_time_now();
       resources_ = detail::SampleSeries<ResourceSample>(record_.sample_seconds);
@@ -670,24 +670,21 @@ class ThreadPoolExecutor final : public Executor {
     for (int i = 0; i < nthreads_; ++i) bytes += slots_[i].bytes.load(std::memory_order_relaxed);
     if (record_.enabled) {
       scale_.finish();
-      auto trace = std::make_shared<RunTrace>();
-      trace->executor = "threads";
-      trace->threads = {nthreads_};
-      trace->bindings = {""};
-      trace->started = started_;
-      trace->slurm_job_id = detail::slurm_job_id();
-      trace->seconds = result.stats.seconds;
-      trace->tasks_total = result.stats.plan_tasks;
-      trace->graph_tasks = result.stats.graph_tasks;
-      std::vector<detail::RankRecording> ranks;
-      ranks.push_back(detail::collect(recorders_, scale_, 0));
+      RunTrace trace;
+      trace.executor = "threads";
+      trace.threads = {nthreads_};
+      trace.bindings = {""};
+      trace.started = started_;
+      trace.slurm_job_id = detail::slurm_job_id();
+      trace.seconds = result.stats.seconds;
+      trace.tasks_total = result.stats.plan_tasks;
+      trace.graph_tasks = result.stats.graph_tasks;
       resources_.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
-      ranks[0].resources = std::move(resources_.samples());
       scheduler_.add(result.stats.seconds, SchedulerSample{result.stats.seconds, plan.size(), 0, 0});
-      trace->scheduler = std::move(scheduler_.samples());
-      detail::assemble(*trace, graph, plan, ranks);
-      detail::give_back(recorders_, ranks[0]);  // the next run reuses the buffers' memory
-      result.trace = std::move(trace);
+      trace.scheduler = std::move(scheduler_.samples());
+      // Assembled when first looked at; the run only keeps the raw events and a copy of the keys.
+      result.trace = make_pending_trace_ref(
+          detail::defer(std::move(trace), graph, recorders_, scale_, std::move(resources_.samples()), pool_));
     }
     if (progress_.callback) {
       progress_.callback(Progress{plan.size(), plan.size(), bytes, result.stats.seconds, true});
@@ -703,6 +700,7 @@ class ThreadPoolExecutor final : public Executor {
   std::unique_ptr<ReadyHeap[]> heaps_;
   std::unique_ptr<DoneSlot[]> slots_;
   std::vector<detail::ThreadRecorder> recorders_;
+  std::shared_ptr<detail::RecordingPool> pool_ = std::make_shared<detail::RecordingPool>();
   detail::TickScale scale_;
   std::string started_;
   detail::SampleSeries<ResourceSample> resources_;

@@ -34,11 +34,11 @@ TEST(MpiTrace, RankZeroGetsEveryTaskOnceWithTransfers) {
     Plan plan = Plan::build(g, outputs);
     RunResult r = exec->run(g, plan);
     if (exec->rank() != 0) {
-      EXPECT_EQ(r.trace, nullptr);
+      EXPECT_FALSE(r.trace);
       EXPECT_TRUE(calls.empty());
       continue;
     }
-    ASSERT_NE(r.trace, nullptr);
+    ASSERT_TRUE(r.trace);
     const RunTrace& t = *r.trace;
     EXPECT_EQ(t.executor, "mpi");
     EXPECT_EQ(t.ranks, world_size());

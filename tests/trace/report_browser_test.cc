@@ -128,7 +128,7 @@ TEST_F(ReportInBrowser, RendersWithoutErrorsAndShowsTheRunsCounts) {
   auto outputs = test::build_trace_graph(g, 64);
   Plan plan = Plan::build(g, outputs);
   RunResult r = exec->run(g, plan);
-  ASSERT_NE(r.trace, nullptr);
+  ASSERT_TRUE(r.trace);
   const fs::path page = dir_ / "report.html";
   write_html_report(*r.trace, page.string());
 
@@ -173,7 +173,7 @@ TEST_F(ReportInBrowser, AMillionTaskReportOpensInAFewSeconds) {
   for (int i = 0; i < 1000000; ++i) leaves.push_back(g.add(leaf, {i}, noop, {}));
   Plan plan = Plan::build(g, leaves);
   RunResult r = exec->run(g, plan);
-  ASSERT_NE(r.trace, nullptr);
+  ASSERT_TRUE(r.trace);
   const fs::path page = dir_ / "big.html";
   write_html_report(*r.trace, page.string());
   const auto size = fs::file_size(page);

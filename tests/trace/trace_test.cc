@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -45,7 +46,7 @@ Recorded run_recorded(Executor& exec, int chunks, bool fuse = true) {
 }
 
 void check_trace_matches_run(const Recorded& rec, const std::string& executor) {
-  ASSERT_NE(rec.result.trace, nullptr);
+  ASSERT_TRUE(rec.result.trace);
   const RunTrace& t = *rec.result.trace;
   EXPECT_EQ(t.executor, executor);
   EXPECT_EQ(t.tasks_total, rec.plan.size());
@@ -96,17 +97,28 @@ TEST(Trace, SyncExecutorRecordsEveryTaskOnce) {
 TEST(Trace, NothingIsRecordedWhenOff) {
   auto exec = make_thread_pool_executor({.threads = 2});
   Recorded rec = run_recorded(*exec, 16);
-  EXPECT_EQ(rec.result.trace, nullptr);
+  EXPECT_FALSE(rec.result.trace);
 }
 
 TEST(Trace, PastTheCapTotalsStayExactAndEventsAreASample) {
   auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true, .max_events = 40}});
   Recorded rec = run_recorded(*exec, 256, /*fuse=*/false);
-  ASSERT_NE(rec.result.trace, nullptr);
+  ASSERT_TRUE(rec.result.trace);
   const RunTrace& t = *rec.result.trace;
   EXPECT_TRUE(t.tasks_sampled);
   EXPECT_LE(t.tasks.size(), 40u);
-  EXPECT_GE(t.tasks.size(), 20u);
+  // Each thread keeps its share of the cap (20) or every task it ran; one past its share keeps at least half.
+  ASSERT_EQ(t.thread_times.size(), 2u);
+  for (const ThreadTime& th : t.thread_times) {
+    const auto kept = static_cast<std::uint64_t>(std::count_if(
+        t.tasks.begin(), t.tasks.end(), [&](const TaskEvent& e) { return e.thread == th.thread; }));
+    if (th.tasks <= 20) {
+      EXPECT_EQ(kept, th.tasks) << "thread " << th.thread;
+    } else {
+      EXPECT_GE(kept, 10u) << "thread " << th.thread;
+      EXPECT_LE(kept, 20u) << "thread " << th.thread;
+    }
+  }
   std::uint64_t counted = 0;
   for (const KindSummary& k : t.kind_summary) counted += k.count;
   EXPECT_EQ(counted, rec.plan.size());
@@ -117,6 +129,48 @@ TEST(Trace, PastTheCapTotalsStayExactAndEventsAreASample) {
   write_chrome_trace(t, json);
   nlohmann::json doc = nlohmann::json::parse(json.str());
   EXPECT_EQ(doc["otherData"]["sampled"], true);
+}
+
+TEST(Trace, PastTheCapASyncRunKeepsEveryStrideThTaskInOrder) {
+  // One thread runs in plan order: past the cap the kept tasks are plan tasks 0, s, 2s, ... for a power of
+  // two s, so the sample spans the whole run.
+  auto exec = make_sync_executor({.record = {.enabled = true, .max_events = 50}});
+  Recorded rec = run_recorded(*exec, 256, /*fuse=*/false);
+  ASSERT_TRUE(rec.result.trace);
+  const RunTrace& t = *rec.result.trace;
+  ASSERT_TRUE(t.tasks_sampled);
+  ASSERT_GE(t.tasks.size(), 25u);
+  ASSERT_LE(t.tasks.size(), 50u);
+  const std::uint32_t stride = t.tasks[1].task - t.tasks[0].task;
+  EXPECT_EQ(t.tasks[0].task, 0u);
+  EXPECT_GE(stride, 2u);
+  EXPECT_EQ(stride & (stride - 1), 0u) << stride;
+  for (std::size_t i = 1; i < t.tasks.size(); ++i) {
+    EXPECT_EQ(t.tasks[i].task, t.tasks[i - 1].task + stride) << i;
+    EXPECT_GE(t.tasks[i].start, t.tasks[i - 1].end);
+  }
+  EXPECT_GT(t.tasks.back().task + stride, rec.plan.size() - stride);  // the sample reaches the run's end
+  std::uint64_t counted = 0;
+  for (const KindSummary& k : t.kind_summary) counted += k.count;
+  EXPECT_EQ(counted, rec.plan.size());
+}
+
+TEST(Trace, ARecordingOutlivesItsGraphAndIsAssembledOnce) {
+  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
+  Recorded first = run_recorded(*exec, 64);  // its graph is gone: the recording kept a copy of the keys
+  Recorded second = run_recorded(*exec, 64);
+  ASSERT_TRUE(first.result.trace);
+  ASSERT_TRUE(second.result.trace);
+  const std::shared_ptr<const RunTrace> a = first.result.trace.get();
+  EXPECT_EQ(a, first.result.trace.get());     // assembled once, then shared
+  check_trace_matches_run(first, "threads");  // the second run did not reuse the first's buffers
+  std::vector<std::string> keys;
+  for (const TaskEvent& e : a->tasks) keys.push_back(a->key_of(e));
+  EXPECT_THAT(keys, ::testing::Contains("('read-t2m-8e1f', 63)"));
+  Recorded third = run_recorded(*exec, 64);  // reuses the first's buffers, now free
+  check_trace_matches_run(third, "threads");
+  check_trace_matches_run(second, "threads");  // still pending while the third ran
+  check_trace_matches_run(first, "threads");
 }
 
 TEST(Trace, ProgressIsCalledAndEndsWithEverythingDone) {
@@ -206,7 +260,7 @@ TEST(Report, AMillionTaskRunStaysSmall) {
   for (int i = 0; i < 1000000; ++i) leaves.push_back(g.add(leaf, {i}, noop, {}));
   Plan plan = Plan::build(g, leaves);
   RunResult r = exec->run(g, plan);
-  ASSERT_NE(r.trace, nullptr);
+  ASSERT_TRUE(r.trace);
   EXPECT_EQ(r.trace->kind_summary.at(0).count, 1000000u);
   std::ostringstream html;
   write_html_report(*r.trace, html);

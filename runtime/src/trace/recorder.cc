@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <ctime>
@@ -88,70 +89,104 @@ void TickScale::finish() noexcept {
 #endif
 }
 
+std::vector<RawTask> RecordingPool::take_events() {
+  std::lock_guard lock(mu_);
+  if (events_.empty()) return {};
+  std::vector<RawTask> v = std::move(events_.back());
+  events_.pop_back();
+  return v;
+}
+
+void RecordingPool::give_events(std::vector<RawTask>&& events) {
+  if (events.capacity() == 0) return;
+  events.clear();
+  std::lock_guard lock(mu_);
+  if (events_.size() < kKeep) events_.push_back(std::move(events));
+}
+
+Graph::Keys RecordingPool::take_keys() {
+  std::lock_guard lock(mu_);
+  if (keys_.empty()) return {};
+  Graph::Keys k = std::move(keys_.back());
+  keys_.pop_back();
+  return k;
+}
+
+void RecordingPool::give_keys(Graph::Keys&& keys) {
+  std::lock_guard lock(mu_);
+  if (keys_.size() < 2) keys_.push_back(std::move(keys));
+}
+
 void ThreadRecorder::begin(const Graph& graph, const Plan& plan, int thread, std::size_t cap,
-                           std::size_t expected) {
+                           std::size_t expected, RecordingPool* pool) {
   graph_ = &graph;
   plan_ = &plan;
   thread_ = thread;
   cap_ = std::max<std::size_t>(cap, 1);
-  seen_ = 0;
+  stride_ = 1;
+  phase_ = 0;
+  dropped_ = 0;
   idle_ = 0;
-  rng_ = 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(thread + 1);
-  folded_ = false;
+  if (pool != nullptr && events_.capacity() == 0) events_ = pool->take_events();
   events_.clear();
   by_name_.clear();
-  last_name_ = nullptr;
-  last_totals_ = nullptr;
   events_.reserve(std::min(cap_, expected));
 }
 
-void ThreadRecorder::fold(const RawTask& e) {
-  const char* name = graph_->name_of(plan_->result_task(e.task)).data();
-  if (name != last_name_) {  // runs of one kind are common: skip the hash lookup for them
-    last_name_ = name;
-    last_totals_ = &by_name_[name];  // references into an unordered_map stay valid as it grows
-  }
-  KindTotals& k = *last_totals_;
-  const double s = e.end > e.start ? static_cast<double>(e.end - e.start) : 0.0;  // ticks for now
+void ThreadRecorder::fold(TaskId g, std::uint64_t start, std::uint64_t end, std::uint64_t bytes) {
+  const NameId name = graph_->name_id_of(g);
+  if (name >= by_name_.size()) by_name_.resize(name + 1);
+  TickTotals& k = by_name_[name];
+  const std::uint64_t t = end > start ? end - start : 0;
   ++k.count;
-  k.seconds += s;
-  k.max_seconds = std::max(k.max_seconds, s);
-  k.bytes += e.bytes;
+  k.ticks += t;
+  k.max_ticks = std::max(k.max_ticks, t);
+  k.bytes += bytes;
+  ++dropped_;
 }
 
-void ThreadRecorder::overflow(const RawTask& e) {
-  if (!folded_) {
-    for (const RawTask& x : events_) fold(x);
-    folded_ = true;
+void ThreadRecorder::halve() {
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < events_.size(); ++i) {
+    const RawTask& e = events_[i];
+    if (i % 2 == 0) {
+      events_[kept++] = e;
+    } else {
+      fold(e.graph_task, e.start, e.end, e.bytes);
+    }
   }
-  fold(e);
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 7;
-  rng_ ^= rng_ << 17;
-  const std::uint64_t j = rng_ % seen_;
-  if (j < cap_) events_[j] = e;
+  events_.resize(kept);
+  stride_ *= 2;
+}
+
+ThreadRecorder::Result ThreadRecorder::take(double seconds_per_tick, int rank) {
+  Result r;
+  r.sampled = stride_ > 1;
+  double busy = 0;
+  for (NameId id = 0; id < by_name_.size(); ++id) {
+    const TickTotals& k = by_name_[id];
+    if (k.count == 0) continue;
+    const double seconds = static_cast<double>(k.ticks) * seconds_per_tick;
+    r.dropped.emplace_back(
+        graph_->names()[id],
+        KindTotals{k.count, seconds, static_cast<double>(k.max_ticks) * seconds_per_tick, k.bytes});
+    busy += seconds;
+  }
+  r.time.rank = rank;
+  r.time.thread = thread_;
+  r.time.tasks = events_.size() + dropped_;
+  r.time.busy = busy;
+  r.time.idle = static_cast<double>(idle_) * seconds_per_tick;
+  r.events = std::move(events_);
+  events_ = {};
+  by_name_.clear();
+  return r;
 }
 
 ThreadRecorder::Result ThreadRecorder::finish(const TickScale& scale, int rank) {
-  Result r;
-  r.sampled = folded_;
-  double busy = 0;
-  if (folded_) {
-    for (auto& [name, k] : by_name_) {
-      KindTotals& into = r.totals[std::string(name)];
-      into.count += k.count;
-      into.seconds += k.seconds * scale.seconds_per_tick;
-      into.max_seconds = std::max(into.max_seconds, k.max_seconds * scale.seconds_per_tick);
-      into.bytes += k.bytes;
-      busy += k.seconds * scale.seconds_per_tick;
-    }
-    std::sort(events_.begin(), events_.end(),
-              [](const RawTask& a, const RawTask& b) { return a.start < b.start; });
-  }
+  Result r = take(scale.seconds_per_tick, rank);
   const double ns_per_tick = scale.seconds_per_tick * 1e9;
-  std::uint64_t ticks_busy = 0;
-  for (RawTask& e : events_) {
-    if (!folded_) ticks_busy += e.end > e.start ? e.end - e.start : 0;
+  for (RawTask& e : r.events) {
     e.start = e.start > scale.origin
                   ? static_cast<std::uint64_t>(static_cast<double>(e.start - scale.origin) * ns_per_tick)
                   : 0;
@@ -159,17 +194,6 @@ ThreadRecorder::Result ThreadRecorder::finish(const TickScale& scale, int rank) 
                 ? static_cast<std::uint64_t>(static_cast<double>(e.end - scale.origin) * ns_per_tick)
                 : 0;
   }
-  if (!folded_) busy = static_cast<double>(ticks_busy) * scale.seconds_per_tick;
-  r.events = std::move(events_);
-  events_ = {};
-  r.time.rank = rank;
-  r.time.thread = thread_;
-  r.time.tasks = seen_;
-  r.time.busy = busy;
-  r.time.idle = static_cast<double>(idle_) * scale.seconds_per_tick;
-  by_name_.clear();
-  last_name_ = nullptr;
-  last_totals_ = nullptr;
   return r;
 }
 
@@ -212,6 +236,19 @@ ResourceSample sample_resources(int rank, double time, std::uint64_t live_bytes)
   return s;
 }
 
+namespace {
+
+void merge(std::unordered_map<std::string, KindTotals>& into_map, const std::string& name,
+           const KindTotals& k) {
+  KindTotals& into = into_map[name];
+  into.count += k.count;
+  into.seconds += k.seconds;
+  into.max_seconds = std::max(into.max_seconds, k.max_seconds);
+  into.bytes += k.bytes;
+}
+
+}  // namespace
+
 RankRecording collect(std::vector<ThreadRecorder>& threads, const TickScale& scale, int rank) {
   RankRecording out;
   out.rank = rank;
@@ -220,27 +257,75 @@ RankRecording collect(std::vector<ThreadRecorder>& threads, const TickScale& sca
     ThreadRecorder::Result r = t.finish(scale, rank);
     out.tasks.push_back(std::move(r.events));
     out.sampled.push_back(r.sampled ? 1 : 0);
-    for (auto& [name, k] : r.totals) {
-      KindTotals& into = totals[name];
-      into.count += k.count;
-      into.seconds += k.seconds;
-      into.max_seconds = std::max(into.max_seconds, k.max_seconds);
-      into.bytes += k.bytes;
-    }
+    for (const auto& [name, k] : r.dropped) merge(totals, name, k);
     out.thread_times.push_back(r.time);
   }
   out.totals.assign(totals.begin(), totals.end());
   return out;
 }
 
-void give_back(std::vector<ThreadRecorder>& threads, RankRecording& recording) {
-  for (std::size_t i = 0; i < threads.size() && i < recording.tasks.size(); ++i) {
-    threads[i].restore(std::move(recording.tasks[i]));
+std::unique_ptr<PendingTrace> defer(RunTrace&& base, const Graph& graph, std::vector<ThreadRecorder>& threads,
+                                    const TickScale& scale, std::vector<ResourceSample>&& resources,
+                                    const std::shared_ptr<RecordingPool>& pool) {
+  auto pending = std::make_unique<PendingTrace>();
+  pending->base = std::move(base);
+  pending->pool = pool;
+  RankRecording rec;
+  rec.origin = scale.origin;
+  rec.seconds_per_tick = scale.seconds_per_tick;
+  std::unordered_map<std::string, KindTotals> totals;
+  std::size_t events = 0;
+  for (ThreadRecorder& t : threads) {
+    ThreadRecorder::Result r = t.take(scale.seconds_per_tick, 0);
+    events += r.events.size();
+    rec.tasks.push_back(std::move(r.events));
+    rec.sampled.push_back(r.sampled ? 1 : 0);
+    for (const auto& [name, k] : r.dropped) merge(totals, name, k);
+    rec.thread_times.push_back(r.time);
   }
+  rec.totals.assign(totals.begin(), totals.end());
+  rec.resources = std::move(resources);
+  Graph::Keys& keys = pending->keys;
+  if (pool) keys = pool->take_keys();
+  if (events * 4 >= graph.size()) {
+    graph.copy_keys(keys);  // flat copies: cheaper than a lookup per event
+  } else {
+    // The plan runs a small part of the graph: copy only the recorded tasks' keys, renumbered.
+    keys.names = graph.names();
+    keys.name.clear();
+    keys.index_begin.clear();
+    keys.index_pool.clear();
+    for (auto& list : rec.tasks) {
+      for (RawTask& e : list) {
+        const auto index = graph.index_of(e.graph_task);
+        keys.name.push_back(graph.name_id_of(e.graph_task));
+        keys.index_begin.push_back(static_cast<std::uint32_t>(keys.index_pool.size()));
+        keys.index_pool.insert(keys.index_pool.end(), index.begin(), index.end());
+        e.graph_task = static_cast<TaskId>(keys.name.size() - 1);
+      }
+    }
+    keys.index_begin.push_back(static_cast<std::uint32_t>(keys.index_pool.size()));
+  }
+  pending->ranks.push_back(std::move(rec));
+  return pending;
 }
 
-void assemble(RunTrace& trace, const Graph& graph, const Plan& plan, std::vector<RankRecording>& ranks) {
-  std::unordered_map<const char*, std::uint32_t> name_of_ptr;
+PendingTrace::~PendingTrace() {
+  if (!pool) return;
+  for (RankRecording& r : ranks) {
+    for (auto& list : r.tasks) pool->give_events(std::move(list));
+  }
+  pool->give_keys(std::move(keys));
+}
+
+void assemble(RunTrace& trace, const Graph& graph, const Plan&, std::vector<RankRecording>& ranks) {
+  Graph::Keys keys;
+  graph.copy_keys(keys);
+  assemble(trace, keys, ranks);
+}
+
+void assemble(RunTrace& trace, const Graph::Keys& keys, std::vector<RankRecording>& ranks) {
+  constexpr std::uint32_t kNone = 0xFFFFFFFFu;
   std::unordered_map<std::string, std::uint32_t> name_ids;
   std::unordered_map<std::string, std::uint32_t> kind_ids;
   std::vector<std::uint32_t> kind_of_name;
@@ -262,52 +347,50 @@ void assemble(RunTrace& trace, const Graph& graph, const Plan& plan, std::vector
     }
     return it->second;
   };
+  std::vector<std::uint32_t> trace_name(keys.names.size(), kNone);  // graph name id -> trace name id
   std::size_t n = 0;
   for (const RankRecording& r : ranks) {
     for (const auto& list : r.tasks) n += list.size();
   }
   trace.tasks.reserve(trace.tasks.size() + n);
   trace.index_pool.reserve(trace.index_pool.size() + 2 * n);  // chunk indexes are mostly 1-2-d
-  // Exact totals by name id, from every list that is not a sample.
-  std::vector<KindTotals> by_name;
-  const char* last_ptr = nullptr;
-  std::uint32_t last_id = 0;
+  std::vector<KindTotals> by_name;                            // exact totals by trace name id
   for (RankRecording& r : ranks) {
     for (std::size_t l = 0; l < r.tasks.size(); ++l) {
-      const bool counted = l >= r.sampled.size() || r.sampled[l] == 0;
+      double busy = 0;
       for (const RawTask& raw : r.tasks[l]) {
-        const TaskId g = plan.result_task(raw.task);
-        const std::string_view name = graph.name_of(g);
-        if (name.data() != last_ptr) {
-          auto it = name_of_ptr.find(name.data());
-          if (it == name_of_ptr.end()) it = name_of_ptr.emplace(name.data(), name_id(name)).first;
-          last_ptr = name.data();
-          last_id = it->second;
-        }
+        const NameId gname = keys.name[raw.graph_task];
+        std::uint32_t id = trace_name[gname];
+        if (id == kNone) id = trace_name[gname] = name_id(keys.names[gname]);
         TaskEvent e;
         e.task = raw.task;
-        e.name = last_id;
-        e.kind = kind_of_name[last_id];
+        e.name = id;
+        e.kind = kind_of_name[id];
         e.rank = r.rank;
-        e.thread = raw.thread;
-        const auto index = graph.index_of(g);
+        e.thread = static_cast<std::int32_t>(l);
+        const auto index = keys.index(raw.graph_task);
         e.index_begin = static_cast<std::uint32_t>(trace.index_pool.size());
         e.index_size = static_cast<std::uint32_t>(index.size());
         trace.index_pool.insert(trace.index_pool.end(), index.begin(), index.end());
-        e.start = static_cast<double>(raw.start) * 1e-9;
-        e.end = static_cast<double>(std::max(raw.end, raw.start)) * 1e-9;
+        // Whole nanoseconds, so that times written with nanosecond precision keep slices from overlapping.
+        auto ns = [&r](std::uint64_t t) {
+          return t > r.origin ? std::floor(static_cast<double>(t - r.origin) * r.seconds_per_tick * 1e9)
+                              : 0.0;
+        };
+        e.start = ns(raw.start) * 1e-9;
+        e.end = ns(std::max(raw.end, raw.start)) * 1e-9;
         e.bytes = raw.bytes;
         trace.tasks.push_back(e);
-        if (counted) {
-          if (by_name.size() <= last_id) by_name.resize(last_id + 1);
-          KindTotals& k = by_name[last_id];
-          const double s = e.end - e.start;
-          ++k.count;
-          k.seconds += s;
-          k.max_seconds = std::max(k.max_seconds, s);
-          k.bytes += e.bytes;
-        }
+        if (by_name.size() <= id) by_name.resize(id + 1);
+        KindTotals& k = by_name[id];
+        const double s = e.end - e.start;
+        ++k.count;
+        k.seconds += s;
+        k.max_seconds = std::max(k.max_seconds, s);
+        k.bytes += e.bytes;
+        busy += s;
       }
+      if (l < r.thread_times.size()) r.thread_times[l].busy += busy;
       r.tasks[l].clear();
     }
     for (const auto& [name, k] : r.totals) {
@@ -333,7 +416,7 @@ void assemble(RunTrace& trace, const Graph& graph, const Plan& plan, std::vector
     s.max_seconds = std::max(s.max_seconds, by_name[id].max_seconds);
     s.bytes += by_name[id].bytes;
   }
-  // Lists arrive in (rank, thread) order and in time order, so this is usually sorted already.
+  // Lists arrive in (rank, thread) order and, unless sampled, in time order: usually sorted already.
   auto by_track = [](const TaskEvent& a, const TaskEvent& b) {
     if (a.rank != b.rank) return a.rank < b.rank;
     if (a.thread != b.thread) return a.thread < b.thread;
@@ -414,4 +497,36 @@ void Ticker::stop() {
 }
 
 }  // namespace detail
+
+struct TraceRef::State {
+  std::once_flag assembled;
+  std::unique_ptr<detail::PendingTrace> pending;
+  std::shared_ptr<const RunTrace> trace;
+};
+
+TraceRef::TraceRef(std::shared_ptr<const RunTrace> trace) {
+  if (!trace) return;
+  state_ = std::make_shared<State>();
+  state_->trace = std::move(trace);
+}
+
+std::shared_ptr<const RunTrace> TraceRef::get() const {
+  if (!state_) return nullptr;
+  State& s = *state_;
+  std::call_once(s.assembled, [&s] {
+    if (!s.pending) return;
+    auto trace = std::make_shared<RunTrace>(s.pending->base);
+    detail::assemble(*trace, s.pending->keys, s.pending->ranks);
+    s.trace = std::move(trace);
+    s.pending.reset();  // its buffers go back to the executor's pool
+  });
+  return s.trace;
+}
+
+TraceRef make_pending_trace_ref(std::unique_ptr<detail::PendingTrace> pending) {
+  auto state = std::make_shared<TraceRef::State>();
+  state->pending = std::move(pending);
+  return TraceRef(std::move(state));
+}
+
 }  // namespace tessera

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -69,64 +70,85 @@ struct KindTotals {
 };
 
 struct RawTask {
-  std::uint32_t task;
-  std::int32_t thread;
-  std::uint64_t start;  // ticks
+  std::uint32_t task;        // plan task
+  std::uint32_t graph_task;  // the graph task whose key names it (Plan::result_task)
+  std::uint64_t start;       // ticks (TickScale), or nanoseconds since the origin once collected
   std::uint64_t end;
   std::uint64_t bytes;
 };
 
-// One compute thread's events; only that thread touches it until the run ends. Below the cap it appends;
-// past it, it folds every event into per-name totals (exact) and keeps a uniform reservoir sample.
+// Event lists and key copies kept for the next run, so that recording does not fault fresh pages into
+// memory on every run. A pending recording hands its buffers back when it is assembled or dropped.
+// Thread-safe.
+class RecordingPool {
+ public:
+  std::vector<RawTask> take_events();
+  void give_events(std::vector<RawTask>&& events);
+  Graph::Keys take_keys();
+  void give_keys(Graph::Keys&& keys);
+
+ private:
+  static constexpr std::size_t kKeep = 16;  // lists kept at most (two runs' worth on most machines)
+  std::mutex mu_;
+  std::vector<std::vector<RawTask>> events_;
+  std::vector<Graph::Keys> keys_;
+};
+
+// One compute thread's events; only that thread touches it until the run ends. Below the cap it appends.
+// At the cap it keeps every other event and folds the others into exact per-name totals, then keeps one
+// event in 2, 4, ... from then on (folding the rest), so the events kept are a systematic sample that spans
+// the whole run, still in time order, and totals over kept and folded events are exact. Folding touches
+// only the event and the graph record the task just used.
 class ThreadRecorder {
  public:
-  void begin(const Graph& graph, const Plan& plan, int thread, std::size_t cap, std::size_t expected);
+  void begin(const Graph& graph, const Plan& plan, int thread, std::size_t cap, std::size_t expected,
+             RecordingPool* pool = nullptr);
 
   void task(std::uint32_t p, std::uint64_t start, std::uint64_t end, std::uint64_t bytes) {
-    ++seen_;
-    if (events_.size() < cap_) {
-      events_.push_back(RawTask{p, thread_, start, end, bytes});
+    const TaskId g = plan_->result_task(p);
+    if (++phase_ < stride_) {  // never below the cap (stride 1)
+      fold(g, start, end, bytes);
       return;
     }
-    overflow(RawTask{p, thread_, start, end, bytes});
+    phase_ = 0;
+    if (events_.size() == cap_) halve();
+    events_.push_back(RawTask{p, g, start, end, bytes});
   }
   void idle(std::uint64_t t) noexcept { idle_ += t; }
 
-  // After the run: the thread's events with start/end converted to nanoseconds since the scale's origin (in
-  // time order unless sampled), whether they are a sample, the exact totals by key name when they are (else
-  // empty: the events are every task), and the thread's time. The event buffer is lent out: hand it back with
-  // restore() so the next run reuses its memory.
+  // After the run: the thread's events, raw (in time order), whether they are a sample, the
+  // totals by key name of the events dropped from the sample (in seconds by `seconds_per_tick`), and the
+  // thread's task count and idle time (busy time is added up from the events when they are assembled).
   struct Result {
     std::vector<RawTask> events;
     bool sampled = false;
-    std::unordered_map<std::string, KindTotals> totals;
+    std::vector<std::pair<std::string, KindTotals>> dropped;
     ThreadTime time;
   };
+  Result take(double seconds_per_tick, int rank);
+  // take(), with start/end converted to nanoseconds since the scale's origin (for the MPI wire).
   Result finish(const TickScale& scale, int rank);
-  void restore(std::vector<RawTask>&& events) {
-    if (events.capacity() > events_.capacity()) {
-      events.clear();
-      events_ = std::move(events);
-    }
-  }
 
  private:
-  void overflow(const RawTask& e);
-  void fold(const RawTask& e);
+  void halve();
+  void fold(TaskId g, std::uint64_t start, std::uint64_t end, std::uint64_t bytes);
 
   const Graph* graph_ = nullptr;
   const Plan* plan_ = nullptr;
   std::int32_t thread_ = 0;
   std::size_t cap_ = 0;
-  std::uint64_t seen_ = 0;
+  std::uint64_t stride_ = 1;   // one event kept in this many
+  std::uint64_t phase_ = 0;    // events since the last one kept
+  std::uint64_t dropped_ = 0;  // events folded instead of kept
   std::uint64_t idle_ = 0;
-  std::uint64_t rng_ = 0;
-  bool folded_ = false;
-  double seconds_per_tick_ = 0;  // for folding past the cap (the first run's estimate)
   std::vector<RawTask> events_;
-  std::unordered_map<const char*, KindTotals> by_name_;  // keyed by the graph's interned name
-  const char* last_name_ = nullptr;
-  KindTotals* last_totals_ = nullptr;
+  struct TickTotals {
+    std::uint64_t count = 0;
+    std::uint64_t ticks = 0;
+    std::uint64_t max_ticks = 0;
+    std::uint64_t bytes = 0;
+  };
+  std::vector<TickTotals> by_name_;  // of the folded events, by the graph's name id
 };
 
 // A series sampled at a fixed interval that halves its resolution past 4096 samples.
@@ -165,24 +187,49 @@ ResourceSample sample_resources(int rank, double time, std::uint64_t live_bytes)
 // What one rank recorded.
 struct RankRecording {
   std::int32_t rank = 0;
-  // One list per compute thread, start/end in nanoseconds since the origin, in time order unless sampled.
+  // How the task lists' start/end become seconds since the run's origin: (t - origin) * seconds_per_tick.
+  std::uint64_t origin = 0;
+  double seconds_per_tick = 1e-9;
+  // One list per compute thread (list i is thread i), in time order.
   std::vector<std::vector<RawTask>> tasks;
-  std::vector<std::uint8_t> sampled;  // per list: a sample, whose tasks are counted in `totals` instead
-  std::vector<std::pair<std::string, KindTotals>> totals;  // of the sampled lists, by key name
+  std::vector<std::uint8_t> sampled;  // per list: a sample; the tasks it dropped are counted in `totals`
+  std::vector<std::pair<std::string, KindTotals>> totals;  // of the dropped tasks, by key name
   bool transfers_sampled = false;
   std::vector<TransferEvent> transfers;
   std::vector<ResourceSample> resources;
-  std::vector<ThreadTime> thread_times;
+  std::vector<ThreadTime> thread_times;  // per list; busy counts the dropped tasks only until assembled
 };
 
-// Takes the thread recorders' events (hand them back with give_back() after assemble()).
+// Takes the thread recorders' events, converted to nanoseconds since the scale's origin (the MPI wire).
 RankRecording collect(std::vector<ThreadRecorder>& threads, const TickScale& scale, int rank);
-void give_back(std::vector<ThreadRecorder>& threads, RankRecording& recording);
 
-// Names every recorded task from the graph, totals tasks by kind, sorts, and fills where time went. `trace`
+// Names every recorded task from the keys, totals tasks by kind, sorts, and fills where time went. `trace`
 // already carries the configuration, seconds, scheduler samples and bytes_between. Leaves the task lists
-// empty (their memory is kept for give_back).
+// empty (their memory kept). The second form copies the graph's keys first.
+void assemble(RunTrace& trace, const Graph::Keys& keys, std::vector<RankRecording>& ranks);
 void assemble(RunTrace& trace, const Graph& graph, const Plan& plan, std::vector<RankRecording>& ranks);
+
+// A local run's recording, assembled only when someone looks at it (TraceRef::get): the raw event lists as
+// recorded (ticks), a copy of the graph's keys, and the rest of the trace. At the end of a run this costs
+// one copy of the graph's key arrays, no per-task work. Its buffers go back to the pool when it is
+// assembled or dropped.
+struct PendingTrace {
+  RunTrace base;  // everything but the task-level parts
+  std::vector<RankRecording> ranks;
+  Graph::Keys keys;
+  std::shared_ptr<RecordingPool> pool;
+
+  PendingTrace() = default;
+  PendingTrace(const PendingTrace&) = delete;
+  PendingTrace& operator=(const PendingTrace&) = delete;
+  ~PendingTrace();
+};
+
+// Takes the local recorders' events (raw) and a copy of the graph's keys (only of the recorded tasks when
+// the plan runs a small part of the graph) into a pending trace.
+std::unique_ptr<PendingTrace> defer(RunTrace&& base, const Graph& graph, std::vector<ThreadRecorder>& threads,
+                                    const TickScale& scale, std::vector<ResourceSample>&& resources,
+                                    const std::shared_ptr<RecordingPool>& pool);
 
 // Reservoir sampling past a cap, for transfers (one comm thread per worker).
 template <class T>
@@ -227,3 +274,8 @@ class Ticker {
 };
 
 }  // namespace tessera::detail
+
+namespace tessera {
+// A TraceRef that assembles `pending` when first looked at.
+TraceRef make_pending_trace_ref(std::unique_ptr<detail::PendingTrace> pending);
+}  // namespace tessera

@@ -66,8 +66,9 @@ struct RunStats {
 struct RunResult {
   std::vector<Value> outputs;  // one per Plan::outputs(), in the same order
   RunStats stats;
-  // What was recorded (RecordOptions::enabled): on rank 0 only under MPI, null otherwise.
-  std::shared_ptr<const RunTrace> trace;
+  // What was recorded (RecordOptions::enabled): on rank 0 only under MPI, empty otherwise. Assembled into a
+  // RunTrace when first looked at (trace.get(), trace->...).
+  TraceRef trace;
 };
 
 struct ExecutorOptions {

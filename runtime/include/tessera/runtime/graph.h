@@ -117,6 +117,8 @@ class Graph {
   TaskKey key(TaskId id) const;
   std::string key_string(TaskId id) const { return key(id).str(); }
   std::string_view name_of(TaskId id) const { return names_[records_[id].name]; }
+  NameId name_id_of(TaskId id) const { return records_[id].name; }
+  const std::vector<std::string>& names() const noexcept { return names_; }
   std::span<const std::int32_t> index_of(TaskId id) const;
   const Kernel& kernel_of(TaskId id) const { return kernels_[records_[id].kernel]; }
   const TaskOptions& options(TaskId id) const { return option_pool_[option_index_[id]]; }
@@ -124,6 +126,21 @@ class Graph {
   std::span<const TaskId> dependencies(TaskId id) const;
   // The task with this key, if any (resolves first).
   std::optional<TaskId> find(const TaskKey& key);
+
+  // Every task's key copied out of the graph, for what must outlive it (a recording of a run): per task its
+  // name id and where its index starts in `index_pool` (size() + 1 entries). Flat copies, no per-task work.
+  struct Keys {
+    std::vector<std::string> names;
+    std::vector<NameId> name;
+    std::vector<std::uint32_t> index_begin;
+    std::vector<std::int32_t> index_pool;
+
+    std::span<const std::int32_t> index(TaskId id) const {
+      return {index_pool.data() + index_begin[id], index_pool.data() + index_begin[id + 1]};
+    }
+  };
+  // Fills `out` (reusing its memory).
+  void copy_keys(Keys& out) const;
 
   // Bytes held by the graph's own structures (not by what kernels capture).
   std::size_t memory_bytes() const noexcept;

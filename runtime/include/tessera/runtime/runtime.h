@@ -95,8 +95,9 @@ class Runtime {
   // Statistics of the most recent run.
   const RunStats& last_stats() const noexcept { return last_stats_; }
   // What the most recent run recorded (RuntimeOptions::record): on rank 0 under MPI; null when not recording,
-  // on other ranks, or before the first run.
-  std::shared_ptr<const RunTrace> last_trace() const noexcept { return last_trace_; }
+  // on other ranks, or before the first run. The first call after a run assembles the trace from the raw
+  // recording (the run itself only kept it).
+  std::shared_ptr<const RunTrace> last_trace() const { return last_trace_.get(); }
 
   // Plans `graph` for `outputs` and runs it; returns one value per output. Errors: see Plan::build and
   // Executor::run.
@@ -162,7 +163,7 @@ class Runtime {
   RuntimeOptions options_;
   std::unique_ptr<Executor> executor_;
   RunStats last_stats_;
-  std::shared_ptr<const RunTrace> last_trace_;
+  TraceRef last_trace_;
   std::vector<std::weak_ptr<detail::FutureState>> pending_;
 };
 

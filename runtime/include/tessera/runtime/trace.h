@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -151,6 +152,35 @@ struct RunTrace {
 
   // "('mean-3f2a', 4, 0)" for an event.
   std::string key_of(const TaskEvent& e) const;
+};
+
+namespace detail {
+struct PendingTrace;
+}
+
+// A run's recording as the executors hand it out (RunResult::trace; Runtime::last_trace() returns its
+// get()). The local executors keep what they recorded raw and compact, and the RunTrace (names, kinds, exact
+// totals, events in track order) is assembled the first time it is looked at, so that recording costs the
+// run almost nothing; copies share one recording. Empty when nothing was recorded. Thread-safe.
+class TraceRef {
+ public:
+  TraceRef() = default;
+  TraceRef(std::shared_ptr<const RunTrace> trace);  // NOLINT(google-explicit-constructor): already assembled
+
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+  // The trace, assembled on the first call (throws std::bad_alloc if memory runs out); null when empty.
+  std::shared_ptr<const RunTrace> get() const;
+  // Require a non-empty TraceRef; the reference lives as long as this TraceRef (or a copy) does.
+  const RunTrace& operator*() const { return *get(); }
+  const RunTrace* operator->() const { return get().get(); }
+
+  struct State;
+
+ private:
+  explicit TraceRef(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  friend TraceRef make_pending_trace_ref(std::unique_ptr<detail::PendingTrace> pending);
+
+  std::shared_ptr<State> state_;
 };
 
 // The kind of a task name: the name with a trailing hash or number ("-3f2a9c", "_12") dropped, as Dask's
