@@ -3,9 +3,14 @@
 // whole input is held between the two reads: with a memory limit of a quarter of the input, most of it goes
 // to disk and comes back. Figures: wall time and peak held bytes with enough memory (tessera-local) and
 // with the limit (tessera-local-spill), bytes spilled, the limited run's peak RSS, and the results must be
-// bit-identical.
+// bit-identical. Under mpiexec the MPI executor runs both (impl tessera-mpi-N and tessera-mpi-N-spill; the
+// limit is per worker, a quarter of the input each, and peak RSS is the largest over worker ranks).
+#include <mpi.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -36,6 +41,13 @@ Array input(std::int64_t rows, std::int64_t cols) {
       "input");
 }
 
+bool under_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    if (const char* v = std::getenv(var); v != nullptr && std::atoi(v) > 1) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,15 +58,18 @@ int main(int argc, char** argv) {
   const std::uint64_t limit = static_cast<std::uint64_t>(mib) * (1 << 20) / 4;
   const int reps = quick ? 1 : 3;
   const std::string case_name = std::to_string(mib) + "MiB-limit" + std::to_string(mib / 4) + "MiB";
+  const bool mpi = under_mpi();
   Array x = input(rows, cols);
   Array result = (x - x.mean(0)).sum(1);
   std::vector<Chunk> outputs;
   // The limited run goes first, so that the process's high-water mark after it is that run's peak RSS.
   for (bool limited : {true, false}) {
     RuntimeOptions o;
-    o.executor = ExecutorKind::kThreads;
+    o.executor = mpi ? ExecutorKind::kMpi : ExecutorKind::kThreads;
     if (limited) o.memory.limit = limit;
     Runtime rt(o);
+    const std::string base = mpi ? "tessera-mpi-" + std::to_string(rt.executor().ranks()) : "tessera-local";
+    const bool root = rt.executor().rank() == 0;
     std::vector<double> wall;
     for (int r = 0; r < reps; ++r) {
       const double t0 = bench::now_seconds();
@@ -63,18 +78,20 @@ int main(int argc, char** argv) {
       if (r == 0) outputs.push_back(std::move(c));
     }
     const RunStats& s = rt.last_stats();
-    const std::string impl = limited ? "tessera-local-spill" : "tessera-local";
+    const std::string impl = limited ? base + "-spill" : base;
+    double rss_mb = static_cast<double>(bench::proc_status_kb("VmHWM")) / 1024.0;
+    if (mpi) MPI_Allreduce(MPI_IN_PLACE, &rss_mb, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    if (!root) continue;
     bench::emit("spill", impl, case_name, "wall", bench::median(wall), "s");
     if (limited) {
       bench::emit("spill", impl, case_name, "bytes_spilled", static_cast<double>(s.bytes_spilled) / 1048576.0,
                   "MB");
       bench::emit("spill", impl, case_name, "peak_held", static_cast<double>(s.peak_held_bytes) / 1048576.0,
                   "MB");
-      bench::emit("spill", impl, case_name, "peak_rss",
-                  static_cast<double>(bench::proc_status_kb("VmHWM")) / 1024.0, "MB");
+      bench::emit("spill", impl, case_name, "peak_rss", rss_mb, "MB");
     }
   }
-  // outputs[0]: with the limit; outputs[1]: without.
+  // outputs[0]: with the limit; outputs[1]: without (on every rank: compute() broadcasts outputs).
   const bool same = outputs[0].nbytes() == outputs[1].nbytes() &&
                     std::memcmp(outputs[0].bytes(), outputs[1].bytes(), outputs[0].nbytes()) == 0;
   if (!same) {

@@ -6,9 +6,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -155,6 +157,71 @@ TEST(MpiMemory, SpillFilesAreRemovedAfterAFailure) {
               ::testing::ThrowsMessage<TaskError>(HasSubstr("disk on fire")));
   MPI_Barrier(MPI_COMM_WORLD);
   EXPECT_EQ(entries_in(dir), 0) << "spill files left in " << dir;
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (world_rank() == 0) std::filesystem::remove_all(dir);
+}
+
+// This process's peak resident set (VmHWM), in bytes.
+std::uint64_t peak_rss() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// The fixed overhead allowed over the limit per rank: MPI and its shared-memory segments, code, thread
+// stacks, the chunks running tasks read and write, allocator slack (docs/memory.md, "Choosing it").
+constexpr std::uint64_t kRssOverhead = std::uint64_t{80} << 20;
+
+TEST(MpiMemory, PeakRssOfEveryWorkerStaysUnderLimitPlusOverhead) {
+  // Peak RSS only means something in a fresh process: CTest runs this alone (mpi.memory.peak_rss.3ranks).
+  if (std::getenv("TESSERA_MPI_RSS_TEST") == nullptr) {
+    GTEST_SKIP() << "measured alone, in fresh processes, by the CTest entry mpi.memory.peak_rss.3ranks";
+  }
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  const std::string dir = shared_temp_dir();
+  // 256 MiB of float64 in 1 MiB chunks made by tasks; the anomaly holds every chunk of a column at once.
+  const ChunkGrid grid = ChunkGrid::regular({1024, 32768}, {128, 1024});
+  Array x = from_function(
+      grid, DType::kFloat64,
+      [](const ChunkGrid& g, std::span<const std::int64_t> idx) {
+        Chunk c(DType::kFloat64, g.chunk_shape(idx));
+        double k = static_cast<double>(idx[0] * 97 + idx[1]);
+        for (double& e : c.data<double>()) e = (k = k * 1.000001 + 0.25);
+        return c;
+      },
+      "big");
+  std::vector<Array> arrays{(x - x.mean(0)).sum(1)};
+  const std::uint64_t limit = std::uint64_t{32} << 20;
+  RuntimeOptions o;
+  o.memory.limit = limit;
+  o.memory.spill_dir = dir;
+  std::vector<Chunk> got;
+  std::uint64_t spilled = 0;
+  {
+    Runtime mpi(o);
+    got = compute(mpi, arrays);
+    spilled = mpi.last_stats().bytes_spilled;
+  }
+  const std::uint64_t mine = peak_rss();  // before anything else runs in this process
+  std::vector<std::uint64_t> all(static_cast<std::size_t>(world_size()));
+  MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD);
+  if (world_rank() == 0) {
+    for (int r = 1; r < world_size(); ++r) {
+      std::printf("rank %d: peak RSS %.1f MiB (limit %.0f MiB + overhead %.0f MiB)\n", r,
+                  static_cast<double>(all[static_cast<std::size_t>(r)]) / (1 << 20),
+                  static_cast<double>(limit) / (1 << 20), static_cast<double>(kRssOverhead) / (1 << 20));
+      EXPECT_LE(all[static_cast<std::size_t>(r)], limit + kRssOverhead) << "rank " << r;
+    }
+    std::printf("spilled %.1f MiB\n", static_cast<double>(spilled) / (1 << 20));
+    EXPECT_GT(spilled, std::uint64_t{64} << 20);
+  }
+  Runtime local(RuntimeOptions{.executor = ExecutorKind::kThreads});
+  const std::vector<Chunk> expected = compute(local, arrays);
+  ASSERT_EQ(got.size(), expected.size());
+  EXPECT_EQ(std::memcmp(got[0].bytes(), expected[0].bytes(), expected[0].nbytes()), 0);
   MPI_Barrier(MPI_COMM_WORLD);
   if (world_rank() == 0) std::filesystem::remove_all(dir);
 }
