@@ -701,6 +701,13 @@ StoreStats store(Runtime& runtime, std::span<OutputFile> outputs) {
   const NameId prepare_name = graph.name("store-prepare");
   const NameId write_name = graph.name("store-write");
   const NameId commit_name = graph.name("store-commit");
+  // Progress per output: a variable's chunk writes are one progress group, labelled with its name (and its
+  // file's name when another file has a variable of the same name).
+  std::map<std::string, int> files_with;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (skip[i]) continue;
+    for (const auto& v : files[i]->vars) ++files_with[v.name];
+  }
   std::vector<TaskId> commits;
   std::size_t array_at = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
@@ -737,11 +744,15 @@ StoreStats store(Runtime& runtime, std::span<OutputFile> outputs) {
     std::vector<TaskId> writes;
     for (std::uint32_t vi = 0; vi < f->vars.size(); ++vi, ++array_at) {
       const auto& ids = chunk_ids[array_at];
+      const std::string& var = f->vars[vi].name;
+      TaskOptions write_options;
+      write_options.progress_group = graph.progress_group(
+          files_with[var] > 1 ? fs::path(f->final_path).filename().string() + ":" + var : var);
       for (std::size_t c = 0; c < ids.size(); ++c) {
         if (f->done.count({vi, c}) > 0) continue;
         const TaskId deps[] = {p, ids[c]};
         const std::int32_t key[] = {fi, static_cast<std::int32_t>(vi), static_cast<std::int32_t>(c)};
-        writes.push_back(graph.add(write_name, key, write, deps));
+        writes.push_back(graph.add(write_name, key, write, deps, write_options));
       }
     }
     if (writes.empty()) writes.push_back(p);

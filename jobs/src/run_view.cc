@@ -37,6 +37,17 @@ std::string duration_text(double s) {
   return buf;
 }
 
+// "t_anom 40/120 · clim 12/12": each output's tasks done, at most `shown` of them, then how many more.
+std::string groups_text(const std::vector<GroupProgress>& groups, std::size_t shown, const char* separator) {
+  std::string s;
+  for (std::size_t i = 0; i < groups.size() && i < shown; ++i) {
+    if (i) s += separator;
+    s += groups[i].label + " " + std::to_string(groups[i].done) + "/" + std::to_string(groups[i].total);
+  }
+  if (groups.size() > shown) s += separator + ("+" + std::to_string(groups.size() - shown) + " more");
+  return s;
+}
+
 }  // namespace
 
 ProgressDisplay::ProgressDisplay(std::ostream& err, bool tty, double line_seconds)
@@ -61,19 +72,21 @@ void ProgressDisplay::show(const Progress& p) {
       p.tasks_total > 0 ? static_cast<double>(p.tasks_done) / static_cast<double>(p.tasks_total) : 1.0;
   const double remaining = static_cast<double>(p.tasks_total - std::min(p.tasks_done, p.tasks_total));
   const std::string eta = rate_ > 0 ? duration_text(remaining / rate_) : std::string("?");
-  char line[256];
+  char line[512];
   if (tty_) {
+    // Outputs after the bar; a terminal line holds a few of them.
+    const std::string outputs = p.groups.empty() ? "" : "  " + groups_text(p.groups, 4, " \u00b7 ");
     if (p.final && !drawn_) return;  // a run too short to have shown a bar needs no final one
     constexpr int kWidth = 30;
     const int filled = static_cast<int>(fraction * kWidth);
     std::string bar(static_cast<std::size_t>(filled), '#');
     bar.append(static_cast<std::size_t>(kWidth - filled), '.');
     std::snprintf(
-        line, sizeof(line), "\r[%s] %3.0f%% %llu/%llu tasks  %s tasks/s  %s  \x1b[K", bar.c_str(),
+        line, sizeof(line), "\r[%s] %3.0f%% %llu/%llu tasks  %s tasks/s  %s%s  \x1b[K", bar.c_str(),
         100 * fraction, static_cast<unsigned long long>(p.tasks_done),
         static_cast<unsigned long long>(p.tasks_total),
         rate_text(p.final ? static_cast<double>(p.tasks_done) / std::max(p.elapsed, 1e-9) : rate_).c_str(),
-        p.final ? ("in " + duration_text(p.elapsed)).c_str() : ("ETA " + eta).c_str());
+        p.final ? ("in " + duration_text(p.elapsed)).c_str() : ("ETA " + eta).c_str(), outputs.c_str());
     err_ << line;
     if (p.final) err_ << "\n";
     err_.flush();
@@ -83,10 +96,13 @@ void ProgressDisplay::show(const Progress& p) {
   if (p.final || p.elapsed < next_line_) return;
   next_line_ = p.elapsed + line_seconds_;
   std::snprintf(line, sizeof(line),
-                "tessera: progress %llu/%llu tasks (%.1f%%), %s tasks/s, %.0f s elapsed, ETA %s\n",
+                "tessera: progress %llu/%llu tasks (%.1f%%), %s tasks/s, %.0f s elapsed, ETA %s",
                 static_cast<unsigned long long>(p.tasks_done), static_cast<unsigned long long>(p.tasks_total),
                 100 * fraction, rate_text(rate_).c_str(), p.elapsed, eta.c_str());
   err_ << line;
+  // A log line has room for every output.
+  if (!p.groups.empty()) err_ << "; outputs " << groups_text(p.groups, p.groups.size(), ", ");
+  err_ << "\n";
   err_.flush();
 }
 

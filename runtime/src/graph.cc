@@ -47,6 +47,17 @@ NameId Graph::name(std::string_view name) {
   return id;
 }
 
+std::uint16_t Graph::progress_group(std::string_view label) {
+  for (std::size_t i = 0; i < progress_groups_.size(); ++i) {
+    if (progress_groups_[i] == label) return static_cast<std::uint16_t>(i + 1);
+  }
+  if (progress_groups_.size() >= 0xFFFF) {
+    throw_error(ErrorCode::kInvalidArgument, "too many progress groups (65535) for \"", label, "\"");
+  }
+  progress_groups_.emplace_back(label);
+  return static_cast<std::uint16_t>(progress_groups_.size());
+}
+
 KernelId Graph::kernel(Kernel k) {
   if (!k) throw_error(ErrorCode::kInvalidArgument, "a task kernel must be callable (got an empty function)");
   kernels_.push_back(std::move(k));

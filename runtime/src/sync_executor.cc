@@ -34,6 +34,9 @@ class SyncExecutor final : public Executor {
     std::uint64_t bytes = 0;
     double next_progress = progress_.seconds;
     std::uint64_t mark = 0;
+    detail::ProgressGroups groups;
+    detail::SampleSeries<std::vector<std::uint64_t>> group_samples(record_.sample_seconds);
+    if (observed) groups.begin(graph, plan, 1);
     if (record_.enabled) {
       recorder_.resize(1);
       recorder_[0].begin(graph, plan, 0, record_.max_events, n, pool_.get());
@@ -57,14 +60,18 @@ class SyncExecutor final : public Executor {
           recorder_[0].task(p, mark, end, b);
           mark = end;
         }
+        if (!groups.empty()) groups.done(0, p);
         // Every 64 tasks, not after each: reading the clock costs more than a small task.
         if ((p & 63) == 63) {
           const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           if (record_.enabled && resources.due(t)) resources.add(t, detail::sample_resources(0, t, 0));
-          if (record_.enabled && samples.due(t)) samples.add(t, SchedulerSample{t, p + 1ULL, 0, 1});
+          if (record_.enabled && samples.due(t)) {
+            samples.add(t, SchedulerSample{t, p + 1ULL, 0, 1});
+            if (!groups.empty()) group_samples.add(t, groups.read());
+          }
           if (progress_.callback && t >= next_progress) {
             next_progress = t + progress_.seconds;
-            progress_.callback(Progress{p + 1ULL, n, bytes, t, false});
+            progress_.callback(Progress{p + 1ULL, n, bytes, t, false, groups.progress(groups.read())});
           }
         }
       }
@@ -101,11 +108,19 @@ class SyncExecutor final : public Executor {
       resources.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
       samples.add(result.stats.seconds, SchedulerSample{result.stats.seconds, n, 0, 0});
       trace.scheduler = std::move(samples.samples());
+      if (!groups.empty()) {
+        group_samples.add(result.stats.seconds, groups.read(true));
+        groups.describe(trace);
+        trace.group_done = std::move(group_samples.samples());
+      }
       // Assembled when first looked at; the run only keeps the raw events and a copy of the keys.
       result.trace = make_pending_trace_ref(
           detail::defer(std::move(trace), graph, recorder_, scale, std::move(resources.samples()), pool_));
     }
-    if (progress_.callback) progress_.callback(Progress{n, n, bytes, result.stats.seconds, true});
+    if (progress_.callback) {
+      progress_.callback(
+          Progress{n, n, bytes, result.stats.seconds, true, groups.progress(groups.read(true))});
+    }
     return result;
   }
 

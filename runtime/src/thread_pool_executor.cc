@@ -614,6 +614,7 @@ class ThreadPoolExecutor final : public Executor {
       recorders_[static_cast<std::size_t>(id)].task(t, mark, end, bytes);
       mark = end;
     }
+    if (!groups_.empty()) groups_.done(id, t);
     DoneSlot& slot = slots_[id];
     slot.done.store(slot.done.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     slot.bytes.store(slot.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
@@ -625,6 +626,7 @@ class ThreadPoolExecutor final : public Executor {
       slots_[i].bytes.store(0, std::memory_order_relaxed);
     }
     double period = progress_.callback ? progress_.seconds : 1.0;
+    groups_.begin(s.graph, s.plan, nthreads_);
     if (record_.enabled) {
       recorders_.resize(static_cast<std::size_t>(nthreads_));
       const std::size_t cap =
@@ -635,6 +637,7 @@ class ThreadPoolExecutor final : public Executor {
       started_ = detail::iso_time_now();
       resources_ = detail::SampleSeries<ResourceSample>(record_.sample_seconds);
       scheduler_ = detail::SampleSeries<SchedulerSample>(record_.sample_seconds);
+      group_samples_ = detail::SampleSeries<std::vector<std::uint64_t>>(record_.sample_seconds);
       resources_.add(0, detail::sample_resources(0, 0, 0));
       period = std::min(period, record_.sample_seconds);
     }
@@ -656,11 +659,12 @@ class ThreadPoolExecutor final : public Executor {
           const int awake = std::max(0, nthreads_ - s.sleepers.load(std::memory_order_relaxed));
           scheduler_.add(t, SchedulerSample{t, done, static_cast<std::uint64_t>(queued) + roots_left,
                                             static_cast<std::uint64_t>(awake)});
+          if (!groups_.empty()) group_samples_.add(t, groups_.read());
         }
       }
       if (progress_.callback && t >= next_progress_) {
         next_progress_ = t + progress_.seconds;
-        progress_.callback(Progress{done, s.total, bytes, t, false});
+        progress_.callback(Progress{done, s.total, bytes, t, false, groups_.progress(groups_.read())});
       }
     });
   }
@@ -682,12 +686,18 @@ class ThreadPoolExecutor final : public Executor {
       resources_.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
       scheduler_.add(result.stats.seconds, SchedulerSample{result.stats.seconds, plan.size(), 0, 0});
       trace.scheduler = std::move(scheduler_.samples());
+      if (!groups_.empty()) {
+        group_samples_.add(result.stats.seconds, groups_.read(true));
+        groups_.describe(trace);
+        trace.group_done = std::move(group_samples_.samples());
+      }
       // Assembled when first looked at; the run only keeps the raw events and a copy of the keys.
       result.trace = make_pending_trace_ref(
           detail::defer(std::move(trace), graph, recorders_, scale_, std::move(resources_.samples()), pool_));
     }
     if (progress_.callback) {
-      progress_.callback(Progress{plan.size(), plan.size(), bytes, result.stats.seconds, true});
+      progress_.callback(Progress{plan.size(), plan.size(), bytes, result.stats.seconds, true,
+                                  groups_.progress(groups_.read(true))});
     }
   }
 
@@ -705,6 +715,8 @@ class ThreadPoolExecutor final : public Executor {
   std::string started_;
   detail::SampleSeries<ResourceSample> resources_;
   detail::SampleSeries<SchedulerSample> scheduler_;
+  detail::ProgressGroups groups_;  // tasks done per Graph::progress_group
+  detail::SampleSeries<std::vector<std::uint64_t>> group_samples_;
   double next_progress_ = 0;  // ticker thread only
   detail::Ticker ticker_;
   std::vector<std::thread> threads_;

@@ -173,6 +173,58 @@ TEST(Trace, ARecordingOutlivesItsGraphAndIsAssembledOnce) {
   check_trace_matches_run(first, "threads");
 }
 
+TEST(Trace, ProgressGroupsCountTheirTasksOnEveryLocalExecutor) {
+  // Two labelled groups ("a": 30 tasks, "b": 10) and 5 tasks in none.
+  Graph g;
+  EXPECT_EQ(g.progress_group("a"), 1);
+  EXPECT_EQ(g.progress_group("b"), 2);
+  EXPECT_EQ(g.progress_group("a"), 1);
+  const KernelId k = g.kernel([](const TaskContext&) { return Value::of(1.0); });
+  std::vector<TaskId> all;
+  for (int i = 0; i < 45; ++i) {
+    TaskOptions o;
+    o.progress_group = i < 30 ? 1 : i < 40 ? 2 : 0;
+    all.push_back(g.add(g.name("t"), {i}, k, {}, o));
+  }
+  const TaskId out = g.add(g.name("join"), {0}, k, all);
+  Plan plan = Plan::build(g, std::vector<TaskId>{out}, {});
+  for (int kind = 0; kind < 2; ++kind) {
+    std::mutex mu;
+    std::vector<Progress> calls;
+    ExecutorOptions options{.threads = 2, .record = {.enabled = true, .sample_seconds = 0.001}};
+    options.progress = {[&](const Progress& p) {
+                          std::lock_guard lock(mu);
+                          calls.push_back(p);
+                        },
+                        0.001};
+    auto exec = kind == 0 ? make_sync_executor(options) : make_thread_pool_executor(options);
+    RunResult r = exec->run(g, plan);
+    ASSERT_FALSE(calls.empty());
+    ASSERT_TRUE(calls.back().final);
+    ASSERT_EQ(calls.back().groups.size(), 2u);
+    EXPECT_EQ(calls.back().groups[0].label, "a");
+    EXPECT_EQ(calls.back().groups[0].done, 30u);
+    EXPECT_EQ(calls.back().groups[0].total, 30u);
+    EXPECT_EQ(calls.back().groups[1].label, "b");
+    EXPECT_EQ(calls.back().groups[1].done, 10u);
+    EXPECT_EQ(calls.back().groups[1].total, 10u);
+    ASSERT_TRUE(r.trace);
+    const RunTrace& t = *r.trace;
+    EXPECT_THAT(t.group_labels, ::testing::ElementsAre("a", "b"));
+    EXPECT_THAT(t.group_totals, ::testing::ElementsAre(30u, 10u));
+    ASSERT_EQ(t.group_done.size(), t.scheduler.size());
+    EXPECT_THAT(t.group_done.back(), ::testing::ElementsAre(30u, 10u));
+    for (std::size_t i = 1; i < t.group_done.size(); ++i) {  // never goes back
+      EXPECT_GE(t.group_done[i][0], t.group_done[i - 1][0]);
+      EXPECT_GE(t.group_done[i][1], t.group_done[i - 1][1]);
+    }
+    std::ostringstream html;
+    write_html_report(t, html);
+    EXPECT_THAT(html.str(), ::testing::HasSubstr("{\"label\":\"a\",\"total\":30,\"done\":["));
+    EXPECT_THAT(html.str(), ::testing::HasSubstr("{\"label\":\"b\",\"total\":10,\"done\":["));
+  }
+}
+
 TEST(Trace, ProgressIsCalledAndEndsWithEverythingDone) {
   std::mutex mu;
   std::vector<Progress> calls;

@@ -193,7 +193,18 @@ std::string report_data(const RunTrace& t) {
   array(s, t.scheduler, [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.ready); });
   s += ",\"running\":";
   array(s, t.scheduler, [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.running); });
-  s += "},\"matrix\":";
+  s += "},\"groups\":[";
+  for (std::size_t g = 0; g < t.group_labels.size(); ++g) {
+    if (g) s += ',';
+    s += "{\"label\":";
+    str(t.group_labels[g]);
+    s += ",\"total\":" + std::to_string(g < t.group_totals.size() ? t.group_totals[g] : 0) + ",\"done\":";
+    array(s, t.group_done, [g](std::string& o, const std::vector<std::uint64_t>& d) {
+      o += std::to_string(g < d.size() ? d[g] : 0);
+    });
+    s += "}";
+  }
+  s += "],\"matrix\":";
   array(s, t.bytes_between, [](std::string& o, std::uint64_t v) { o += std::to_string(v); });
   s += "}";
   return s;
@@ -222,6 +233,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 <canvas id="stream" class="chart" width="1200" height="100"></canvas>
 <div class="grid">
 <div><h2>Progress</h2><svg id="progress" class="chart" width="560" height="240"></svg></div>
+<div id="groups-box" style="display:none"><h2>Progress per output (% of its tasks done)</h2><svg id="groups" class="chart" width="560" height="240"></svg></div>
 <div><h2>Memory per worker (resident MB)</h2><svg id="memory" class="chart" width="560" height="240"></svg></div>
 <div><h2>CPU per worker (cores busy)</h2><svg id="cpu" class="chart" width="560" height="240"></svg></div>
 <div><h2>Scheduler queue</h2><svg id="queue" class="chart" width="560" height="240"></svg></div>
@@ -310,6 +322,9 @@ var lt=mk("text",{x:W-r-4,y:t+12+12*i,"font-size":10,"text-anchor":"end",fill:S.
 drawn[id]=count;return count;}
 var Q=D.sched;
 lines("progress",[{name:"tasks done",x:Q.t,y:Q.done,colour:"#4e79a7"}],"tasks done of "+D.tasks_total);
+drawn.groups=0;if(D.groups.length){document.getElementById("groups-box").style.display="";var gs=[];
+for(var i=0;i<D.groups.length;i++){var G=D.groups[i],y=[];for(var j=0;j<G.done.length;j++)y.push(G.total>0?100*G.done[j]/G.total:100);
+gs.push({name:G.label+" ("+G.total+")",x:Q.t.slice(0,y.length),y:y,colour:colour(i)});}lines("groups",gs,"% done");}
 var mem=[],cpu=[];
 for(var i=0;i<D.mem.length;i++){var M=D.mem[i],name=C.executor==="mpi"?(M.rank===0?"rank 0 (scheduler)":"rank "+M.rank):"process";
 mem.push({name:name,x:M.t,y:M.rss,colour:colour(i)});
@@ -338,7 +353,7 @@ drawn.kinds=D.kinds.length;})();
 if(verdict.getAttribute("data-status")==="pending"){
 var ok=drawn.stream>0&&drawn.progress>0&&drawn.memory>0&&drawn.where>0&&drawn.kinds>0;
 verdict.setAttribute("data-status",ok?"ok":"empty");
-verdict.textContent=(ok?"ok":"empty")+" stream="+drawn.stream+" progress="+drawn.progress+" memory="+drawn.memory+" cpu="+drawn.cpu+" where="+drawn.where+" kinds="+drawn.kinds+" matrix="+drawn.matrix;}
+verdict.textContent=(ok?"ok":"empty")+" stream="+drawn.stream+" progress="+drawn.progress+" memory="+drawn.memory+" cpu="+drawn.cpu+" where="+drawn.where+" kinds="+drawn.kinds+" matrix="+drawn.matrix+" groups="+drawn.groups;}
 })();
 </script></body></html>
 )HTML";

@@ -69,6 +69,9 @@ struct TaskOptions {
   // transient cause (a busy file system, a flaky network mount) has time to pass.
   std::uint16_t retry_backoff_ms = 10;
   std::int32_t rank = -1;  // MPI executor: run on this worker rank (-1: wherever the scheduler likes)
+  // Graph::progress_group() id: the task counts in that group's progress (Progress::groups, the report's
+  // progress per output); 0: in none.
+  std::uint16_t progress_group = 0;
 
   friend bool operator==(const TaskOptions&, const TaskOptions&) = default;
 };
@@ -85,6 +88,12 @@ class Graph {
 
   // Interns a task name; tasks of one kind share it.
   NameId name(std::string_view name);
+  // A labelled group of tasks whose progress is shown on its own (e.g. the chunk writes of one output
+  // variable): tasks join it through TaskOptions::progress_group. The same label gives the same id (1, 2,
+  // ...). Throws Error(kInvalidArgument) past 65535 groups.
+  std::uint16_t progress_group(std::string_view label);
+  // Labels of the progress groups; group id g is progress_groups()[g - 1].
+  const std::vector<std::string>& progress_groups() const noexcept { return progress_groups_; }
   // Stores a callable that many tasks can share (they tell themselves apart by their key's index).
   KernelId kernel(Kernel k);
 
@@ -162,6 +171,7 @@ class Graph {
 
   std::vector<std::string> names_;
   std::unordered_map<std::string, NameId> name_ids_;
+  std::vector<std::string> progress_groups_;
   std::vector<Kernel> kernels_;
   std::vector<Record> records_;
   std::uint32_t intern_options(const TaskOptions& options);

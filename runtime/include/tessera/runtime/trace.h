@@ -30,6 +30,13 @@ struct RecordOptions {
   double sample_seconds = 0.02;
 };
 
+// Progress of one group of tasks (Graph::progress_group), e.g. the chunk writes of one output.
+struct GroupProgress {
+  std::string label;
+  std::uint64_t done = 0;   // plan tasks of the group finished
+  std::uint64_t total = 0;  // plan tasks of the group in the run
+};
+
 // What the progress hook is told.
 struct Progress {
   std::uint64_t tasks_done = 0;   // plan tasks finished (a fused chain counts once)
@@ -38,6 +45,7 @@ struct Progress {
                             // while recording, else 0)
   double elapsed = 0;       // seconds since the run started
   bool final = false;       // the last call of the run, after every task finished
+  std::vector<GroupProgress> groups;  // one per Graph::progress_groups() label, in id order (may be empty)
 };
 
 // Called on rank 0 only, from a runtime thread (never a compute thread's task path), at most once per
@@ -140,6 +148,11 @@ struct RunTrace {
   std::vector<SchedulerSample> scheduler;
   std::vector<ThreadTime> thread_times;
   std::vector<std::uint64_t> bytes_between;  // ranks x ranks, [source * ranks + destination] (MPI)
+  // Progress groups (Graph::progress_group): labels and plan tasks per group, and at each scheduler sample
+  // the tasks of each group done (group_done[i][g] at scheduler[i].time).
+  std::vector<std::string> group_labels;
+  std::vector<std::uint64_t> group_totals;
+  std::vector<std::vector<std::uint64_t>> group_done;
 
   // Where the compute threads' time went (thread-seconds): in tasks, moving inputs (MPI fetches, overlapping
   // compute), waiting for work, and the rest (scheduling and bookkeeping between tasks). Scheduler: rank 0's
