@@ -40,10 +40,27 @@ std::string array_line(const EvaluatedArray& a) {
   return out.str();
 }
 
-// The exit status of a job rejected on every rank alike. Only rank 0 prints; the launcher ends the whole job
-// when the first rank exits with an error, so the others give rank 0 a moment to say why before they go.
-int rejected(int status) {
-  if (!is_printing_rank()) std::this_thread::sleep_for(std::chrono::seconds(2));
+// This process's rank under a launcher ("" without one).
+std::string launched_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (const char* v = std::getenv(name)) return v;
+  }
+  return "";
+}
+
+// Says why a job is rejected before any work and returns the exit status. Every rank usually fails alike, so
+// rank 0 prints and the others wait: the launcher ends the whole job when rank 0 exits with an error. A rank
+// still running 2 s later failed where rank 0 did not (a file that only some nodes see, a file that changed
+// during start-up), so it prints too, naming itself; its exit then ends the job (the ranks that went on are
+// waiting for it in MPI start-up), and no rank is left waiting.
+int rejected(std::ostream& err, const std::string& message, int status) {
+  if (is_printing_rank()) {
+    err << message << "\n";
+    return status;
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  err << "tessera: rank " << launched_rank() << " (rank 0 did not fail this way): " << message << "\n";
+  err.flush();
   return status;
 }
 
@@ -61,9 +78,9 @@ std::unique_ptr<Loaded> load(const std::string& path, std::ostream& err, int& st
     job->plan = plan_job(job->spec, job->files);
     return job;
   } catch (const Error& e) {
-    if (is_printing_rank()) err << e.what() << "\n";
-    status = rejected(e.code() == ErrorCode::kInternal || e.code() == ErrorCode::kIo ? kExitFailed
-                                                                                     : kExitRejected);
+    status = rejected(
+        err, e.what(),
+        e.code() == ErrorCode::kInternal || e.code() == ErrorCode::kIo ? kExitFailed : kExitRejected);
     return nullptr;
   }
 }
@@ -185,10 +202,8 @@ int graph_svg_command(const std::string& job_path, bool full, const std::string&
 }
 
 bool is_printing_rank() noexcept {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
-    if (const char* v = std::getenv(name)) return std::string(v) == "0";
-  }
-  return true;
+  const std::string rank = launched_rank();
+  return rank.empty() || rank == "0";
 }
 
 int check_command(const std::string& job_path, std::ostream& out, std::ostream& err) {
@@ -303,14 +318,12 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
     for (const PlannedOutput& o : job->plan.outputs) {
       std::error_code ec;
       if (std::filesystem::exists(o.spec->path, ec)) {
-        if (printing) {
-          err << format_diagnostic(
-                     job->spec.source.get(), o.spec->file_at,
-                     "output file '" + o.spec->file + "' already exists",
-                     "run with --overwrite to replace it (the old file stays until the new one is complete)")
-              << "\n";
-        }
-        return rejected(kExitRejected);
+        return rejected(
+            err,
+            format_diagnostic(
+                job->spec.source.get(), o.spec->file_at, "output file '" + o.spec->file + "' already exists",
+                "run with --overwrite to replace it (the old file stays until the new one is complete)"),
+            kExitRejected);
       }
     }
   }
@@ -321,8 +334,7 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
     output_options.resume = options.resume;
     files = output_files(job->spec, job->plan, job->files, output_options);
   } catch (const Error& e) {
-    if (printing) err << e.what() << "\n";
-    return rejected(e.code() == ErrorCode::kIo ? kExitFailed : kExitRejected);
+    return rejected(err, e.what(), e.code() == ErrorCode::kIo ? kExitFailed : kExitRejected);
   }
   const JobOptions& job_options = job->spec.options;
   const std::optional<std::uint64_t> memory_limit =

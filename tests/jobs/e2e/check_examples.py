@@ -98,6 +98,23 @@ def main():
     check("misspelt function: printed once", r.stderr.count("unknown function") == 1, r.stderr)
     check("nothing written after an error", not os.path.exists(os.path.join(work, "typo.nc")))
 
+    if launcher:
+        # A job file that fails on one rank only (as when nodes see different files): rank 1 gets the typo,
+        # the others a valid job. The failing rank must say why, naming itself, and the job must end, not hang.
+        for rank in range(3):
+            with open(os.path.join(work, f"job_{rank}.toml"), "w") as f:
+                f.write('[inputs.t]\nfile = "climate.nc"\nvariable = "t2m"\n[arrays]\n'
+                        f'a = "{"meen" if rank == 1 else "mean"}(t, axis=0)"\n[outputs.a]\nfile = "one_rank.nc"\n')
+        try:
+            r = subprocess.run(launcher + ["sh", "-c", f'exec "{tessera}" run job_${{OMPI_COMM_WORLD_RANK:-0}}.toml'],
+                               cwd=work, capture_output=True, text=True, timeout=120)
+            check("a job failing on one rank only: non-zero exit", r.returncode != 0, f"{r.returncode} {r.stderr}")
+            check("a job failing on one rank only: the rank and the located message",
+                  "tessera: rank 1 (rank 0 did not fail this way): job_1.toml:5:6: error: unknown function 'meen'"
+                  in r.stderr, r.stderr)
+        except subprocess.TimeoutExpired:
+            check("a job failing on one rank only ends", False, "still running after 120 s")
+
     with open(os.path.join(work, "novar.toml"), "w") as f:
         f.write('[inputs.t]\nfile = "climate.nc"\nvariable = "t2n"\n[outputs.t]\nfile = "novar.nc"\n')
     r = run(tessera, launcher, ["check", "novar.toml"], work)
