@@ -896,6 +896,27 @@ TimeAxis read_time(const std::string& path, const std::string& variable) {
   }
   const AttributeValue* calendar = find_attribute(v.attributes, "calendar");
   Chunk values = read_all(path, variable, false).astype(DType::kFloat64);
+  // CF allows no missing values in a coordinate variable: say so, with where they are, rather than fail on
+  // the fill value as an out-of-range time.
+  for (const char* marker : {"_FillValue", "missing_value"}) {
+    const AttributeValue* fill = find_attribute(v.attributes, marker);
+    if (fill == nullptr || fill->is_text() || fill->numbers().empty()) continue;
+    const double f = fill->numbers()[0];
+    std::string where;
+    std::size_t count = 0;
+    const auto data = values.data<double>();
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      if (!(data[i] == f || (std::isnan(f) && std::isnan(data[i])))) continue;
+      if (++count <= 8) where += str_cat(count > 1 ? ", " : "", i);
+    }
+    if (count > 0) {
+      throw_error(ErrorCode::kInvalidArgument, "time variable \"", variable, "\" in ", path, " has ", count,
+                  " missing value", count > 1 ? "s" : "", " (its ", marker, " ", f, ") at position",
+                  count > 1 ? "s " : " ", where, count > 8 ? ", ..." : "",
+                  ": CF allows no missing values in a coordinate variable, so these steps have no date; fill "
+                  "them or drop them (e.g. ncks -d time,...) before grouping by time");
+    }
+  }
   try {
     return decode_time(values.data<double>(), units->text(),
                        calendar != nullptr && calendar->is_text() ? calendar->text() : "standard");

@@ -1,4 +1,5 @@
 // Reading and writing HDF5 / NetCDF files, checked against h5py, netCDF4-python, xarray and ncdump.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -217,6 +218,11 @@ TEST_F(IoFiles, TimeAxisDecodesInItsCalendar) {
   // 2000 is a leap year in the standard calendar but not in noleap: day 60 is March 2nd.
   EXPECT_EQ(t.dates[6].month, 3);
   EXPECT_EQ(t.dates[6].day, 2);
+  // Missing entries in a time coordinate (CF forbids them): refused, saying where they are.
+  EXPECT_THAT([&] { read_time(path("time_gaps.nc")); },
+              ::testing::ThrowsMessage<Error>(::testing::AllOf(
+                  ::testing::HasSubstr("has 2 missing values (its _FillValue -1) at positions 2, 4"),
+                  ::testing::HasSubstr("CF allows no missing values in a coordinate variable"))));
 }
 
 TEST_F(IoFiles, BadInputsGiveClearErrors) {

@@ -37,6 +37,13 @@ with h5py.File(os.path.join(d, "plain.h5"), "w") as f:
     f.create_dataset("compound", data=np.zeros(4, dtype=[("a", "i4"), ("b", "f8")]))
     f.create_dataset("strings", data=np.array([b"ab", b"cd"]))
 
+# A time coordinate with missing entries (CF forbids them in coordinate variables; tessera must say so).
+with netCDF4.Dataset(os.path.join(d, "time_gaps.nc"), "w", format="NETCDF4") as nc:
+    nc.createDimension("time", 6)
+    t = nc.createVariable("time", "f8", ("time",), fill_value=-1.0)
+    t.units = "days since 2000-01-01"
+    t[:] = np.ma.masked_array(np.arange(6.0), mask=[0, 0, 1, 0, 1, 0])
+
 with netCDF4.Dataset(os.path.join(d, "climate.nc"), "w", format="NETCDF4") as nc:
     nc.title = "test climate file"
     nc.Conventions = "CF-1.8"
