@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "tessera/runtime/error.h"
+#include "trace/recorder.h"
 
 namespace tessera::detail {
 
@@ -71,6 +72,7 @@ std::uint64_t SpillStore::write(std::uint32_t t, const Value& v) {
 }
 
 void SpillStore::write_bytes(std::uint32_t t, const std::byte* data, std::size_t n) {
+  const auto start = log_ != nullptr ? TraceClock::now() : TraceClock::time_point{};
   const std::string path = path_of(t);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw_os("create", path, errno);
@@ -88,9 +90,11 @@ void SpillStore::write_bytes(std::uint32_t t, const std::byte* data, std::size_t
   }
   ::close(fd);
   written_.fetch_add(n, std::memory_order_relaxed);
+  if (log_ != nullptr) log_->add(t, start, TraceClock::now(), n, false);
 }
 
 void SpillStore::read_bytes(std::uint32_t t, std::byte* dest, std::size_t bytes) {
+  const auto start = log_ != nullptr ? TraceClock::now() : TraceClock::time_point{};
   const std::string path = path_of(t);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw_os("open", path, errno);
@@ -111,6 +115,7 @@ void SpillStore::read_bytes(std::uint32_t t, std::byte* dest, std::size_t bytes)
   }
   ::close(fd);
   read_.fetch_add(bytes, std::memory_order_relaxed);
+  if (log_ != nullptr) log_->add(t, start, TraceClock::now(), bytes, true);
 }
 
 Value SpillStore::read(std::uint32_t t, const TypeOps& ops, std::uint64_t bytes) {

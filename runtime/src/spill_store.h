@@ -10,6 +10,8 @@
 
 namespace tessera::detail {
 
+class SpillLog;
+
 // One private directory (`<parent>/tessera-spill-XXXXXX`) holding one file per spilled result, named by its
 // plan task number. The directory and every file in it are removed by the destructor, so a run that fails or
 // throws leaves nothing behind. prepare() must not race with anything; after it, write/read/remove of
@@ -34,6 +36,8 @@ class SpillStore {
   void read_bytes(std::uint32_t t, std::byte* dest, std::size_t n);
   // Deletes task t's file (no error if there is none).
   void remove(std::uint32_t t) noexcept;
+  // Times every file written or read from now on into `log` (null: stop). Call before the I/O starts.
+  void record_to(SpillLog* log) noexcept { log_ = log; }
 
   // The private directory ("" until the first write).
   const std::string& directory() const noexcept { return dir_; }
@@ -47,6 +51,7 @@ class SpillStore {
   std::string dir_;
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> read_{0};
+  SpillLog* log_ = nullptr;
 };
 
 }  // namespace tessera::detail

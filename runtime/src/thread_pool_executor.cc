@@ -639,6 +639,10 @@ class ThreadPoolExecutor final : public Executor {
       scheduler_ = detail::SampleSeries<SchedulerSample>(record_.sample_seconds);
       group_samples_ = detail::SampleSeries<std::vector<std::uint64_t>>(record_.sample_seconds);
       resources_.add(0, detail::sample_resources(0, 0, 0));
+      if (s.mem) {
+        spill_log_.begin(record_.max_transfers);
+        s.mem->store.record_to(&spill_log_);
+      }
       period = std::min(period, record_.sample_seconds);
     }
     next_progress_ = progress_.seconds;
@@ -686,6 +690,14 @@ class ThreadPoolExecutor final : public Executor {
       resources_.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
       scheduler_.add(result.stats.seconds, SchedulerSample{result.stats.seconds, plan.size(), 0, 0});
       trace.scheduler = std::move(scheduler_.samples());
+      detail::RankRecording spills;
+      spill_log_.take(scale_.origin_time, spills);
+      trace.spills = std::move(spills.spills);
+      trace.spills_sampled = spills.spills_sampled;
+      trace.bytes_spilled = spills.bytes_spilled;
+      trace.bytes_unspilled = spills.bytes_unspilled;
+      trace.spill_seconds = spills.spill_seconds;
+      trace.unspill_seconds = spills.unspill_seconds;
       if (!groups_.empty()) {
         group_samples_.add(result.stats.seconds, groups_.read(true));
         groups_.describe(trace);
@@ -716,6 +728,7 @@ class ThreadPoolExecutor final : public Executor {
   detail::SampleSeries<ResourceSample> resources_;
   detail::SampleSeries<SchedulerSample> scheduler_;
   detail::ProgressGroups groups_;  // tasks done per Graph::progress_group
+  detail::SpillLog spill_log_;     // spill files written and read back, when recording
   detail::SampleSeries<std::vector<std::uint64_t>> group_samples_;
   double next_progress_ = 0;  // ticker thread only
   detail::Ticker ticker_;

@@ -16,10 +16,13 @@
 #include <filesystem>
 #include <fstream>
 #include <new>
+#include <sstream>
 #include <string>
 
 #include "tessera/arrays/array.h"
+#include "tessera/runtime/format.h"
 #include "tessera/runtime/runtime.h"
+#include "tessera/runtime/trace.h"
 
 extern char** environ;
 
@@ -36,8 +39,8 @@ constexpr std::uint64_t kFixedOverhead = 64 * kMiB;
 
 // 256 MiB of float64 in 2 MiB chunks (16 x 8), made by tasks (not a fused generator), so that whatever reads
 // a chunk twice has to hold it: the anomaly reads every chunk once for the mean and once for itself.
-Array big_input() {
-  const ChunkGrid grid = ChunkGrid::regular({4096, 8192}, {256, 1024});
+Array input(std::int64_t rows, std::int64_t cols, std::int64_t chunk_rows, std::int64_t chunk_cols) {
+  const ChunkGrid grid = ChunkGrid::regular({rows, cols}, {chunk_rows, chunk_cols});
   return from_function(
       grid, DType::kFloat64,
       [](const ChunkGrid& g, std::span<const std::int64_t> idx) {
@@ -54,6 +57,10 @@ Array big_input() {
         return c;
       },
       "input");
+}
+
+Array big_input() {
+  return input(4096, 8192, 256, 1024);
 }
 
 std::vector<Array> workload() {
@@ -110,6 +117,59 @@ TEST(MemoryLimit, LargerThanMemoryReductionAndAnomalyAreBitIdentical) {
   EXPECT_LE(s.peak_held_bytes, kLimit);
   EXPECT_EQ(entries(dir), 0u) << "spill files left in " << dir;
   std::filesystem::remove_all(dir);
+}
+
+TEST(MemoryLimit, TheRecordingCountsWhatWasSpilledAsTheExecutorDid) {
+  // 32 MiB in 1 MiB chunks through an 8 MiB limit, recorded: the spill files written and read back are
+  // events of the trace, their totals are the executor's own counters, and the summary and report show them.
+  const std::string dir = temp_dir("recorded");
+  RuntimeOptions o = limited(dir);
+  o.memory.limit = 8 * kMiB;
+  o.record.enabled = true;
+  Runtime rt(o);
+  Array x = input(1024, 4096, 128, 1024);
+  Array anom = x - x.mean(0);
+  compute(rt, std::vector<Array>{(anom * anom).sum(1), anom.sum(0)});
+  const RunStats& s = rt.last_stats();
+  ASSERT_GT(s.bytes_spilled, 0u);
+  ASSERT_GT(s.bytes_unspilled, 0u);
+  const std::shared_ptr<const RunTrace> t = rt.last_trace();
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->bytes_spilled, s.bytes_spilled);
+  EXPECT_EQ(t->bytes_unspilled, s.bytes_unspilled);
+  ASSERT_FALSE(t->spills_sampled);
+  std::uint64_t written = 0;
+  std::uint64_t read = 0;
+  for (const SpillEvent& e : t->spills) {
+    (e.read ? read : written) += e.bytes;
+    EXPECT_EQ(e.rank, 0);
+    EXPECT_LE(e.start, e.end);
+    EXPECT_GE(e.start, 0);
+    EXPECT_LE(e.end, t->seconds + 1e-3);
+  }
+  EXPECT_EQ(written, s.bytes_spilled);
+  EXPECT_EQ(read, s.bytes_unspilled);
+  EXPECT_GT(t->spill_seconds, 0);
+  EXPECT_GT(t->unspill_seconds, 0);
+  EXPECT_THAT(summarize(*t),
+              HasSubstr("spilled: " + format_bytes(static_cast<double>(s.bytes_spilled)) + " written in "));
+  std::ostringstream html;
+  write_html_report(*t, html);
+  EXPECT_THAT(html.str(), HasSubstr("\"spill\":{\"bytes\":" + std::to_string(s.bytes_spilled) +
+                                    ",\"read_bytes\":" + std::to_string(s.bytes_unspilled)));
+  EXPECT_THAT(html.str(), HasSubstr("[\"spill files\",0]"));  // its row in the task stream
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MemoryLimit, WithoutALimitNothingIsSpilledOrRecordedAsSpilled) {
+  Runtime rt(RuntimeOptions{.executor = ExecutorKind::kThreads, .threads = 2, .record = {.enabled = true}});
+  Array x = input(256, 1024, 64, 256);
+  compute(rt, std::vector<Array>{(x - x.mean(0)).sum()});
+  const std::shared_ptr<const RunTrace> t = rt.last_trace();
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->bytes_spilled, 0u);
+  EXPECT_TRUE(t->spills.empty());
+  EXPECT_THAT(summarize(*t), ::testing::Not(HasSubstr("spilled")));
 }
 
 long vm_hwm_kib() {

@@ -238,6 +238,36 @@ std::vector<GroupProgress> ProgressGroups::progress(const std::vector<std::uint6
   return out;
 }
 
+void SpillLog::begin(std::size_t cap) {
+  std::lock_guard lock(mu_);
+  events_ = Reservoir<Raw>(cap);
+  bytes_[0] = bytes_[1] = 0;
+  seconds_[0] = seconds_[1] = 0;
+}
+
+void SpillLog::add(std::uint32_t task, TraceClock::time_point start, TraceClock::time_point end,
+                   std::uint64_t bytes, bool read) {
+  std::lock_guard lock(mu_);
+  events_.add(Raw{task, read, start, end, bytes});
+  bytes_[read ? 1 : 0] += bytes;
+  seconds_[read ? 1 : 0] += std::chrono::duration<double>(end - start).count();
+}
+
+void SpillLog::take(TraceClock::time_point origin, RankRecording& into) {
+  std::lock_guard lock(mu_);
+  for (const Raw& r : events_.items()) {
+    into.spills.push_back(SpillEvent{r.task, into.rank,
+                                     std::chrono::duration<double>(r.start - origin).count(),
+                                     std::chrono::duration<double>(r.end - origin).count(), r.bytes, r.read});
+  }
+  into.spills_sampled = events_.sampled();
+  into.bytes_spilled = bytes_[0];
+  into.bytes_unspilled = bytes_[1];
+  into.spill_seconds = seconds_[0];
+  into.unspill_seconds = seconds_[1];
+  events_ = Reservoir<Raw>(0);
+}
+
 std::string iso_time_now() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -449,7 +479,16 @@ void assemble(RunTrace& trace, const Graph::Keys& keys, std::vector<RankRecordin
     trace.transfers.insert(trace.transfers.end(), r.transfers.begin(), r.transfers.end());
     trace.resources.insert(trace.resources.end(), r.resources.begin(), r.resources.end());
     trace.thread_times.insert(trace.thread_times.end(), r.thread_times.begin(), r.thread_times.end());
+    trace.spills.insert(trace.spills.end(), r.spills.begin(), r.spills.end());
+    trace.spills_sampled |= r.spills_sampled;
+    trace.bytes_spilled += r.bytes_spilled;
+    trace.bytes_unspilled += r.bytes_unspilled;
+    trace.spill_seconds += r.spill_seconds;
+    trace.unspill_seconds += r.unspill_seconds;
   }
+  std::sort(trace.spills.begin(), trace.spills.end(), [](const SpillEvent& a, const SpillEvent& b) {
+    return a.rank != b.rank ? a.rank < b.rank : a.start < b.start;
+  });
   for (std::size_t id = 0; id < by_name.size(); ++id) {
     KindSummary& s = kinds[kind_of_name[id]];
     s.count += by_name[id].count;

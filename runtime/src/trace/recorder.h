@@ -232,6 +232,13 @@ struct RankRecording {
   std::vector<TransferEvent> transfers;
   std::vector<ResourceSample> resources;
   std::vector<ThreadTime> thread_times;  // per list; busy counts the dropped tasks only until assembled
+  // Spill files written and read back (a memory limit), times in seconds since the origin, and exact totals.
+  std::vector<SpillEvent> spills;
+  bool spills_sampled = false;
+  std::uint64_t bytes_spilled = 0;
+  std::uint64_t bytes_unspilled = 0;
+  double spill_seconds = 0;
+  double unspill_seconds = 0;
 };
 
 // Takes the thread recorders' events, converted to nanoseconds since the scale's origin (the MPI wire).
@@ -290,6 +297,30 @@ class Reservoir {
   std::uint64_t seen_ = 0;
   std::uint64_t rng_ = 0x9e3779b97f4a7c15ULL;
   std::vector<T> items_;
+};
+
+// Spill files written and read back during a run (SpillStore::record_to), from any thread: a mutex per
+// event, which is nothing next to the file I/O it times. Exact totals; events past the cap are sampled.
+class SpillLog {
+ public:
+  void begin(std::size_t cap);
+  void add(std::uint32_t task, TraceClock::time_point start, TraceClock::time_point end, std::uint64_t bytes,
+           bool read);
+  // The run's events (times since `origin`) and totals into `into`; the log is empty afterwards.
+  void take(TraceClock::time_point origin, RankRecording& into);
+
+ private:
+  struct Raw {
+    std::uint32_t task;
+    bool read;
+    TraceClock::time_point start;
+    TraceClock::time_point end;
+    std::uint64_t bytes;
+  };
+  std::mutex mu_;
+  Reservoir<Raw> events_;
+  std::uint64_t bytes_[2] = {0, 0};  // written, read
+  double seconds_[2] = {0, 0};
 };
 
 // Calls `fn` about every `seconds` on its own thread until stopped (or destroyed).

@@ -95,6 +95,10 @@ std::string report_data(const RunTrace& t) {
   for (const TransferEvent& x : t.transfers) {
     if (x.rank >= 0 && x.rank < t.ranks) fetched[static_cast<std::size_t>(x.rank)] = true;
   }
+  std::vector<bool> spilled(static_cast<std::size_t>(t.ranks), false);
+  for (const SpillEvent& x : t.spills) {
+    if (x.rank >= 0 && x.rank < t.ranks) spilled[static_cast<std::size_t>(x.rank)] = true;
+  }
   const bool mpi = t.executor == "mpi";
   for (int r = 0; r < t.ranks; ++r) {
     const int threads = r < static_cast<int>(t.threads.size()) ? t.threads[static_cast<std::size_t>(r)] : 0;
@@ -107,6 +111,10 @@ std::string report_data(const RunTrace& t) {
     if (fetched[static_cast<std::size_t>(r)]) {
       row_of[{r, -1}] = static_cast<int>(rows.size());
       rows.emplace_back("rank " + std::to_string(r) + " transfers in", r);
+    }
+    if (spilled[static_cast<std::size_t>(r)]) {
+      row_of[{r, -2}] = static_cast<int>(rows.size());
+      rows.emplace_back(mpi ? "rank " + std::to_string(r) + " spill files" : "spill files", r);
     }
   }
   s += ",\"rows\":";
@@ -161,6 +169,38 @@ std::string report_data(const RunTrace& t) {
   s += ",\"x\":{\"row\":[" + xrow + "],\"src\":[" + xsrc + "],\"s\":[" + xs + "],\"d\":[" + xd + "],\"b\":[" +
        xb + "]}";
   s += ",\"transfers_recorded\":" + std::to_string(t.transfers.size());
+
+  // Spill files written (w) and read back (r): every one, or a uniform sample, as a task-stream row per rank.
+  std::string prow, ps, pd, pb, pr;
+  std::size_t pshown = 0;
+  const std::size_t pstride =
+      std::max<std::size_t>(1, (t.spills.size() + kMaxShownTransfers - 1) / kMaxShownTransfers);
+  for (std::size_t i = 0; i < t.spills.size(); i += pstride) {
+    const SpillEvent& x = t.spills[i];
+    auto it = row_of.find({x.rank, -2});
+    if (it == row_of.end()) continue;
+    if (pshown++) {
+      prow += ',';
+      ps += ',';
+      pd += ',';
+      pb += ',';
+      pr += ',';
+    }
+    prow += std::to_string(it->second);
+    detail::append_number(ps, x.start * 1e6, 0);
+    detail::append_number(pd, (x.end - x.start) * 1e6, 1);
+    pb += std::to_string(x.bytes);
+    pr += x.read ? '1' : '0';
+  }
+  s += ",\"spill\":{\"bytes\":" + std::to_string(t.bytes_spilled) +
+       ",\"read_bytes\":" + std::to_string(t.bytes_unspilled) + ",\"seconds\":";
+  num(t.spill_seconds);
+  s += ",\"read_seconds\":";
+  num(t.unspill_seconds);
+  s += ",\"files\":" + std::to_string(t.spills.size());
+  s += ",\"sampled\":";
+  s += t.spills_sampled ? "true" : "false";
+  s += ",\"row\":[" + prow + "],\"s\":[" + ps + "],\"d\":[" + pd + "],\"b\":[" + pb + "],\"r\":[" + pr + "]}";
 
   s += ",\"mem\":[";
   for (int r = 0, n = 0; r < t.ranks; ++r) {
@@ -270,6 +310,7 @@ if(C.transfer)row("data plane",C.transfer);
 row("Slurm job",C.slurm_job_id||"none (SLURM_JOB_ID not set)");
 for(var r=0;r<C.bindings.length;r++)if(C.bindings[r])row("rank "+r+" binding",C.bindings[r]);
 row("wall time",fs(D.seconds));row("tasks",D.tasks_total+" plan tasks, "+D.graph_tasks+" graph tasks");
+if(D.spill.bytes>0||D.spill.read_bytes>0)row("spilled",fb(D.spill.bytes)+" written to spill files in "+fs(D.spill.seconds)+", "+fb(D.spill.read_bytes)+" read back in "+fs(D.spill.read_seconds)+(D.spill.sampled?" (spill rows show a sample)":""));
 if(D.sampled)row("recording","events sampled: "+D.tasks_recorded+" of "+D.tasks_total+" tasks kept (totals below are exact)");
 drawn.config=t.rows.length;})();
 // Where time went
@@ -294,8 +335,9 @@ for(var r=0;r<rows.length;r++){g.fillText(rows[r][0],4,top+r*H+11);if(r%2){g.fil
 var n=T.row.length;
 for(var i=0;i<n;i++){g.fillStyle=colour(T.kind[i]);g.fillRect(left+T.s[i]/span*W,top+T.row[i]*H+1,Math.max(T.d[i]/span*W,0.5),H-2);}
 for(var i=0;i<X.row.length;i++){g.fillStyle=colour(X.src[i]+7);g.fillRect(left+X.s[i]/span*W,top+X.row[i]*H+3,Math.max(X.d[i]/span*W,0.5),H-6);}
+var P=D.spill;for(var i=0;i<P.row.length;i++){g.fillStyle=P.r[i]?"#59a14f":"#b07aa1";g.fillRect(left+P.s[i]/span*W,top+P.row[i]*H+3,Math.max(P.d[i]/span*W,0.5),H-6);}
 g.fillStyle="#333";var y=top+rows.length*H+14;for(var k=0;k<=10;k++){var x=left+k/10*W;g.fillRect(x,y-12,1,4);var lab=fs(span*1e-6*k/10);g.fillText(lab,k===10?x-g.measureText(lab).width:x-10,y+6);}
-document.getElementById("stream-note").textContent=D.shown+" of "+D.tasks_total+" tasks drawn"+(D.shown<D.tasks_total?" (a uniform sample)":"")+(X.row.length?"; "+X.row.length+" transfers (coloured by source rank)":"");
+document.getElementById("stream-note").textContent=D.shown+" of "+D.tasks_total+" tasks drawn"+(D.shown<D.tasks_total?" (a uniform sample)":"")+(X.row.length?"; "+X.row.length+" transfers (coloured by source rank)":"")+(P.row.length?"; "+P.row.length+" spill files (purple: written, green: read back)":"");
 var lg=document.getElementById("legend");
 for(var k=0;k<D.kinds.length&&k<40;k++){var sp=document.createElement("span");var ic=document.createElement("i");ic.style.background=colour(k);sp.appendChild(ic);sp.appendChild(document.createTextNode(D.kinds[k].kind));lg.appendChild(sp);}
 // Tooltip: the task under the pointer (rows hold their tasks in time order).
@@ -307,7 +349,7 @@ if(hi>=0&&T.s[list[hi]]+T.d[list[hi]]+span/W>=t)hit=list[hi];}
 if(hit<0){tip.style.display="none";return;}tip.style.display="block";tip.style.left=(ev.clientX+12)+"px";tip.style.top=(ev.clientY+12)+"px";
 tip.textContent=D.kinds[T.kind[hit]].kind+" \u00b7 "+fs(T.d[hit]*1e-6)+" at "+fs(T.s[hit]*1e-6);});
 cv.addEventListener("mouseleave",function(){tip.style.display="none";});
-drawn.stream=n+X.row.length;})();
+drawn.stream=n+X.row.length;drawn.spills=P.row.length;})();
 // Line charts
 function lines(id,series,ylabel){var s=document.getElementById(id),W=+s.getAttribute("width"),H=+s.getAttribute("height");
 var l=52,r=10,t=10,b=30,xmax=Math.max(D.seconds,1e-9),ymax=0,count=0;
@@ -353,7 +395,7 @@ drawn.kinds=D.kinds.length;})();
 if(verdict.getAttribute("data-status")==="pending"){
 var ok=drawn.stream>0&&drawn.progress>0&&drawn.memory>0&&drawn.where>0&&drawn.kinds>0;
 verdict.setAttribute("data-status",ok?"ok":"empty");
-verdict.textContent=(ok?"ok":"empty")+" stream="+drawn.stream+" progress="+drawn.progress+" memory="+drawn.memory+" cpu="+drawn.cpu+" where="+drawn.where+" kinds="+drawn.kinds+" matrix="+drawn.matrix+" groups="+drawn.groups;}
+verdict.textContent=(ok?"ok":"empty")+" stream="+drawn.stream+" progress="+drawn.progress+" memory="+drawn.memory+" cpu="+drawn.cpu+" where="+drawn.where+" kinds="+drawn.kinds+" matrix="+drawn.matrix+" groups="+drawn.groups+" spills="+drawn.spills;}
 })();
 </script></body></html>
 )HTML";
@@ -395,6 +437,14 @@ std::string summarize(const RunTrace& t, std::size_t top_kinds) {
   }
   if (t.kind_summary.size() > top_kinds) {
     s += "  ... " + std::to_string(t.kind_summary.size() - top_kinds) + " more kinds\n";
+  }
+  if (t.bytes_spilled > 0 || t.bytes_unspilled > 0) {
+    std::snprintf(buf, sizeof(buf), "  spilled: %s written in %s, %s read back in %s\n",
+                  format_bytes(static_cast<double>(t.bytes_spilled)).c_str(),
+                  human_seconds(t.spill_seconds).c_str(),
+                  format_bytes(static_cast<double>(t.bytes_unspilled)).c_str(),
+                  human_seconds(t.unspill_seconds).c_str());
+    s += buf;
   }
   std::uint64_t moved = 0;
   for (std::uint64_t b : t.bytes_between) moved += b;

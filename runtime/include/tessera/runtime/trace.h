@@ -97,6 +97,16 @@ struct ResourceSample {
   double cpu_seconds = 0;        // process CPU time so far (user + system)
 };
 
+// A result written to its spill file, or read back from it, under a memory limit (MemoryOptions).
+struct SpillEvent {
+  std::uint32_t task = 0;  // plan task whose result moved
+  std::int32_t rank = 0;   // the process whose memory it left (0 for local executors; a worker under MPI)
+  double start = 0;
+  double end = 0;
+  std::uint64_t bytes = 0;
+  bool read = false;  // read back into memory (else written out)
+};
+
 // The scheduler's view at one moment (rank 0; for local executors, the pool's).
 struct SchedulerSample {
   double time = 0;
@@ -148,6 +158,14 @@ struct RunTrace {
   std::vector<SchedulerSample> scheduler;
   std::vector<ThreadTime> thread_times;
   std::vector<std::uint64_t> bytes_between;  // ranks x ranks, [source * ranks + destination] (MPI)
+  // Spilling (a memory limit): every spill file written or read back (a sample past
+  // RecordOptions::max_transfers per rank), and exact totals over all ranks.
+  std::vector<SpillEvent> spills;  // sorted by (rank, start)
+  bool spills_sampled = false;
+  std::uint64_t bytes_spilled = 0;    // written to spill files
+  std::uint64_t bytes_unspilled = 0;  // read back from them
+  double spill_seconds = 0;           // writing them (summed over threads)
+  double unspill_seconds = 0;         // reading them back
   // Progress groups (Graph::progress_group): labels and plan tasks per group, and at each scheduler sample
   // the tasks of each group done (group_done[i][g] at scheduler[i].time).
   std::vector<std::string> group_labels;
