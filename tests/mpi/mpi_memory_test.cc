@@ -107,6 +107,7 @@ TEST(MpiMemory, WorkersSpillToDiskServeSpilledChunksAndResultsAreBitIdentical) {
   RuntimeOptions o;
   o.memory.limit = std::uint64_t{12} << 20;
   o.memory.spill_dir = dir;
+  o.record.enabled = true;
   Runtime mpi(o);
   const std::vector<Chunk> got = compute(mpi, arrays);
   ASSERT_EQ(got.size(), expected.size());
@@ -129,6 +130,20 @@ TEST(MpiMemory, WorkersSpillToDiskServeSpilledChunksAndResultsAreBitIdentical) {
   EXPECT_GT(spilled, std::uint64_t{16} << 20) << "64 MiB through 12 MiB per worker must spill";
   EXPECT_GT(unspilled + served, 0u) << "spilled chunks were never needed again?";
   EXPECT_EQ(served, requested);
+  if (world_rank() == 0) {  // the recording counts the same spill files, event by event
+    const std::shared_ptr<const RunTrace> t = mpi.last_trace();
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->bytes_spilled, spilled);
+    // Files read back: for the worker's own tasks, and to serve peers that asked for a spilled result.
+    EXPECT_GE(t->bytes_unspilled, unspilled);
+    EXPECT_LE(t->bytes_unspilled, unspilled + served);
+    std::uint64_t written = 0;
+    for (const SpillEvent& e : t->spills) {
+      EXPECT_GE(e.rank, 1);
+      if (!e.read) written += e.bytes;
+    }
+    if (!t->spills_sampled) EXPECT_EQ(written, spilled);
+  }
   MPI_Barrier(MPI_COMM_WORLD);
   EXPECT_EQ(entries_in(dir), 0) << "spill files left in " << dir;
   MPI_Barrier(MPI_COMM_WORLD);

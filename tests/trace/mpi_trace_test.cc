@@ -55,6 +55,23 @@ TEST(MpiTrace, RankZeroGetsEveryTaskOnceWithTransfers) {
     for (const ResourceSample& s : t.resources) ranks_with_memory.insert(s.rank);
     EXPECT_EQ(ranks_with_memory.size(), static_cast<std::size_t>(world_size()));
     EXPECT_FALSE(t.scheduler.empty());
+    // Progress groups: the reads and the means, counted by the scheduler.
+    ASSERT_FALSE(calls.empty());
+    ASSERT_TRUE(calls.back().final);
+    ASSERT_EQ(calls.back().groups.size(), 2u);
+    EXPECT_EQ(calls.back().groups[0].label, "reads");
+    EXPECT_EQ(calls.back().groups[0].total, 96u);
+    EXPECT_EQ(calls.back().groups[0].done, 96u);
+    EXPECT_EQ(calls.back().groups[1].label, "means");
+    EXPECT_EQ(calls.back().groups[1].total, 48u);
+    EXPECT_EQ(calls.back().groups[1].done, 48u);
+    for (const Progress& p : calls) {
+      ASSERT_EQ(p.groups.size(), 2u);
+      EXPECT_LE(p.groups[0].done, 96u);
+    }
+    EXPECT_EQ(t.group_totals, (std::vector<std::uint64_t>{96, 48}));
+    ASSERT_EQ(t.group_done.size(), t.scheduler.size());
+    EXPECT_EQ(t.group_done.back(), (std::vector<std::uint64_t>{96, 48}));
     // Transfers: one event per fetch, bytes as the workers counted them.
     std::uint64_t fetched = 0;
     for (const WorkerStats& w : r.stats.workers) fetched += w.bytes_fetched;

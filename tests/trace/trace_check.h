@@ -42,17 +42,22 @@ inline std::vector<TaskId> build_trace_graph(Graph& g, int chunks, int workers =
   const NameId read_name = g.name("read-t2m-8e1f");
   const NameId mean_name = g.name("mean-3f2a");
   const NameId sum_name = g.name("sum");
+  // The reads and the means are progress groups of their own.
+  const std::uint16_t read_group = g.progress_group("reads");
+  TaskOptions mean_options;
+  mean_options.progress_group = g.progress_group("means");
   std::vector<TaskId> reads;
   for (int i = 0; i < chunks; ++i) {
     TaskOptions o;
     o.rank = 1 + i % std::max(1, workers);
     o.output_bytes = 8000;
+    o.progress_group = read_group;
     reads.push_back(g.add(read_name, {i}, read, {}, o));
   }
   std::vector<TaskId> level;
   for (int i = 0; i + 1 < chunks; i += 2) {
     const TaskId deps[] = {reads[static_cast<std::size_t>(i)], reads[static_cast<std::size_t>(i + 1)]};
-    level.push_back(g.add(mean_name, {i / 2}, mean, deps));
+    level.push_back(g.add(mean_name, {i / 2}, mean, deps, mean_options));
   }
   for (int depth = 1; level.size() > 1; ++depth) {
     std::vector<TaskId> next;

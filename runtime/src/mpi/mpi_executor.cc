@@ -227,6 +227,7 @@ class Scheduler {
       capacity_[static_cast<std::size_t>(w)] =
           std::max(2, threads_[static_cast<std::size_t>(w)] * std::max(1, tasks_per_thread));
     }
+    if (observed_) groups_.begin(graph, plan, 1);
   }
 
   Outcome run() {
@@ -290,12 +291,13 @@ class Scheduler {
       if (samples_.due(t)) {
         const std::uint64_t roots_left = plan_.roots().size() - root_cursor_;
         samples_.add(t, SchedulerSample{t, completed_, heap_.size() + roots_left, in_flight_});
+        if (!groups_.empty()) group_samples_.add(t, groups_.read());
       }
       if (resources_.due(t)) resources_.add(t, detail::sample_resources(0, t, 0));
     }
     if (progress_.callback && t >= next_progress_) {
       next_progress_ = t + progress_.seconds;
-      progress_.callback(Progress{completed_, m_, bytes_done_, t, false});
+      progress_.callback(Progress{completed_, m_, bytes_done_, t, false, groups_.progress(groups_.read())});
     }
   }
 
@@ -303,6 +305,8 @@ class Scheduler {
   // What rank 0 recorded (after run()).
   struct Recording {
     std::vector<SchedulerSample> samples;
+    std::vector<std::vector<std::uint64_t>> group_samples;  // done per progress group at each sample
+    std::vector<GroupProgress> groups;                      // progress groups at the end (all done)
     std::vector<ResourceSample> resources;
     double busy_seconds = 0;
     std::uint64_t bytes_done = 0;
@@ -313,8 +317,11 @@ class Scheduler {
     if (record_.enabled) {
       samples_.add(t, SchedulerSample{t, completed_, 0, 0});
       resources_.add(t, detail::sample_resources(0, t, 0));
+      if (!groups_.empty()) group_samples_.add(t, groups_.read(true));
     }
     r.samples = std::move(samples_.samples());
+    r.group_samples = std::move(group_samples_.samples());
+    r.groups = groups_.progress(groups_.read(true));
     r.resources = std::move(resources_.samples());
     r.busy_seconds = busy_seconds_;
     r.bytes_done = bytes_done_;
@@ -535,6 +542,7 @@ class Scheduler {
       const auto t = checked(r.get<std::uint32_t>());
       loc_[t] = get_location(r);
       bytes_done_ += loc_[t].bytes;
+      if (!groups_.empty()) groups_.done(0, t);
       observe(w, r.get<float>());
       const auto copies = r.get<std::uint32_t>();
       for (std::uint32_t k = 0; k < copies; ++k) {
@@ -749,6 +757,8 @@ class Scheduler {
   const Clock::time_point origin_;
   detail::SampleSeries<SchedulerSample> samples_;
   detail::SampleSeries<ResourceSample> resources_;
+  detail::ProgressGroups groups_;  // tasks done per Graph::progress_group
+  detail::SampleSeries<std::vector<std::uint64_t>> group_samples_{record_.sample_seconds};
   double busy_seconds_ = 0;
   double next_progress_ = 0;
   std::uint64_t bytes_done_ = 0;  // encoded bytes of finished results
@@ -844,6 +854,8 @@ class Worker {
       for (int i = 0; i < threads; ++i)
         recorders_[static_cast<std::size_t>(i)].begin(graph, plan, i, cap, plan.size());
       resources_.add(0, detail::sample_resources(rank, 0, 0));
+      spill_log_.begin(record_.max_transfers);
+      spill_.record_to(&spill_log_);
     }
     for (int i = 0; i < threads; ++i) {
       threads_.emplace_back([this, i, topology, binding] {
@@ -955,6 +967,7 @@ class Worker {
     rec.resources = std::move(resources_.samples());
     rec.transfers_sampled = transfers_.sampled();
     rec.transfers = std::move(transfers_.items());
+    spill_log_.take(origin_, rec);
     return rec;
   }
 
@@ -1676,6 +1689,7 @@ class Worker {
   std::vector<Serve> serves_;               // comm thread only
   std::vector<QueuedServe> queued_serves_;  // comm thread only
   std::vector<std::uint32_t> read_back_;    // comm thread only: spilled results to read back
+  detail::SpillLog spill_log_;              // spill files written and read back, when recording
   detail::SpillStore spill_;                // its destructor removes the spill files, however the run ends
   bool abort_done_ = false;                 // comm thread only
   int fetch_spins_ = 0;
@@ -1794,8 +1808,8 @@ class MpiExecutor final : public Executor {
     }
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (rank_ == 0 && options_.progress.callback) {
-      options_.progress.callback(
-          Progress{plan.size(), plan.size(), scheduler_recording.bytes_done, result.stats.seconds, true});
+      options_.progress.callback(Progress{plan.size(), plan.size(), scheduler_recording.bytes_done,
+                                          result.stats.seconds, true, scheduler_recording.groups});
     }
     return result;
   }
@@ -2090,6 +2104,11 @@ class MpiExecutor final : public Executor {
     trace->tasks_total = stats.plan_tasks;
     trace->graph_tasks = stats.graph_tasks;
     trace->scheduler = std::move(scheduler.samples);
+    for (const GroupProgress& g : scheduler.groups) {
+      trace->group_labels.push_back(g.label);
+      trace->group_totals.push_back(g.total);
+    }
+    if (!scheduler.groups.empty()) trace->group_done = std::move(scheduler.group_samples);
     trace->scheduler_seconds = scheduler.busy_seconds;
     std::vector<detail::RankRecording> ranks;
     detail::RankRecording own;

@@ -41,6 +41,12 @@ inline void put(WireWriter& w, const detail::RankRecording& rec) {
   put_items(w, rec.transfers);
   put_items(w, rec.resources);
   put_items(w, rec.thread_times);
+  put_items(w, rec.spills);
+  w.put<std::uint8_t>(rec.spills_sampled ? 1 : 0);
+  w.put(rec.bytes_spilled);
+  w.put(rec.bytes_unspilled);
+  w.put(rec.spill_seconds);
+  w.put(rec.unspill_seconds);
 }
 
 inline detail::RankRecording get_recording(WireReader& r) {
@@ -58,6 +64,12 @@ inline detail::RankRecording get_recording(WireReader& r) {
   rec.transfers = get_items<TransferEvent>(r);
   rec.resources = get_items<ResourceSample>(r);
   rec.thread_times = get_items<ThreadTime>(r);
+  rec.spills = get_items<SpillEvent>(r);
+  rec.spills_sampled = r.get<std::uint8_t>() != 0;
+  rec.bytes_spilled = r.get<std::uint64_t>();
+  rec.bytes_unspilled = r.get<std::uint64_t>();
+  rec.spill_seconds = r.get<double>();
+  rec.unspill_seconds = r.get<double>();
   return rec;
 }
 

@@ -163,7 +163,7 @@ struct RunTrace {
   std::vector<SpillEvent> spills;  // sorted by (rank, start)
   bool spills_sampled = false;
   std::uint64_t bytes_spilled = 0;    // written to spill files
-  std::uint64_t bytes_unspilled = 0;  // read back from them
+  std::uint64_t bytes_unspilled = 0;  // read back from them (MPI: also to serve a peer's request)
   double spill_seconds = 0;           // writing them (summed over threads)
   double unspill_seconds = 0;         // reading them back
   // Progress groups (Graph::progress_group): labels and plan tasks per group, and at each scheduler sample
