@@ -1,5 +1,6 @@
 #include "tessera/runtime/graph.h"
 
+#include <algorithm>
 #include <bit>
 
 #include "tessera/runtime/error.h"
@@ -82,8 +83,8 @@ TaskId Graph::add(NameId name, std::span<const std::int32_t> index, KernelId ker
   }
   records_.push_back(Record{name, kernel, static_cast<std::uint32_t>(index_pool_.size()),
                             static_cast<std::uint32_t>(deps_.size())});
-  index_pool_.insert(index_pool_.end(), index.begin(), index.end());
-  deps_.insert(deps_.end(), deps.begin(), deps.end());
+  index_pool_.append(index);
+  deps_.append(deps);
   option_index_.push_back(intern_options(options));
   return id;
 }
@@ -109,8 +110,8 @@ TaskId Graph::add(const TaskKey& key, Kernel k, std::span<const TaskRef> deps, c
   // Key refs bypass the id check of the span overload, so append directly.
   records_.push_back(Record{n, kid, static_cast<std::uint32_t>(index_pool_.size()),
                             static_cast<std::uint32_t>(deps_.size())});
-  index_pool_.insert(index_pool_.end(), key.index.begin(), key.index.end());
-  deps_.insert(deps_.end(), resolved.begin(), resolved.end());
+  index_pool_.append(key.index);
+  deps_.append(resolved);
   option_index_.push_back(intern_options(options));
   return id;
 }
@@ -223,8 +224,63 @@ void Graph::index_keys() {
   }
 }
 
+// The first check of a graph that has no key table yet and no dependency given by key (the usual case: build,
+// then plan once): the keys' hashes are sorted and only equal neighbours compared. A hash table would cost a
+// cache miss per task once the graph outgrows the caches (its slots land at random); the radix sort streams
+// through memory in four passes, so the cost per task stays the same from 100k to millions of tasks. A later
+// lookup by key or a check after the graph grew builds the table (index_keys).
+void Graph::check_keys_by_sorting() {
+  const std::size_t n = records_.size();
+  // (upper 32 bits of the hash, task id), sorted on the hash bits by an LSD radix sort of 3 digits.
+  std::vector<std::uint64_t> a(n);
+  std::vector<std::uint64_t> b(n);
+  constexpr int kDigits = 3;
+  constexpr int kShift[kDigits] = {32, 43, 54};
+  constexpr std::uint64_t kMask[kDigits] = {0x7ff, 0x7ff, 0x3ff};
+  std::vector<std::uint32_t> counts(kDigits * 2048, 0);
+  for (TaskId t = 0; t < n; ++t) {
+    const std::uint64_t v = (hash_key(records_[t].name, index_of(t)) & 0xffffffff00000000ULL) | t;
+    a[t] = v;
+    for (int d = 0; d < kDigits; ++d)
+      ++counts[static_cast<std::size_t>(d) * 2048 + ((v >> kShift[d]) & kMask[d])];
+  }
+  for (int d = 0; d < kDigits; ++d) {
+    std::uint32_t* c = counts.data() + static_cast<std::size_t>(d) * 2048;
+    std::uint32_t sum = 0;
+    for (std::size_t k = 0; k < 2048; ++k) {
+      const std::uint32_t here = c[k];
+      c[k] = sum;
+      sum += here;
+    }
+    for (std::uint64_t v : a) b[c[(v >> kShift[d]) & kMask[d]]++] = v;
+    a.swap(b);
+  }
+  // Equal hashes are neighbours now; tasks stay in id order among them (the sort is stable).
+  for (std::size_t i = 1; i < n; ++i) {
+    if ((a[i] >> 32) != (a[i - 1] >> 32)) continue;
+    std::size_t first = i - 1;
+    while (first > 0 && (a[first - 1] >> 32) == (a[i] >> 32)) --first;
+    const auto t = static_cast<TaskId>(a[i] & 0xffffffffu);
+    const auto index = index_of(t);
+    for (std::size_t j = first; j < i; ++j) {
+      const auto other = static_cast<TaskId>(a[j] & 0xffffffffu);
+      auto oi = index_of(other);
+      if (records_[other].name == records_[t].name &&
+          std::equal(oi.begin(), oi.end(), index.begin(), index.end())) {
+        throw_error(ErrorCode::kInvalidArgument, "duplicate task key ", key(t).str(), ": added as task #",
+                    other, " and again as task #", t);
+      }
+    }
+  }
+  checked_ = n;
+}
+
 void Graph::resolve() {
   if (resolved()) return;
+  if (pending_refs_.empty() && checked_ == 0 && key_slots_.empty()) {
+    check_keys_by_sorting();
+    return;
+  }
   index_keys();
   if (pending_refs_.empty()) return;
   for (TaskId t = 0; t < records_.size(); ++t) {

@@ -115,6 +115,28 @@ TEST(Graph, DuplicateKeysAreAnError) {
   EXPECT_THROW(g.resolve(), Error);
 }
 
+TEST(Graph, DuplicateAmongManyKeysIsFoundAndLookupsStillWork) {
+  // 2-d keys over 300k tasks (the first resolve sorts the keys' hashes), one duplicate far from its twin.
+  Graph g;
+  const KernelId k = g.kernel(noop());
+  const NameId n = g.name("x");
+  for (int i = 0; i < 300000; ++i) g.add(n, {i / 1000, i % 1000}, k, {});
+  g.resolve();                                           // no duplicate yet
+  EXPECT_EQ(g.find(TaskKey{"x", {123, 456}}), 123456u);  // builds the key table on demand
+  Graph h;
+  const KernelId hk = h.kernel(noop());
+  const NameId hn = h.name("x");
+  for (int i = 0; i < 300000; ++i) h.add(hn, {i / 1000, i % 1000}, hk, {});
+  h.add(hn, {7, 8}, hk, {});
+  try {
+    h.resolve();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(),
+                HasSubstr("duplicate task key (\"x\", 7, 8): added as task #7008 and again as task #300000"));
+  }
+}
+
 TEST(Graph, ResolveIsIncremental) {
   Graph g;
   const KernelId k = g.kernel(noop());

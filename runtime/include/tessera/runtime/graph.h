@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "tessera/runtime/pod_vector.h"
 #include "tessera/runtime/value.h"
 
 namespace tessera {
@@ -168,21 +169,23 @@ class Graph {
   std::uint64_t hash_key(NameId name, std::span<const std::int32_t> index) const noexcept;
   std::optional<TaskId> lookup(NameId name, std::span<const std::int32_t> index) const;
   void index_keys();
+  void check_keys_by_sorting();
 
   std::vector<std::string> names_;
   std::unordered_map<std::string, NameId> name_ids_;
   std::vector<std::string> progress_groups_;
   std::vector<Kernel> kernels_;
-  std::vector<Record> records_;
+  detail::PodVector<Record> records_;
   std::uint32_t intern_options(const TaskOptions& options);
 
-  std::vector<TaskOptions> option_pool_;     // distinct options, consecutive duplicates shared
-  std::vector<std::uint32_t> option_index_;  // per task
-  std::vector<std::int32_t> index_pool_;
-  std::vector<TaskId> deps_;
+  std::vector<TaskOptions> option_pool_;           // distinct options, consecutive duplicates shared
+  detail::PodVector<std::uint32_t> option_index_;  // per task
+  detail::PodVector<std::int32_t> index_pool_;
+  detail::PodVector<TaskId> deps_;
   std::vector<TaskKey> pending_refs_;
   std::vector<std::uint32_t> key_slots_;  // open-addressing table of task id + 1 (0 = empty)
-  std::size_t checked_ = 0;               // tasks already entered into key_slots_
+  std::size_t checked_ = 0;  // tasks whose keys were checked for duplicates (entered into key_slots_, if it
+                             // is not empty: a graph only resolved once never needs the table)
 };
 
 }  // namespace tessera
