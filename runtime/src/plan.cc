@@ -74,6 +74,7 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
   // 1. Cull: keep what the outputs need. Nodes are renumbered 0..k-1 ascending by task id ("local" ids).
   std::vector<std::uint32_t> local(n, kNone);
   std::vector<std::uint32_t> nodes;
+  nodes.reserve(n);  // growing arrays of millions of ids costs a copy and fresh page faults per doubling
   if (options.cull) {
     std::vector<TaskId> stack(outputs.begin(), outputs.end());
     std::vector<std::uint8_t> needed(n, 0);
@@ -103,6 +104,7 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
   Csr deps;
   deps.begin.resize(k + 1);
   deps.begin[0] = 0;
+  deps.items.reserve(graph.edges());
   for (std::uint32_t v = 0; v < k; ++v) {
     for (TaskId d : graph.dependencies(nodes[v])) deps.items.push_back(local[d]);
     deps.begin[v + 1] = static_cast<std::uint32_t>(deps.items.size());
@@ -114,6 +116,7 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
   // 2. Topological sort (Kahn), critical path (longest chain of dependencies down to a root), cycle check.
   std::vector<std::uint32_t> indegree(k);
   std::vector<std::uint32_t> ready;
+  ready.reserve(k);
   for (std::uint32_t v = 0; v < k; ++v) {
     indegree[v] = deps.degree(v);
     if (indegree[v] == 0) ready.push_back(v);

@@ -124,6 +124,8 @@ class Graph {
   bool resolved() const noexcept { return pending_refs_.empty() && checked_ == records_.size(); }
 
   std::size_t size() const noexcept { return records_.size(); }
+  // Dependency edges over all tasks (a task listing one dependency twice counts twice).
+  std::size_t edges() const noexcept { return deps_.size(); }
   TaskKey key(TaskId id) const;
   std::string key_string(TaskId id) const { return key(id).str(); }
   std::string_view name_of(TaskId id) const { return names_[records_[id].name]; }
