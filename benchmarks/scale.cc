@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   double first[3] = {0, 0, 0};
   double last[3] = {0, 0, 0};
   for (long n : sizes) {
-    const int reps = n >= 4000000 || (quick && n >= 1000000) ? 1 : (quick ? 2 : 3);
+    const int reps = quick ? (n >= 1000000 ? 1 : 2) : (n >= 4000000 ? 2 : 3);
     std::vector<double> build, order, schedule, build_cpu, order_cpu;
     std::size_t tasks = 0;
     for (int r = 0; r < reps; ++r) {

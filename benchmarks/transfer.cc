@@ -8,6 +8,8 @@
 //                            MPI library cannot make the window, e.g. between nodes over TCP)
 //   raw-sendrecv             rank 1 MPI_Send of an 8-byte request, rank 2 (waiting in MPI_Recv) answers with
 //                            MPI_Send of the bytes, rank 1 MPI_Recv: the floor of any pull over two-sided MPI
+// --impl-suffix S appends S to every impl name (benchmarks/transfer_cluster.sh runs ranks 1 and 2 on
+// different simulated nodes and names its rows "...-cross-node").
 #include <mpi.h>
 #include <sys/mman.h>
 
@@ -17,6 +19,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench_util.h"
@@ -33,7 +36,10 @@ std::string size_name(std::size_t bytes) {
   return std::to_string(bytes) + "B";
 }
 
-void report(const char* impl, std::size_t bytes, double seconds) {
+std::string g_suffix;  // --impl-suffix
+
+void report(const char* name, std::size_t bytes, double seconds) {
+  const std::string impl = name + g_suffix;
   if (bytes >= (1u << 20)) {
     bench::emit("transfer", impl, size_name(bytes), "throughput", static_cast<double>(bytes) / seconds / 1e9,
                 "GB/s");
@@ -167,6 +173,9 @@ double tessera_fetch(Executor& exec, std::size_t bytes, int rep) {
 int main(int argc, char** argv) {
   const bool quick = bench::has_flag(argc, argv, "--quick");
   const int reps = static_cast<int>(bench::flag_value(argc, argv, "--reps", quick ? 5 : 15));
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string_view(argv[i]) == "--impl-suffix") g_suffix = argv[i + 1];
+  }
   const std::vector<std::size_t> sizes = {8, std::size_t{1} << 20, std::size_t{16} << 20,
                                           std::size_t{64} << 20};
   auto exec = make_mpi_executor();
