@@ -11,17 +11,17 @@
 
 namespace tessera::mpi {
 
-template <class T>
-void put_items(WireWriter& w, const std::vector<T>& v) {
+template <class T, class A>
+void put_items(WireWriter& w, const std::vector<T, A>& v) {
   static_assert(std::is_trivially_copyable_v<T>);
   w.put<std::uint64_t>(v.size());
   if (!v.empty()) w.put_bytes(v.data(), v.size() * sizeof(T));
 }
 
-template <class T>
-std::vector<T> get_items(WireReader& r) {
+template <class T, class V = std::vector<T>>
+V get_items(WireReader& r) {
   const auto n = r.get<std::uint64_t>();
-  std::vector<T> v;
+  V v;
   v.reserve(n);
   for (std::uint64_t i = 0; i < n; ++i) v.push_back(r.get<T>());
   return v;
@@ -54,7 +54,8 @@ inline detail::RankRecording get_recording(WireReader& r) {
   rec.rank = r.get<std::int32_t>();
   rec.transfers_sampled = r.get<std::uint8_t>() != 0;
   const auto lists = r.get<std::uint32_t>();
-  for (std::uint32_t i = 0; i < lists; ++i) rec.tasks.push_back(get_items<detail::RawTask>(r));
+  for (std::uint32_t i = 0; i < lists; ++i)
+    rec.tasks.push_back(get_items<detail::RawTask, detail::EventList>(r));
   rec.sampled = get_items<std::uint8_t>(r);
   const auto kinds = r.get<std::uint32_t>();
   for (std::uint32_t i = 0; i < kinds; ++i) {

@@ -89,17 +89,17 @@ void TickScale::finish() noexcept {
 #endif
 }
 
-std::vector<RawTask> RecordingPool::take_events() {
+EventList RecordingPool::take_events() {
   std::lock_guard lock(mu_);
   if (events_.empty()) return {};
-  std::vector<RawTask> v = std::move(events_.back());
+  EventList v = std::move(events_.back());
   events_.pop_back();
   return v;
 }
 
-void RecordingPool::give_events(std::vector<RawTask>&& events) {
+void RecordingPool::give_events(EventList&& events) {
   if (events.capacity() == 0) return;
-  events.clear();
+  events.resize(events.capacity());  // no writes (UninitAllocator): the next run sizes it without zeroing
   std::lock_guard lock(mu_);
   if (events_.size() < kKeep) events_.push_back(std::move(events));
 }
@@ -128,9 +128,31 @@ void ThreadRecorder::begin(const Graph& graph, const Plan& plan, int thread, std
   dropped_ = 0;
   idle_ = 0;
   if (pool != nullptr && events_.capacity() == 0) events_ = pool->take_events();
-  events_.clear();
   by_name_.clear();
-  events_.reserve(std::min(cap_, expected));
+  // Sized, not reserved, so that the fast path stores without a capacity check; a pooled buffer keeps its
+  // size, so only what it lacks is zeroed.
+  if (events_.size() < std::min(cap_, expected)) events_.resize(std::min(cap_, expected));
+  data_ = events_.data();
+  n_ = 0;
+  room_ = std::min(cap_, events_.size());
+}
+
+void ThreadRecorder::slow(const RawTask& e) {
+  if (stride_ == 1 && n_ < cap_) {  // more tasks than expected: grow the buffer
+    events_.resize(std::min(cap_, std::max<std::size_t>(2 * events_.size(), 1024)));
+    data_ = events_.data();
+    room_ = std::min(cap_, events_.size());
+    data_[n_++] = e;
+    return;
+  }
+  room_ = 0;  // sampling from now on: every event comes here
+  if (++phase_ < stride_) {
+    fold(e.graph_task, e.start, e.end, e.bytes);
+    return;
+  }
+  phase_ = 0;
+  if (n_ == cap_) halve();
+  data_[n_++] = e;
 }
 
 void ThreadRecorder::fold(TaskId g, std::uint64_t start, std::uint64_t end, std::uint64_t bytes) {
@@ -147,15 +169,15 @@ void ThreadRecorder::fold(TaskId g, std::uint64_t start, std::uint64_t end, std:
 
 void ThreadRecorder::halve() {
   std::size_t kept = 0;
-  for (std::size_t i = 0; i < events_.size(); ++i) {
-    const RawTask& e = events_[i];
+  for (std::size_t i = 0; i < n_; ++i) {
+    const RawTask& e = data_[i];
     if (i % 2 == 0) {
-      events_[kept++] = e;
+      data_[kept++] = e;
     } else {
       fold(e.graph_task, e.start, e.end, e.bytes);
     }
   }
-  events_.resize(kept);
+  n_ = kept;
   stride_ *= 2;
 }
 
@@ -174,11 +196,14 @@ ThreadRecorder::Result ThreadRecorder::take(double seconds_per_tick, int rank) {
   }
   r.time.rank = rank;
   r.time.thread = thread_;
-  r.time.tasks = events_.size() + dropped_;
+  events_.resize(n_);
+  r.time.tasks = n_ + dropped_;
   r.time.busy = busy;
   r.time.idle = static_cast<double>(idle_) * seconds_per_tick;
   r.events = std::move(events_);
   events_ = {};
+  data_ = nullptr;
+  n_ = room_ = 0;
   by_name_.clear();
   return r;
 }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -78,20 +79,44 @@ struct RawTask {
   std::uint64_t bytes;
 };
 
+// An allocator whose resize() leaves trivially constructible elements uninitialised, so that an event
+// buffer can be sized ahead without writing it.
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <class U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+// One thread's task events.
+using EventList = std::vector<RawTask, UninitAllocator<RawTask>>;
+
 // Event lists and key copies kept for the next run, so that recording does not fault fresh pages into
 // memory on every run. A pending recording hands its buffers back when it is assembled or dropped.
 // Thread-safe.
 class RecordingPool {
  public:
-  std::vector<RawTask> take_events();
-  void give_events(std::vector<RawTask>&& events);
+  EventList take_events();
+  void give_events(EventList&& events);
   Graph::Keys take_keys();
   void give_keys(Graph::Keys&& keys);
 
  private:
   static constexpr std::size_t kKeep = 16;  // lists kept at most (two runs' worth on most machines)
   std::mutex mu_;
-  std::vector<std::vector<RawTask>> events_;
+  std::vector<EventList> events_;
   std::vector<Graph::Keys> keys_;
 };
 
@@ -106,14 +131,12 @@ class ThreadRecorder {
              RecordingPool* pool = nullptr);
 
   void task(std::uint32_t p, std::uint64_t start, std::uint64_t end, std::uint64_t bytes) {
-    const TaskId g = plan_->result_task(p);
-    if (++phase_ < stride_) {  // never below the cap (stride 1)
-      fold(g, start, end, bytes);
+    const RawTask e{p, plan_->result_task(p), start, end, bytes};
+    if (n_ < room_) {  // below the cap, in the buffer as sized: one compare and a store
+      data_[n_++] = e;
       return;
     }
-    phase_ = 0;
-    if (events_.size() == cap_) halve();
-    events_.push_back(RawTask{p, g, start, end, bytes});
+    slow(e);
   }
   void idle(std::uint64_t t) noexcept { idle_ += t; }
 
@@ -121,7 +144,7 @@ class ThreadRecorder {
   // totals by key name of the events dropped from the sample (in seconds by `seconds_per_tick`), and the
   // thread's task count and idle time (busy time is added up from the events when they are assembled).
   struct Result {
-    std::vector<RawTask> events;
+    EventList events;
     bool sampled = false;
     std::vector<std::pair<std::string, KindTotals>> dropped;
     ThreadTime time;
@@ -131,6 +154,7 @@ class ThreadRecorder {
   Result finish(const TickScale& scale, int rank);
 
  private:
+  void slow(const RawTask& e);
   void halve();
   void fold(TaskId g, std::uint64_t start, std::uint64_t end, std::uint64_t bytes);
 
@@ -142,7 +166,10 @@ class ThreadRecorder {
   std::uint64_t phase_ = 0;    // events since the last one kept
   std::uint64_t dropped_ = 0;  // events folded instead of kept
   std::uint64_t idle_ = 0;
-  std::vector<RawTask> events_;
+  EventList events_;  // sized ahead (a pooled buffer keeps its size); the events are data_[0, n_)
+  RawTask* data_ = nullptr;
+  std::size_t n_ = 0;
+  std::size_t room_ = 0;  // stores the fast path may make: min(events_.size(), cap_), 0 once sampling
   struct TickTotals {
     std::uint64_t count = 0;
     std::uint64_t ticks = 0;
@@ -225,7 +252,7 @@ struct RankRecording {
   std::uint64_t origin = 0;
   double seconds_per_tick = 1e-9;
   // One list per compute thread (list i is thread i), in time order.
-  std::vector<std::vector<RawTask>> tasks;
+  std::vector<EventList> tasks;
   std::vector<std::uint8_t> sampled;  // per list: a sample; the tasks it dropped are counted in `totals`
   std::vector<std::pair<std::string, KindTotals>> totals;  // of the dropped tasks, by key name
   bool transfers_sampled = false;
