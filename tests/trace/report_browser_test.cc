@@ -123,7 +123,9 @@ double png_detail(const std::string& png) {
 }
 
 TEST_F(ReportInBrowser, RendersWithoutErrorsAndShowsTheRunsCounts) {
-  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
+  // A memory limit of two reads' results, so that the run spills and the report has spill files to show.
+  auto exec = make_thread_pool_executor(
+      {.threads = 2, .record = {.enabled = true}, .memory = {.limit = 16000, .spill_dir = dir_.string()}});
   Graph g;
   auto outputs = test::build_trace_graph(g, 64);
   Plan plan = Plan::build(g, outputs);
@@ -141,6 +143,15 @@ TEST_F(ReportInBrowser, RendersWithoutErrorsAndShowsTheRunsCounts) {
       << dom.substr(0, 2000);
   EXPECT_EQ(m[1].str(), "ok") << m[2].str();
   std::printf("verdict: %s (%.1f s in Chromium)\n", m[2].str().c_str(), seconds);
+  // The graph's two progress groups (reads, means) were drawn as lines of the per-output chart, and the
+  // spill files as slices of their row.
+  const std::string verdict = m[2].str();
+  EXPECT_NE(verdict.find(" groups=2"), std::string::npos) << verdict;
+  ASSERT_GT(r.stats.bytes_spilled, 0u);
+  ASSERT_TRUE(std::regex_search(verdict, m, std::regex(" spills=([0-9]+)"))) << verdict;
+  EXPECT_EQ(std::stoull(m[1].str()), r.trace->spills.size());
+  EXPECT_GT(r.trace->spills.size(), 0u);
+  EXPECT_NE(dom.find("spill files"), std::string::npos);
 
   // The kinds table, row by row, against the run's own per-kind counts.
   std::map<std::string, std::uint64_t> shown;
