@@ -1,6 +1,11 @@
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
 
+#include "spill_store.h"
 #include "task_runner.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
@@ -13,7 +18,10 @@ namespace {
 class SyncExecutor final : public Executor {
  public:
   explicit SyncExecutor(const ExecutorOptions& options)
-      : track_live_(options.track_live), record_(options.record), progress_(options.progress) {}
+      : track_live_(options.track_live),
+        record_(options.record),
+        progress_(options.progress),
+        memory_(options.memory) {}
 
   RunResult run(const Graph& graph, const Plan& plan) override {
     const auto start = std::chrono::steady_clock::now();
@@ -45,12 +53,14 @@ class SyncExecutor final : public Executor {
       resources.add(0, detail::sample_resources(0, 0, 0));
       mark = detail::ticks();
     }
+    Memory memory(memory_, plan);
     // Plan order is a topological order, so running by number is valid and follows the static priorities.
     for (std::uint32_t p = 0; p < n; ++p) {
       if (stop_requested()) {
         throw Error(ErrorCode::kCancelled, str_cat("stopped on request (", signal_name(stop_signal()),
                                                    ") with ", p, " of ", n, " tasks done"));
       }
+      if (memory.on()) memory.read_back(p, values.get());
       Value out = runner.run(p, values.get(), 0);
       if (observed) {
         const std::uint64_t end = record_.enabled ? detail::ticks() : 0;
@@ -78,13 +88,16 @@ class SyncExecutor final : public Executor {
       if (uses[p] > 0) {
         values[p] = std::move(out);
         if (track_live_ && ++live > peak) peak = live;
+        if (memory.on()) memory.hold(p, values[p], graph);
       }
       for (std::uint32_t d : plan.dependencies(p)) {
         if (--uses[d] == 0) {
           values[d].reset();
+          if (memory.on()) memory.drop(d);
           if (track_live_) --live;
         }
       }
+      if (memory.on()) memory.spill_past_limit(p, values.get());
     }
     RunResult result;
     result.outputs.reserve(plan.outputs().size());
@@ -93,6 +106,9 @@ class SyncExecutor final : public Executor {
     result.stats.graph_tasks = runner.members_run();
     result.stats.attempts = runner.attempts();
     result.stats.peak_live = peak;
+    result.stats.peak_held_bytes = memory.peak();
+    result.stats.bytes_spilled = memory.spilled();
+    result.stats.bytes_unspilled = memory.unspilled();
     result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (record_.enabled) {
       scale.finish();
@@ -125,12 +141,117 @@ class SyncExecutor final : public Executor {
   }
 
   int concurrency() const noexcept override { return 1; }
+
+ private:
+  // A memory limit in one thread (docs/memory.md): held results are counted by encoded size; past
+  // spill_fraction the ones read furthest in the future (plan order is run order here) go to spill files, and
+  // come back before the task that reads them. Outputs and values without a codec stay in memory.
+  class Memory {
+   public:
+    Memory(const MemoryOptions& o, const Plan& plan)
+        : plan_(plan),
+          spill_at_(o.limit > 0 && o.spill
+                        ? std::max<std::uint64_t>(
+                              1, static_cast<std::uint64_t>(static_cast<double>(o.limit) * o.spill_fraction))
+                        : 0),
+          counted_(o.limit > 0 ? plan.size() : 0, 0) {
+      if (spill_at_ > 0) store_.emplace(o.spill_dir);
+    }
+    bool on() const noexcept { return !counted_.empty(); }
+    std::uint64_t peak() const noexcept { return peak_; }
+    std::uint64_t spilled() const noexcept { return store_ ? store_->bytes_written() : 0; }
+    std::uint64_t unspilled() const noexcept { return store_ ? store_->bytes_read() : 0; }
+
+    void hold(std::uint32_t p, const Value& v, const Graph& graph) {
+      std::uint64_t b = detail::result_bytes(v);
+      if (b == 0) b = graph.options(plan_.result_task(p)).output_bytes;
+      counted_[p] = b;
+      held_ += b;
+      peak_ = std::max(peak_, held_);
+      resident_.push_back(p);
+    }
+    void drop(std::uint32_t d) {
+      held_ -= counted_[d];
+      counted_[d] = 0;
+      if (store_ && on_disk_.erase(d) > 0) store_->remove(d);
+    }
+    // Before task p: its inputs that are on disk come back (their files stay: spilling them again is free).
+    void read_back(std::uint32_t p, Value* values) {
+      if (on_disk_.empty()) return;
+      for (std::uint32_t d : plan_.dependencies(p)) {
+        if (values[d].has_value()) continue;
+        auto it = on_disk_.find(d);
+        if (it == on_disk_.end()) continue;
+        values[d] = store_->read(d, *it->second.ops, it->second.bytes);
+        counted_[d] = it->second.bytes;
+        held_ += counted_[d];
+        peak_ = std::max(peak_, held_);
+        resident_.push_back(d);
+      }
+    }
+    // After task p.
+    void spill_past_limit(std::uint32_t p, Value* values) {
+      while (spill_at_ > 0 && held_ > spill_at_) {
+        std::size_t best = resident_.size();
+        std::uint32_t best_next = 0;
+        for (std::size_t i = 0; i < resident_.size();) {
+          const std::uint32_t d = resident_[i];
+          if (!values[d].has_value() || counted_[d] == 0) {
+            resident_[i] = resident_.back();
+            resident_.pop_back();
+            continue;
+          }
+          const detail::TypeOps* ops = values[d].ops();
+          if (plan_.output_holds(d) == 0 && ops != nullptr && ops->encode != nullptr) {
+            std::uint32_t next = ~0u;
+            for (std::uint32_t c : plan_.dependents(d)) {
+              if (c > p) next = std::min(next, c);
+            }
+            if (best == resident_.size() || next > best_next) {
+              best = i;
+              best_next = next;
+            }
+          }
+          ++i;
+        }
+        if (best == resident_.size()) return;  // nothing can go: the limit is exceeded, as documented
+        const std::uint32_t d = resident_[best];
+        resident_[best] = resident_.back();
+        resident_.pop_back();
+        if (!on_disk_.count(d)) {
+          store_->prepare();
+          const std::uint64_t bytes = store_->write(d, values[d]);
+          on_disk_.emplace(d, OnDisk{values[d].ops(), bytes});
+        }
+        values[d].reset();
+        held_ -= counted_[d];
+        counted_[d] = 0;
+      }
+    }
+
+   private:
+    struct OnDisk {
+      const detail::TypeOps* ops;
+      std::uint64_t bytes;
+    };
+    const Plan& plan_;
+    const std::uint64_t spill_at_;
+    std::vector<std::uint64_t> counted_;   // bytes counted for each held result (0: not in memory)
+    std::vector<std::uint32_t> resident_;  // results that may be in memory (pruned lazily)
+    std::unordered_map<std::uint32_t, OnDisk> on_disk_;
+    std::optional<detail::SpillStore> store_;  // removes its files when the run ends, however it ends
+    std::uint64_t held_ = 0;
+    std::uint64_t peak_ = 0;
+  };
+
+ public:
   std::string_view name() const noexcept override { return "sync"; }
 
  private:
   bool track_live_;
   RecordOptions record_;
   ProgressOptions progress_;
+  MemoryOptions memory_;
   std::vector<detail::ThreadRecorder> recorder_;
   std::shared_ptr<detail::RecordingPool> pool_ = std::make_shared<detail::RecordingPool>();
 };

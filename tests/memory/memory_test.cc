@@ -119,6 +119,26 @@ TEST(MemoryLimit, LargerThanMemoryReductionAndAnomalyAreBitIdentical) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(MemoryLimit, TheSyncExecutorSpillsToo) {
+  // The one-thread executor (for debugging) keeps the same limit: same bits, spill files gone afterwards.
+  const std::vector<Array> arrays = workload();
+  Runtime free_rt(RuntimeOptions{.executor = ExecutorKind::kThreads, .threads = 2});
+  const std::vector<Chunk> expected = compute(free_rt, arrays);
+  const std::string dir = temp_dir("sync");
+  RuntimeOptions o = limited(dir);
+  o.executor = ExecutorKind::kSync;
+  Runtime rt(o);
+  const std::vector<Chunk> got = compute(rt, arrays);
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(bit_equal(got[i], expected[i])) << "array " << i;
+  const RunStats& s = rt.last_stats();
+  EXPECT_GT(s.bytes_spilled, 128 * kMiB);
+  EXPECT_GE(s.bytes_unspilled, s.bytes_spilled / 2);
+  EXPECT_LE(s.peak_held_bytes, kLimit);
+  EXPECT_EQ(entries(dir), 0u) << "spill files left in " << dir;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(MemoryLimit, TheRecordingCountsWhatWasSpilledAsTheExecutorDid) {
   // 32 MiB in 1 MiB chunks through an 8 MiB limit, recorded: the spill files written and read back are
   // events of the trace, their totals are the executor's own counters, and the summary and report show them.

@@ -76,7 +76,7 @@ struct ExecutorOptions {
   bool track_live = false;   // count results alive at once (one atomic per task: on for tests and reports)
   RecordOptions record;      // events for a trace and report (tessera/runtime/trace.h)
   ProgressOptions progress;  // a progress callback while a run goes on
-  MemoryOptions memory;      // thread pool only: a memory limit for results, with spilling
+  MemoryOptions memory;      // a memory limit for results, with spilling (thread pool and sync executors)
 };
 
 // How MPI workers move results between them.
