@@ -54,6 +54,11 @@ class SyncExecutor final : public Executor {
       mark = detail::ticks();
     }
     Memory memory(memory_, plan);
+    detail::SpillLog spill_log;  // spill files written and read back, when recording
+    if (record_.enabled) {
+      spill_log.begin(record_.max_transfers);
+      memory.record_to(&spill_log);
+    }
     // Plan order is a topological order, so running by number is valid and follows the static priorities.
     for (std::uint32_t p = 0; p < n; ++p) {
       if (stop_requested()) {
@@ -124,6 +129,14 @@ class SyncExecutor final : public Executor {
       resources.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
       samples.add(result.stats.seconds, SchedulerSample{result.stats.seconds, n, 0, 0});
       trace.scheduler = std::move(samples.samples());
+      detail::RankRecording spills;
+      spill_log.take(scale.origin_time, spills);
+      trace.spills = std::move(spills.spills);
+      trace.spills_sampled = spills.spills_sampled;
+      trace.bytes_spilled = spills.bytes_spilled;
+      trace.bytes_unspilled = spills.bytes_unspilled;
+      trace.spill_seconds = spills.spill_seconds;
+      trace.unspill_seconds = spills.unspill_seconds;
       if (!groups.empty()) {
         group_samples.add(result.stats.seconds, groups.read(true));
         groups.describe(trace);
@@ -161,6 +174,9 @@ class SyncExecutor final : public Executor {
     std::uint64_t peak() const noexcept { return peak_; }
     std::uint64_t spilled() const noexcept { return store_ ? store_->bytes_written() : 0; }
     std::uint64_t unspilled() const noexcept { return store_ ? store_->bytes_read() : 0; }
+    void record_to(detail::SpillLog* log) noexcept {
+      if (store_) store_->record_to(log);
+    }
 
     void hold(std::uint32_t p, const Value& v, const Graph& graph) {
       std::uint64_t b = detail::result_bytes(v);

@@ -139,11 +139,21 @@ TEST(MemoryLimit, TheSyncExecutorSpillsToo) {
   std::filesystem::remove_all(dir);
 }
 
+void spill_recorded_run(ExecutorKind kind);
+
 TEST(MemoryLimit, TheRecordingCountsWhatWasSpilledAsTheExecutorDid) {
   // 32 MiB in 1 MiB chunks through an 8 MiB limit, recorded: the spill files written and read back are
   // events of the trace, their totals are the executor's own counters, and the summary and report show them.
+  for (ExecutorKind kind : {ExecutorKind::kThreads, ExecutorKind::kSync}) {
+    SCOPED_TRACE(kind == ExecutorKind::kSync ? "sync" : "threads");
+    spill_recorded_run(kind);
+  }
+}
+
+void spill_recorded_run(ExecutorKind kind) {
   const std::string dir = temp_dir("recorded");
   RuntimeOptions o = limited(dir);
+  o.executor = kind;
   o.memory.limit = 8 * kMiB;
   o.record.enabled = true;
   Runtime rt(o);
