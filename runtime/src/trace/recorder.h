@@ -131,12 +131,17 @@ class ThreadRecorder {
              RecordingPool* pool = nullptr);
 
   void task(std::uint32_t p, std::uint64_t start, std::uint64_t end, std::uint64_t bytes) {
-    const RawTask e{p, plan_->result_task(p), start, end, bytes};
-    if (n_ < room_) {  // below the cap, in the buffer as sized: one compare and a store
-      data_[n_++] = e;
+    if (n_ < room_) {  // below the cap, in the buffer as sized: one compare and the stores
+      // Field by field: a record built on the stack and copied whole stalls on store forwarding.
+      RawTask& d = data_[n_++];
+      d.task = p;
+      d.graph_task = plan_->result_task(p);
+      d.start = start;
+      d.end = end;
+      d.bytes = bytes;
       return;
     }
-    slow(e);
+    slow(RawTask{p, plan_->result_task(p), start, end, bytes});
   }
   void idle(std::uint64_t t) noexcept { idle_ += t; }
 
