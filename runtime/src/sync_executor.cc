@@ -41,7 +41,6 @@ class SyncExecutor final : public Executor {
     std::string started;
     std::uint64_t bytes = 0;
     double next_progress = progress_.seconds;
-    std::uint64_t mark = 0;
     detail::ProgressGroups groups;
     detail::SampleSeries<std::vector<std::uint64_t>> group_samples(record_.sample_seconds);
     if (observed) groups.begin(graph, plan, 1);
@@ -51,7 +50,7 @@ class SyncExecutor final : public Executor {
       scale.start();
       started = detail::iso_time_now();
       resources.add(0, detail::sample_resources(0, 0, 0));
-      mark = detail::ticks();
+      recorder_[0].start();
     }
     Memory memory(memory_, plan);
     detail::SpillLog spill_log;  // spill files written and read back, when recording
@@ -65,16 +64,13 @@ class SyncExecutor final : public Executor {
         throw Error(ErrorCode::kCancelled, str_cat("stopped on request (", signal_name(stop_signal()),
                                                    ") with ", p, " of ", n, " tasks done"));
       }
+      if (record_.enabled) recorder_[0].starting(p);
       if (memory.on()) memory.read_back(p, values.get());
       Value out = runner.run(p, values.get(), 0);
       if (observed) {
-        const std::uint64_t end = record_.enabled ? detail::ticks() : 0;
         const std::uint64_t b = detail::result_bytes(out);
         bytes += b;
-        if (record_.enabled) {
-          recorder_[0].task(p, mark, end, b);
-          mark = end;
-        }
+        if (record_.enabled) recorder_[0].done(p, b);
         if (!groups.empty()) groups.done(0, p);
         // Every 64 tasks, not after each: reading the clock costs more than a small task.
         if ((p & 63) == 63) {
@@ -104,6 +100,7 @@ class SyncExecutor final : public Executor {
       }
       if (memory.on()) memory.spill_past_limit(p, values.get());
     }
+    if (record_.enabled) recorder_[0].stop();
     RunResult result;
     result.outputs.reserve(plan.outputs().size());
     for (std::uint32_t o : plan.outputs()) result.outputs.push_back(values[o]);

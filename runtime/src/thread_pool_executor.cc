@@ -367,8 +367,8 @@ class ThreadPoolExecutor final : public Executor {
     ReadyHeap& mine = heaps_[id];
     std::uint64_t done = 0;
     std::uint32_t next = kNone;
-    // Recording reads the clock once per task: a task starts where its thread's previous step ended.
-    std::uint64_t mark = record_.enabled ? detail::ticks() : 0;
+    // Recording: a task starts where its thread's previous step ended (ThreadRecorder::start/done).
+    if (record_.enabled) recorders_[static_cast<std::size_t>(id)].start();
     auto flush = [&] {
       if (done == 0) return;
       s.completed.fetch_add(done, std::memory_order_acq_rel);
@@ -385,10 +385,9 @@ class ThreadPoolExecutor final : public Executor {
           break;
         }
         if (record_.enabled) {
-          const std::uint64_t idle_from = detail::ticks();
+          const std::uint64_t idle_from = recorders_[static_cast<std::size_t>(id)].pause();
           sleep(s);
-          mark = detail::ticks();
-          recorders_[static_cast<std::size_t>(id)].idle(mark - idle_from);
+          recorders_[static_cast<std::size_t>(id)].resume(idle_from);
         } else {
           sleep(s);
         }
@@ -406,6 +405,7 @@ class ThreadPoolExecutor final : public Executor {
         }
         break;
       }
+      if (record_.enabled) recorders_[static_cast<std::size_t>(id)].starting(t);
       Value out;
       try {
         if (s.mem) {
@@ -420,7 +420,7 @@ class ThreadPoolExecutor final : public Executor {
         fail(s);
         break;
       }
-      if (observed_) observe(id, t, out, mark);
+      if (observed_) observe(id, t, out);
       try {
         finish(s, t, std::move(out), next, mine);
       } catch (...) {  // out of memory growing a heap, or a spill file that cannot be written
@@ -429,6 +429,7 @@ class ThreadPoolExecutor final : public Executor {
       }
       ++done;
     }
+    if (record_.enabled) recorders_[static_cast<std::size_t>(id)].stop();
     flush();
     s.attempts.fetch_add(runner.attempts(), std::memory_order_relaxed);
     s.members.fetch_add(runner.members_run(), std::memory_order_relaxed);
@@ -607,13 +608,9 @@ class ThreadPoolExecutor final : public Executor {
     if (error) std::rethrow_exception(error);
   }
 
-  void observe(int id, std::uint32_t t, const Value& out, std::uint64_t& mark) {
-    const std::uint64_t end = record_.enabled ? detail::ticks() : 0;
+  void observe(int id, std::uint32_t t, const Value& out) {
     const std::uint64_t bytes = detail::result_bytes(out);
-    if (record_.enabled) {
-      recorders_[static_cast<std::size_t>(id)].task(t, mark, end, bytes);
-      mark = end;
-    }
+    if (record_.enabled) recorders_[static_cast<std::size_t>(id)].done(t, bytes);
     if (!groups_.empty()) groups_.done(id, t);
     DoneSlot& slot = slots_[id];
     slot.done.store(slot.done.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tessera/runtime/executor.h"
@@ -222,6 +223,65 @@ TEST(Trace, ProgressGroupsCountTheirTasksOnEveryLocalExecutor) {
     write_html_report(t, html);
     EXPECT_THAT(html.str(), ::testing::HasSubstr("{\"label\":\"a\",\"total\":30,\"done\":["));
     EXPECT_THAT(html.str(), ::testing::HasSubstr("{\"label\":\"b\",\"total\":10,\"done\":["));
+  }
+}
+
+// A chain of `tiny` no-op tasks named "a", one task named `slow_name` that sleeps 3 ms, and `tiny` more "a"s.
+Recorded run_chain_with_a_slow_task(Executor& exec, const char* slow_name, int tiny) {
+  Graph g;
+  const KernelId noop = g.kernel([](const TaskContext&) { return Value(); });
+  const KernelId sleeper = g.kernel([](const TaskContext&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    return Value();
+  });
+  TaskId prev = g.add(g.name("a"), {0}, noop, {});
+  for (int i = 1; i < 2 * tiny + 1; ++i) {
+    const bool slow = i == tiny;
+    prev = g.add(g.name(slow ? slow_name : "a"), {i}, slow ? sleeper : noop, {prev});
+  }
+  Plan plan = Plan::build(g, std::vector<TaskId>{prev}, {.cull = true, .fuse = false});
+  RunResult r = exec.run(g, plan);
+  return {std::move(r), std::move(plan)};
+}
+
+TEST(Trace, TinyTasksShareClockReadsButNeverAcrossNames) {
+  // Runs of tiny tasks of one name may end at one clock read; a task of another name always gets its own.
+  for (int kind = 0; kind < 2; ++kind) {
+    auto exec = kind == 0 ? make_sync_executor({.record = {.enabled = true}})
+                          : make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
+    Recorded rec = run_chain_with_a_slow_task(*exec, "b", 5000);
+    const RunTrace& t = *rec.result.trace;
+    ASSERT_EQ(t.tasks.size(), rec.plan.size());
+    const auto b = std::find_if(t.tasks.begin(), t.tasks.end(),
+                                [&](const TaskEvent& e) { return t.names[e.name] == "b"; });
+    ASSERT_NE(b, t.tasks.end());
+    EXPECT_GE(b->end - b->start, 3e-3);
+    EXPECT_LT(b->end - b->start, 3e-3 + 50e-3);
+    for (const KindSummary& k : t.kind_summary) {
+      if (k.kind == "a") {
+        EXPECT_EQ(k.count, 10000u);
+        EXPECT_LT(k.seconds, 3e-3) << "the slow task's time went to the tiny ones";
+      }
+    }
+    std::ostringstream json;
+    write_chrome_trace(t, json);
+    test::check_chrome_trace(json.str(), rec.plan.size());
+  }
+}
+
+TEST(Trace, ASlowTaskAmongTinyOnesOfItsNameStillCountsInItsTotal) {
+  for (int kind = 0; kind < 2; ++kind) {
+    auto exec = kind == 0 ? make_sync_executor({.record = {.enabled = true}})
+                          : make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
+    Recorded rec = run_chain_with_a_slow_task(*exec, "a", 5000);
+    const RunTrace& t = *rec.result.trace;
+    ASSERT_EQ(t.kind_summary.size(), 1u);
+    EXPECT_EQ(t.kind_summary[0].count, 10001u);
+    EXPECT_GE(t.kind_summary[0].seconds, 3e-3);  // totals are exact, whatever shares the clock reads
+    EXPECT_GE(t.kind_summary[0].max_seconds, 3e-3 / 16);
+    double busy = 0;
+    for (const ThreadTime& th : t.thread_times) busy += th.busy;
+    EXPECT_NEAR(busy, t.kind_summary[0].seconds, 1e-6);
   }
 }
 

@@ -135,6 +135,24 @@ void ThreadRecorder::begin(const Graph& graph, const Plan& plan, int thread, std
   data_ = events_.data();
   n_ = 0;
   room_ = std::min(cap_, events_.size());
+  batch_ = 0;
+  limit_ = 1;
+}
+
+void ThreadRecorder::close(std::uint64_t now) {
+  const std::uint64_t span = now > mark_ ? now - mark_ : 0;
+  const std::uint64_t each = span / batch_;
+  RawTask* e = data_ + (n_ - batch_);
+  std::uint64_t t = mark_;
+  for (std::size_t i = 0; i + 1 < batch_; ++i, ++e, t += each) {
+    e->start = t;
+    e->end = t + each;
+  }
+  e->start = t;
+  e->end = now;  // the last one takes the rounding
+  limit_ = each < kTinyTicks ? std::min(2 * limit_, kMaxBatch) : 1;
+  mark_ = now;
+  batch_ = 0;
 }
 
 void ThreadRecorder::slow(const RawTask& e) {
@@ -182,6 +200,7 @@ void ThreadRecorder::halve() {
 }
 
 ThreadRecorder::Result ThreadRecorder::take(double seconds_per_tick, int rank) {
+  if (batch_ != 0) close(ticks());  // the thread did not stop() (a failed run): end the batch now
   Result r;
   r.sampled = stride_ > 1;
   double busy = 0;
