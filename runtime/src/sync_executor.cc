@@ -126,14 +126,7 @@ class SyncExecutor final : public Executor {
       resources.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
       samples.add(result.stats.seconds, SchedulerSample{result.stats.seconds, n, 0, 0});
       trace.scheduler = std::move(samples.samples());
-      detail::RankRecording spills;
-      spill_log.take(scale.origin_time, spills);
-      trace.spills = std::move(spills.spills);
-      trace.spills_sampled = spills.spills_sampled;
-      trace.bytes_spilled = spills.bytes_spilled;
-      trace.bytes_unspilled = spills.bytes_unspilled;
-      trace.spill_seconds = spills.spill_seconds;
-      trace.unspill_seconds = spills.unspill_seconds;
+      spill_log.take(scale.origin_time, trace);
       if (!groups.empty()) {
         group_samples.add(result.stats.seconds, groups.read(true));
         groups.describe(trace);

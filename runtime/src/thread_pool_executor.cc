@@ -687,14 +687,7 @@ class ThreadPoolExecutor final : public Executor {
       resources_.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
       scheduler_.add(result.stats.seconds, SchedulerSample{result.stats.seconds, plan.size(), 0, 0});
       trace.scheduler = std::move(scheduler_.samples());
-      detail::RankRecording spills;
-      spill_log_.take(scale_.origin_time, spills);
-      trace.spills = std::move(spills.spills);
-      trace.spills_sampled = spills.spills_sampled;
-      trace.bytes_spilled = spills.bytes_spilled;
-      trace.bytes_unspilled = spills.bytes_unspilled;
-      trace.spill_seconds = spills.spill_seconds;
-      trace.unspill_seconds = spills.unspill_seconds;
+      spill_log_.take(scale_.origin_time, trace);
       if (!groups_.empty()) {
         group_samples_.add(result.stats.seconds, groups_.read(true));
         groups_.describe(trace);

@@ -312,6 +312,17 @@ void SpillLog::take(TraceClock::time_point origin, RankRecording& into) {
   events_ = Reservoir<Raw>(0);
 }
 
+void SpillLog::take(TraceClock::time_point origin, RunTrace& into) {
+  RankRecording spills;
+  take(origin, spills);
+  into.spills = std::move(spills.spills);
+  into.spills_sampled = spills.spills_sampled;
+  into.bytes_spilled = spills.bytes_spilled;
+  into.bytes_unspilled = spills.bytes_unspilled;
+  into.spill_seconds = spills.spill_seconds;
+  into.unspill_seconds = spills.unspill_seconds;
+}
+
 std::string iso_time_now() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};

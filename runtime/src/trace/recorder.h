@@ -392,6 +392,8 @@ class SpillLog {
            bool read);
   // The run's events (times since `origin`) and totals into `into`; the log is empty afterwards.
   void take(TraceClock::time_point origin, RankRecording& into);
+  // The same for a local executor's run: straight into its trace.
+  void take(TraceClock::time_point origin, RunTrace& into);
 
  private:
   struct Raw {
