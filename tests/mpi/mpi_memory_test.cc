@@ -176,6 +176,23 @@ TEST(MpiMemory, SpillFilesAreRemovedAfterAFailure) {
   if (world_rank() == 0) std::filesystem::remove_all(dir);
 }
 
+TEST(MpiMemory, AnUnwritableSpillDirectoryIsAClearErrorOnEveryRank) {
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  Array x = input();
+  RuntimeOptions o;
+  o.memory.limit = std::uint64_t{12} << 20;
+  o.memory.spill_dir = "/nonexistent/tessera-spill-parent";
+  Runtime mpi(o);
+  try {
+    compute(mpi, (x - x.mean(0)).sum(1));
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr("spilling to disk: cannot create a directory in "
+                                    "\"/nonexistent/tessera-spill-parent\""));
+  }
+}
+
 // This process's peak resident set (VmHWM), in bytes.
 std::uint64_t peak_rss() {
   std::ifstream in("/proc/self/status");
