@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -48,6 +49,14 @@ inline void emit(std::string_view bench, std::string_view impl, std::string_view
   std::printf("\"metric\": \"%.*s\", \"value\": %.6g, \"unit\": \"%.*s\"}\n", static_cast<int>(metric.size()),
               metric.data(), value, static_cast<int>(unit.size()), unit.data());
   std::fflush(stdout);
+}
+
+// Whether this process was started by an MPI launcher with more than one rank (then the MPI executor runs).
+inline bool under_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    if (const char* v = std::getenv(var); v != nullptr && std::atoi(v) > 1) return true;
+  }
+  return false;
 }
 
 inline bool has_flag(int argc, char** argv, std::string_view flag) {

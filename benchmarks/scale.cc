@@ -37,13 +37,6 @@ double least(const std::vector<double>& v) {
   return *std::min_element(v.begin(), v.end());
 }
 
-bool under_mpi() {
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
-    if (const char* v = std::getenv(var); v != nullptr && std::atoi(v) > 1) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,7 +46,7 @@ int main(int argc, char** argv) {
   // ones pay, and the sizes would not be compared alike.
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   const bool quick = bench::has_flag(argc, argv, "--quick");
-  const bool mpi = under_mpi();
+  const bool mpi = bench::under_mpi();
   std::vector<long> sizes = {100000, 1000000, 4000000};
   if (long n = bench::flag_value(argc, argv, "--tasks", 0); n > 0) sizes = {n};
   std::unique_ptr<Executor> exec = mpi ? make_mpi_executor() : make_thread_pool_executor();

@@ -41,13 +41,6 @@ Array input(std::int64_t rows, std::int64_t cols) {
       "input");
 }
 
-bool under_mpi() {
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
-    if (const char* v = std::getenv(var); v != nullptr && std::atoi(v) > 1) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,7 +51,7 @@ int main(int argc, char** argv) {
   const std::uint64_t limit = static_cast<std::uint64_t>(mib) * (1 << 20) / 4;
   const int reps = quick ? 1 : 3;
   const std::string case_name = std::to_string(mib) + "MiB-limit" + std::to_string(mib / 4) + "MiB";
-  const bool mpi = under_mpi();
+  const bool mpi = bench::under_mpi();
   Array x = input(rows, cols);
   Array result = (x - x.mean(0)).sum(1);
   std::vector<Chunk> outputs;

@@ -524,9 +524,9 @@ TEST(Pipelines, ErrorsForGroupsScansAndBlocks) {
                            std::vector<Array>{t}, DType::kFloat64, std::nullopt, "shrink");
   // Every chunk fails; with several threads any of them may be the first reported.
   EXPECT_THAT([&] { compute(rt(), wrong); },
-              ::testing::ThrowsMessage<TaskError>(::testing::AllOf(
-                  HasSubstr("the block function returned float64 (1,) for chunk ("),
-                  HasSubstr("expected float64 (3, 2)"))));
+              ::testing::ThrowsMessage<TaskError>(
+                  ::testing::AllOf(HasSubstr("the block function returned float64 (1,) for chunk ("),
+                                   HasSubstr("expected float64 (3, 2)"))));
 }
 
 }  // namespace

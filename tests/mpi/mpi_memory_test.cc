@@ -35,9 +35,10 @@ int world_rank() {
   return r;
 }
 
-// 64 MiB of float64 in 1 MiB chunks, made by tasks, so that the anomaly has to hold them.
-Array input() {
-  const ChunkGrid grid = ChunkGrid::regular({1024, 8192}, {128, 1024});
+// float64 in 1 MiB chunks (128 x 1024), made by tasks, so that the anomaly has to hold them; 64 MiB by
+// default.
+Array input(std::int64_t cols = 8192) {
+  const ChunkGrid grid = ChunkGrid::regular({1024, cols}, {128, 1024});
   return from_function(
       grid, DType::kFloat64,
       [](const ChunkGrid& g, std::span<const std::int64_t> idx) {
@@ -215,16 +216,7 @@ TEST(MpiMemory, PeakRssOfEveryWorkerStaysUnderLimitPlusOverhead) {
   if (world_size() < 3) GTEST_SKIP() << "needs two workers";
   const std::string dir = shared_temp_dir();
   // 256 MiB of float64 in 1 MiB chunks made by tasks; the anomaly holds every chunk of a column at once.
-  const ChunkGrid grid = ChunkGrid::regular({1024, 32768}, {128, 1024});
-  Array x = from_function(
-      grid, DType::kFloat64,
-      [](const ChunkGrid& g, std::span<const std::int64_t> idx) {
-        Chunk c(DType::kFloat64, g.chunk_shape(idx));
-        double k = static_cast<double>(idx[0] * 97 + idx[1]);
-        for (double& e : c.data<double>()) e = (k = k * 1.000001 + 0.25);
-        return c;
-      },
-      "big");
+  Array x = input(32768);
   std::vector<Array> arrays{(x - x.mean(0)).sum(1)};
   const std::uint64_t limit = std::uint64_t{32} << 20;
   RuntimeOptions o;
