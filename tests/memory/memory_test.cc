@@ -19,6 +19,7 @@
 #include <sstream>
 #include <string>
 
+#include "../trace/trace_check.h"
 #include "tessera/arrays/array.h"
 #include "tessera/runtime/format.h"
 #include "tessera/runtime/runtime.h"
@@ -178,6 +179,18 @@ void spill_recorded_run(ExecutorKind kind) {
   EXPECT_THAT(html.str(), HasSubstr("\"spill\":{\"bytes\":" + std::to_string(s.bytes_spilled) +
                                     ",\"read_bytes\":" + std::to_string(s.bytes_unspilled)));
   EXPECT_THAT(html.str(), HasSubstr("[\"spill files\",0]"));  // its row in the task stream
+  // trace.json: a slice per spill file on the process's "spill files" track(s), named by its result's key,
+  // the bytes adding up to the executor's counters (check_chrome_trace, given the run's trace).
+  std::ostringstream json;
+  write_chrome_trace(*t, json);
+  const nlohmann::json doc = test::check_chrome_trace(json.str(), t->tasks_total, t.get());
+  std::uint64_t traced[2] = {0, 0};  // written, read back
+  for (const auto& e : doc["traceEvents"]) {
+    if (e["ph"] == "X" && e["cat"] == "spill")
+      traced[e["args"]["direction"] == "read back" ? 1 : 0] += e["args"]["bytes"].get<std::uint64_t>();
+  }
+  EXPECT_EQ(traced[0], s.bytes_spilled);
+  EXPECT_EQ(traced[1], s.bytes_unspilled);
   std::filesystem::remove_all(dir);
 }
 

@@ -88,7 +88,7 @@ TEST(MpiTrace, RankZeroGetsEveryTaskOnceWithTransfers) {
     if (workers >= 2) EXPECT_GT(fetched, 0u);
     std::ostringstream json;
     write_chrome_trace(t, json);
-    nlohmann::json doc = test::check_chrome_trace(json.str(), plan.size());
+    nlohmann::json doc = test::check_chrome_trace(json.str(), plan.size(), &t);
     int flows = 0;
     for (const auto& e : doc["traceEvents"]) flows += e["ph"] == "f";
     if (workers >= 2) EXPECT_GT(flows, 0);

@@ -75,8 +75,13 @@ inline std::vector<TaskId> build_trace_graph(Graph& g, int chunks, int workers =
 }
 
 // Checks the trace-event JSON: required fields, timestamps that never go back (and slices that never
-// overlap) on any track, and every plan task 0..tasks-1 present exactly once. Returns the parsed document.
-inline nlohmann::json check_chrome_trace(const std::string& text, std::uint64_t tasks) {
+// overlap) on any track, every plan task 0..tasks-1 present exactly once, spill-file slices with their bytes
+// and direction, and a per-output "progress" counter whose timestamps and values never go back. Given the
+// RunTrace it was written from, also: one slice per recorded spill file, their bytes summing to the run's
+// totals (when not sampled), the metadata's spill figures, and each output's progress ending at its task
+// count. Returns the parsed document.
+inline nlohmann::json check_chrome_trace(const std::string& text, std::uint64_t tasks,
+                                         const RunTrace* run = nullptr) {
   nlohmann::json doc = nlohmann::json::parse(text);  // throws on malformed JSON
   EXPECT_TRUE(doc.contains("traceEvents"));
   EXPECT_TRUE(doc["traceEvents"].is_array());
@@ -86,6 +91,12 @@ inline nlohmann::json check_chrome_trace(const std::string& text, std::uint64_t 
   std::set<int> named_processes;
   int flows_out = 0;
   int flows_in = 0;
+  std::size_t spill_slices = 0;
+  std::uint64_t spill_bytes[2] = {0, 0};  // written, read back
+  std::size_t spill_keys = 0;
+  std::size_t progress_points = 0;
+  double progress_ts = -1;
+  std::map<std::string, std::uint64_t> progress;  // series -> latest value
   for (const auto& e : doc["traceEvents"]) {
     EXPECT_TRUE(e.contains("ph") && e.contains("pid")) << e.dump();
     const std::string ph = e["ph"];
@@ -114,6 +125,15 @@ inline nlohmann::json check_chrome_trace(const std::string& text, std::uint64_t 
       if (e["cat"] == "task") {
         EXPECT_TRUE(e["args"].contains("key") && e["args"].contains("task") && e["args"].contains("bytes"));
         ++seen[e["args"]["task"].get<std::uint64_t>()];
+      } else if (e["cat"] == "spill") {
+        const auto& a = e["args"];
+        EXPECT_TRUE(a.contains("task") && a.contains("bytes") && a.contains("direction")) << e.dump();
+        const std::string direction = a.value("direction", "");
+        EXPECT_TRUE(direction == "spill" || direction == "read back") << e.dump();
+        EXPECT_EQ(e["name"], direction) << e.dump();
+        ++spill_slices;
+        spill_bytes[direction == "read back" ? 1 : 0] += a.value("bytes", std::uint64_t{0});
+        if (a.contains("key")) ++spill_keys;
       }
     } else if (ph == "s") {
       ++flows_out;
@@ -123,9 +143,59 @@ inline nlohmann::json check_chrome_trace(const std::string& text, std::uint64_t 
       EXPECT_TRUE(e.contains("id") && e.contains("tid") && e.value("bp", "") == "e");
     } else {
       EXPECT_EQ(ph, "C") << "unexpected event " << e.dump();
+      if (e["name"] == "progress") {
+        ++progress_points;
+        const double ts = e["ts"];
+        EXPECT_GE(ts, progress_ts) << "progress goes back in time: " << e.dump();
+        progress_ts = ts;
+        EXPECT_TRUE(e.contains("args") && e["args"].is_object()) << e.dump();
+        if (progress_points > 1) {
+          EXPECT_EQ(e["args"].size(), progress.size()) << "every point has every output: " << e.dump();
+        }
+        for (const auto& [label, value] : e["args"].items()) {
+          const std::uint64_t v = value.get<std::uint64_t>();
+          auto it = progress.find(label);
+          if (it != progress.end()) {
+            EXPECT_GE(v, it->second) << label << " goes back: " << e.dump();
+          }
+          progress[label] = v;
+        }
+      }
     }
   }
   EXPECT_EQ(flows_out, flows_in);
+  if (run != nullptr) {
+    // Spill files: one slice each, the run's own totals, and the metadata says whether they are a sample.
+    EXPECT_EQ(spill_slices, run->spills.size());
+    if (!run->tasks_sampled) {
+      EXPECT_EQ(spill_keys, spill_slices) << "every spilled result named by its key";
+    }
+    if (!run->spills_sampled) {
+      EXPECT_EQ(spill_bytes[0], run->bytes_spilled);
+      EXPECT_EQ(spill_bytes[1], run->bytes_unspilled);
+    }
+    const auto& other = doc["otherData"];
+    EXPECT_EQ(other.value("spills_sampled", !run->spills_sampled), run->spills_sampled);
+    EXPECT_EQ(other.value("bytes_spilled", ~std::uint64_t{0}), run->bytes_spilled);
+    EXPECT_EQ(other.value("bytes_read_back", ~std::uint64_t{0}), run->bytes_unspilled);
+    EXPECT_EQ(other.value("spill_files", ~std::size_t{0}), run->spills.size());
+    // Progress per output: a series per label, ending at the label's task count, in at most ~2000 points.
+    if (run->group_labels.empty()) {
+      EXPECT_EQ(progress_points, 0u);
+    } else {
+      EXPECT_GT(progress_points, 0u);
+      EXPECT_LE(progress_points, 2001u);
+      EXPECT_EQ(progress.size(), run->group_labels.size());
+      for (std::size_t g = 0; g < run->group_labels.size(); ++g) {
+        auto it = progress.find(run->group_labels[g]);
+        if (it == progress.end()) {
+          ADD_FAILURE() << "no progress series for " << run->group_labels[g];
+          continue;
+        }
+        EXPECT_EQ(it->second, run->group_totals[g]) << "final progress of " << run->group_labels[g];
+      }
+    }
+  }
   EXPECT_EQ(seen.size(), tasks) << "tasks in the trace";
   for (std::uint64_t t = 0; t < tasks; ++t) EXPECT_EQ(seen[t], 1) << "plan task " << t;
   return doc;

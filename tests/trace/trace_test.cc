@@ -78,7 +78,7 @@ void check_trace_matches_run(const Recorded& rec, const std::string& executor) {
 
   std::ostringstream json;
   write_chrome_trace(t, json);
-  test::check_chrome_trace(json.str(), rec.plan.size());
+  test::check_chrome_trace(json.str(), rec.plan.size(), &t);
 }
 
 TEST(Trace, ThreadPoolRecordsEveryTaskOnce) {
@@ -130,6 +130,14 @@ TEST(Trace, PastTheCapTotalsStayExactAndEventsAreASample) {
   write_chrome_trace(t, json);
   nlohmann::json doc = nlohmann::json::parse(json.str());
   EXPECT_EQ(doc["otherData"]["sampled"], true);
+  // The per-output counter comes from the scheduler samples here and still ends at each output's count.
+  nlohmann::json last;
+  for (const auto& e : doc["traceEvents"]) {
+    if (e["name"] == "progress") last = e;
+  }
+  ASSERT_TRUE(last.is_object());
+  EXPECT_EQ(last["args"]["reads"], 256);
+  EXPECT_EQ(last["args"]["means"], 128);
 }
 
 TEST(Trace, PastTheCapASyncRunKeepsEveryStrideThTaskInOrder) {
@@ -219,11 +227,45 @@ TEST(Trace, ProgressGroupsCountTheirTasksOnEveryLocalExecutor) {
       EXPECT_GE(t.group_done[i][0], t.group_done[i - 1][0]);
       EXPECT_GE(t.group_done[i][1], t.group_done[i - 1][1]);
     }
+    // The trace's per-output counter: task by task here (every task recorded), from the scheduler samples
+    // when the trace does not know each task's group (as under MPI); both end at each output's task count.
+    EXPECT_EQ(t.task_groups.size(), plan.size());
+    std::ostringstream json;
+    write_chrome_trace(t, json);
+    nlohmann::json doc = test::check_chrome_trace(json.str(), plan.size(), &t);
+    std::size_t points = 0;
+    for (const auto& e : doc["traceEvents"]) points += e["name"] == "progress";
+    EXPECT_EQ(points, 41u) << "a zero, then one point per task in a group";
+    RunTrace sampled_only = t;
+    sampled_only.task_groups.clear();
+    json.str("");
+    write_chrome_trace(sampled_only, json);
+    doc = test::check_chrome_trace(json.str(), plan.size(), &sampled_only);
+    points = 0;
+    for (const auto& e : doc["traceEvents"]) points += e["name"] == "progress";
+    EXPECT_EQ(points, t.group_done.size());
     std::ostringstream html;
     write_html_report(t, html);
     EXPECT_THAT(html.str(), ::testing::HasSubstr("{\"label\":\"a\",\"total\":30,\"done\":["));
     EXPECT_THAT(html.str(), ::testing::HasSubstr("{\"label\":\"b\",\"total\":10,\"done\":["));
   }
+}
+
+TEST(Trace, ProgressCounterOfALargeRunIsDownsampled) {
+  // 8000 reads and 4000 means in two groups: at most 2000 counter points (besides the zero), still ending at
+  // each group's task count, timestamps never going back (check_chrome_trace).
+  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
+  Recorded rec = run_recorded(*exec, 8000);
+  ASSERT_TRUE(rec.result.trace);
+  const RunTrace& t = *rec.result.trace;
+  EXPECT_THAT(t.group_totals, ::testing::ElementsAre(8000u, 4000u));
+  std::ostringstream json;
+  write_chrome_trace(t, json);
+  nlohmann::json doc = test::check_chrome_trace(json.str(), rec.plan.size(), &t);
+  std::size_t points = 0;
+  for (const auto& e : doc["traceEvents"]) points += e["name"] == "progress";
+  EXPECT_GE(points, 1000u);
+  EXPECT_LE(points, 2001u);
 }
 
 // A chain of `tiny` no-op tasks named "a", one task named `slow_name` that sleeps `sleep_ms`, and `tiny` more
@@ -268,7 +310,7 @@ TEST(Trace, TinyTasksShareClockReadsButNeverAcrossNames) {
     }
     std::ostringstream json;
     write_chrome_trace(t, json);
-    test::check_chrome_trace(json.str(), rec.plan.size());
+    test::check_chrome_trace(json.str(), rec.plan.size(), &t);
   }
 }
 

@@ -279,10 +279,13 @@ class ProgressGroups {
   std::vector<std::uint64_t> read(bool final = false) const;
   // The progress groups for a Progress call.
   std::vector<GroupProgress> progress(const std::vector<std::uint64_t>& done) const;
-  // Labels and totals into a trace.
-  void describe(RunTrace& trace) const {
+  // Labels, totals and each plan task's group into a trace. Call once the run's tasks are done: the per-task
+  // groups move into the trace (the next begin() sizes them afresh).
+  void describe(RunTrace& trace) {
     trace.group_labels = labels_;
     trace.group_totals = totals_;
+    trace.task_groups = std::move(group_of_);
+    group_of_.clear();
   }
 
  private:

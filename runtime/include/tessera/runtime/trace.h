@@ -171,6 +171,10 @@ struct RunTrace {
   std::vector<std::string> group_labels;
   std::vector<std::uint64_t> group_totals;
   std::vector<std::vector<std::uint64_t>> group_done;
+  // Each plan task's group (its Graph::progress_group id: group_labels[id - 1]; 0: in none), so that progress
+  // can be drawn task by task. Local executors, when the graph has groups; empty under MPI, where group_done
+  // alone records progress.
+  std::vector<std::uint16_t> task_groups;
 
   // Where the compute threads' time went (thread-seconds): in tasks, moving inputs (MPI fetches, overlapping
   // compute), waiting for work, and the rest (scheduling and bookkeeping between tasks). Scheduler: rank 0's
@@ -219,9 +223,10 @@ class TraceRef {
 std::string task_kind(std::string_view name);
 
 // Chrome trace-event JSON: one process per rank, one track per compute thread (tid = thread + 1), a
-// "transfers" track per MPI worker, a complete event ("ph":"X") per recorded task, flow events from the
-// producing task to each transfer, counters for memory and scheduler queues. Throws Error(kIo) when the
-// stream fails.
+// "transfers in" track per MPI worker, a complete event ("ph":"X") per recorded task, flow events from the
+// producing task to each transfer, a "spill files" track per process that spilled (a slice per spill file
+// written or read back), counters for memory and scheduler queues, and a "progress" counter with one series
+// per progress group (tasks done; at most about 2000 points). Throws Error(kIo) when the stream fails.
 void write_chrome_trace(const RunTrace& trace, std::ostream& out);
 // The performance report: one self-contained HTML file (inline script, no network). Large runs are
 // downsampled to keep the file under about 20 MB. Throws Error(kIo) when the stream fails.
