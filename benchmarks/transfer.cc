@@ -8,11 +8,20 @@
 //                            MPI library cannot make the window, e.g. between nodes over TCP)
 //   raw-sendrecv             rank 1 MPI_Send of an 8-byte request, rank 2 (waiting in MPI_Recv) answers with
 //                            MPI_Send of the bytes, rank 1 MPI_Recv: the floor of any pull over two-sided MPI
+// The fetch rows use MpiExecutorOptions::inline_bytes = 0, so that even 8 bytes are fetched. By default a
+// result of at most 1 KiB is not fetched at all: it travels with the owner's completion to the scheduler and
+// with the assignment to its reader. The "handoff" rows (8 bytes) show what that changes end to end: the time
+// from the producer task's end (on rank 2) to the consumer task's start (on rank 1), read on one clock (the
+// ranks share the machine), beside
+//   raw-relay                rank 2 MPI_Send's the 8 bytes to rank 0, which (waiting in MPI_Recv) MPI_Send's
+//                            them to rank 1: the floor of any hand-off through a central scheduler
 // --impl-suffix S appends S to every impl name (benchmarks/transfer_cluster.sh runs ranks 1 and 2 on
 // different simulated nodes and names its rows "...-cross-node").
 #include <mpi.h>
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -33,6 +42,7 @@ using namespace tessera;
 
 std::string size_name(std::size_t bytes) {
   if (bytes >= (1u << 20)) return std::to_string(bytes >> 20) + "MiB";
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + "KiB";
   return std::to_string(bytes) + "B";
 }
 
@@ -140,6 +150,57 @@ class RawSendRecv {
   std::unique_ptr<std::byte, decltype(&std::free)> block_;
 };
 
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Seconds from the end of an 8-byte-result task on rank 2 to the start of its reader on rank 1.
+double tessera_handoff(Executor& exec, int rep) {
+  Graph g;
+  const TaskId make = g.add(
+      TaskKey{"make", {rep}},
+      [](const TaskContext&) {
+        Buffer b = Buffer::allocate(sizeof(std::int64_t));
+        const std::int64_t t = now_ns();
+        std::memcpy(b.data(), &t, sizeof t);
+        return Value::of(std::move(b));
+      },
+      {}, TaskOptions{.rank = 2});
+  const TaskId use = g.add(
+      TaskKey{"use", {rep}},
+      [](const TaskContext& ctx) {
+        const std::int64_t now = now_ns();
+        std::int64_t t = 0;
+        std::memcpy(&t, ctx.input<Buffer>(0).data(), sizeof t);
+        return Value::of(now - t);
+      },
+      {make}, TaskOptions{.rank = 1});
+  const TaskId outs[] = {use};
+  RunResult result = exec.run(g, Plan::build(g, outs));
+  return static_cast<double>(result.outputs[0].get<std::int64_t>()) * 1e-9;
+}
+
+// Seconds from rank 2 sending 8 bytes to rank 0 until rank 1 holds them, relayed by rank 0. Collective.
+double raw_relay(int rank) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  std::int64_t t = 0;
+  double seconds = 0;
+  if (rank == 2) {
+    t = now_ns();
+    MPI_Send(&t, 1, MPI_INT64_T, 0, 3, MPI_COMM_WORLD);
+  } else if (rank == 0) {
+    MPI_Recv(&t, 1, MPI_INT64_T, 2, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Send(&t, 1, MPI_INT64_T, 1, 3, MPI_COMM_WORLD);
+  } else if (rank == 1) {
+    MPI_Recv(&t, 1, MPI_INT64_T, 0, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    seconds = static_cast<double>(now_ns() - t) * 1e-9;
+  }
+  MPI_Bcast(&seconds, 1, MPI_DOUBLE, 1, MPI_COMM_WORLD);
+  return seconds;
+}
+
 // Seconds rank 1's executor spent fetching a `bytes`-sized Buffer made on rank 2.
 double tessera_fetch(Executor& exec, std::size_t bytes, int rep) {
   Graph g;
@@ -176,24 +237,29 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string_view(argv[i]) == "--impl-suffix") g_suffix = argv[i + 1];
   }
-  const std::vector<std::size_t> sizes = {8, std::size_t{1} << 20, std::size_t{16} << 20,
-                                          std::size_t{64} << 20};
+  std::vector<std::size_t> sizes = {8, 4096, std::size_t{1} << 20, std::size_t{16} << 20,
+                                    std::size_t{64} << 20};
+  // --max-bytes N: only the sizes up to N (e.g. --max-bytes 8 for the latency row alone).
+  const auto max_bytes = static_cast<std::size_t>(bench::flag_value(argc, argv, "--max-bytes", 0));
+  if (max_bytes > 0) std::erase_if(sizes, [max_bytes](std::size_t b) { return b > max_bytes; });
   auto exec = make_mpi_executor();
   if (exec->ranks() < 3) {
     if (exec->rank() == 0) std::fprintf(stderr, "transfer needs 3 ranks (a scheduler and two workers)\n");
     return 2;
   }
-  auto two_sided = make_mpi_executor({.transfer = TransferMode::kTwoSided});
+  // The fetch rows: every result fetched, however small.
+  auto fetching = make_mpi_executor({.inline_bytes = 0});
+  auto two_sided = make_mpi_executor({.transfer = TransferMode::kTwoSided, .inline_bytes = 0});
   // Interleaved rep by rep, so that the machine's noise falls on all of them alike.
-  RawGet raw(sizes.back(), exec->rank());
-  RawSendRecv raw_sr(sizes.back(), exec->rank());
+  RawGet raw(std::max<std::size_t>(sizes.back(), 4096), exec->rank());
+  RawSendRecv raw_sr(std::max<std::size_t>(sizes.back(), 4096), exec->rank());
   for (std::size_t bytes : sizes) {
     std::vector<double> fresh, warm, sendrecv, ours, ours_two_sided;
     for (int r = 0; r < reps + 1; ++r) {
       const double a = raw.measure(bytes, true);
       const double b = raw.measure(bytes, false);
       const double c = raw_sr.measure(bytes);
-      const double d = tessera_fetch(*exec, bytes, r);
+      const double d = tessera_fetch(*fetching, bytes, r);
       const double e = tessera_fetch(*two_sided, bytes, r);
       if (r == 0) continue;  // the first round warms the paths
       fresh.push_back(a);
@@ -211,6 +277,25 @@ int main(int argc, char** argv) {
       report("tessera-mpi-3", bytes, bench::median(ours));
       report("tessera-mpi-3-two-sided", bytes, bench::median(ours_two_sided));
     }
+  }
+  // Hand-off of an 8-byte result from a task on rank 2 to its reader on rank 1.
+  std::vector<double> relay, inlined, fetched;
+  for (int r = 0; r < reps + 1; ++r) {
+    const double a = raw_relay(exec->rank());
+    const double b = tessera_handoff(*exec, r);
+    const double c = tessera_handoff(*fetching, r);
+    if (r == 0) continue;
+    relay.push_back(a);
+    inlined.push_back(b);
+    fetched.push_back(c);
+  }
+  if (exec->rank() == 0) {
+    auto handoff = [](const char* name, double seconds) {
+      bench::emit("transfer", name + g_suffix, "8B", "handoff", seconds * 1e6, "us");
+    };
+    handoff("raw-relay", bench::median(relay));
+    handoff("tessera-mpi-3", bench::median(inlined));
+    handoff("tessera-mpi-3-fetched", bench::median(fetched));
   }
   return 0;
 }

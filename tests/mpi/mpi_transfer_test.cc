@@ -15,6 +15,7 @@
 #include <string>
 
 #include "../runtime/test_graphs.h"
+#include "tessera/runtime/buffer.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
 
@@ -268,6 +269,56 @@ TEST(MpiTransfer, EveryPairOfWorkersMovesBytesOnTheExpectedPath) {
     served += w.bytes_served;
   }
   EXPECT_EQ(served, requested);
+}
+
+TEST(MpiTransfer, SmallResultsTravelWithTheAssignmentInsteadOfBeingFetched) {
+  // Results of at most MpiExecutorOptions::inline_bytes reach their reader inside the scheduler's messages:
+  // no get, no request; one byte more and they are fetched; inline_bytes = 0 fetches everything. The values
+  // are the same whichever way they came.
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  const int maker = world_size() - 1;
+  auto run = [&](Executor& exec, std::size_t bytes) {
+    Graph g;
+    const TaskId make = g.add(
+        TaskKey{"make", {}},
+        [bytes](const TaskContext&) {
+          Buffer b = Buffer::allocate(bytes);
+          for (std::size_t i = 0; i < bytes; ++i) b.data()[i] = static_cast<std::byte>(i * 7 + 3);
+          return Value::of(std::move(b));
+        },
+        {}, TaskOptions{.rank = maker});
+    const TaskId read = g.add(
+        TaskKey{"read", {}},
+        [](const TaskContext& ctx) {
+          const Buffer& b = ctx.input<Buffer>(0);
+          std::uint64_t h = b.size();
+          for (std::size_t i = 0; i < b.size(); ++i) h = h * 31 + static_cast<std::uint64_t>(b.data()[i]);
+          return Value::of(h);
+        },
+        {make}, TaskOptions{.rank = 1});
+    return exec.run(g, Plan::build(g, std::vector<TaskId>{read}));
+  };
+  auto expected_hash = [](std::size_t bytes) {
+    std::uint64_t h = bytes;
+    for (std::size_t i = 0; i < bytes; ++i) h = h * 31 + static_cast<std::uint8_t>(i * 7 + 3);
+    return h;
+  };
+  auto inlining = make_mpi_executor();
+  auto fetching = make_mpi_executor({.inline_bytes = 0});
+  for (std::size_t bytes : {std::size_t{8}, std::size_t{1024}, std::size_t{1025}}) {
+    for (Executor* exec : {inlining.get(), fetching.get()}) {
+      const bool inlined = exec == inlining.get() && bytes <= 1024;
+      RunResult r = run(*exec, bytes);
+      EXPECT_EQ(r.outputs[0].get<std::uint64_t>(), expected_hash(bytes)) << bytes << " bytes";
+      const WorkerStats& w = r.stats.workers[0];  // rank 1, the reader
+      ASSERT_EQ(w.rank, 1);
+      EXPECT_EQ(w.bytes_fetched, bytes);
+      EXPECT_EQ(w.bytes_from[static_cast<std::size_t>(maker)], bytes);
+      EXPECT_EQ(w.bytes_inline, inlined ? bytes : 0) << bytes << " bytes";
+      EXPECT_EQ(w.bytes_rma + w.bytes_two_sided, inlined ? 0 : bytes) << bytes << " bytes";
+      EXPECT_EQ(w.gets + w.requests, inlined ? 0u : 1u) << bytes << " bytes";
+    }
+  }
 }
 
 TEST(MpiTransfer, TasksRunOnTheNodeHoldingMostOfTheirInputs) {

@@ -72,16 +72,22 @@ TEST(MpiTrace, RankZeroGetsEveryTaskOnceWithTransfers) {
     EXPECT_EQ(t.group_totals, (std::vector<std::uint64_t>{96, 48}));
     ASSERT_EQ(t.group_done.size(), t.scheduler.size());
     EXPECT_EQ(t.group_done.back(), (std::vector<std::uint64_t>{96, 48}));
-    // Transfers: one event per fetch, bytes as the workers counted them.
+    // Transfers: one event per fetch, bytes as the workers counted them; small results came inline with
+    // the assignments (no fetch, no event) and count in the matrix only.
     std::uint64_t fetched = 0;
-    for (const WorkerStats& w : r.stats.workers) fetched += w.bytes_fetched;
+    std::uint64_t inlined = 0;
+    for (const WorkerStats& w : r.stats.workers) {
+      fetched += w.bytes_fetched;
+      inlined += w.bytes_inline;
+      EXPECT_EQ(w.bytes_fetched, w.bytes_rma + w.bytes_two_sided + w.bytes_inline) << "rank " << w.rank;
+    }
     std::uint64_t recorded = 0;
     for (const TransferEvent& x : t.transfers) {
       recorded += x.bytes;
       EXPECT_NE(x.source, x.rank);
       EXPECT_LE(x.start, x.end);
     }
-    EXPECT_EQ(recorded, fetched);
+    EXPECT_EQ(recorded, fetched - inlined);
     std::uint64_t matrix = 0;
     for (std::uint64_t b : t.bytes_between) matrix += b;
     EXPECT_EQ(matrix, fetched);

@@ -128,6 +128,13 @@ class WireReader {
     p_ += n;
     return s;
   }
+  // The next n bytes, in place (valid while the message is).
+  const std::byte* get_view(std::size_t n) {
+    need(n);
+    const std::byte* p = p_;
+    p_ += n;
+    return p;
+  }
   bool done() const noexcept { return p_ == end_; }
 
  private:

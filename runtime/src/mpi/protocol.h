@@ -14,8 +14,11 @@
 //     kAbort     ErrorInfo                                             a task failed: stop, then report
 //     kAbortDone (empty)                                               every worker stopped: leave the run
 //   worker -> scheduler
-//     kComplete  u32 n, n x { u32 task, Location, f32 seconds,         finished; r = results fetched as copies
-//                             u32 r, r x u32 dep }
+//     kComplete  u32 n, n x { u32 task, Location, [u32 k, k bytes],   finished; r = results fetched as copies;
+//                             f32 seconds, u32 r, r x u32 dep }      the bytes follow when Location has kInline
+//   A Remote in kAssign is { u32 dep, i32 rank, Location, [u32 k, k bytes] } likewise: a result of at most
+//   MpiExecutorOptions::inline_bytes travels to the scheduler with its completion and on to each reader with
+//   the assignment, so that its reader does not fetch it (a fetch costs a round trip between two workers).
 //     kError     ErrorInfo                                             a task failed here
 //     kAborted   (empty)                                               stopped after kAbort, own fetches done
 //   worker -> worker (two-sided path, and results spilled to disk whatever the path)
@@ -63,6 +66,7 @@ struct Location {
 constexpr std::uint8_t kNotEncodable = 1;  // the value's type has no Codec: it cannot leave its worker
 constexpr std::uint8_t kNotPublished = 2;  // encodable but kept local (kLocalOnly)
 constexpr std::uint8_t kSpilled = 4;       // written to the owner's spill file: fetch it on request only
+constexpr std::uint8_t kInline = 8;        // on the wire only: the encoded bytes follow this Location
 
 // kSpill kinds.
 constexpr std::uint8_t kSpillToDisk = 0;  // the owner writes its arena bytes to a file and frees memory
@@ -72,6 +76,7 @@ struct Remote {
   std::uint32_t dep = 0;
   std::int32_t rank = 0;
   Location where;
+  const std::byte* inline_bytes = nullptr;  // where.bytes encoded bytes, inside the kAssign message
 };
 
 inline void put(WireWriter& w, const Location& l) {

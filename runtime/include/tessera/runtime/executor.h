@@ -22,6 +22,7 @@ struct WorkerStats {
   std::uint64_t bytes_fetched = 0;        // bytes it pulled from other workers, by either path
   std::uint64_t bytes_rma = 0;            // ... of which with one-sided gets
   std::uint64_t bytes_two_sided = 0;      // ... of which sent by the owner on request
+  std::uint64_t bytes_inline = 0;         // ... of which came with the scheduler's assignment (small results)
   std::uint64_t gets = 0;                 // one-sided gets it issued (one per GiB piece of a result)
   std::uint64_t requests = 0;             // two-sided chunk requests it sent (one per result)
   std::uint64_t bytes_served = 0;         // bytes it sent to other workers on request (two-sided)
@@ -98,6 +99,10 @@ struct MpiExecutorOptions {
   // users can force a path without rebuilding. Any other value of TESSERA_TRANSFER is
   // Error(kInvalidArgument).
   TransferMode transfer = TransferMode::kAuto;
+  // A result of at most this many encoded bytes travels to its readers inside the scheduler's messages (with
+  // its completion, then with each reader's assignment) instead of being fetched from its owner: a fetch is
+  // a round trip between two workers, which costs more than the bytes. 0: every input is fetched.
+  std::size_t inline_bytes = 1024;
   // Every rank must pass the same `record.enabled`; the trace is assembled on rank 0. Progress calls happen
   // on rank 0 only.
   RecordOptions record;
