@@ -117,7 +117,7 @@ void Chunk::encode(std::byte* out) const {
 
 Chunk Chunk::for_receive(std::size_t n) {
   Chunk c;
-  c.storage_ = Buffer::allocate(n);
+  c.storage_ = Buffer::allocate_for_receive(n);
   return c;
 }
 

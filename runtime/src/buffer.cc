@@ -1,5 +1,7 @@
 #include "tessera/runtime/buffer.h"
 
+#include <sys/mman.h>
+
 #include <atomic>
 #include <bit>
 #include <cstdlib>
@@ -70,6 +72,14 @@ std::size_t capacity_for(std::size_t bytes) {
 }  // namespace
 
 Buffer Buffer::allocate(std::size_t bytes) {
+  return make(bytes, false);
+}
+
+Buffer Buffer::allocate_for_receive(std::size_t bytes) {
+  return make(bytes, true);
+}
+
+Buffer Buffer::make(std::size_t bytes, bool huge_pages) {
   Buffer b;
   if (bytes == 0) return b;
   const std::size_t capacity = capacity_for(bytes);
@@ -82,6 +92,9 @@ Buffer Buffer::allocate(std::size_t bytes) {
     const bool huge = capacity >= kHugePage;
     p = static_cast<std::byte*>(std::aligned_alloc(huge ? kHugePage : kAlign, capacity));
     if (p == nullptr) throw std::bad_alloc();
+    // Only the huge pages the bytes fill: a tail page would make up to 2 MiB resident that nothing writes
+    // (capacities are powers of two). Advice only: failure changes nothing.
+    if (huge && huge_pages) madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
   }
   b.data_ = p;
   b.size_ = bytes;
