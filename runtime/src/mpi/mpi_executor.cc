@@ -307,6 +307,7 @@ class Scheduler {
     std::vector<SchedulerSample> samples;
     std::vector<std::vector<std::uint64_t>> group_samples;  // done per progress group at each sample
     std::vector<GroupProgress> groups;                      // progress groups at the end (all done)
+    std::vector<std::uint16_t> task_groups;                 // each plan task's group (when recording)
     std::vector<ResourceSample> resources;
     double busy_seconds = 0;
     std::uint64_t bytes_done = 0;
@@ -319,9 +320,14 @@ class Scheduler {
       resources_.add(t, detail::sample_resources(0, t, 0));
       if (!groups_.empty()) group_samples_.add(t, groups_.read(true));
     }
+    r.groups = groups_.progress(groups_.read(true));
+    if (record_.enabled && !groups_.empty()) {  // after progress(), which needs the labels only
+      RunTrace described;
+      groups_.describe(described);
+      r.task_groups = std::move(described.task_groups);
+    }
     r.samples = std::move(samples_.samples());
     r.group_samples = std::move(group_samples_.samples());
-    r.groups = groups_.progress(groups_.read(true));
     r.resources = std::move(resources_.samples());
     r.busy_seconds = busy_seconds_;
     r.bytes_done = bytes_done_;
@@ -1854,8 +1860,8 @@ class MpiExecutor final : public Executor {
     result.stats.peak_held_bytes = peak_held;  // rank 0 counts for every worker
     result.stats.roots_withheld = roots_withheld;
     if (std::any_of(recorded_sizes.begin(), recorded_sizes.end(), [](std::uint64_t n) { return n > 0; })) {
-      result.trace = gather_trace(graph, plan, recorded, recorded_sizes, result.stats, scheduler_recording,
-                                  started, std::chrono::duration<double>(Clock::now() - start).count());
+      result.trace = gather_trace(graph, recorded, recorded_sizes, result.stats, scheduler_recording, started,
+                                  std::chrono::duration<double>(Clock::now() - start).count());
     }
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (rank_ == 0 && options_.progress.callback) {
@@ -2124,12 +2130,11 @@ class MpiExecutor final : public Executor {
   }
 
   // Collective. Rank 0 gets every rank's recording (the ranks whose `sizes` entry is non-zero) and, when it
-  // records too, assembles the trace; other ranks return null.
-  std::shared_ptr<const RunTrace> gather_trace(const Graph& graph, const Plan& plan,
-                                               const std::vector<std::byte>& mine,
-                                               const std::vector<std::uint64_t>& sizes, const RunStats& stats,
-                                               Scheduler::Recording& scheduler, const std::string& started,
-                                               double seconds) {
+  // records too, keeps them to be assembled into a trace when it is looked at (TraceRef, as the local
+  // executors do); other ranks return an empty TraceRef.
+  TraceRef gather_trace(const Graph& graph, const std::vector<std::byte>& mine,
+                        const std::vector<std::uint64_t>& sizes, const RunStats& stats,
+                        Scheduler::Recording& scheduler, const std::string& started, double seconds) {
     std::vector<int> counts(static_cast<std::size_t>(size_), 0);
     std::vector<int> displs(static_cast<std::size_t>(size_), 0);
     for (int r = 1; r < size_; ++r) {
@@ -2142,8 +2147,9 @@ class MpiExecutor final : public Executor {
     if (rank_ == 0) all.resize(static_cast<std::size_t>(displs.back() + counts.back()));
     TESSERA_MPI_CHECK(MPI_Gatherv(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, all.data(),
                                   counts.data(), displs.data(), MPI_BYTE, 0, comm_.get()));
-    if (rank_ != 0 || !options_.record.enabled) return nullptr;
-    auto trace = std::make_shared<RunTrace>();
+    if (rank_ != 0 || !options_.record.enabled) return {};
+    auto pending = std::make_unique<detail::PendingTrace>();
+    RunTrace* trace = &pending->base;
     trace->executor = "mpi";
     trace->ranks = size_;
     trace->threads = threads_;
@@ -2160,6 +2166,7 @@ class MpiExecutor final : public Executor {
       trace->group_totals.push_back(g.total);
     }
     if (!scheduler.groups.empty()) trace->group_done = std::move(scheduler.group_samples);
+    trace->task_groups = std::move(scheduler.task_groups);
     trace->scheduler_seconds = scheduler.busy_seconds;
     std::vector<detail::RankRecording> ranks;
     detail::RankRecording own;
@@ -2180,8 +2187,9 @@ class MpiExecutor final : public Executor {
             w.bytes_from[src];
       }
     }
-    detail::assemble(*trace, graph, plan, ranks);
-    return trace;
+    pending->ranks = std::move(ranks);
+    graph.copy_keys(pending->keys);
+    return make_pending_trace_ref(std::move(pending));
   }
 
   RunStats gather_stats(const Worker* worker, std::uint64_t recorded,

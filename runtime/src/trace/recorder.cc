@@ -444,12 +444,6 @@ PendingTrace::~PendingTrace() {
   pool->give_keys(std::move(keys));
 }
 
-void assemble(RunTrace& trace, const Graph& graph, const Plan&, std::vector<RankRecording>& ranks) {
-  Graph::Keys keys;
-  graph.copy_keys(keys);
-  assemble(trace, keys, ranks);
-}
-
 void assemble(RunTrace& trace, const Graph::Keys& keys, std::vector<RankRecording>& ranks) {
   constexpr std::uint32_t kNone = 0xFFFFFFFFu;
   std::unordered_map<std::string, std::uint32_t> name_ids;
@@ -650,7 +644,7 @@ std::shared_ptr<const RunTrace> TraceRef::get() const {
   State& s = *state_;
   std::call_once(s.assembled, [&s] {
     if (!s.pending) return;
-    auto trace = std::make_shared<RunTrace>(s.pending->base);
+    auto trace = std::make_shared<RunTrace>(std::move(s.pending->base));
     detail::assemble(*trace, s.pending->keys, s.pending->ranks);
     s.trace = std::move(trace);
     s.pending.reset();  // its buffers go back to the executor's pool

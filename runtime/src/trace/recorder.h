@@ -333,14 +333,13 @@ RankRecording collect(std::vector<ThreadRecorder>& threads, const TickScale& sca
 
 // Names every recorded task from the keys, totals tasks by kind, sorts, and fills where time went. `trace`
 // already carries the configuration, seconds, scheduler samples and bytes_between. Leaves the task lists
-// empty (their memory kept). The second form copies the graph's keys first.
+// empty (their memory kept).
 void assemble(RunTrace& trace, const Graph::Keys& keys, std::vector<RankRecording>& ranks);
-void assemble(RunTrace& trace, const Graph& graph, const Plan& plan, std::vector<RankRecording>& ranks);
 
-// A local run's recording, assembled only when someone looks at it (TraceRef::get): the raw event lists as
-// recorded (ticks), a copy of the graph's keys, and the rest of the trace. At the end of a run this costs
-// one copy of the graph's key arrays, no per-task work. Its buffers go back to the pool when it is
-// assembled or dropped.
+// A run's recording, assembled only when someone looks at it (TraceRef::get): the raw event lists as
+// recorded (ticks; nanoseconds from MPI workers), a copy of the graph's keys, and the rest of the trace. At
+// the end of a run this costs one copy of the graph's key arrays, no per-task work. Its buffers go back to
+// the pool when it is assembled or dropped.
 struct PendingTrace {
   RunTrace base;  // everything but the task-level parts
   std::vector<RankRecording> ranks;
