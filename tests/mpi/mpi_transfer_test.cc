@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "../runtime/test_graphs.h"
 #include "tessera/runtime/buffer.h"
@@ -319,6 +320,56 @@ TEST(MpiTransfer, SmallResultsTravelWithTheAssignmentInsteadOfBeingFetched) {
       EXPECT_EQ(w.gets + w.requests, inlined ? 0u : 1u) << bytes << " bytes";
     }
   }
+}
+
+TEST(MpiTransfer, ASmallResultReachesEveryReaderWorkerOnceInline) {
+  // One 64-byte result read by two tasks on each other worker: every reader sees the bytes, each worker gets
+  // them once (counted once), nobody fetches.
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  const int maker = world_size() - 1;
+  Graph g;
+  const TaskId make = g.add(
+      TaskKey{"make", {}},
+      [](const TaskContext&) {
+        std::vector<double> v(8);
+        for (std::size_t i = 0; i < v.size(); ++i) v[i] = 0.5 * static_cast<double>(i);
+        return Value::of(std::move(v));
+      },
+      {}, TaskOptions{.rank = maker});
+  std::vector<TaskId> outs;
+  for (int reader = 1; reader < maker; ++reader) {
+    for (int k = 0; k < 2; ++k) {
+      outs.push_back(g.add(
+          TaskKey{"read", {reader, k}},
+          [k](const TaskContext& ctx) {
+            const auto& v = ctx.input<std::vector<double>>(0);
+            return Value::of(v[7] + k);
+          },
+          {make}, TaskOptions{.rank = reader}));
+    }
+  }
+  auto exec = make_mpi_executor();
+  RunResult r = exec->run(g, Plan::build(g, outs));
+  for (std::size_t i = 0; i < outs.size(); ++i) EXPECT_EQ(r.outputs[i].get<double>(), 3.5 + (i % 2));
+  for (const WorkerStats& w : r.stats.workers) {
+    const std::uint64_t expected = w.rank == maker ? 0 : 8 * sizeof(double);
+    EXPECT_EQ(w.bytes_inline, expected) << "rank " << w.rank;
+    EXPECT_EQ(w.bytes_fetched, expected) << "rank " << w.rank;
+    EXPECT_EQ(w.gets + w.requests, 0u) << "rank " << w.rank;
+  }
+}
+
+TEST(MpiTransfer, InlineBytesPastTheCapAreRefusedOnEveryRank) {
+  if (world_size() < 2) GTEST_SKIP() << "needs the MPI executor";
+  try {
+    auto exec = make_mpi_executor({.inline_bytes = std::size_t{1} << 20});
+    FAIL() << "an inline_bytes of 1 MiB was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("inline_bytes"));
+  }
+  auto exec = make_mpi_executor({.inline_bytes = std::size_t{64} << 10});  // the cap itself is fine
+  EXPECT_EQ(exec->ranks(), world_size());
 }
 
 TEST(MpiTransfer, TasksRunOnTheNodeHoldingMostOfTheirInputs) {

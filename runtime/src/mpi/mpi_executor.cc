@@ -494,16 +494,20 @@ class Scheduler {
       for (std::uint32_t d : remotes_) {
         out.put(d);
         out.put(static_cast<std::int32_t>(where_[d]));
+        // Small results ride along, once per worker (a worker without them, e.g. after dropping its copy,
+        // fetches as usual).
         auto in = inline_.empty() ? inline_.end() : inline_.find(d);
-        if (in == inline_.end()) {
+        if (in == inline_.end() ||
+            std::find(in->second.sent.begin(), in->second.sent.end(), w) != in->second.sent.end()) {
           put(out, loc_[d]);
           continue;
         }
+        in->second.sent.push_back(w);
         Location l = loc_[d];
         l.flags |= kInline;
         put(out, l);
-        out.put(static_cast<std::uint32_t>(in->second.size()));
-        out.put_bytes(in->second.data(), in->second.size());
+        out.put(static_cast<std::uint32_t>(in->second.bytes.size()));
+        out.put_bytes(in->second.bytes.data(), in->second.bytes.size());
       }
       ++assign_count_[wi(w)];
       t = joins ? next : kNone;
@@ -529,7 +533,7 @@ class Scheduler {
 
   void release(std::uint32_t d) {
     state_[d] = kReleased;
-    if (!inline_.empty()) inline_.erase(d);
+    if (!inline_.empty()) forget_inline(d);
     auto add = [&](int w, std::uint64_t bytes) {
       release_out_[wi(w)].put(d);
       ++release_count_[wi(w)];
@@ -563,7 +567,10 @@ class Scheduler {
         if (k != loc_[t].bytes)
           throw_error(ErrorCode::kInternal, "inline result of ", k, " bytes, said ", loc_[t].bytes);
         const std::byte* p = r.get_view(k);
-        inline_[t].assign(p, p + k);
+        if (inline_held_ + k <= kInlineBudget) {  // past it, readers fetch as usual
+          inline_[t].bytes.assign(p, p + k);
+          inline_held_ += k;
+        }
       }
       bytes_done_ += loc_[t].bytes;
       if (!groups_.empty()) groups_.done(0, t);
@@ -600,6 +607,13 @@ class Scheduler {
       }
       if (readers_[t] == 0) release(t);
     }
+  }
+
+  void forget_inline(std::uint32_t d) {
+    auto it = inline_.find(d);
+    if (it == inline_.end()) return;
+    inline_held_ -= it->second.bytes.size();
+    inline_.erase(it);
   }
 
   // Bytes result d takes on its owner as counted against the limit: its value and its encoded copy in the
@@ -669,6 +683,7 @@ class Scheduler {
         kind = kDropCopy;
         auto& holders = replicas_[d];
         holders.erase(std::find(holders.begin(), holders.end(), w));
+        if (auto in = inline_.find(d); in != inline_.end()) std::erase(in->second.sent, w);
         held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], loc_[d].bytes);
       }
       spill_out_[wi(w)].put(d);
@@ -798,8 +813,15 @@ class Scheduler {
   std::vector<std::uint8_t> state_;
   std::vector<Location> loc_;
   std::unordered_map<std::uint32_t, std::vector<int>> replicas_;
-  std::unordered_map<std::uint32_t, std::vector<std::byte>> inline_;  // small results, sent with assignments
-  std::vector<std::uint32_t> heap_;                                   // ready non-root tasks, min-heap
+  // Small results sent with assignments (MpiExecutorOptions::inline_bytes), and the workers that got them.
+  struct Inline {
+    std::vector<std::byte> bytes;
+    std::vector<int> sent;
+  };
+  std::unordered_map<std::uint32_t, Inline> inline_;
+  std::uint64_t inline_held_ = 0;
+  static constexpr std::uint64_t kInlineBudget = std::uint64_t{64} << 20;  // bytes rank 0 keeps at most
+  std::vector<std::uint32_t> heap_;                                        // ready non-root tasks, min-heap
   std::size_t root_cursor_ = 0;
   int last_root_worker_ = -1;
   std::vector<int> occupancy_;  // assigned, runnable, unfinished tasks per worker
@@ -926,8 +948,9 @@ class Worker {
             std::unique_lock lock(mu_);
             handle(buf, source, &lock);
           }
-          // A small get may be complete already: see it before the next probe.
-          if (!fetches_.empty()) progress_fetches();
+          // A small get may be complete already: see it before the next probe (not once told to stop: it
+          // would start a task).
+          if (!outcome_ && !fetches_.empty()) progress_fetches();
         }
         if (outcome_) break;
         active |= read_back_spilled();
@@ -1165,6 +1188,7 @@ class Worker {
       waiters_[d].push_back(t);
       ++a.pending;
     }
+    remotes_.clear();  // its inline bytes point into the message being handled
     if (a.pending == 0) make_ready(t);
   }
 
@@ -1784,6 +1808,11 @@ class MpiExecutor final : public Executor {
  public:
   explicit MpiExecutor(const MpiExecutorOptions& options) : options_(options), env_(Environment::get()) {
     const TransferMode mode = transfer_mode(options_.transfer);  // every rank sees the same environment
+    if (options_.inline_bytes > kMaxInlineBytes) {
+      throw_error(ErrorCode::kInvalidArgument, "MpiExecutorOptions::inline_bytes is ", options_.inline_bytes,
+                  "; at most ", kMaxInlineBytes,
+                  " (results that small travel inside the scheduler's messages; larger ones are fetched)");
+    }
     comm_ = Comm::dup(MPI_COMM_WORLD);
     rank_ = comm_.rank();
     size_ = comm_.size();

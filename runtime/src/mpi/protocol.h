@@ -16,9 +16,6 @@
 //   worker -> scheduler
 //     kComplete  u32 n, n x { u32 task, Location, [u32 k, k bytes],   finished; r = results fetched as copies;
 //                             f32 seconds, u32 r, r x u32 dep }      the bytes follow when Location has kInline
-//   A Remote in kAssign is { u32 dep, i32 rank, Location, [u32 k, k bytes] } likewise: a result of at most
-//   MpiExecutorOptions::inline_bytes travels to the scheduler with its completion and on to each reader with
-//   the assignment, so that its reader does not fetch it (a fetch costs a round trip between two workers).
 //     kError     ErrorInfo                                             a task failed here
 //     kAborted   (empty)                                               stopped after kAbort, own fetches done
 //   worker -> worker (two-sided path, and results spilled to disk whatever the path)
@@ -26,9 +23,15 @@
 //                                        messages on kChunkDataTag, in order (MPI keeps messages between two
 //                                        ranks on one tag in order, so the reader's receives, posted before
 //                                        the request, match them); a message of 0 bytes means "not here".
+//   Inline results: a Remote in kAssign is { u32 dep, i32 rank, Location, [u32 k, k bytes] } like a kComplete
+//   entry: a result of at most MpiExecutorOptions::inline_bytes (<= kMaxInlineBytes) travels to the scheduler
+//   with its completion and on with the first assignment of a reader to each worker, so that its reader does
+//   not fetch it (a fetch costs a round trip between two workers). Rank 0 keeps at most 64 MiB of them;
+//   past that, and for a worker that dropped its copy, the reader fetches as usual.
 // clang-format on
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -39,6 +42,7 @@ namespace tessera::mpi {
 
 constexpr int kControlTag = 0x7e55;
 constexpr int kChunkDataTag = 0x7e56;
+constexpr std::size_t kMaxInlineBytes = std::size_t{64} << 10;
 
 enum class Msg : std::uint8_t {
   kAssign = 1,

@@ -644,7 +644,7 @@ std::shared_ptr<const RunTrace> TraceRef::get() const {
   State& s = *state_;
   std::call_once(s.assembled, [&s] {
     if (!s.pending) return;
-    auto trace = std::make_shared<RunTrace>(std::move(s.pending->base));
+    auto trace = std::make_shared<RunTrace>(s.pending->base);  // a copy: if assembly throws, a retry has it
     detail::assemble(*trace, s.pending->keys, s.pending->ranks);
     s.trace = std::move(trace);
     s.pending.reset();  // its buffers go back to the executor's pool

@@ -101,7 +101,8 @@ struct MpiExecutorOptions {
   TransferMode transfer = TransferMode::kAuto;
   // A result of at most this many encoded bytes travels to its readers inside the scheduler's messages (with
   // its completion, then with each reader's assignment) instead of being fetched from its owner: a fetch is
-  // a round trip between two workers, which costs more than the bytes. 0: every input is fetched.
+  // a round trip between two workers, which costs more than the bytes. 0: every input is fetched. At most
+  // 64 KiB (construction throws Error(kInvalidArgument) otherwise).
   std::size_t inline_bytes = 1024;
   // Every rank must pass the same `record.enabled`; the trace is assembled on rank 0. Progress calls happen
   // on rank 0 only.

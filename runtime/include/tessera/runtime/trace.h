@@ -172,8 +172,7 @@ struct RunTrace {
   std::vector<std::uint64_t> group_totals;
   std::vector<std::vector<std::uint64_t>> group_done;
   // Each plan task's group (its Graph::progress_group id: group_labels[id - 1]; 0: in none), so that progress
-  // can be drawn task by task. Local executors, when the graph has groups; empty under MPI, where group_done
-  // alone records progress.
+  // can be drawn task by task, when the graph has groups (every executor).
   std::vector<std::uint16_t> task_groups;
 
   // Where the compute threads' time went (thread-seconds): in tasks, moving inputs (MPI fetches, overlapping
