@@ -78,14 +78,18 @@ class Backoff {
   explicit Backoff(int max_sleep_us = 205) : max_step_(std::max(0, max_sleep_us - 5)) {}
   void reset() noexcept { idle_ = 0; }
   void pause() {
+    if (const int us = step()) std::this_thread::sleep_for(std::chrono::microseconds(us));
+  }
+  // One idle round: spins or yields as pause() does and returns 0, or returns the microseconds pause() would
+  // sleep, for a caller that sleeps in a way something else can cut short (a condition variable).
+  int step() {
     ++idle_;
-    if (idle_ < 32) return;
+    if (idle_ < 32) return 0;
     if (idle_ < 256) {
       sched_yield();
-      return;
+      return 0;
     }
-    const int step = std::min(idle_ - 256, max_step_);
-    std::this_thread::sleep_for(std::chrono::microseconds(5 + step));
+    return 5 + std::min(idle_ - 256, max_step_);
   }
   int idle() const noexcept { return idle_; }
 
