@@ -1,6 +1,7 @@
 // tracing: what recording costs. The `overhead` graphs (8 chains of N/8 no-op tasks; a tree reduction over N
 // leaves, fan-in 8) planned and run with recording off and on, alternating in the same process. Figures per
-// implementation (tessera-local = thread pool, tessera-sync; "-traced" = RecordOptions::enabled):
+// implementation (tessera-local = thread pool, tessera-sync; under mpiexec tessera-mpi-N, the MPI executor;
+// "-traced" = RecordOptions::enabled):
 // A third case, "work-10us", has leaves that compute for 10 us (a small real task) under the same tree.
 //   per_task = plan + run per task (the overhead benchmark's figure), run = the executor alone,
 //   write_trace / write_report = seconds to write trace.json / report.html of the traced run, and their
@@ -89,11 +90,20 @@ int main(int argc, char** argv) {
     std::unique_ptr<Executor> exec;
   };
   std::vector<Impl> impls;
-  impls.push_back({"tessera-local", make_thread_pool_executor({.threads = threads})});
-  impls.push_back(
-      {"tessera-local-traced", make_thread_pool_executor({.threads = threads, .record = {.enabled = true}})});
-  impls.push_back({"tessera-sync", make_sync_executor()});
-  impls.push_back({"tessera-sync-traced", make_sync_executor({.record = {.enabled = true}})});
+  const bool mpi = bench::under_mpi();
+  if (mpi) {
+    auto plain = make_mpi_executor();
+    const std::string name = "tessera-mpi-" + std::to_string(plain->ranks());
+    impls.push_back({name, std::move(plain)});
+    impls.push_back({name + "-traced", make_mpi_executor({.record = {.enabled = true}})});
+  } else {
+    impls.push_back({"tessera-local", make_thread_pool_executor({.threads = threads})});
+    impls.push_back(
+        {"tessera-local-traced", make_thread_pool_executor({.threads = threads, .record = {.enabled = true}})});
+    impls.push_back({"tessera-sync", make_sync_executor()});
+    impls.push_back({"tessera-sync-traced", make_sync_executor({.record = {.enabled = true}})});
+  }
+  const bool report = impls[0].exec->rank() == 0;  // figures and traces on rank 0 only
 
   const int work_n = static_cast<int>(bench::flag_value(argc, argv, "--work-tasks", quick ? 10000 : 40000));
   for (const std::string shape : {"chains", "tree", "work-10us"}) {
@@ -107,7 +117,7 @@ int main(int argc, char** argv) {
     for (int r = 0; r < reps; ++r) {
       for (std::size_t i = 0; i < impls.size(); ++i) measure_once(shape, tasks, *impls[i].exec, figures[i]);
     }
-    for (std::size_t i = 0; i < impls.size(); ++i) {
+    for (std::size_t i = 0; i < impls.size() && report; ++i) {
       bench::emit("tracing", impls[i].name, case_name, "per_task", bench::median(figures[i].per_task), "us");
       bench::emit("tracing", impls[i].name, case_name, "run", bench::median(figures[i].run), "us");
       if (!figures[i].trace) continue;
@@ -126,8 +136,9 @@ int main(int argc, char** argv) {
                   static_cast<double>(html.str().size()) / 1e6, "MB");
     }
   }
-  bench::emit("tracing", "tessera-local", "", "threads", impls[0].exec->concurrency(), "threads");
-  bench::emit("tracing", "tessera", "", "peak_rss",
+  if (!report) return 0;
+  bench::emit("tracing", impls[0].name, "", "threads", impls[0].exec->concurrency(), "threads");
+  bench::emit("tracing", mpi ? impls[0].name : std::string("tessera"), "", "peak_rss",
               static_cast<double>(bench::proc_status_kb("VmHWM")) / 1024.0, "MB");
   return 0;
 }

@@ -1884,12 +1884,25 @@ class MpiExecutor final : public Executor {
       throw TaskError(e.code, e.key, e.message, e.rank, e.attempts);
     }
     result.outputs = broadcast_outputs(graph, plan, outcome.outputs, worker.get());
-    std::vector<std::byte> recorded;
+    // The recording's wire buffer is kept from run to run: a million-task run fills tens of MB, and fresh
+    // pages cost more than the copy.
+    std::vector<std::byte> recorded = std::move(wire_buffer_);
+    recorded.clear();
     if (worker && worker->recording()) {
       WireWriter w;
-      put(w, worker->take_recording());
-      recorded = std::move(w.bytes());
+      w.bytes().swap(recorded);
+      const detail::RankRecording rec = worker->take_recording();
+      w.reserve(wire_size(rec));
+      put(w, rec);
+      recorded.swap(w.bytes());
     }
+    struct KeepBuffer {
+      std::vector<std::byte>& from;
+      std::vector<std::byte>& to;
+      ~KeepBuffer() {
+        if (from.capacity() <= kKeptWireBytes) to = std::move(from);
+      }
+    } keep{recorded, wire_buffer_};
     std::vector<std::uint64_t> recorded_sizes;
     const std::uint64_t mine =
         worker ? (worker->recording() ? recorded.size() + 1 : 0) : (options_.record.enabled ? 1 : 0);
@@ -2180,10 +2193,17 @@ class MpiExecutor final : public Executor {
       displs[static_cast<std::size_t>(r)] =
           displs[static_cast<std::size_t>(r - 1)] + counts[static_cast<std::size_t>(r - 1)];
     }
-    std::vector<std::byte> all;
-    if (rank_ == 0) all.resize(static_cast<std::size_t>(displs.back() + counts.back()));
+    std::vector<std::byte>& all = gather_buffer_;  // kept from run to run, as the senders' buffers
+    const auto total = static_cast<std::size_t>(displs.back() + counts.back());
+    if (rank_ == 0 && all.size() < total) all.resize(total);
     TESSERA_MPI_CHECK(MPI_Gatherv(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, all.data(),
                                   counts.data(), displs.data(), MPI_BYTE, 0, comm_.get()));
+    struct Trim {
+      std::vector<std::byte>& buffer;
+      ~Trim() {
+        if (buffer.capacity() > kKeptWireBytes) std::vector<std::byte>().swap(buffer);
+      }
+    } trim{all};
     if (rank_ != 0 || !options_.record.enabled) return {};
     auto pending = std::make_unique<detail::PendingTrace>();
     RunTrace* trace = &pending->base;
@@ -2214,7 +2234,7 @@ class MpiExecutor final : public Executor {
       const auto i = static_cast<std::size_t>(r);
       if (counts[i] == 0) continue;
       WireReader reader(all.data() + displs[i], static_cast<std::size_t>(counts[i]));
-      ranks.push_back(get_recording(reader));
+      ranks.push_back(get_recording(reader, record_pool_.get()));
     }
     trace->bytes_between.assign(static_cast<std::size_t>(size_) * static_cast<std::size_t>(size_), 0);
     for (const WorkerStats& w : stats.workers) {
@@ -2225,6 +2245,8 @@ class MpiExecutor final : public Executor {
       }
     }
     pending->ranks = std::move(ranks);
+    pending->pool = record_pool_;  // the lists and keys go back to it when the trace is assembled or dropped
+    pending->keys = record_pool_->take_keys();
     graph.copy_keys(pending->keys);
     return make_pending_trace_ref(std::move(pending));
   }
@@ -2311,6 +2333,10 @@ class MpiExecutor final : public Executor {
   int my_threads_ = 0;
   std::vector<int> threads_;  // per rank
   std::vector<std::string> bindings_;
+  static constexpr std::size_t kKeptWireBytes = std::size_t{256} << 20;  // larger buffers are not kept
+  std::vector<std::byte> wire_buffer_;    // this rank's recording on the wire, reused
+  std::vector<std::byte> gather_buffer_;  // rank 0: every rank's recording, reused
+  std::shared_ptr<detail::RecordingPool> record_pool_ = std::make_shared<detail::RecordingPool>();
   std::unique_ptr<ChunkArena> arena_;
 };
 

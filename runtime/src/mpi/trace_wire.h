@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -18,13 +19,26 @@ void put_items(WireWriter& w, const std::vector<T, A>& v) {
   if (!v.empty()) w.put_bytes(v.data(), v.size() * sizeof(T));
 }
 
+// One copy of the whole array (a worker's million task events are 32 MB).
 template <class T, class V = std::vector<T>>
 V get_items(WireReader& r) {
+  static_assert(std::is_trivially_copyable_v<T>);
   const auto n = r.get<std::uint64_t>();
+  const std::byte* bytes = r.get_view(n * sizeof(T));  // checks the length before anything is sized
   V v;
-  v.reserve(n);
-  for (std::uint64_t i = 0; i < n; ++i) v.push_back(r.get<T>());
+  v.resize(n);
+  if (n > 0) std::memcpy(v.data(), bytes, n * sizeof(T));
   return v;
+}
+
+// Bytes put() will write for this recording, so that the buffer is sized once.
+inline std::size_t wire_size(const detail::RankRecording& rec) {
+  std::size_t n = 256 + rec.sampled.size() + rec.transfers.size() * sizeof(TransferEvent) +
+                  rec.resources.size() * sizeof(ResourceSample) +
+                  rec.thread_times.size() * sizeof(ThreadTime) + rec.spills.size() * sizeof(SpillEvent);
+  for (const auto& list : rec.tasks) n += 8 + list.size() * sizeof(detail::RawTask);
+  for (const auto& [name, k] : rec.totals) n += 4 + name.size() + sizeof(k);
+  return n;
 }
 
 inline void put(WireWriter& w, const detail::RankRecording& rec) {
@@ -49,13 +63,20 @@ inline void put(WireWriter& w, const detail::RankRecording& rec) {
   w.put(rec.unspill_seconds);
 }
 
-inline detail::RankRecording get_recording(WireReader& r) {
+// Task event lists go into buffers from `pool` when given (warm memory from earlier runs).
+inline detail::RankRecording get_recording(WireReader& r, detail::RecordingPool* pool = nullptr) {
   detail::RankRecording rec;
   rec.rank = r.get<std::int32_t>();
   rec.transfers_sampled = r.get<std::uint8_t>() != 0;
   const auto lists = r.get<std::uint32_t>();
-  for (std::uint32_t i = 0; i < lists; ++i)
-    rec.tasks.push_back(get_items<detail::RawTask, detail::EventList>(r));
+  for (std::uint32_t i = 0; i < lists; ++i) {
+    const auto n = r.get<std::uint64_t>();
+    const std::byte* bytes = r.get_view(n * sizeof(detail::RawTask));
+    detail::EventList events = pool != nullptr ? pool->take_events() : detail::EventList{};
+    events.resize(n);
+    if (n > 0) std::memcpy(events.data(), bytes, n * sizeof(detail::RawTask));
+    rec.tasks.push_back(std::move(events));
+  }
   rec.sampled = get_items<std::uint8_t>(r);
   const auto kinds = r.get<std::uint32_t>();
   for (std::uint32_t i = 0; i < kinds; ++i) {
