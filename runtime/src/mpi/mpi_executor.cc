@@ -877,7 +877,7 @@ class Worker {
   Worker(const Graph& graph, const Plan& plan, MPI_Comm comm, ChunkArena& arena,
          const std::vector<int>& rma_target, int rank, int ranks, int threads, const Topology* topology,
          const WorkerBinding* binding, const RecordOptions& record, const MemoryOptions& memory,
-         std::size_t inline_bytes, Clock::time_point origin)
+         std::size_t inline_bytes, detail::RecordingPool* pool, Clock::time_point origin)
       : record_(record),
         inline_bytes_(inline_bytes),
         origin_(origin),
@@ -900,7 +900,8 @@ class Worker {
       const std::size_t cap =
           std::max<std::size_t>(1, record_.max_events / static_cast<std::size_t>(threads));
       for (int i = 0; i < threads; ++i)
-        recorders_[static_cast<std::size_t>(i)].begin(graph, plan, i, cap, plan.size());
+        // Event buffers from the executor's pool: pages written by earlier runs, not fresh ones.
+        recorders_[static_cast<std::size_t>(i)].begin(graph, plan, i, cap, plan.size(), pool);
       resources_.add(0, detail::sample_resources(rank, 0, 0));
       spill_log_.begin(record_.max_transfers);
       spill_.record_to(&spill_log_);
@@ -1875,7 +1876,7 @@ class MpiExecutor final : public Executor {
       worker = std::make_unique<Worker>(graph, plan, comm_.get(), *arena_, rma_target_, rank_, size_,
                                         my_threads_, options_.bind ? topology_.get() : nullptr,
                                         options_.bind ? &binding_ : nullptr, options_.record, options_.memory,
-                                        options_.inline_bytes, origin);
+                                        options_.inline_bytes, record_pool_.get(), origin);
       outcome = worker->run();
     }
     if (outcome.error) {
@@ -1891,9 +1892,10 @@ class MpiExecutor final : public Executor {
     if (worker && worker->recording()) {
       WireWriter w;
       w.bytes().swap(recorded);
-      const detail::RankRecording rec = worker->take_recording();
+      detail::RankRecording rec = worker->take_recording();
       w.reserve(wire_size(rec));
       put(w, rec);
+      for (auto& list : rec.tasks) record_pool_->give_events(std::move(list));
       recorded.swap(w.bytes());
     }
     struct KeepBuffer {
