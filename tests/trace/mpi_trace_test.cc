@@ -107,6 +107,27 @@ TEST(MpiTrace, RankZeroGetsEveryTaskOnceWithTransfers) {
   }
 }
 
+TEST(MpiTrace, TheEventCapHoldsForTheWholeRunHoweverManyWorkers) {
+  // max_events bounds what rank 0 gathers: each worker keeps its share; totals stay exact.
+  if (world_size() < 2) GTEST_SKIP() << "needs 2 or more ranks";
+  constexpr std::size_t kCap = 120;
+  auto exec = make_mpi_executor({.threads = 2, .record = {.enabled = true, .max_events = kCap}});
+  Graph g;
+  auto outputs = test::build_trace_graph(g, 960, world_size() - 1);
+  Plan plan = Plan::build(g, outputs);
+  RunResult r = exec->run(g, plan);
+  if (exec->rank() != 0) return;
+  ASSERT_TRUE(r.trace);
+  const RunTrace& t = *r.trace;
+  EXPECT_TRUE(t.tasks_sampled);
+  EXPECT_LE(t.tasks.size(), kCap);
+  EXPECT_GT(t.tasks.size(), 0u);
+  std::uint64_t counted = 0;
+  for (const KindSummary& k : t.kind_summary) counted += k.count;
+  EXPECT_EQ(counted, plan.size());
+  EXPECT_EQ(t.tasks_total, plan.size());
+}
+
 TEST(MpiTrace, RuntimeOptionsReachTheMpiExecutor) {
   if (world_size() < 2) GTEST_SKIP() << "needs 2 or more ranks";
   RuntimeOptions options;

@@ -881,7 +881,7 @@ class Worker {
       : record_(record),
         inline_bytes_(inline_bytes),
         origin_(origin),
-        transfers_(record.enabled ? record.max_transfers : 0),
+        transfers_(record.enabled ? per_worker(record.max_transfers, ranks) : 0),
         resources_(record.sample_seconds),
         graph_(graph),
         plan_(plan),
@@ -897,13 +897,15 @@ class Worker {
     stats_.bytes_from.assign(static_cast<std::size_t>(ranks), 0);
     if (record_.enabled) {
       recorders_.resize(static_cast<std::size_t>(threads));
+      // The caps hold for the whole run: rank 0 gathers every worker's share, and must stay bounded however
+      // many workers there are (each thread gets its part of this worker's part).
       const std::size_t cap =
-          std::max<std::size_t>(1, record_.max_events / static_cast<std::size_t>(threads));
+          std::max<std::size_t>(1, per_worker(record_.max_events, ranks) / static_cast<std::size_t>(threads));
       for (int i = 0; i < threads; ++i)
         // Event buffers from the executor's pool: pages written by earlier runs, not fresh ones.
         recorders_[static_cast<std::size_t>(i)].begin(graph, plan, i, cap, plan.size(), pool);
       resources_.add(0, detail::sample_resources(rank, 0, 0));
-      spill_log_.begin(record_.max_transfers);
+      spill_log_.begin(per_worker(record_.max_transfers, ranks));
       spill_.record_to(&spill_log_);
     }
     for (int i = 0; i < threads; ++i) {
@@ -915,6 +917,10 @@ class Worker {
         compute_loop(i);
       });
     }
+  }
+
+  static std::size_t per_worker(std::size_t run_cap, int ranks) {
+    return std::max<std::size_t>(1, run_cap / static_cast<std::size_t>(std::max(ranks - 1, 1)));
   }
 
   ~Worker() {

@@ -20,10 +20,11 @@ namespace tessera {
 // step ended), two on MPI workers (which time tasks anyway). Buffers are gathered when the run ends.
 struct RecordOptions {
   bool enabled = false;
-  // Task events kept per rank. Past it every task still counts in the per-kind totals (exact), and the events
-  // kept are a uniform sample of the rank's tasks (reservoir sampling per thread).
+  // Task events kept per run (under MPI each worker keeps its share: max_events / workers, so that what rank
+  // 0 gathers stays bounded however many workers there are). Past it every task still counts in the per-kind
+  // totals (exact), and the events kept are a systematic sample of each thread's tasks.
   std::size_t max_events = std::size_t{1} << 20;
-  // Transfer events kept per rank (MPI), sampled the same way past the cap.
+  // Transfer and spill-file events kept per run (MPI: per worker, its share), sampled the same way past it.
   std::size_t max_transfers = std::size_t{1} << 18;
   // Seconds between memory/CPU samples (each rank) and scheduler samples (rank 0). Past 4096 samples the
   // interval doubles and every other sample is dropped, so a long run keeps its whole span.
