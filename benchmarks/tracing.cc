@@ -98,8 +98,8 @@ int main(int argc, char** argv) {
     impls.push_back({name + "-traced", make_mpi_executor({.record = {.enabled = true}})});
   } else {
     impls.push_back({"tessera-local", make_thread_pool_executor({.threads = threads})});
-    impls.push_back(
-        {"tessera-local-traced", make_thread_pool_executor({.threads = threads, .record = {.enabled = true}})});
+    impls.push_back({"tessera-local-traced",
+                     make_thread_pool_executor({.threads = threads, .record = {.enabled = true}})});
     impls.push_back({"tessera-sync", make_sync_executor()});
     impls.push_back({"tessera-sync-traced", make_sync_executor({.record = {.enabled = true}})});
   }

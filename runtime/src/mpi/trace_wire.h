@@ -19,13 +19,12 @@ void put_items(WireWriter& w, const std::vector<T, A>& v) {
   if (!v.empty()) w.put_bytes(v.data(), v.size() * sizeof(T));
 }
 
-// One copy of the whole array (a worker's million task events are 32 MB).
+// One copy of the whole array (a worker's million task events are 32 MB), into `v`'s memory when it has some.
 template <class T, class V = std::vector<T>>
-V get_items(WireReader& r) {
+V get_items(WireReader& r, V v = {}) {
   static_assert(std::is_trivially_copyable_v<T>);
   const auto n = r.get<std::uint64_t>();
   const std::byte* bytes = r.get_view(n * sizeof(T));  // checks the length before anything is sized
-  V v;
   v.resize(n);
   if (n > 0) std::memcpy(v.data(), bytes, n * sizeof(T));
   return v;
@@ -70,12 +69,8 @@ inline detail::RankRecording get_recording(WireReader& r, detail::RecordingPool*
   rec.transfers_sampled = r.get<std::uint8_t>() != 0;
   const auto lists = r.get<std::uint32_t>();
   for (std::uint32_t i = 0; i < lists; ++i) {
-    const auto n = r.get<std::uint64_t>();
-    const std::byte* bytes = r.get_view(n * sizeof(detail::RawTask));
-    detail::EventList events = pool != nullptr ? pool->take_events() : detail::EventList{};
-    events.resize(n);
-    if (n > 0) std::memcpy(events.data(), bytes, n * sizeof(detail::RawTask));
-    rec.tasks.push_back(std::move(events));
+    rec.tasks.push_back(get_items<detail::RawTask, detail::EventList>(
+        r, pool != nullptr ? pool->take_events() : detail::EventList{}));
   }
   rec.sampled = get_items<std::uint8_t>(r);
   const auto kinds = r.get<std::uint32_t>();
