@@ -102,7 +102,6 @@ class WireWriter {
     put_bytes(s.data(), s.size());
   }
   std::vector<std::byte>& bytes() noexcept { return bytes_; }
-  void reserve(std::size_t n) { bytes_.reserve(n); }
   bool empty() const noexcept { return bytes_.empty(); }
   std::size_t size() const noexcept { return bytes_.size(); }
   void clear() noexcept { bytes_.clear(); }

@@ -1891,26 +1891,17 @@ class MpiExecutor final : public Executor {
       throw TaskError(e.code, e.key, e.message, e.rank, e.attempts);
     }
     result.outputs = broadcast_outputs(graph, plan, outcome.outputs, worker.get());
-    // The recording's wire buffer is kept from run to run: a million-task run fills tens of MB, and fresh
-    // pages cost more than the copy.
-    std::vector<std::byte> recorded = std::move(wire_buffer_);
-    recorded.clear();
+    // This rank's recording on the wire, in a buffer kept from run to run: a million-task run fills tens of
+    // MB, and fresh pages cost more than the copy.
+    WireWriter wire;
+    wire.bytes().swap(wire_buffer_);
+    wire.clear();
     if (worker && worker->recording()) {
-      WireWriter w;
-      w.bytes().swap(recorded);
       detail::RankRecording rec = worker->take_recording();
-      w.reserve(wire_size(rec));
-      put(w, rec);
+      put(wire, rec);
       for (auto& list : rec.tasks) record_pool_->give_events(std::move(list));
-      recorded.swap(w.bytes());
     }
-    struct KeepBuffer {
-      std::vector<std::byte>& from;
-      std::vector<std::byte>& to;
-      ~KeepBuffer() {
-        if (from.capacity() <= kKeptWireBytes) to = std::move(from);
-      }
-    } keep{recorded, wire_buffer_};
+    const std::vector<std::byte>& recorded = wire.bytes();
     std::vector<std::uint64_t> recorded_sizes;
     const std::uint64_t mine =
         worker ? (worker->recording() ? recorded.size() + 1 : 0) : (options_.record.enabled ? 1 : 0);
@@ -1921,6 +1912,7 @@ class MpiExecutor final : public Executor {
       result.trace = gather_trace(graph, recorded, recorded_sizes, result.stats, scheduler_recording, started,
                                   std::chrono::duration<double>(Clock::now() - start).count());
     }
+    if (wire.bytes().capacity() <= kKeptWireBytes) wire_buffer_.swap(wire.bytes());
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (rank_ == 0 && options_.progress.callback) {
       options_.progress.callback(Progress{plan.size(), plan.size(), scheduler_recording.bytes_done,
@@ -2206,13 +2198,7 @@ class MpiExecutor final : public Executor {
     if (rank_ == 0 && all.size() < total) all.resize(total);
     TESSERA_MPI_CHECK(MPI_Gatherv(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, all.data(),
                                   counts.data(), displs.data(), MPI_BYTE, 0, comm_.get()));
-    struct Trim {
-      std::vector<std::byte>& buffer;
-      ~Trim() {
-        if (buffer.capacity() > kKeptWireBytes) std::vector<std::byte>().swap(buffer);
-      }
-    } trim{all};
-    if (rank_ != 0 || !options_.record.enabled) return {};
+    if (rank_ != 0 || !options_.record.enabled) return {};  // only rank 0 ever sized `all`
     auto pending = std::make_unique<detail::PendingTrace>();
     RunTrace* trace = &pending->base;
     trace->executor = "mpi";
@@ -2244,6 +2230,7 @@ class MpiExecutor final : public Executor {
       WireReader reader(all.data() + displs[i], static_cast<std::size_t>(counts[i]));
       ranks.push_back(get_recording(reader, record_pool_.get()));
     }
+    if (all.capacity() > kKeptWireBytes) std::vector<std::byte>().swap(all);  // decoded: not kept when huge
     trace->bytes_between.assign(static_cast<std::size_t>(size_) * static_cast<std::size_t>(size_), 0);
     for (const WorkerStats& w : stats.workers) {
       trace->transfer_seconds += w.fetch_seconds;

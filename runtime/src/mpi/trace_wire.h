@@ -30,16 +30,6 @@ V get_items(WireReader& r, V v = {}) {
   return v;
 }
 
-// Bytes put() will write for this recording, so that the buffer is sized once.
-inline std::size_t wire_size(const detail::RankRecording& rec) {
-  std::size_t n = 256 + rec.sampled.size() + rec.transfers.size() * sizeof(TransferEvent) +
-                  rec.resources.size() * sizeof(ResourceSample) +
-                  rec.thread_times.size() * sizeof(ThreadTime) + rec.spills.size() * sizeof(SpillEvent);
-  for (const auto& list : rec.tasks) n += 8 + list.size() * sizeof(detail::RawTask);
-  for (const auto& [name, k] : rec.totals) n += 4 + name.size() + sizeof(k);
-  return n;
-}
-
 inline void put(WireWriter& w, const detail::RankRecording& rec) {
   w.put(rec.rank);
   w.put<std::uint8_t>(rec.transfers_sampled ? 1 : 0);
