@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
 #include <set>
 #include <sstream>
 
+#include "../../runtime/src/mpi/trace_wire.h"
+#include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/runtime.h"
 #include "trace_check.h"
@@ -18,6 +22,72 @@ int world_size() {
   int n = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &n);
   return n;
+}
+
+// Task events travel delta- and varint-coded (runtime/src/mpi/trace_wire.h): every value comes back, however
+// the fields move from one event to the next, and a damaged stream is refused rather than misread.
+TEST(MpiTrace, TaskEventsSurviveTheWireCodingAndADamagedStreamIsRefused) {
+  constexpr std::uint64_t kMax64 = std::numeric_limits<std::uint64_t>::max();
+  constexpr std::uint32_t kMax32 = std::numeric_limits<std::uint32_t>::max();
+  detail::EventList events = {
+      {5, 9, 100, 250, 0},
+      {3, 1, 90, 95, 8},               // task and graph task go back; starts before the previous end
+      {kMax32, 0, 0, kMax64, kMax64},  // extremes
+      {0, kMax32, kMax64, kMax64, 1},  // and back
+      {7, 7, 1000, 900, 4096},         // an end before its start still comes back as it was
+  };
+  for (std::uint32_t i = 0; i < 1000; ++i) {  // a typical run: tasks near each other, back to back
+    const std::uint64_t t = 2000 + 300ULL * i;
+    events.push_back({100 + i, 200 + 2 * i, t + 40, t + 290, i % 3 == 0 ? 0 : 64});
+  }
+  mpi::WireWriter w;
+  w.put<std::uint8_t>(42);  // coded after other bytes, as in a recording
+  mpi::put_events(w, events);
+  mpi::put_events(w, detail::EventList{});
+  w.put<std::uint8_t>(43);
+  EXPECT_LT(w.size(), 1 + 16 + 1000 * 10 + 5 * 50 + 16 + 1) << "about 8 bytes an event, not 32";
+  {
+    mpi::WireReader r(w.bytes().data(), w.size());
+    EXPECT_EQ(r.get<std::uint8_t>(), 42);
+    const auto back = mpi::get_events<detail::EventList>(r);
+    ASSERT_EQ(back.size(), events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      EXPECT_EQ(back[i].task, events[i].task) << i;
+      EXPECT_EQ(back[i].graph_task, events[i].graph_task) << i;
+      EXPECT_EQ(back[i].start, events[i].start) << i;
+      EXPECT_EQ(back[i].end, events[i].end) << i;
+      EXPECT_EQ(back[i].bytes, events[i].bytes) << i;
+    }
+    EXPECT_TRUE(mpi::get_events<detail::EventList>(r).empty());
+    EXPECT_EQ(r.get<std::uint8_t>(), 43);
+    EXPECT_TRUE(r.done());
+  }
+  // The first list's stream, cut short by one byte (its declared length kept): refused.
+  std::vector<std::byte> bytes = w.bytes();
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data() + 1 + 8, sizeof n);
+  std::vector<std::byte> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(1 + 16 + n - 1));
+  {
+    mpi::WireReader r(cut.data(), cut.size());
+    r.get<std::uint8_t>();
+    EXPECT_THROW(mpi::get_events<detail::EventList>(r), Error);
+  }
+  // A stream whose last varint never ends (continuation bit set): refused.
+  bytes[1 + 16 + n - 1] |= std::byte{0x80};
+  {
+    mpi::WireReader r(bytes.data(), bytes.size());
+    r.get<std::uint8_t>();
+    EXPECT_THROW(mpi::get_events<detail::EventList>(r), Error);
+  }
+  // More events declared than the stream could hold: refused before anything is sized.
+  std::vector<std::byte> lying = w.bytes();
+  const std::uint64_t many = std::uint64_t{1} << 40;
+  std::memcpy(lying.data() + 1, &many, sizeof many);
+  {
+    mpi::WireReader r(lying.data(), lying.size());
+    r.get<std::uint8_t>();
+    EXPECT_THROW(mpi::get_events<detail::EventList>(r), Error);
+  }
 }
 
 TEST(MpiTrace, RankZeroGetsEveryTaskOnceWithTransfers) {

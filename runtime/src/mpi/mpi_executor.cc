@@ -228,6 +228,7 @@ class Scheduler {
           std::max(2, threads_[static_cast<std::size_t>(w)] * std::max(1, tasks_per_thread));
     }
     if (observed_) groups_.begin(graph, plan, 1);
+    busy_scale_.start();
   }
 
   Outcome run() {
@@ -253,7 +254,7 @@ class Scheduler {
     while (true) {
       bool active = false;
       int source = 0;
-      const Clock::time_point iteration = observed_ ? Clock::now() : Clock::time_point{};
+      const std::uint64_t iteration = observed_ ? detail::ticks() : 0;
       while (msg_.poll(buf, source)) {
         active = true;
         handle(buf, source);
@@ -282,11 +283,13 @@ class Scheduler {
     }
   }
 
-  // Samples, progress calls and busy time (rank 0 only; never on a worker's path).
-  void observe_loop(Clock::time_point iteration, bool active) {
-    const auto now = Clock::now();
-    if (active) busy_seconds_ += std::chrono::duration<double>(now - iteration).count();
-    const double t = std::chrono::duration<double>(now - origin_).count();
+  // Samples, progress calls and busy time (rank 0 only; never on a worker's path). Busy time in TSC ticks (10
+  // ns to read where steady_clock takes 25 in a VM); the clock proper only every 16 rounds, since samples and
+  // progress calls come every 20 ms or more and a round lasts at most one nap (205 µs).
+  void observe_loop(std::uint64_t iteration, bool active) {
+    if (active) busy_ticks_ += detail::ticks() - iteration;
+    if ((++rounds_ & 15) != 0) return;
+    const double t = std::chrono::duration<double>(Clock::now() - origin_).count();
     if (record_.enabled) {
       if (samples_.due(t)) {
         const std::uint64_t roots_left = plan_.roots().size() - root_cursor_;
@@ -329,7 +332,8 @@ class Scheduler {
     r.samples = std::move(samples_.samples());
     r.group_samples = std::move(group_samples_.samples());
     r.resources = std::move(resources_.samples());
-    r.busy_seconds = busy_seconds_;
+    busy_scale_.finish();
+    r.busy_seconds = static_cast<double>(busy_ticks_) * busy_scale_.seconds_per_tick;
     r.bytes_done = bytes_done_;
     return r;
   }
@@ -798,7 +802,9 @@ class Scheduler {
   detail::SampleSeries<ResourceSample> resources_;
   detail::ProgressGroups groups_;  // tasks done per Graph::progress_group
   detail::SampleSeries<std::vector<std::uint64_t>> group_samples_{record_.sample_seconds};
-  double busy_seconds_ = 0;
+  std::uint64_t busy_ticks_ = 0;
+  std::uint64_t rounds_ = 0;
+  detail::TickScale busy_scale_;  // started with the scheduler
   double next_progress_ = 0;
   std::uint64_t bytes_done_ = 0;  // encoded bytes of finished results
   const Graph& graph_;
@@ -1668,8 +1674,10 @@ class Worker {
     return t > origin_ ? static_cast<std::uint64_t>(std::chrono::nanoseconds(t - origin_).count()) : 0;
   }
 
-  // Comm thread: a memory sample every RecordOptions::sample_seconds.
+  // Comm thread: a memory sample every RecordOptions::sample_seconds (20 ms by default), so the clock is read
+  // only every 16 rounds (a round lasts at most one nap).
   void sample_if_due() {
+    if ((++sample_rounds_ & 15) != 0) return;
     const double t = since_origin(Clock::now());
     if (!resources_.due(t)) return;
     std::uint64_t live = 0;
@@ -1769,6 +1777,7 @@ class Worker {
   const std::size_t inline_bytes_;  // results up to this size go to the scheduler with their completion
   const Clock::time_point origin_;
   std::vector<detail::ThreadRecorder> recorders_;   // one per compute thread, touched only by it
+  std::uint64_t sample_rounds_ = 0;                 // comm thread
   detail::Reservoir<TransferEvent> transfers_;      // comm thread only
   detail::SampleSeries<ResourceSample> resources_;  // comm thread only
   const Graph& graph_;
@@ -2193,9 +2202,14 @@ class MpiExecutor final : public Executor {
       displs[static_cast<std::size_t>(r)] =
           displs[static_cast<std::size_t>(r - 1)] + counts[static_cast<std::size_t>(r - 1)];
     }
-    std::vector<std::byte>& all = gather_buffer_;  // kept from run to run, as the senders' buffers
+    // Rank 0 gathers into a buffer from the pool (the senders' are kept from run to run too), which the
+    // pending trace keeps, still coded, until the trace is looked at.
+    std::vector<std::byte> all;
     const auto total = static_cast<std::size_t>(displs.back() + counts.back());
-    if (rank_ == 0 && all.size() < total) all.resize(total);
+    if (rank_ == 0 && options_.record.enabled) {
+      all = record_pool_->take_bytes();
+      if (all.size() < total) all.resize(total);
+    }
     TESSERA_MPI_CHECK(MPI_Gatherv(mine.data(), static_cast<int>(mine.size()), MPI_BYTE, all.data(),
                                   counts.data(), displs.data(), MPI_BYTE, 0, comm_.get()));
     if (rank_ != 0 || !options_.record.enabled) return {};  // only rank 0 ever sized `all`
@@ -2224,13 +2238,24 @@ class MpiExecutor final : public Executor {
     own.rank = 0;
     own.resources = std::move(scheduler.resources);
     ranks.push_back(std::move(own));
+    // The workers' parts are decoded when the trace is first looked at.
+    std::vector<std::pair<std::size_t, std::size_t>> parts;  // offset and length of each worker's recording
     for (int r = 1; r < size_; ++r) {
       const auto i = static_cast<std::size_t>(r);
-      if (counts[i] == 0) continue;
-      WireReader reader(all.data() + displs[i], static_cast<std::size_t>(counts[i]));
-      ranks.push_back(get_recording(reader, record_pool_.get()));
+      if (counts[i] > 0)
+        parts.emplace_back(static_cast<std::size_t>(displs[i]), static_cast<std::size_t>(counts[i]));
     }
-    if (all.capacity() > kKeptWireBytes) std::vector<std::byte>().swap(all);  // decoded: not kept when huge
+    pending->wire = std::move(all);
+    pending->decode = [parts = std::move(parts)](detail::PendingTrace& p) {
+      std::vector<detail::RankRecording> decoded;
+      for (const auto& [offset, length] : parts) {
+        WireReader reader(p.wire.data() + offset, length);
+        decoded.push_back(get_recording(reader, p.pool.get()));
+      }
+      for (auto& r : decoded) p.ranks.push_back(std::move(r));
+      p.pool->give_bytes(std::move(p.wire));
+      p.wire = {};
+    };
     trace->bytes_between.assign(static_cast<std::size_t>(size_) * static_cast<std::size_t>(size_), 0);
     for (const WorkerStats& w : stats.workers) {
       trace->transfer_seconds += w.fetch_seconds;
@@ -2329,8 +2354,7 @@ class MpiExecutor final : public Executor {
   std::vector<int> threads_;  // per rank
   std::vector<std::string> bindings_;
   static constexpr std::size_t kKeptWireBytes = std::size_t{256} << 20;  // larger buffers are not kept
-  std::vector<std::byte> wire_buffer_;    // this rank's recording on the wire, reused
-  std::vector<std::byte> gather_buffer_;  // rank 0: every rank's recording, reused
+  std::vector<std::byte> wire_buffer_;  // this rank's recording on the wire, reused
   std::shared_ptr<detail::RecordingPool> record_pool_ = std::make_shared<detail::RecordingPool>();
   std::unique_ptr<ChunkArena> arena_;
 };

@@ -117,6 +117,20 @@ void RecordingPool::give_keys(Graph::Keys&& keys) {
   if (keys_.size() < 2) keys_.push_back(std::move(keys));
 }
 
+std::vector<std::byte> RecordingPool::take_bytes() {
+  std::lock_guard lock(mu_);
+  if (bytes_.empty()) return {};
+  std::vector<std::byte> v = std::move(bytes_.back());
+  bytes_.pop_back();
+  return v;
+}
+
+void RecordingPool::give_bytes(std::vector<std::byte>&& bytes) {
+  if (bytes.capacity() == 0 || bytes.capacity() > kKeepBytes) return;
+  std::lock_guard lock(mu_);
+  if (bytes_.size() < 2) bytes_.push_back(std::move(bytes));
+}
+
 void ThreadRecorder::begin(const Graph& graph, const Plan& plan, int thread, std::size_t cap,
                            std::size_t expected, RecordingPool* pool) {
   graph_ = &graph;
@@ -442,6 +456,7 @@ PendingTrace::~PendingTrace() {
     for (auto& list : r.tasks) pool->give_events(std::move(list));
   }
   pool->give_keys(std::move(keys));
+  pool->give_bytes(std::move(wire));
 }
 
 void assemble(RunTrace& trace, const Graph::Keys& keys, std::vector<RankRecording>& ranks) {
@@ -644,6 +659,10 @@ std::shared_ptr<const RunTrace> TraceRef::get() const {
   State& s = *state_;
   std::call_once(s.assembled, [&s] {
     if (!s.pending) return;
+    if (s.pending->decode) {
+      s.pending->decode(*s.pending);
+      s.pending->decode = nullptr;
+    }
     auto trace = std::make_shared<RunTrace>(s.pending->base);  // a copy: if assembly throws, a retry has it
     detail::assemble(*trace, s.pending->keys, s.pending->ranks);
     s.trace = std::move(trace);

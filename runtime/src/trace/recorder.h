@@ -112,12 +112,17 @@ class RecordingPool {
   void give_events(EventList&& events);
   Graph::Keys take_keys();
   void give_keys(Graph::Keys&& keys);
+  // Byte buffers (an MPI run's gathered recordings), kept when at most kKeepBytes.
+  std::vector<std::byte> take_bytes();
+  void give_bytes(std::vector<std::byte>&& bytes);
 
  private:
   static constexpr std::size_t kKeep = 16;  // lists kept at most (two runs' worth on most machines)
+  static constexpr std::size_t kKeepBytes = std::size_t{256} << 20;
   std::mutex mu_;
   std::vector<EventList> events_;
   std::vector<Graph::Keys> keys_;
+  std::vector<std::vector<std::byte>> bytes_;
 };
 
 // One compute thread's events; only that thread touches it until the run ends. Below the cap it appends.
@@ -348,6 +353,10 @@ struct PendingTrace {
   std::vector<RankRecording> ranks;
   Graph::Keys keys;
   std::shared_ptr<RecordingPool> pool;
+  // Recordings still in their wire form (the MPI workers'), and what appends them to `ranks` (before
+  // assembly; all or nothing).
+  std::vector<std::byte> wire;
+  std::function<void(PendingTrace&)> decode;
 
   PendingTrace() = default;
   PendingTrace(const PendingTrace&) = delete;
