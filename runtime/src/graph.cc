@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <mutex>
 
 #include "tessera/runtime/error.h"
 
@@ -134,17 +135,35 @@ std::span<const std::int32_t> Graph::index_of(TaskId id) const {
   return {index_pool_.data() + records_[id].index_begin, index_pool_.data() + index_end(id)};
 }
 
-void Graph::copy_keys(Keys& out) const {
-  out.names = names_;
-  const std::size_t n = records_.size();
-  out.name.resize(n);
-  out.index_begin.resize(n + 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.name[i] = records_[i].name;
-    out.index_begin[i] = records_[i].index_begin;
+Graph::Keys Graph::keys() const {
+  // Pinning sets a shared owner inside each array once: serialised, since executors running this graph
+  // concurrently (it is const to them) may all take its keys.
+  static std::mutex pin_mutex;
+  Keys k;
+  k.names_ = names_;
+  std::lock_guard lock(pin_mutex);
+  k.records_ = records_.pin();
+  k.size_ = records_.size();
+  k.index_pool_ = index_pool_.pin();
+  k.index_size_ = index_pool_.size();
+  return k;
+}
+
+Graph::Keys Graph::keys_of(std::span<const TaskId> tasks) const {
+  detail::PodVector<Record> records;
+  detail::PodVector<std::int32_t> pool;
+  records.reserve(tasks.size());
+  for (TaskId t : tasks) {
+    records.push_back(Record{records_[t].name, 0, static_cast<std::uint32_t>(pool.size()), 0});
+    pool.append(index_of(t));
   }
-  out.index_begin[n] = static_cast<std::uint32_t>(index_pool_.size());
-  out.index_pool.assign(index_pool_.begin(), index_pool_.end());
+  Keys k;
+  k.names_ = names_;
+  k.records_ = records.pin();  // the blocks stay with the Keys when the vectors go
+  k.size_ = records.size();
+  k.index_pool_ = pool.pin();
+  k.index_size_ = pool.size();
+  return k;
 }
 
 std::span<const TaskId> Graph::dependencies(TaskId id) const {

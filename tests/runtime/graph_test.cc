@@ -3,7 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "tessera/runtime/error.h"
+#include "tessera/runtime/pod_vector.h"
 #include "test_graphs.h"
 
 namespace tessera {
@@ -148,6 +151,91 @@ TEST(Graph, ResolveIsIncremental) {
   EXPECT_EQ(g.find(TaskKey{"x", {4321}}), 4321u);
   g.add(n, {17}, k, {});
   EXPECT_THROW(g.resolve(), Error);
+}
+
+TEST(PodVector, APinnedBlockIsNeverRewrittenMovedOrFreedByTheVector) {
+  detail::PodVector<int> v;
+  for (int i = 0; i < 10; ++i) v.push_back(i);
+  const std::shared_ptr<const int> pin = v.pin();
+  EXPECT_EQ(pin.get(), v.data());
+  EXPECT_EQ(v.pin(), pin);  // one owner per block
+  v.push_back(10);          // spare room (capacity 16): past the pinned elements
+  EXPECT_EQ(v.data(), pin.get());
+  v.clear();  // the block stays with the pin; the vector starts a new one
+  v.push_back(99);
+  EXPECT_NE(v.data(), pin.get());
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(pin.get()[i], i);
+  detail::PodVector<int> w;
+  w.push_back(5);
+  const std::shared_ptr<const int> other = w.pin();
+  w = std::move(v);  // w's pinned block is left to `other`
+  EXPECT_EQ(other.get()[0], 5);
+  EXPECT_EQ(w[0], 99);
+  w.shrink_to_fit();
+  detail::PodVector<int> copy = w;
+  w = copy;  // copy-assigned over a block pinned by nobody else: plain reuse
+  EXPECT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0], 99);
+}
+
+// Graph::keys shares the graph's per-task arrays (PodVector::pin) instead of copying them: the keys must stay
+// exactly as taken while the graph grows (within its arrays' spare room and past it), is copied over, and
+// after it is gone.
+TEST(Graph, KeysStayAsTakenWhileTheGraphGrowsAndAfterItIsGone) {
+  auto g = std::make_unique<Graph>();
+  const KernelId k = g->kernel(noop());
+  const NameId a = g->name("a");
+  for (int i = 0; i < 1000; ++i) g->add(a, {i, -i}, k, {});
+  const Graph::Keys keys = g->keys();
+  const Graph::Keys again = g->keys();  // a second pin of the same arrays
+  auto check = [](const Graph::Keys& ks, std::size_t n) {
+    ASSERT_EQ(ks.size(), n);
+    ASSERT_EQ(ks.names()[ks.name(0)], "a");
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto index = ks.index(static_cast<TaskId>(i));
+      ASSERT_EQ(index.size(), 2u) << i;
+      EXPECT_EQ(index[0], static_cast<int>(i)) << i;
+      EXPECT_EQ(index[1], -static_cast<int>(i)) << i;
+      EXPECT_EQ(ks.names()[ks.name(static_cast<TaskId>(i))], "a");
+    }
+  };
+  check(keys, 1000);
+  const NameId b = g->name("b");
+  g->add(b, {7}, k, {});  // within the spare room: written past the pinned elements
+  for (int i = 0; i < 100000; ++i) g->add(b, {i, 1, 2}, k, {});  // past it: the graph moves to new arrays
+  check(keys, 1000);
+  EXPECT_EQ(g->size(), 101001u);
+  EXPECT_EQ(g->key_string(1000), "(\"b\", 7)");
+  EXPECT_EQ(g->key_string(101000), "(\"b\", 99999, 1, 2)");
+  EXPECT_EQ(g->key_string(999), "(\"a\", 999, -999)");
+  const Graph::Keys later = g->keys();
+  ASSERT_EQ(later.size(), 101001u);
+  EXPECT_EQ(later.names()[later.name(101000)], "b");
+  EXPECT_THAT(later.index(101000), ::testing::ElementsAre(99999, 1, 2));
+  Graph other;
+  other.add(other.name("x"), {1}, other.kernel(noop()), {});
+  *g = other;  // copied over: the pinned arrays are left to the keys
+  EXPECT_EQ(g->size(), 1u);
+  EXPECT_EQ(g->key_string(0), "(\"x\", 1)");
+  check(keys, 1000);
+  g.reset();  // gone
+  check(keys, 1000);
+  check(again, 1000);
+  EXPECT_THAT(later.index(1000), ::testing::ElementsAre(7));
+}
+
+TEST(Graph, KeysOfSomeTasksAreRenumberedCopies) {
+  Graph g;
+  const KernelId k = g.kernel(noop());
+  for (int i = 0; i < 10; ++i) g.add(g.name(i % 2 == 0 ? "even" : "odd"), {i}, k, {});
+  const TaskId some[] = {7, 2, 9};
+  const Graph::Keys keys = g.keys_of(some);
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_EQ(keys.names()[keys.name(0)], "odd");
+  EXPECT_THAT(keys.index(0), ::testing::ElementsAre(7));
+  EXPECT_EQ(keys.names()[keys.name(1)], "even");
+  EXPECT_THAT(keys.index(1), ::testing::ElementsAre(2));
+  EXPECT_THAT(keys.index(2), ::testing::ElementsAre(9));
 }
 
 TEST(Graph, CompactPerTask) {

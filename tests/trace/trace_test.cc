@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -162,6 +163,30 @@ TEST(Trace, PastTheCapASyncRunKeepsEveryStrideThTaskInOrder) {
   std::uint64_t counted = 0;
   for (const KindSummary& k : t.kind_summary) counted += k.count;
   EXPECT_EQ(counted, rec.plan.size());
+}
+
+// The recording shares the graph's key arrays (Graph::keys) until it is assembled: a graph that grows in the
+// meantime must not change the names it gives.
+TEST(Trace, ARecordingOfAGraphThatGrewAfterwardsNamesTheTasksAsTheyWere) {
+  Graph g;
+  const KernelId k = g.kernel([](const TaskContext&) { return Value::of(1); });
+  std::vector<TaskId> outs;
+  for (int i = 0; i < 50; ++i) outs.push_back(g.add(g.name("early"), {i, 2 * i}, k, {}));
+  Plan plan = Plan::build(g, outs);
+  for (int kind = 0; kind < 2; ++kind) {
+    ExecutorOptions options{.threads = 2, .record = {.enabled = true}};
+    auto exec = kind == 0 ? make_sync_executor(options) : make_thread_pool_executor(options);
+    RunResult r = exec->run(g, plan);
+    for (int i = 0; i < 100000; ++i) g.add(g.name("late"), {kind, i}, k, {});  // moves the graph's arrays
+    ASSERT_TRUE(r.trace);
+    const RunTrace& t = *r.trace;
+    std::set<std::string> keys;
+    for (const TaskEvent& e : t.tasks) keys.insert(t.key_of(e));
+    ASSERT_EQ(keys.size(), 50u);
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_TRUE(keys.count("('early', " + std::to_string(i) + ", " + std::to_string(2 * i) + ")")) << i;
+    }
+  }
 }
 
 TEST(Trace, ARecordingOutlivesItsGraphAndIsAssembledOnce) {

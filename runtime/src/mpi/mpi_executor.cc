@@ -2266,8 +2266,7 @@ class MpiExecutor final : public Executor {
     }
     pending->ranks = std::move(ranks);
     pending->pool = record_pool_;  // the lists and keys go back to it when the trace is assembled or dropped
-    pending->keys = record_pool_->take_keys();
-    graph.copy_keys(pending->keys);
+    pending->keys = graph.keys();  // shared with the graph: no per-task work
     return make_pending_trace_ref(std::move(pending));
   }
 

@@ -104,19 +104,6 @@ void RecordingPool::give_events(EventList&& events) {
   if (events_.size() < kKeep) events_.push_back(std::move(events));
 }
 
-Graph::Keys RecordingPool::take_keys() {
-  std::lock_guard lock(mu_);
-  if (keys_.empty()) return {};
-  Graph::Keys k = std::move(keys_.back());
-  keys_.pop_back();
-  return k;
-}
-
-void RecordingPool::give_keys(Graph::Keys&& keys) {
-  std::lock_guard lock(mu_);
-  if (keys_.size() < 2) keys_.push_back(std::move(keys));
-}
-
 std::vector<std::byte> RecordingPool::take_bytes() {
   std::lock_guard lock(mu_);
   if (bytes_.empty()) return {};
@@ -425,26 +412,20 @@ std::unique_ptr<PendingTrace> defer(RunTrace&& base, const Graph& graph, std::ve
   }
   rec.totals.assign(totals.begin(), totals.end());
   rec.resources = std::move(resources);
-  Graph::Keys& keys = pending->keys;
-  if (pool) keys = pool->take_keys();
   if (events * 4 >= graph.size()) {
-    graph.copy_keys(keys);  // flat copies: cheaper than a lookup per event
+    pending->keys = graph.keys();  // shared with the graph: no per-task work
   } else {
-    // The plan runs a small part of the graph: copy only the recorded tasks' keys, renumbered.
-    keys.names = graph.names();
-    keys.name.clear();
-    keys.index_begin.clear();
-    keys.index_pool.clear();
+    // The plan runs a small part of the graph: keep only the recorded tasks' keys (renumbered), not the
+    // whole graph's.
+    std::vector<TaskId> tasks;
+    tasks.reserve(events);
     for (auto& list : rec.tasks) {
       for (RawTask& e : list) {
-        const auto index = graph.index_of(e.graph_task);
-        keys.name.push_back(graph.name_id_of(e.graph_task));
-        keys.index_begin.push_back(static_cast<std::uint32_t>(keys.index_pool.size()));
-        keys.index_pool.insert(keys.index_pool.end(), index.begin(), index.end());
-        e.graph_task = static_cast<TaskId>(keys.name.size() - 1);
+        tasks.push_back(e.graph_task);
+        e.graph_task = static_cast<TaskId>(tasks.size() - 1);
       }
     }
-    keys.index_begin.push_back(static_cast<std::uint32_t>(keys.index_pool.size()));
+    pending->keys = graph.keys_of(tasks);
   }
   pending->ranks.push_back(std::move(rec));
   return pending;
@@ -455,7 +436,6 @@ PendingTrace::~PendingTrace() {
   for (RankRecording& r : ranks) {
     for (auto& list : r.tasks) pool->give_events(std::move(list));
   }
-  pool->give_keys(std::move(keys));
   pool->give_bytes(std::move(wire));
 }
 
@@ -482,7 +462,7 @@ void assemble(RunTrace& trace, const Graph::Keys& keys, std::vector<RankRecordin
     }
     return it->second;
   };
-  std::vector<std::uint32_t> trace_name(keys.names.size(), kNone);  // graph name id -> trace name id
+  std::vector<std::uint32_t> trace_name(keys.names().size(), kNone);  // graph name id -> trace name id
   std::size_t n = 0;
   for (const RankRecording& r : ranks) {
     for (const auto& list : r.tasks) n += list.size();
@@ -494,9 +474,9 @@ void assemble(RunTrace& trace, const Graph::Keys& keys, std::vector<RankRecordin
     for (std::size_t l = 0; l < r.tasks.size(); ++l) {
       double busy = 0;
       for (const RawTask& raw : r.tasks[l]) {
-        const NameId gname = keys.name[raw.graph_task];
+        const NameId gname = keys.name(raw.graph_task);
         std::uint32_t id = trace_name[gname];
-        if (id == kNone) id = trace_name[gname] = name_id(keys.names[gname]);
+        if (id == kNone) id = trace_name[gname] = name_id(keys.names()[gname]);
         TaskEvent e;
         e.task = raw.task;
         e.name = id;

@@ -103,15 +103,13 @@ struct UninitAllocator : std::allocator<T> {
 // One thread's task events.
 using EventList = std::vector<RawTask, UninitAllocator<RawTask>>;
 
-// Event lists and key copies kept for the next run, so that recording does not fault fresh pages into
+// Event lists and byte buffers kept for the next run, so that recording does not fault fresh pages into
 // memory on every run. A pending recording hands its buffers back when it is assembled or dropped.
 // Thread-safe.
 class RecordingPool {
  public:
   EventList take_events();
   void give_events(EventList&& events);
-  Graph::Keys take_keys();
-  void give_keys(Graph::Keys&& keys);
   // Byte buffers (an MPI run's gathered recordings), kept when at most kKeepBytes.
   std::vector<std::byte> take_bytes();
   void give_bytes(std::vector<std::byte>&& bytes);
@@ -121,7 +119,6 @@ class RecordingPool {
   static constexpr std::size_t kKeepBytes = std::size_t{256} << 20;
   std::mutex mu_;
   std::vector<EventList> events_;
-  std::vector<Graph::Keys> keys_;
   std::vector<std::vector<std::byte>> bytes_;
 };
 
@@ -345,9 +342,9 @@ RankRecording collect(std::vector<ThreadRecorder>& threads, const TickScale& sca
 void assemble(RunTrace& trace, const Graph::Keys& keys, std::vector<RankRecording>& ranks);
 
 // A run's recording, assembled only when someone looks at it (TraceRef::get): the raw event lists as
-// recorded (ticks; nanoseconds from MPI workers), a copy of the graph's keys, and the rest of the trace. At
-// the end of a run this costs one copy of the graph's key arrays, no per-task work. Its buffers go back to
-// the pool when it is assembled or dropped.
+// recorded (ticks; nanoseconds from MPI workers), the graph's keys (shared with it, Graph::keys), and the
+// rest of the trace. At the end of a run this costs no per-task work. Its buffers go back to the pool when it
+// is assembled or dropped.
 struct PendingTrace {
   RunTrace base;  // everything but the task-level parts
   std::vector<RankRecording> ranks;
@@ -364,7 +361,7 @@ struct PendingTrace {
   ~PendingTrace();
 };
 
-// Takes the local recorders' events (raw) and a copy of the graph's keys (only of the recorded tasks when
+// Takes the local recorders' events (raw) and the graph's keys (a copy of only the recorded tasks' keys when
 // the plan runs a small part of the graph) into a pending trace.
 std::unique_ptr<PendingTrace> defer(RunTrace&& base, const Graph& graph, std::vector<ThreadRecorder>& threads,
                                     const TickScale& scale, std::vector<ResourceSample>&& resources,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -81,6 +82,16 @@ struct TaskOptions {
 // a task added later).
 using TaskRef = std::variant<TaskId, TaskKey>;
 
+namespace detail {
+// A graph's per-task record (Graph keeps one per task).
+struct GraphRecord {
+  NameId name;
+  KernelId kernel;
+  std::uint32_t index_begin;
+  std::uint32_t dep_begin;
+};
+}  // namespace detail
+
 // A directed acyclic graph of tasks, built by add() calls. Not thread-safe. Cheap per task: a task that
 // shares its kernel with others costs about 40 bytes plus 4 per dependency and 4 per index dimension.
 class Graph {
@@ -139,20 +150,28 @@ class Graph {
   // The task with this key, if any (resolves first).
   std::optional<TaskId> find(const TaskKey& key);
 
-  // Every task's key copied out of the graph, for what must outlive it (a recording of a run): per task its
-  // name id and where its index starts in `index_pool` (size() + 1 entries). Flat copies, no per-task work.
-  struct Keys {
-    std::vector<std::string> names;
-    std::vector<NameId> name;
-    std::vector<std::uint32_t> index_begin;
-    std::vector<std::int32_t> index_pool;
+  // Every task's key as the graph has it now, for what must outlive the graph (a recording of a run): the
+  // names are copied, the per-task arrays shared (PodVector::pin): taking them costs no per-task work, and a
+  // graph that grows or goes away afterwards moves to new arrays or leaves these to the Keys.
+  class Keys {
+   public:
+    std::size_t size() const noexcept { return size_; }
+    const std::vector<std::string>& names() const noexcept { return names_; }
+    NameId name(TaskId id) const;
+    std::span<const std::int32_t> index(TaskId id) const;
 
-    std::span<const std::int32_t> index(TaskId id) const {
-      return {index_pool.data() + index_begin[id], index_pool.data() + index_begin[id + 1]};
-    }
+   private:
+    friend class Graph;
+    std::vector<std::string> names_;
+    std::shared_ptr<const detail::GraphRecord> records_;
+    std::size_t size_ = 0;
+    std::shared_ptr<const std::int32_t> index_pool_;
+    std::size_t index_size_ = 0;
   };
-  // Fills `out` (reusing its memory).
-  void copy_keys(Keys& out) const;
+  Keys keys() const;
+  // The keys of `tasks` only, as tasks 0, 1, ... in that order (copies: for a recording of a small part of a
+  // large graph).
+  Keys keys_of(std::span<const TaskId> tasks) const;
 
   // Bytes held by the graph's own structures (not by what kernels capture).
   std::size_t memory_bytes() const noexcept;
@@ -160,12 +179,7 @@ class Graph {
   static constexpr TaskId kUnresolved = 0x80000000u;  // high bit of a stored dependency: index of a key ref
 
  private:
-  struct Record {
-    NameId name;
-    KernelId kernel;
-    std::uint32_t index_begin;
-    std::uint32_t dep_begin;
-  };
+  using Record = detail::GraphRecord;
   std::uint32_t index_end(TaskId id) const;
   std::uint32_t dep_end(TaskId id) const;
   std::uint64_t hash_key(NameId name, std::span<const std::int32_t> index) const noexcept;
@@ -189,5 +203,15 @@ class Graph {
   std::size_t checked_ = 0;  // tasks whose keys were checked for duplicates (entered into key_slots_, if it
                              // is not empty: a graph only resolved once never needs the table)
 };
+
+inline NameId Graph::Keys::name(TaskId id) const {
+  return records_.get()[id].name;
+}
+
+inline std::span<const std::int32_t> Graph::Keys::index(TaskId id) const {
+  const detail::GraphRecord* r = records_.get();
+  const std::size_t end = id + 1 < size_ ? r[id + 1].index_begin : index_size_;
+  return {index_pool_.get() + r[id].index_begin, index_pool_.get() + end};
+}
 
 }  // namespace tessera
