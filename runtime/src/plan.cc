@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
 
 #include "tessera/runtime/error.h"
 
@@ -293,6 +294,13 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
 std::uint32_t Plan::output_holds(std::uint32_t p) const noexcept {
   auto [lo, hi] = std::equal_range(sorted_outputs_.begin(), sorted_outputs_.end(), p);
   return static_cast<std::uint32_t>(hi - lo);
+}
+
+std::shared_ptr<const TaskId> Plan::result_tasks_shared() const {
+  if (members_.size() != size()) return nullptr;
+  static std::mutex pin_mutex;  // executors running this plan concurrently may all pin it
+  std::lock_guard lock(pin_mutex);
+  return members_.pin();
 }
 
 std::size_t Plan::memory_bytes() const noexcept {

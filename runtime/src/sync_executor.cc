@@ -50,7 +50,7 @@ class SyncExecutor final : public Executor {
       scale.start();
       started = detail::iso_time_now();
       resources.add(0, detail::sample_resources(0, 0, 0));
-      recorder_[0].start();
+      sync_recorder_.begin(graph, plan, record_.max_events, &recorder_[0]);  // reads the clock last
     }
     Memory memory(memory_, plan);
     detail::SpillLog spill_log;  // spill files written and read back, when recording
@@ -64,13 +64,12 @@ class SyncExecutor final : public Executor {
         throw Error(ErrorCode::kCancelled, str_cat("stopped on request (", signal_name(stop_signal()),
                                                    ") with ", p, " of ", n, " tasks done"));
       }
-      if (record_.enabled) recorder_[0].starting(p);
       if (memory.on()) memory.read_back(p, values.get());
       Value out = runner.run(p, values.get(), 0);
       if (observed) {
         const std::uint64_t b = detail::result_bytes(out);
         bytes += b;
-        if (record_.enabled) recorder_[0].done(p, b);
+        if (record_.enabled) sync_recorder_.done(p, b);
         if (!groups.empty()) groups.done(0, p);
         // Every 64 tasks, not after each: reading the clock costs more than a small task.
         if ((p & 63) == 63) {
@@ -100,7 +99,7 @@ class SyncExecutor final : public Executor {
       }
       if (memory.on()) memory.spill_past_limit(p, values.get());
     }
-    if (record_.enabled) recorder_[0].stop();
+    if (record_.enabled) sync_recorder_.stop();
     RunResult result;
     result.outputs.reserve(plan.outputs().size());
     for (std::uint32_t o : plan.outputs()) result.outputs.push_back(values[o]);
@@ -132,9 +131,16 @@ class SyncExecutor final : public Executor {
         groups.describe(trace);
         trace.group_done = std::move(group_samples.samples());
       }
-      // Assembled when first looked at; the run only keeps the raw events and a copy of the keys.
-      result.trace = make_pending_trace_ref(
-          detail::defer(std::move(trace), graph, recorder_, scale, std::move(resources.samples()), pool_));
+      // Assembled when first looked at: the run keeps its clock reads (or, past the cap, its events) and the
+      // graph's keys.
+      if (sync_recorder_.compact()) {
+        result.trace = make_pending_trace_ref(detail::defer_sync(
+            std::move(trace), graph, plan, sync_recorder_, scale, std::move(resources.samples()), pool_));
+      } else {
+        sync_recorder_.flush();
+        result.trace = make_pending_trace_ref(
+            detail::defer(std::move(trace), graph, recorder_, scale, std::move(resources.samples()), pool_));
+      }
     }
     if (progress_.callback) {
       progress_.callback(
@@ -258,7 +264,8 @@ class SyncExecutor final : public Executor {
   RecordOptions record_;
   ProgressOptions progress_;
   MemoryOptions memory_;
-  std::vector<detail::ThreadRecorder> recorder_;
+  std::vector<detail::ThreadRecorder> recorder_;  // the events of a run with more clock reads than the cap
+  detail::SyncRecorder sync_recorder_;            // the clock reads
   std::shared_ptr<detail::RecordingPool> pool_ = std::make_shared<detail::RecordingPool>();
 };
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -163,6 +164,73 @@ TEST(Trace, PastTheCapASyncRunKeepsEveryStrideThTaskInOrder) {
   std::uint64_t counted = 0;
   for (const KindSummary& k : t.kind_summary) counted += k.count;
   EXPECT_EQ(counted, rec.plan.size());
+}
+
+// The sync executor keeps only its clock reads while it runs and makes the events when the trace is looked
+// at, from the graph's keys and the plan's result tasks, both shared: neither needs to outlive the run.
+TEST(Trace, ASyncRecordingOutlivesItsGraphAndPlan) {
+  auto exec = make_sync_executor({.record = {.enabled = true}});
+  for (bool fuse : {false, true}) {  // unfused: the plan's task list is shared; fused: copied
+    RunResult r;
+    std::size_t tasks = 0;
+    {
+      Graph g;
+      auto outputs = test::build_trace_graph(g, 64);
+      Plan plan = Plan::build(g, outputs, {.cull = true, .fuse = fuse});
+      tasks = plan.size();
+      r = exec->run(g, plan);
+    }
+    ASSERT_TRUE(r.trace);
+    const RunTrace& t = *r.trace;
+    ASSERT_EQ(t.tasks.size(), tasks);
+    std::set<std::uint32_t> seen;
+    for (const TaskEvent& e : t.tasks) seen.insert(e.task);
+    EXPECT_EQ(seen.size(), tasks);
+    std::vector<std::string> keys;
+    for (const TaskEvent& e : t.tasks) keys.push_back(t.key_of(e));
+    EXPECT_THAT(keys, ::testing::Contains("('read-t2m-8e1f', 63)"));
+    std::ostringstream json;
+    write_chrome_trace(t, json);
+    test::check_chrome_trace(json.str(), tasks, &t);
+  }
+}
+
+// A sync run keeps its clock reads only up to the event cap: one with more (tasks that each take a read)
+// turns them into events as it goes, sampled past the cap as on any thread; either way every name's totals
+// are exact.
+TEST(Trace, ASyncRunWithMoreClockReadsThanTheCapStaysBoundedAndExact) {
+  Graph g;
+  const KernelId slow = g.kernel([](const TaskContext&) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(2);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return Value::of(1.0);
+  });
+  std::vector<TaskId> outs;
+  for (int i = 0; i < 300; ++i) outs.push_back(g.add(g.name(i % 3 == 0 ? "a" : "b"), {i}, slow, {}));
+  Plan plan = Plan::build(g, outs, {.cull = true, .fuse = false});
+  for (std::size_t cap : {std::size_t{1000}, std::size_t{40}}) {
+    auto exec = make_sync_executor({.record = {.enabled = true, .max_events = cap}});
+    RunResult r = exec->run(g, plan);
+    ASSERT_TRUE(r.trace);
+    const RunTrace& t = *r.trace;
+    EXPECT_EQ(t.tasks_sampled, cap < 300) << cap;
+    EXPECT_LE(t.tasks.size(), std::min<std::size_t>(cap, 300)) << cap;
+    if (cap < 300) EXPECT_GE(t.tasks.size(), cap / 2) << cap;
+    std::map<std::string, std::uint64_t> counts;
+    double seconds = 0;
+    for (const KindSummary& k : t.kind_summary) {
+      counts[k.kind] = k.count;
+      seconds += k.seconds;
+    }
+    EXPECT_EQ(counts["a"], 100u) << cap;
+    EXPECT_EQ(counts["b"], 200u) << cap;
+    EXPECT_GE(seconds, 300 * 2e-6) << cap;  // every task's time counted, kept or folded
+    for (std::size_t i = 1; i < t.tasks.size(); ++i) {
+      EXPECT_GT(t.tasks[i].task, t.tasks[i - 1].task);
+      EXPECT_GE(t.tasks[i].start, t.tasks[i - 1].end);
+    }
+  }
 }
 
 // The recording shares the graph's key arrays (Graph::keys) until it is assembled: a graph that grows in the

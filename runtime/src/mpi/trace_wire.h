@@ -1,5 +1,5 @@
 // A rank's recording on the wire (worker -> rank 0 at the end of a run). Every rank runs the same binary, so
-// plain structs travel as their bytes.
+// plain structs travel as their bytes; task events, the bulk, are delta- and varint-coded (put_events).
 #pragma once
 
 #include <algorithm>

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <thread>
@@ -121,6 +122,7 @@ void RecordingPool::give_bytes(std::vector<std::byte>&& bytes) {
 void ThreadRecorder::begin(const Graph& graph, const Plan& plan, int thread, std::size_t cap,
                            std::size_t expected, RecordingPool* pool) {
   graph_ = &graph;
+  keys_ = nullptr;
   plan_ = &plan;
   thread_ = thread;
   cap_ = std::max<std::size_t>(cap, 1);
@@ -156,6 +158,122 @@ void ThreadRecorder::close(std::uint64_t now) {
   batch_ = 0;
 }
 
+void ThreadRecorder::begin_replay(const Graph::Keys& keys, std::size_t cap, std::size_t expected,
+                                  RecordingPool* pool) {
+  graph_ = nullptr;
+  keys_ = &keys;
+  plan_ = nullptr;
+  thread_ = 0;
+  cap_ = std::max<std::size_t>(cap, 1);
+  stride_ = 1;
+  phase_ = 0;
+  dropped_ = 0;
+  idle_ = 0;
+  if (pool != nullptr && events_.capacity() == 0) events_ = pool->take_events();
+  by_name_.clear();
+  if (events_.size() < std::min(cap_, expected)) events_.resize(std::min(cap_, expected));
+  data_ = events_.data();
+  n_ = 0;
+  room_ = std::min(cap_, events_.size());
+  batch_ = 0;
+  limit_ = 1;
+}
+
+void ThreadRecorder::span(std::uint32_t first, std::uint32_t last, std::uint64_t start, std::uint64_t end,
+                          const TaskBytes*& bytes, const TaskBytes* bytes_end, const TaskId* graph_task) {
+  if (last <= first) return;
+  const std::uint64_t each = (end > start ? end - start : 0) / (last - first);
+  std::uint64_t t = start;
+  for (std::uint32_t p = first; p < last; ++p) {
+    std::uint64_t b = 0;
+    if (bytes != bytes_end && bytes->task == p) b = (bytes++)->bytes;
+    const std::uint64_t e = p + 1 == last ? end : t + each;  // the last one takes the rounding
+    put(p, graph_task[p], t, e, b);
+    t = e;
+  }
+}
+
+void SyncRecorder::begin(const Graph& graph, const Plan& plan, std::size_t cap, ThreadRecorder* out) {
+  graph_ = &graph;
+  plan_ = &plan;
+  out_ = out;
+  n_ = plan.size();
+  cap_ = std::max<std::size_t>(cap, 1);
+  flushed_ = false;
+  reads_.clear();
+  bytes_.clear();
+  start();
+}
+
+void SyncRecorder::close() {
+  const std::uint64_t now = ticks();
+  const std::uint64_t each = (now > at_ ? now - at_ : 0) / pending_;
+  limit_ = each < kTinyTicks ? std::min(2 * limit_, kMaxBatch) : 1;
+  reads_.push_back(Read{last_, now});
+  at_ = now;
+  pending_ = 0;
+  if (limit_ > 1 && last_ < n_) name_ = graph_->name_id_of(plan_->result_task(last_));
+  if (reads_.size() >= cap_) {  // bounded memory: events (sampled past the cap) from here on
+    flushed_ = true;
+    flush();
+  }
+}
+
+void SyncRecorder::flush() {
+  const ThreadRecorder::TaskBytes* b = bytes_.data();
+  const ThreadRecorder::TaskBytes* const b_end = b + bytes_.size();
+  // The plan's result tasks, a few at a time (span() wants them by plan task).
+  std::vector<TaskId> names;
+  for (const Read& r : reads_) {
+    names.resize(r.task);
+    for (std::uint32_t p = first_; p < r.task; ++p) names[p] = plan_->result_task(p);
+    out_->span(first_, r.task, mark_, r.at, b, b_end, names.data());
+    first_ = r.task;
+    mark_ = r.at;
+  }
+  reads_.clear();
+  bytes_.clear();  // every task up to the last read is passed, and no task is pending at a read
+}
+
+SyncRecorder::Compact SyncRecorder::take(std::vector<TaskId>* graph_task) {
+  Compact c;
+  c.reads = std::move(reads_);
+  c.bytes = std::move(bytes_);
+  c.start = mark_;
+  c.cap = cap_;
+  if (graph_task == nullptr) c.graph_task = plan_->result_tasks_shared();  // an unfused plan: shared
+  if (!c.graph_task) {
+    auto owned = std::make_shared<std::vector<TaskId>>();
+    if (graph_task != nullptr) {
+      *owned = std::move(*graph_task);
+    } else {
+      owned->resize(n_);
+      for (std::uint32_t p = 0; p < n_; ++p) (*owned)[p] = plan_->result_task(p);
+    }
+    c.graph_task = std::shared_ptr<const TaskId>(owned, owned->data());
+  }
+  reads_ = {};
+  bytes_ = {};
+  return c;
+}
+
+ThreadRecorder::Result SyncRecorder::Compact::replay(const Graph::Keys& keys, double seconds_per_tick,
+                                                     RecordingPool* pool) const {
+  ThreadRecorder r;
+  const std::size_t tasks = reads.empty() ? 0 : reads.back().task;
+  r.begin_replay(keys, cap, tasks, pool);
+  const ThreadRecorder::TaskBytes* b = bytes.data();
+  const ThreadRecorder::TaskBytes* const b_end = b + bytes.size();
+  std::uint32_t first = 0;
+  std::uint64_t from = start;
+  for (const Read& read : reads) {
+    r.span(first, read.task, from, read.at, b, b_end, graph_task.get());
+    first = read.task;
+    from = read.at;
+  }
+  return r.take(seconds_per_tick, 0);
+}
+
 void ThreadRecorder::slow(const RawTask& e) {
   if (stride_ == 1 && n_ < cap_) {  // more tasks than expected: grow the buffer
     events_.resize(std::min(cap_, std::max<std::size_t>(2 * events_.size(), 1024)));
@@ -175,7 +293,7 @@ void ThreadRecorder::slow(const RawTask& e) {
 }
 
 void ThreadRecorder::fold(TaskId g, std::uint64_t start, std::uint64_t end, std::uint64_t bytes) {
-  const NameId name = graph_->name_id_of(g);
+  const NameId name = name_of(g);
   if (name >= by_name_.size()) by_name_.resize(name + 1);
   TickTotals& k = by_name_[name];
   const std::uint64_t t = end > start ? end - start : 0;
@@ -210,7 +328,7 @@ ThreadRecorder::Result ThreadRecorder::take(double seconds_per_tick, int rank) {
     if (k.count == 0) continue;
     const double seconds = static_cast<double>(k.ticks) * seconds_per_tick;
     r.dropped.emplace_back(
-        graph_->names()[id],
+        (graph_ != nullptr ? graph_->names() : keys_->names())[id],
         KindTotals{k.count, seconds, static_cast<double>(k.max_ticks) * seconds_per_tick, k.bytes});
     busy += seconds;
   }
@@ -428,6 +546,45 @@ std::unique_ptr<PendingTrace> defer(RunTrace&& base, const Graph& graph, std::ve
     pending->keys = graph.keys_of(tasks);
   }
   pending->ranks.push_back(std::move(rec));
+  return pending;
+}
+
+std::unique_ptr<PendingTrace> defer_sync(RunTrace&& base, const Graph& graph, const Plan& plan,
+                                         SyncRecorder& sync, const TickScale& scale,
+                                         std::vector<ResourceSample>&& resources,
+                                         const std::shared_ptr<RecordingPool>& pool) {
+  auto pending = std::make_unique<PendingTrace>();
+  pending->base = std::move(base);
+  pending->pool = pool;
+  RankRecording rec;
+  rec.origin = scale.origin;
+  rec.seconds_per_tick = scale.seconds_per_tick;
+  rec.tasks.emplace_back();  // the replay fills the thread's list, sample flag, totals and time
+  rec.sampled.push_back(0);
+  rec.thread_times.push_back(ThreadTime{});
+  rec.resources = std::move(resources);
+  std::shared_ptr<const SyncRecorder::Compact> compact;
+  if (std::size_t{plan.size()} * 4 >= graph.size()) {
+    pending->keys = graph.keys();  // shared with the graph: no per-task work
+    compact = std::make_shared<SyncRecorder::Compact>(sync.take());
+  } else {
+    // The plan runs a small part of the graph: keep only its tasks' keys, renumbered in plan order.
+    std::vector<TaskId> tasks(plan.size());
+    for (std::uint32_t p = 0; p < plan.size(); ++p) tasks[p] = plan.result_task(p);
+    pending->keys = graph.keys_of(tasks);
+    for (std::uint32_t p = 0; p < plan.size(); ++p) tasks[p] = p;
+    compact = std::make_shared<SyncRecorder::Compact>(sync.take(&tasks));
+  }
+  pending->ranks.push_back(std::move(rec));
+  const double seconds_per_tick = scale.seconds_per_tick;
+  pending->decode = [compact, seconds_per_tick](PendingTrace& p) {
+    ThreadRecorder::Result r = compact->replay(p.keys, seconds_per_tick, p.pool.get());
+    RankRecording& into = p.ranks.front();
+    into.tasks.front() = std::move(r.events);
+    into.sampled.front() = r.sampled ? 1 : 0;
+    into.totals = std::move(r.dropped);
+    into.thread_times.front() = r.time;
+  };
   return pending;
 }
 

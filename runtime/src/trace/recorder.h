@@ -194,6 +194,19 @@ class alignas(64) ThreadRecorder {
   // take(), with start/end converted to nanoseconds since the scale's origin (for the MPI wire).
   Result finish(const TickScale& scale, int rank);
 
+  // Plan tasks first..last-1 ran one after another between the reads `start` and `end` (ticks), each taking
+  // an even share; bytes of those with any are the next entries of [bytes, bytes_end) (in task order), which
+  // the cursor passes; graph_task[p] names p. Appended as events, past the cap as sampled (as during a run).
+  struct TaskBytes {
+    std::uint32_t task;
+    std::uint64_t bytes;
+  };
+  void span(std::uint32_t first, std::uint32_t last, std::uint64_t start, std::uint64_t end,
+            const TaskBytes*& bytes, const TaskBytes* bytes_end, const TaskId* graph_task);
+  // A recorder that names tasks from `keys` (no graph or plan): for replaying a recording (span()) after
+  // the run, when the graph may be gone.
+  void begin_replay(const Graph::Keys& keys, std::size_t cap, std::size_t expected, RecordingPool* pool);
+
  private:
   void put(std::uint32_t p, TaskId g, std::uint64_t start, std::uint64_t end, std::uint64_t bytes) {
     if (n_ < room_) {  // below the cap, in the buffer as sized: one compare and the stores
@@ -213,7 +226,10 @@ class alignas(64) ThreadRecorder {
   void halve();
   void fold(TaskId g, std::uint64_t start, std::uint64_t end, std::uint64_t bytes);
 
+  NameId name_of(TaskId g) const { return graph_ != nullptr ? graph_->name_id_of(g) : keys_->name(g); }
+
   const Graph* graph_ = nullptr;
+  const Graph::Keys* keys_ = nullptr;  // names instead of graph_ (a replay)
   const Plan* plan_ = nullptr;
   std::int32_t thread_ = 0;
   std::size_t cap_ = 0;
@@ -239,6 +255,82 @@ class alignas(64) ThreadRecorder {
     std::uint64_t bytes = 0;
   };
   std::vector<TickTotals> by_name_;  // of the folded events, by the graph's name id
+};
+
+// The sync executor's recording. Tasks run one at a time in plan order, so a task's number and its start (the
+// previous task's end) are implied: while the run goes on the recorder keeps only its clock reads, one (next
+// task, TSC) pair per read, and the bytes of tasks whose result has an encoded size. As in ThreadRecorder,
+// runs of tiny tasks of one name share reads (up to 16 per read; a task of another name always starts at a
+// read, so every name's totals stay exact). Per task: a count, a compare and, in runs of tiny tasks, the next
+// task's name; no event is written. The events are made when the trace is looked at (Compact::replay), with
+// the event cap and sampling of a ThreadRecorder; only a run with more reads than the cap turns them into
+// events as it goes (into `out`), so that its memory stays bounded.
+class SyncRecorder {
+ public:
+  struct Read {
+    std::uint32_t task;  // the first task after the read
+    std::uint64_t at;    // TSC
+  };
+  // What a run recorded, to be replayed into events later.
+  struct Compact {
+    std::vector<Read> reads;
+    std::vector<ThreadRecorder::TaskBytes> bytes;
+    std::shared_ptr<const TaskId> graph_task;  // per plan task (Plan::result_task), or index into keys_of()
+    std::uint64_t start = 0;                   // the read before the first task
+    std::size_t cap = 0;
+    // The events, as ThreadRecorder::take() gives them, named from `keys`.
+    ThreadRecorder::Result replay(const Graph::Keys& keys, double seconds_per_tick,
+                                  RecordingPool* pool) const;
+  };
+
+  // `out` (begun on this graph and plan) receives the events of a run with more reads than `cap`.
+  void begin(const Graph& graph, const Plan& plan, std::size_t cap, ThreadRecorder* out);
+  void start() noexcept {
+    mark_ = at_ = ticks();
+    first_ = last_ = pending_ = 0;
+    limit_ = 1;
+  }
+  // Plan task p (the one after the previous call's) ran; `bytes`: its result's encoded size.
+  void done(std::uint32_t p, std::uint64_t bytes) {
+    if (bytes != 0) bytes_.push_back({p, bytes});
+    last_ = p + 1;
+    // Below the batch limit the next task shares the read, unless its name differs (or none follows: stop()
+    // reads the clock).
+    if (++pending_ < limit_ && (last_ == n_ || graph_->name_id_of(plan_->result_task(last_)) == name_))
+      return;
+    close();
+  }
+  // After the last task: the last read.
+  void stop() {
+    if (pending_ != 0) close();
+  }
+  // Whether the run's reads are all still here (else they went to `out` as events; call flush() then).
+  bool compact() const noexcept { return !flushed_; }
+  // The reads into `out` as events.
+  void flush();
+  // The reads for a later replay; graph_task from `graph_task` when given (a renumbering), else the plan's.
+  Compact take(std::vector<TaskId>* graph_task = nullptr);
+
+ private:
+  void close();
+
+  const Graph* graph_ = nullptr;
+  const Plan* plan_ = nullptr;
+  ThreadRecorder* out_ = nullptr;
+  std::uint32_t n_ = 0;
+  std::size_t cap_ = 0;
+  bool flushed_ = false;
+  std::vector<Read> reads_;
+  std::vector<ThreadRecorder::TaskBytes> bytes_;
+  std::uint64_t mark_ = 0;                          // the read the reads_ list starts after
+  std::uint32_t first_ = 0;                         // the first task after mark_
+  std::uint32_t last_ = 0;                          // one past the last task done
+  std::uint32_t pending_ = 0;                       // tasks since the last read
+  std::uint32_t limit_ = 1;                         // tasks one read may end
+  NameId name_ = 0;                                 // while batching: the name of the batch's tasks
+  std::uint64_t at_ = 0;                            // the last read
+  static constexpr std::uint64_t kTinyTicks = 600;  // as ThreadRecorder's
+  static constexpr std::uint32_t kMaxBatch = 16;
 };
 
 // A series sampled at a fixed interval that halves its resolution past 4096 samples.
@@ -366,6 +458,13 @@ struct PendingTrace {
 std::unique_ptr<PendingTrace> defer(RunTrace&& base, const Graph& graph, std::vector<ThreadRecorder>& threads,
                                     const TickScale& scale, std::vector<ResourceSample>&& resources,
                                     const std::shared_ptr<RecordingPool>& pool);
+
+// The same for the sync executor's compact recording (SyncRecorder, when compact()): the events are made from
+// its reads when the trace is looked at.
+std::unique_ptr<PendingTrace> defer_sync(RunTrace&& base, const Graph& graph, const Plan& plan,
+                                         SyncRecorder& sync, const TickScale& scale,
+                                         std::vector<ResourceSample>&& resources,
+                                         const std::shared_ptr<RecordingPool>& pool);
 
 // Reservoir sampling past a cap, for transfers (one comm thread per worker).
 template <class T>

@@ -4,10 +4,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "tessera/runtime/graph.h"
+#include "tessera/runtime/pod_vector.h"
 
 namespace tessera {
 
@@ -59,11 +61,14 @@ class Plan {
   TaskId result_task(std::uint32_t p) const noexcept { return members_[member_begin_[p + 1] - 1]; }
   // Graph tasks the plan runs (after culling, before fusion).
   std::size_t graph_tasks() const noexcept { return members_.size(); }
+  // result_task(p) for p = 0, 1, ..., shared with the plan (PodVector::pin) so that it outlives it, when
+  // every plan task runs one graph task (an unfused plan); null otherwise or when empty.
+  std::shared_ptr<const TaskId> result_tasks_shared() const;
   std::size_t memory_bytes() const noexcept;
 
  private:
   std::vector<std::uint32_t> member_begin_;  // size() + 1
-  std::vector<TaskId> members_;
+  detail::PodVector<TaskId> members_;
   std::vector<std::uint32_t> member_input_begin_;  // members_.size() + 1
   std::vector<std::uint32_t> member_inputs_;
   std::vector<std::uint32_t> dep_begin_;  // size() + 1
