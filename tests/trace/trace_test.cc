@@ -216,7 +216,9 @@ TEST(Trace, ASyncRunWithMoreClockReadsThanTheCapStaysBoundedAndExact) {
     const RunTrace& t = *r.trace;
     EXPECT_EQ(t.tasks_sampled, cap < 300) << cap;
     EXPECT_LE(t.tasks.size(), std::min<std::size_t>(cap, 300)) << cap;
-    if (cap < 300) EXPECT_GE(t.tasks.size(), cap / 2) << cap;
+    if (cap < 300) {
+      EXPECT_GE(t.tasks.size(), cap / 2) << cap;
+    }
     std::map<std::string, std::uint64_t> counts;
     double seconds = 0;
     for (const KindSummary& k : t.kind_summary) {
