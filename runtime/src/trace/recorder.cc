@@ -122,6 +122,7 @@ void RecordingPool::give_bytes(std::vector<std::byte>&& bytes) {
 void ThreadRecorder::begin(const Graph& graph, const Plan& plan, int thread, std::size_t cap,
                            std::size_t expected, RecordingPool* pool) {
   graph_ = &graph;
+  names_.begin(graph, plan);
   keys_ = nullptr;
   plan_ = &plan;
   thread_ = thread;
@@ -196,6 +197,7 @@ void ThreadRecorder::span(std::uint32_t first, std::uint32_t last, std::uint64_t
 void SyncRecorder::begin(const Graph& graph, const Plan& plan, std::size_t cap, ThreadRecorder* out) {
   graph_ = &graph;
   plan_ = &plan;
+  names_.begin(graph, plan);
   out_ = out;
   n_ = plan.size();
   cap_ = std::max<std::size_t>(cap, 1);
@@ -212,7 +214,7 @@ void SyncRecorder::close() {
   reads_.push_back(Read{last_, now});
   at_ = now;
   pending_ = 0;
-  if (limit_ > 1 && last_ < n_) name_ = graph_->name_id_of(plan_->result_task(last_));
+  if (limit_ > 1 && last_ < n_) name_ = names_.name(names_.task(last_));
   if (reads_.size() >= cap_) {  // bounded memory: events (sampled past the cap) from here on
     flushed_ = true;
     flush();

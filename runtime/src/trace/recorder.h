@@ -122,6 +122,26 @@ class RecordingPool {
   std::vector<std::vector<std::byte>> bytes_;
 };
 
+// Plan task -> the graph task it produces and its name id, in few dependent loads: an unfused plan's result
+// tasks and the graph's records are read straight from their arrays (valid while the run goes on).
+class TaskNames {
+ public:
+  void begin(const Graph& graph, const Plan& plan) noexcept {
+    plan_ = &plan;
+    result_ = plan.size() > 0 && plan.graph_tasks() == plan.size() ? plan.members(0).data() : nullptr;
+    records_ = graph.records();
+  }
+  TaskId task(std::uint32_t p) const noexcept {
+    return result_ != nullptr ? result_[p] : plan_->result_task(p);
+  }
+  NameId name(TaskId g) const noexcept { return records_[g].name; }
+
+ private:
+  const Plan* plan_ = nullptr;
+  const TaskId* result_ = nullptr;
+  const detail::GraphRecord* records_ = nullptr;
+};
+
 // One compute thread's events; only that thread touches it until the run ends. Below the cap it appends.
 // At the cap it keeps every other event and folds the others into exact per-name totals, then keeps one
 // event in 2, 4, ... from then on (folding the rest), so the events kept are a systematic sample that spans
@@ -149,8 +169,8 @@ class alignas(64) ThreadRecorder {
   // waiting for work (returns the time), resume(paused) after, stop() when the thread leaves the run.
   void start() noexcept { mark_ = ticks(); }
   void starting(std::uint32_t p) {
-    next_ = plan_->result_task(p);
-    if (batch_ != 0 && (batch_ >= limit_ || n_ >= room_ || graph_->name_id_of(next_) != batch_name_)) {
+    next_ = names_.task(p);
+    if (batch_ != 0 && (batch_ >= limit_ || n_ >= room_ || names_.name(next_) != batch_name_)) {
       close(ticks());
     }
   }
@@ -160,7 +180,7 @@ class alignas(64) ThreadRecorder {
       d.task = p;
       d.graph_task = next_;
       d.bytes = bytes;
-      if (batch_++ == 0) batch_name_ = graph_->name_id_of(next_);
+      if (batch_++ == 0) batch_name_ = names_.name(next_);
       return;
     }
     const std::uint64_t now = ticks();
@@ -229,6 +249,7 @@ class alignas(64) ThreadRecorder {
   NameId name_of(TaskId g) const { return graph_ != nullptr ? graph_->name_id_of(g) : keys_->name(g); }
 
   const Graph* graph_ = nullptr;
+  TaskNames names_;                    // graph_'s and plan_'s, for the hot path
   const Graph::Keys* keys_ = nullptr;  // names instead of graph_ (a replay)
   const Plan* plan_ = nullptr;
   std::int32_t thread_ = 0;
@@ -296,8 +317,7 @@ class SyncRecorder {
     last_ = p + 1;
     // Below the batch limit the next task shares the read, unless its name differs (or none follows: stop()
     // reads the clock).
-    if (++pending_ < limit_ && (last_ == n_ || graph_->name_id_of(plan_->result_task(last_)) == name_))
-      return;
+    if (++pending_ < limit_ && (last_ == n_ || names_.name(names_.task(last_)) == name_)) return;
     close();
   }
   // After the last task: the last read.
@@ -316,6 +336,7 @@ class SyncRecorder {
 
   const Graph* graph_ = nullptr;
   const Plan* plan_ = nullptr;
+  TaskNames names_;
   ThreadRecorder* out_ = nullptr;
   std::uint32_t n_ = 0;
   std::size_t cap_ = 0;

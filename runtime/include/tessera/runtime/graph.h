@@ -142,6 +142,8 @@ class Graph {
   std::string_view name_of(TaskId id) const { return names_[records_[id].name]; }
   NameId name_id_of(TaskId id) const { return records_[id].name; }
   const std::vector<std::string>& names() const noexcept { return names_; }
+  // Every task's record, by id (for hot paths that name tasks by the million: the executors' recorders).
+  const detail::GraphRecord* records() const noexcept { return records_.data(); }
   std::span<const std::int32_t> index_of(TaskId id) const;
   const Kernel& kernel_of(TaskId id) const { return kernels_[records_[id].kernel]; }
   const TaskOptions& options(TaskId id) const { return option_pool_[option_index_[id]]; }
