@@ -82,7 +82,7 @@ void measure_once(const std::string& shape, int n, Executor& exec, Figures& f) {
 int main(int argc, char** argv) {
   const bool quick = bench::has_flag(argc, argv, "--quick");
   const int n = static_cast<int>(bench::flag_value(argc, argv, "--tasks", quick ? 100000 : 1000000));
-  const int reps = static_cast<int>(bench::flag_value(argc, argv, "--reps", quick ? 5 : 7));
+  const int reps = static_cast<int>(bench::flag_value(argc, argv, "--reps", quick ? 5 : 11));
   const int threads = static_cast<int>(bench::flag_value(argc, argv, "--threads", 0));
 
   struct Impl {
@@ -110,12 +110,17 @@ int main(int argc, char** argv) {
     const int tasks = shape == "work-10us" ? work_n : n;
     const std::string case_name = shape + "-" + std::to_string(tasks);
     std::vector<Figures> figures(impls.size());
-    // Alternate off and on within each repetition, so drift on a shared machine hits both alike.
+    // Alternate off and on within each repetition, so drift on a shared machine hits both alike, and reverse
+    // the order every other repetition, so that what one run leaves behind (the allocator's free lists, the
+    // recording it keeps) does not always fall on the same neighbour.
     for (std::size_t i = 0; i < impls.size(); ++i)
       measure_once(shape, tasks, *impls[i].exec, figures[i]);  // warm-up
     for (auto& f : figures) f = {};
     for (int r = 0; r < reps; ++r) {
-      for (std::size_t i = 0; i < impls.size(); ++i) measure_once(shape, tasks, *impls[i].exec, figures[i]);
+      for (std::size_t k = 0; k < impls.size(); ++k) {
+        const std::size_t i = r % 2 == 0 ? k : impls.size() - 1 - k;
+        measure_once(shape, tasks, *impls[i].exec, figures[i]);
+      }
     }
     for (std::size_t i = 0; i < impls.size() && report; ++i) {
       bench::emit("tracing", impls[i].name, case_name, "per_task", bench::median(figures[i].per_task), "us");

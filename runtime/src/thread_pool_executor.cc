@@ -693,7 +693,7 @@ class ThreadPoolExecutor final : public Executor {
         groups_.describe(trace);
         trace.group_done = std::move(group_samples_.samples());
       }
-      // Assembled when first looked at; the run only keeps the raw events and a copy of the keys.
+      // Assembled when first looked at; the run only keeps the raw events and the graph's keys (shared).
       result.trace = make_pending_trace_ref(
           detail::defer(std::move(trace), graph, recorders_, scale_, std::move(resources_.samples()), pool_));
     }

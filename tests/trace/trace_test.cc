@@ -261,7 +261,7 @@ TEST(Trace, ARecordingOfAGraphThatGrewAfterwardsNamesTheTasksAsTheyWere) {
 
 TEST(Trace, ARecordingOutlivesItsGraphAndIsAssembledOnce) {
   auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
-  Recorded first = run_recorded(*exec, 64);  // its graph is gone: the recording kept a copy of the keys
+  Recorded first = run_recorded(*exec, 64);  // its graph is gone: the recording keeps the graph's keys
   Recorded second = run_recorded(*exec, 64);
   ASSERT_TRUE(first.result.trace);
   ASSERT_TRUE(second.result.trace);
