@@ -126,6 +126,10 @@ void ThreadRecorder::begin(const Graph& graph, const Plan& plan, int thread, std
   keys_ = nullptr;
   plan_ = &plan;
   thread_ = thread;
+  reset(cap, expected, pool);
+}
+
+void ThreadRecorder::reset(std::size_t cap, std::size_t expected, RecordingPool* pool) {
   cap_ = std::max<std::size_t>(cap, 1);
   stride_ = 1;
   phase_ = 0;
@@ -165,19 +169,7 @@ void ThreadRecorder::begin_replay(const Graph::Keys& keys, std::size_t cap, std:
   keys_ = &keys;
   plan_ = nullptr;
   thread_ = 0;
-  cap_ = std::max<std::size_t>(cap, 1);
-  stride_ = 1;
-  phase_ = 0;
-  dropped_ = 0;
-  idle_ = 0;
-  if (pool != nullptr && events_.capacity() == 0) events_ = pool->take_events();
-  by_name_.clear();
-  if (events_.size() < std::min(cap_, expected)) events_.resize(std::min(cap_, expected));
-  data_ = events_.data();
-  n_ = 0;
-  room_ = std::min(cap_, events_.size());
-  batch_ = 0;
-  limit_ = 1;
+  reset(cap, expected, pool);
 }
 
 void ThreadRecorder::span(std::uint32_t first, std::uint32_t last, std::uint64_t start, std::uint64_t end,
@@ -511,15 +503,26 @@ RankRecording collect(std::vector<ThreadRecorder>& threads, const TickScale& sca
   return out;
 }
 
-std::unique_ptr<PendingTrace> defer(RunTrace&& base, const Graph& graph, std::vector<ThreadRecorder>& threads,
-                                    const TickScale& scale, std::vector<ResourceSample>&& resources,
-                                    const std::shared_ptr<RecordingPool>& pool) {
+namespace {
+
+// A pending trace for a local run, and its one rank's recording (times in the scale's ticks).
+std::unique_ptr<PendingTrace> pending_local(RunTrace&& base, const TickScale& scale,
+                                            const std::shared_ptr<RecordingPool>& pool, RankRecording& rec) {
   auto pending = std::make_unique<PendingTrace>();
   pending->base = std::move(base);
   pending->pool = pool;
-  RankRecording rec;
   rec.origin = scale.origin;
   rec.seconds_per_tick = scale.seconds_per_tick;
+  return pending;
+}
+
+}  // namespace
+
+std::unique_ptr<PendingTrace> defer(RunTrace&& base, const Graph& graph, std::vector<ThreadRecorder>& threads,
+                                    const TickScale& scale, std::vector<ResourceSample>&& resources,
+                                    const std::shared_ptr<RecordingPool>& pool) {
+  RankRecording rec;
+  auto pending = pending_local(std::move(base), scale, pool, rec);
   std::unordered_map<std::string, KindTotals> totals;
   std::size_t events = 0;
   for (ThreadRecorder& t : threads) {
@@ -555,12 +558,8 @@ std::unique_ptr<PendingTrace> defer_sync(RunTrace&& base, const Graph& graph, co
                                          SyncRecorder& sync, const TickScale& scale,
                                          std::vector<ResourceSample>&& resources,
                                          const std::shared_ptr<RecordingPool>& pool) {
-  auto pending = std::make_unique<PendingTrace>();
-  pending->base = std::move(base);
-  pending->pool = pool;
   RankRecording rec;
-  rec.origin = scale.origin;
-  rec.seconds_per_tick = scale.seconds_per_tick;
+  auto pending = pending_local(std::move(base), scale, pool, rec);
   rec.tasks.emplace_back();  // the replay fills the thread's list, sample flag, totals and time
   rec.sampled.push_back(0);
   rec.thread_times.push_back(ThreadTime{});

@@ -241,6 +241,7 @@ class alignas(64) ThreadRecorder {
     }
     slow(RawTask{p, g, start, end, bytes});
   }
+  void reset(std::size_t cap, std::size_t expected, RecordingPool* pool);  // begin()'s sizing and counters
   void slow(const RawTask& e);
   void close(std::uint64_t now);
   void halve();
