@@ -235,6 +235,42 @@ TEST(Trace, ASyncRunWithMoreClockReadsThanTheCapStaysBoundedAndExact) {
   }
 }
 
+// A run of a small part of a large graph keeps only its own tasks' keys (renumbered): the events, kept
+// compact or made during the run past the cap, must still name the right tasks, on both local executors.
+TEST(Trace, ARunOfASmallPartOfALargeGraphNamesItsTasks) {
+  Graph g;
+  const KernelId k =
+      g.kernel([](const TaskContext& ctx) { return Value::of(static_cast<double>(ctx.index()[0])); });
+  std::vector<TaskId> all;
+  for (int i = 0; i < 20000; ++i) all.push_back(g.add(g.name(i % 2 == 0 ? "even" : "odd"), {i}, k, {}));
+  std::vector<TaskId> some;
+  for (int i = 100; i < 160; ++i) some.push_back(all[static_cast<std::size_t>(i)]);
+  Plan plan = Plan::build(g, some, {.cull = true, .fuse = false});
+  ASSERT_EQ(plan.size(), 60u);
+  for (int kind = 0; kind < 2; ++kind) {
+    for (std::size_t cap : {std::size_t{1000}, std::size_t{8}}) {
+      ExecutorOptions options{.threads = 2, .record = {.enabled = true, .max_events = cap}};
+      auto exec = kind == 0 ? make_sync_executor(options) : make_thread_pool_executor(options);
+      RunResult r = exec->run(g, plan);
+      ASSERT_TRUE(r.trace);
+      const RunTrace& t = *r.trace;
+      EXPECT_EQ(t.tasks_sampled, cap < 60) << kind << " " << cap;
+      if (cap >= 60) {
+        EXPECT_EQ(t.tasks.size(), 60u);
+      }
+      for (const TaskEvent& e : t.tasks) {
+        const int i = static_cast<int>(plan.result_task(e.task));
+        EXPECT_EQ(t.key_of(e),
+                  "('" + std::string(i % 2 == 0 ? "even" : "odd") + "', " + std::to_string(i) + ")")
+            << kind << " " << cap;
+      }
+      std::uint64_t counted = 0;
+      for (const KindSummary& ks : t.kind_summary) counted += ks.count;
+      EXPECT_EQ(counted, 60u) << kind << " " << cap;
+    }
+  }
+}
+
 // The recording shares the graph's key arrays (Graph::keys) until it is assembled: a graph that grows in the
 // meantime must not change the names it gives.
 TEST(Trace, ARecordingOfAGraphThatGrewAfterwardsNamesTheTasksAsTheyWere) {
