@@ -181,13 +181,12 @@ void ThreadRecorder::span(std::uint32_t first, std::uint32_t last, std::uint64_t
     std::uint64_t b = 0;
     if (bytes != bytes_end && bytes->task == p) b = (bytes++)->bytes;
     const std::uint64_t e = p + 1 == last ? end : t + each;  // the last one takes the rounding
-    put(p, graph_task[p], t, e, b);
+    put(p, graph_task != nullptr ? graph_task[p] : plan_->result_task(p), t, e, b);
     t = e;
   }
 }
 
 void SyncRecorder::begin(const Graph& graph, const Plan& plan, std::size_t cap, ThreadRecorder* out) {
-  graph_ = &graph;
   plan_ = &plan;
   names_.begin(graph, plan);
   out_ = out;
@@ -216,12 +215,8 @@ void SyncRecorder::close() {
 void SyncRecorder::flush() {
   const ThreadRecorder::TaskBytes* b = bytes_.data();
   const ThreadRecorder::TaskBytes* const b_end = b + bytes_.size();
-  // The plan's result tasks, a few at a time (span() wants them by plan task).
-  std::vector<TaskId> names;
   for (const Read& r : reads_) {
-    names.resize(r.task);
-    for (std::uint32_t p = first_; p < r.task; ++p) names[p] = plan_->result_task(p);
-    out_->span(first_, r.task, mark_, r.at, b, b_end, names.data());
+    out_->span(first_, r.task, mark_, r.at, b, b_end, nullptr);  // named from the plan: the run goes on
     first_ = r.task;
     mark_ = r.at;
   }

@@ -216,7 +216,8 @@ class alignas(64) ThreadRecorder {
 
   // Plan tasks first..last-1 ran one after another between the reads `start` and `end` (ticks), each taking
   // an even share; bytes of those with any are the next entries of [bytes, bytes_end) (in task order), which
-  // the cursor passes; graph_task[p] names p. Appended as events, past the cap as sampled (as during a run).
+  // the cursor passes; graph_task[p] names p (null: the plan's, during a run). Appended as events, past the
+  // cap as sampled (as during a run).
   struct TaskBytes {
     std::uint32_t task;
     std::uint64_t bytes;
@@ -335,7 +336,6 @@ class SyncRecorder {
  private:
   void close();
 
-  const Graph* graph_ = nullptr;
   const Plan* plan_ = nullptr;
   TaskNames names_;
   ThreadRecorder* out_ = nullptr;
