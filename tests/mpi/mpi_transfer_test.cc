@@ -171,10 +171,12 @@ TEST(MpiTransfer, AFailureWhileChunksAreInFlightLeavesNothingBehind) {
   // Workers fetch from each other when one reader fails: the stopped workers must keep answering requests
   // until all of them confirmed, and no request or answer may linger into the next run.
   if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  // 256 KiB chunks are requested two-sided, 8 KiB ones pushed by their owners (push_bytes).
   for (TransferMode mode : {TransferMode::kTwoSided, TransferMode::kAuto}) {
     auto exec = make_mpi_executor({.transfer = mode});
-    for (int round = 0; round < 3; ++round) {
-      Ring bad = ring(24, 1 << 15, 5 + round);
+    for (int round = 0; round < 6; ++round) {
+      const std::size_t doubles = round % 2 == 0 ? 1 << 15 : 1 << 10;
+      Ring bad = ring(24, doubles, 5 + round);
       try {
         exec->run(bad.g, Plan::build(bad.g, bad.outs));
         ADD_FAILURE() << "expected TaskError";
@@ -182,10 +184,10 @@ TEST(MpiTransfer, AFailureWhileChunksAreInFlightLeavesNothingBehind) {
         EXPECT_EQ(e.code(), ErrorCode::kIo);
         EXPECT_THAT(e.original_message(), HasSubstr("disk gone"));
       }
-      Ring good = ring(24, 1 << 15, -1);
+      Ring good = ring(24, doubles, -1);
       RunResult result = exec->run(good.g, Plan::build(good.g, good.outs));
       for (int i = 0; i < 24; ++i) {
-        ASSERT_EQ(result.outputs[static_cast<std::size_t>(i)].get<double>(), ring_sum(1 << 15, i)) << i;
+        ASSERT_EQ(result.outputs[static_cast<std::size_t>(i)].get<double>(), ring_sum(doubles, i)) << i;
       }
     }
   }
@@ -317,7 +319,9 @@ TEST(MpiTransfer, SmallResultsTravelWithTheAssignmentInsteadOfBeingFetched) {
       EXPECT_EQ(w.bytes_from[static_cast<std::size_t>(maker)], bytes);
       EXPECT_EQ(w.bytes_inline, inlined ? bytes : 0) << bytes << " bytes";
       EXPECT_EQ(w.bytes_rma + w.bytes_two_sided, inlined ? 0 : bytes) << bytes << " bytes";
-      EXPECT_EQ(w.gets + w.requests, inlined ? 0u : 1u) << bytes << " bytes";
+      // Two-sided, results this small are pushed by their owner (push_bytes): no request either.
+      EXPECT_EQ(w.bytes_pushed, inlined ? 0 : w.bytes_two_sided) << bytes << " bytes";
+      EXPECT_EQ(w.gets + w.requests + (w.bytes_pushed > 0 ? 1u : 0u), inlined ? 0u : 1u) << bytes << " bytes";
     }
   }
 }
@@ -370,6 +374,84 @@ TEST(MpiTransfer, InlineBytesPastTheCapAreRefusedOnEveryRank) {
   }
   auto exec = make_mpi_executor({.inline_bytes = std::size_t{64} << 10});  // the cap itself is fine
   EXPECT_EQ(exec->ranks(), world_size());
+  try {
+    auto pushing = make_mpi_executor({.push_bytes = (std::size_t{64} << 10) + 1});
+    FAIL() << "a push_bytes past 64 KiB was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_THAT(e.what(), HasSubstr("push_bytes"));
+  }
+}
+
+TEST(MpiTransfer, SmallResultsArePushedToTwoSidedReadersOncePerWorker) {
+  // Two-sided, a result of at most push_bytes goes to each worker that reads it, unasked and once, however
+  // many of its tasks read it; one byte more and it is requested; push_bytes = 0 requests everything. The
+  // values are the same whichever way they came, run after run (the push may come before or after the
+  // assignment that needs it).
+  if (world_size() < 3) GTEST_SKIP() << "needs two workers";
+  const int maker = world_size() - 1;
+  const std::size_t cap = std::size_t{64} << 10;
+  const std::vector<std::size_t> sizes = {8, 4096, cap, cap + 1};
+  auto pattern = [](std::size_t i, std::size_t s) { return static_cast<std::byte>(i * 7 + s); };
+  Graph g;
+  std::vector<TaskId> outs;
+  for (std::size_t s = 0; s < sizes.size(); ++s) {
+    const std::size_t bytes = sizes[s];
+    const TaskId make = g.add(
+        TaskKey{"make", {static_cast<std::int64_t>(s)}},
+        [bytes, s, pattern](const TaskContext&) {
+          Buffer b = Buffer::allocate(bytes);
+          for (std::size_t i = 0; i < bytes; ++i) b.data()[i] = pattern(i, s);
+          return Value::of(std::move(b));
+        },
+        {}, TaskOptions{.rank = maker});
+    for (int reader = 1; reader <= maker; ++reader) {
+      for (int k = 0; k < 3; ++k) {
+        outs.push_back(g.add(
+            TaskKey{"read", {static_cast<std::int64_t>(s), reader, k}},
+            [s, pattern](const TaskContext& ctx) {
+              const Buffer& b = ctx.input<Buffer>(0);
+              std::uint64_t wrong = 0;
+              for (std::size_t i = 0; i < b.size(); ++i) wrong += b.data()[i] != pattern(i, s) ? 1 : 0;
+              return Value::of(static_cast<std::int64_t>(b.size() * 1000 + wrong));
+            },
+            {make}, TaskOptions{.rank = reader}));
+      }
+    }
+  }
+  std::uint64_t all = 0;
+  std::uint64_t small = 0;
+  for (std::size_t bytes : sizes) {
+    all += bytes;
+    small += bytes <= cap ? bytes : 0;
+  }
+  for (std::size_t push : {cap, std::size_t{0}}) {
+    auto exec =
+        make_mpi_executor({.transfer = TransferMode::kTwoSided, .inline_bytes = 0, .push_bytes = push});
+    for (int round = 0; round < 4; ++round) {
+      RunResult r = exec->run(g, Plan::build(g, outs));
+      std::size_t i = 0;
+      for (std::size_t s = 0; s < sizes.size(); ++s) {
+        for (int n = 0; n < 3 * maker; ++n, ++i) {
+          ASSERT_EQ(r.outputs[i].get<std::int64_t>(), static_cast<std::int64_t>(sizes[s] * 1000))
+              << sizes[s] << " bytes, push_bytes " << push;
+        }
+      }
+      std::uint64_t served = 0;
+      for (const WorkerStats& w : r.stats.workers) {
+        served += w.bytes_served;
+        if (w.rank == maker) {
+          EXPECT_EQ(w.bytes_fetched, 0u);
+          continue;
+        }
+        EXPECT_EQ(w.bytes_fetched, all) << "rank " << w.rank << ", push_bytes " << push;
+        EXPECT_EQ(w.bytes_two_sided, all) << "rank " << w.rank;
+        EXPECT_EQ(w.bytes_pushed, push > 0 ? small : 0) << "rank " << w.rank << ", push_bytes " << push;
+        EXPECT_EQ(w.requests, push > 0 ? 1u : sizes.size()) << "rank " << w.rank << ", push_bytes " << push;
+      }
+      EXPECT_EQ(served, all * static_cast<std::uint64_t>(maker - 1));
+    }
+  }
 }
 
 TEST(MpiTransfer, TasksRunOnTheNodeHoldingMostOfTheirInputs) {

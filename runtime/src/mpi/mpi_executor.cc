@@ -177,8 +177,9 @@ std::string type_name_of_tag(std::uint64_t tag) {
 class Scheduler {
  public:
   Scheduler(const Graph& graph, const Plan& plan, MPI_Comm comm, int ranks, const std::vector<int>& threads,
-            const std::vector<int>& node_of, int tasks_per_thread, const RecordOptions& record,
-            const ProgressOptions& progress, Clock::time_point origin, const MemoryOptions& memory)
+            const std::vector<int>& node_of, const std::vector<int>& rma_group, std::size_t push_bytes,
+            int tasks_per_thread, const RecordOptions& record, const ProgressOptions& progress,
+            Clock::time_point origin, const MemoryOptions& memory)
       : record_(record),
         progress_(progress),
         observed_(record.enabled || progress.callback != nullptr),
@@ -200,6 +201,10 @@ class Scheduler {
         capacity_(static_cast<std::size_t>(workers_)),
         threads_(static_cast<std::size_t>(workers_)),
         node_(node_of.begin() + 1, node_of.end()),
+        rma_group_(rma_group.begin() + 1, rma_group.end()),
+        push_bytes_(push_bytes),
+        push_out_(static_cast<std::size_t>(workers_)),
+        push_count_(static_cast<std::size_t>(workers_), 0),
         mean_seconds_(static_cast<std::size_t>(workers_), -1.0),
         assign_out_(static_cast<std::size_t>(workers_)),
         release_out_(static_cast<std::size_t>(workers_)),
@@ -503,7 +508,13 @@ class Scheduler {
         auto in = inline_.empty() ? inline_.end() : inline_.find(d);
         if (in == inline_.end() ||
             std::find(in->second.sent.begin(), in->second.sent.end(), w) != in->second.sent.end()) {
-          put(out, loc_[d]);
+          if (push(d, w)) {
+            Location l = loc_[d];
+            l.flags |= kPushed;
+            put(out, l);
+          } else {
+            put(out, loc_[d]);
+          }
           continue;
         }
         in->second.sent.push_back(w);
@@ -516,6 +527,27 @@ class Scheduler {
       ++assign_count_[wi(w)];
       t = joins ? next : kNone;
     }
+  }
+
+  // Whether result d goes to worker w unasked (MpiExecutorOptions::push_bytes): if so, orders its owner to
+  // send it. Only between workers that fetch two-sided, only from memory, once per worker and result (the
+  // reader counts what it was told to expect, so a second push would be waited for, not lost).
+  bool push(std::uint32_t d, int w) {
+    const Location& l = loc_[d];
+    const int owner = where_[d];
+    if (l.bytes == 0 || l.bytes > push_bytes_ || l.tag == 0) return false;
+    if ((l.flags & (kNotEncodable | kNotPublished | kSpilled)) != 0) return false;
+    if (spill_at_ > 0 && spill_state_[d] != kInMemory) return false;
+    const int group = rma_group_[wi(owner)];
+    if (group >= 0 && group == rma_group_[wi(w)]) return false;
+    if (holds_in_memory(w, d)) return false;
+    std::vector<int>& to = pushed_[d];
+    if (std::find(to.begin(), to.end(), w) != to.end()) return false;
+    to.push_back(w);
+    push_out_[wi(owner)].put(d);
+    push_out_[wi(owner)].put(static_cast<std::int32_t>(w));
+    ++push_count_[wi(owner)];
+    return true;
   }
 
   void schedule() {
@@ -538,6 +570,7 @@ class Scheduler {
   void release(std::uint32_t d) {
     state_[d] = kReleased;
     if (!inline_.empty()) forget_inline(d);
+    if (!pushed_.empty()) pushed_.erase(d);
     auto add = [&](int w, std::uint64_t bytes) {
       release_out_[wi(w)].put(d);
       ++release_count_[wi(w)];
@@ -688,6 +721,7 @@ class Scheduler {
         auto& holders = replicas_[d];
         holders.erase(std::find(holders.begin(), holders.end(), w));
         if (auto in = inline_.find(d); in != inline_.end()) std::erase(in->second.sent, w);
+        if (auto p = pushed_.find(d); p != pushed_.end()) std::erase(p->second, w);
         held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], loc_[d].bytes);
       }
       spill_out_[wi(w)].put(d);
@@ -717,25 +751,29 @@ class Scheduler {
   }
 
   void flush() {
+    auto send = [&](int w, Msg kind, WireWriter& body, std::uint32_t& count) {
+      if (count == 0) return;
+      WireWriter out;
+      out.put(static_cast<std::uint8_t>(kind));
+      out.put(count);
+      out.put_bytes(body.bytes().data(), body.size());
+      msg_.send(w + 1, std::move(out.bytes()));
+      body.clear();
+      count = 0;
+    };
+    // Push orders first: the owner's bytes then travel while the readers' assignments do.
+    for (int w = 0; w < workers_; ++w) {
+      send(w, Msg::kPush, push_out_[static_cast<std::size_t>(w)], push_count_[static_cast<std::size_t>(w)]);
+    }
     for (int w = 0; w < workers_; ++w) {
       const auto i = static_cast<std::size_t>(w);
-      auto send = [&](Msg kind, WireWriter& body, std::uint32_t& count) {
-        if (count == 0) return;
-        WireWriter out;
-        out.put(static_cast<std::uint8_t>(kind));
-        out.put(count);
-        out.put_bytes(body.bytes().data(), body.size());
-        msg_.send(w + 1, std::move(out.bytes()));
-        body.clear();
-        count = 0;
-      };
       // Assignments before releases: a released result is never an input of a later assignment, and keeping
       // this order lets a worker drop it only after starting what it was assigned.
-      send(Msg::kAssign, assign_out_[i], assign_count_[i]);
-      send(Msg::kRelease, release_out_[i], release_count_[i]);
+      send(w, Msg::kAssign, assign_out_[i], assign_count_[i]);
+      send(w, Msg::kRelease, release_out_[i], release_count_[i]);
       if (spill_at_ > 0) {
         if (held_bytes_[i] > spill_at_) spill_some(w + 1);
-        send(Msg::kSpill, spill_out_[i], spill_count_[i]);
+        send(w, Msg::kSpill, spill_out_[i], spill_count_[i]);
       }
     }
   }
@@ -834,6 +872,11 @@ class Scheduler {
   std::vector<int> capacity_;
   std::vector<int> threads_;
   std::vector<int> node_;             // node id (its lowest rank) by worker index
+  std::vector<int> rma_group_;        // by worker index: equal values >= 0 fetch one-sided from each other
+  const std::uint64_t push_bytes_;    // MpiExecutorOptions::push_bytes
+  std::vector<WireWriter> push_out_;  // per owner: kPush entries of this round
+  std::vector<std::uint32_t> push_count_;
+  std::unordered_map<std::uint32_t, std::vector<int>> pushed_;  // result -> workers it was pushed to
   std::vector<double> mean_seconds_;  // moving average of task run time per worker (-1: none yet)
   std::vector<WireWriter> assign_out_;
   std::vector<WireWriter> release_out_;
@@ -1024,6 +1067,21 @@ class Worker {
       drain_after_abort(buf, backoff);
     } else {
       stop_threads();
+      // Pushes of results this worker got another way may still be on their way: take them, so that their
+      // senders' sends complete.
+      while (pushes_expected_ > 0) {
+        int source = 0;
+        if (msg_.poll(buf, source)) {
+          if (static_cast<Msg>(buf.at(0)) == Msg::kPushData) {
+            std::lock_guard lock(mu_);
+            handle(buf, source, nullptr);
+          }
+          backoff.reset();
+        } else {
+          msg_.progress();
+          backoff.pause();
+        }
+      }
     }
     wait_serves(kNone);
     msg_.wait_all();
@@ -1112,7 +1170,9 @@ class Worker {
       case Msg::kRelease: {
         const auto n = r.get<std::uint32_t>();
         for (std::uint32_t i = 0; i < n; ++i) {
-          auto it = held_.find(r.get<std::uint32_t>());
+          const auto t = r.get<std::uint32_t>();
+          if (!early_pushes_.empty()) early_pushes_.erase(t);  // pushed, but it came another way
+          auto it = held_.find(t);
           if (it == held_.end()) continue;
           wait_serves(it->first);  // the reader has its bytes, but MPI may not have let go of ours yet
           held_bytes_ -= it->second.block.bytes;
@@ -1158,6 +1218,22 @@ class Worker {
         serve(t, r.get<std::uint64_t>(), source);
         break;
       }
+      case Msg::kPush: {
+        const auto n = r.get<std::uint32_t>();
+        for (std::uint32_t i = 0; i < n; ++i) {
+          const auto t = checked(r.get<std::uint32_t>());
+          push(t, r.get<std::int32_t>());
+        }
+        break;
+      }
+      case Msg::kPushData: {
+        const auto t = checked(r.get<std::uint32_t>());
+        const bool here = r.get<std::uint8_t>() != 0;
+        const auto bytes = r.get<std::uint64_t>();
+        const std::byte* data = here ? r.get_view(bytes) : nullptr;
+        on_pushed(t, here, bytes, data);
+        break;
+      }
       default:
         throw_error(ErrorCode::kInternal, "worker ", rank_, " got unexpected message ",
                     static_cast<int>(kind));
@@ -1182,6 +1258,11 @@ class Worker {
       rem.dep = checked(r.get<std::uint32_t>());
       rem.rank = r.get<std::int32_t>();
       rem.where = get_location(r);
+      if (rem.where.flags & kPushed) {
+        rem.where.flags &= static_cast<std::uint8_t>(~kPushed);
+        rem.pushed = true;
+        ++pushes_expected_;  // it comes whatever this worker holds by then
+      }
       if (rem.where.flags & kInline) {
         rem.where.flags &= static_cast<std::uint8_t>(~kInline);
         const auto k = r.get<std::uint32_t>();
@@ -1257,21 +1338,25 @@ class Worker {
     f.owner = rem.rank;
     f.bytes = rem.where.bytes;
     const int target = rma_target_[static_cast<std::size_t>(rem.rank)];
-    if (target < 0 || (rem.where.flags & kSpilled) != 0) {
-      // Receives first, so the answer lands in place instead of in MPI's unexpected-message buffers.
+    if (rem.pushed) {
+      // Its owner sends it on the scheduler's order (kPush): it may be here already.
       f.two_sided = true;
-      for (std::size_t off = 0; off < rem.where.bytes; off += kMaxGet) {
-        const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, rem.where.bytes - off));
-        MPI_Request req;
-        TESSERA_MPI_CHECK(MPI_Irecv(f.destination + off, n, MPI_BYTE, rem.rank, kChunkDataTag, comm_, &req));
-        f.requests.push_back(req);
+      stats_.bytes_two_sided += rem.where.bytes;
+      stats_.bytes_fetched += rem.where.bytes;
+      stats_.bytes_from[static_cast<std::size_t>(rem.rank)] += rem.where.bytes;
+      fetching_.insert(rem.dep);
+      auto early = early_pushes_.find(rem.dep);
+      if (early == early_pushes_.end()) {
+        awaiting_push_.emplace(rem.dep, std::move(f));
+        return false;
       }
-      WireWriter ask;
-      ask.put(static_cast<std::uint8_t>(Msg::kRequest));
-      ask.put(rem.dep);
-      ask.put(rem.where.bytes);
-      msg_.send(rem.rank, std::move(ask.bytes()));
-      ++stats_.requests;
+      EarlyPush e = std::move(early->second);
+      early_pushes_.erase(early);
+      return take_push(f, e.here, e.bytes.size(), e.bytes.data());
+    }
+    if (target < 0 || (rem.where.flags & kSpilled) != 0) {
+      f.two_sided = true;
+      request(f);
       stats_.bytes_two_sided += rem.where.bytes;
     } else {
       // No MPI_Win_sync here: the owner synced after storing (publish) and the bytes land in memory outside
@@ -1293,6 +1378,91 @@ class Worker {
     fetching_.insert(rem.dep);
     fetches_.push_back(std::move(f));
     return false;
+  }
+
+  // Asks the owner of f's result for it (two-sided): receives first, so the answer lands in place instead of
+  // in MPI's unexpected-message buffers.
+  void request(Fetch& f) {
+    for (std::size_t off = 0; off < f.bytes; off += kMaxGet) {
+      const auto n = static_cast<int>(std::min<std::uint64_t>(kMaxGet, f.bytes - off));
+      MPI_Request req;
+      TESSERA_MPI_CHECK(MPI_Irecv(f.destination + off, n, MPI_BYTE, f.owner, kChunkDataTag, comm_, &req));
+      f.requests.push_back(req);
+    }
+    WireWriter ask;
+    ask.put(static_cast<std::uint8_t>(Msg::kRequest));
+    ask.put(f.dep);
+    ask.put(f.bytes);
+    msg_.send(f.owner, std::move(ask.bytes()));
+    ++stats_.requests;
+  }
+
+  // Owner, comm thread, caller holds mu_: sends result t to `reader` unasked (kPush). Always answers, so that
+  // the reader, which waits for every push it was told of, is never left waiting; "not here" if t is not in
+  // memory here (the reader then requests it, and it is served from the spill file).
+  void push(std::uint32_t t, int reader) {
+    if (reader < 1 || reader >= static_cast<int>(rma_target_.size()) || reader == rank_) {
+      throw_error(ErrorCode::kInternal, "asked to push the result of plan task ", t, " to rank ", reader);
+    }
+    auto it = held_.find(t);
+    const bool here = it != held_.end() && it->second.block.data != nullptr && it->second.block.bytes > 0;
+    const std::uint64_t bytes = here ? it->second.block.bytes : 0;
+    WireWriter out;
+    out.put(static_cast<std::uint8_t>(Msg::kPushData));
+    out.put(t);
+    out.put<std::uint8_t>(here ? 1 : 0);
+    out.put(bytes);
+    if (here) out.put_bytes(it->second.block.data, bytes);
+    msg_.send(reader, std::move(out.bytes()));
+    stats_.bytes_served += bytes;
+  }
+
+  // Reader, comm thread, caller holds mu_: a pushed result arrived (data: `bytes` bytes inside the message).
+  void on_pushed(std::uint32_t t, bool here, std::uint64_t bytes, const std::byte* data) {
+    --pushes_expected_;
+    auto a = awaiting_push_.find(t);
+    if (a != awaiting_push_.end()) {
+      Fetch f = std::move(a->second);
+      awaiting_push_.erase(a);
+      take_push(f, here, bytes, data);
+      return;
+    }
+    // Before its assignment (the owner was quicker), or here already by another way (then dropped).
+    if (held_.count(t) != 0 || fetching_.count(t) != 0) return;
+    EarlyPush& e = early_pushes_[t];
+    e.here = here;
+    e.bytes.assign(data, data + (here ? bytes : 0));
+  }
+
+  // Completes fetch f with pushed bytes, or asks for them if the owner did not have them (caller holds mu_);
+  // returns true if f is complete.
+  bool take_push(Fetch& f, bool here, std::uint64_t bytes, const std::byte* data) {
+    if (!here || bytes != f.bytes) {
+      if (here) {
+        throw_error(ErrorCode::kInternal, "rank ", f.owner, " pushed ", bytes, " bytes for the result of ",
+                    graph_.key_string(plan_.result_task(f.dep)), ", said ", f.bytes);
+      }
+      request(f);
+      fetches_.push_back(std::move(f));
+      return false;
+    }
+    std::memcpy(f.destination, data, bytes);
+    stats_.bytes_pushed += bytes;
+    complete(f, Clock::now());
+    return true;
+  }
+
+  // A fetch has its bytes (caller holds mu_): hold the copy and start what waited for it.
+  void complete(Fetch& f, Clock::time_point now) {
+    if (record_.enabled) {
+      transfers_.add(TransferEvent{f.dep, f.owner, rank_, since_origin(f.started), since_origin(now), f.bytes,
+                                   f.two_sided});
+    }
+    stats_.fetch_seconds += std::chrono::duration<double>(now - f.started).count();
+    fetching_.erase(f.dep);
+    hold_copy(f.dep, finish_fetch(f));
+    satisfy(f.dep);
+    work_cv_.notify_all();
   }
 
   static Value finish_fetch(Fetch& f) {
@@ -1329,17 +1499,8 @@ class Worker {
       fetches_.pop_back();
       if (f.two_sided) check_answer(f);
       const auto now = Clock::now();
-      const double seconds = std::chrono::duration<double>(now - f.started).count();
-      if (record_.enabled) {
-        transfers_.add(TransferEvent{f.dep, f.owner, rank_, since_origin(f.started), since_origin(now),
-                                     f.bytes, f.two_sided});
-      }
       std::lock_guard lock(mu_);
-      stats_.fetch_seconds += seconds;
-      fetching_.erase(f.dep);
-      hold_copy(f.dep, finish_fetch(f));
-      satisfy(f.dep);
-      work_cv_.notify_all();
+      complete(f, now);
     }
     return any;
   }
@@ -1539,7 +1700,13 @@ class Worker {
       while (!abort_done_ && msg_.poll(buf, source)) {
         active = true;
         const auto kind = static_cast<Msg>(buf.at(0));
-        if (kind == Msg::kRequest || kind == Msg::kAbortDone) {
+        if (kind == Msg::kPushData) {
+          // Its bytes are dropped; the count says when nothing more is on its way to this worker.
+          WireReader r(buf.data(), buf.size());
+          r.get<std::uint8_t>();
+          awaiting_push_.erase(r.get<std::uint32_t>());
+          --pushes_expected_;
+        } else if (kind == Msg::kRequest || kind == Msg::kPush || kind == Msg::kAbortDone) {
           std::lock_guard lock(mu_);
           handle(buf, source, nullptr);
         }
@@ -1561,7 +1728,7 @@ class Worker {
           ++i;
         }
       }
-      if (!confirmed && fetches_.empty()) {
+      if (!confirmed && fetches_.empty() && pushes_expected_ <= 0) {
         WireWriter out;
         out.put(static_cast<std::uint8_t>(Msg::kAborted));
         msg_.send(0, std::move(out.bytes()));
@@ -1788,15 +1955,24 @@ class Worker {
   const int rank_;
   const bool two_sided_peers_;  // some peer fetches from us by request
   std::atomic<std::uint64_t> published_{0};
-  Messenger msg_;                           // comm thread only
-  std::vector<Fetch> fetches_;              // comm thread only
-  std::vector<MPI_Status> statuses_;        // comm thread only
-  std::vector<Serve> serves_;               // comm thread only
-  std::vector<QueuedServe> queued_serves_;  // comm thread only
-  std::vector<std::uint32_t> read_back_;    // comm thread only: spilled results to read back
-  detail::SpillLog spill_log_;              // spill files written and read back, when recording
-  detail::SpillStore spill_;                // its destructor removes the spill files, however the run ends
-  bool abort_done_ = false;                 // comm thread only
+  Messenger msg_;               // comm thread only
+  std::vector<Fetch> fetches_;  // comm thread only
+  // Pushed results (kPush): fetches waiting for their bytes, bytes that came before the assignment naming
+  // them, and how many kPushData messages are still to come (the run is left only once none is).
+  struct EarlyPush {
+    bool here = false;
+    std::vector<std::byte> bytes;
+  };
+  std::unordered_map<std::uint32_t, Fetch> awaiting_push_;     // comm thread only
+  std::unordered_map<std::uint32_t, EarlyPush> early_pushes_;  // comm thread only
+  std::int64_t pushes_expected_ = 0;                           // comm thread only
+  std::vector<MPI_Status> statuses_;                           // comm thread only
+  std::vector<Serve> serves_;                                  // comm thread only
+  std::vector<QueuedServe> queued_serves_;                     // comm thread only
+  std::vector<std::uint32_t> read_back_;  // comm thread only: spilled results to read back
+  detail::SpillLog spill_log_;            // spill files written and read back, when recording
+  detail::SpillStore spill_;              // its destructor removes the spill files, however the run ends
+  bool abort_done_ = false;               // comm thread only
   int fetch_spins_ = 0;
   std::vector<Remote> remotes_;
   std::vector<std::uint32_t> seen_;
@@ -1836,6 +2012,11 @@ class MpiExecutor final : public Executor {
       throw_error(ErrorCode::kInvalidArgument, "MpiExecutorOptions::inline_bytes is ", options_.inline_bytes,
                   "; at most ", kMaxInlineBytes,
                   " (results that small travel inside the scheduler's messages; larger ones are fetched)");
+    }
+    if (options_.push_bytes > kMaxInlineBytes) {
+      throw_error(ErrorCode::kInvalidArgument, "MpiExecutorOptions::push_bytes is ", options_.push_bytes,
+                  "; at most ", kMaxInlineBytes,
+                  " (results that small are sent to their readers unasked; larger ones are requested)");
     }
     comm_ = Comm::dup(MPI_COMM_WORLD);
     rank_ = comm_.rank();
@@ -1880,8 +2061,9 @@ class MpiExecutor final : public Executor {
     std::uint64_t roots_withheld = 0;
     if (rank_ == 0) {
       TerminateNotice notice(plan.size());
-      Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, node_of_, options_.tasks_per_thread,
-                          options_.record, options_.progress, origin, options_.memory);
+      Scheduler scheduler(graph, plan, comm_.get(), size_, threads_, node_of_, rma_group_,
+                          options_.push_bytes, options_.tasks_per_thread, options_.record, options_.progress,
+                          origin, options_.memory);
       outcome = scheduler.run();
       peak_held = scheduler.peak_held_bytes();
       roots_withheld = scheduler.roots_withheld();
@@ -2005,6 +2187,14 @@ class MpiExecutor final : public Executor {
       }
     }
     if (rank_ == 0) std::fprintf(stderr, "tessera: data plane: %s (%s)\n", transfer_.c_str(), why.c_str());
+    // Which pairs fetch one-sided, for the scheduler (it has pairs fetching two-sided push small results).
+    int group = -1;
+    if (rma_target_[static_cast<std::size_t>(rank_)] >= 0) {
+      const bool all = std::all_of(rma_target_.begin(), rma_target_.end(), [](int t) { return t >= 0; });
+      group = all ? 0 : node_leader_ + 1;
+    }
+    rma_group_.assign(static_cast<std::size_t>(size_), -1);
+    TESSERA_MPI_CHECK(MPI_Allgather(&group, 1, MPI_INT, rma_group_.data(), 1, MPI_INT, comm_.get()));
   }
 
   // Same-node pairs keep one-sided gets where the node's ranks can share a window (shared memory usually
@@ -2274,8 +2464,8 @@ class MpiExecutor final : public Executor {
                         std::vector<std::uint64_t>& recorded_sizes) {
     // Per rank: threads, tasks, bytes fetched, gets, graph tasks, attempts, fetch time (ns), bytes published,
     // bytes by RMA, bytes two-sided, requests, bytes served, recording size (+1; 0: not recording), bytes
-    // spilled, bytes read back, bytes inline, then bytes fetched from each rank.
-    constexpr std::size_t kFixed = 16;
+    // spilled, bytes read back, bytes inline, bytes pushed, then bytes fetched from each rank.
+    constexpr std::size_t kFixed = 17;
     const std::size_t width = kFixed + static_cast<std::size_t>(size_);
     std::vector<std::uint64_t> mine(width, 0);
     if (worker != nullptr) {
@@ -2295,6 +2485,7 @@ class MpiExecutor final : public Executor {
       mine[13] = s.bytes_spilled;
       mine[14] = s.bytes_unspilled;
       mine[15] = s.bytes_inline;
+      mine[16] = s.bytes_pushed;
       std::copy(s.bytes_from.begin(), s.bytes_from.end(), mine.begin() + kFixed);
     }
     mine[12] = recorded;
@@ -2323,6 +2514,7 @@ class MpiExecutor final : public Executor {
       w.bytes_spilled = row[13];
       w.bytes_unspilled = row[14];
       w.bytes_inline = row[15];
+      w.bytes_pushed = row[16];
       w.bytes_from.assign(row + kFixed, row + width);
       w.binding = bindings_[static_cast<std::size_t>(r)];
       stats.plan_tasks += row[1];
@@ -2341,8 +2533,10 @@ class MpiExecutor final : public Executor {
   int rank_ = 0;
   int size_ = 1;
   int node_leader_ = 0;
-  Comm node_comm_;                 // the ranks sharing this node's memory (may carry the arena's window)
-  std::vector<int> node_of_;       // node id (its lowest rank) of every rank
+  Comm node_comm_;            // the ranks sharing this node's memory (may carry the arena's window)
+  std::vector<int> node_of_;  // node id (its lowest rank) of every rank
+  // Per rank: ranks with the same value >= 0 fetch from each other one-sided; -1: two-sided with every rank.
+  std::vector<int> rma_group_;
   std::vector<int> node_members_;  // their world ranks, by node rank
   std::vector<int> rma_target_;    // per world rank: its rank in the arena's window, -1: fetch two-sided
   std::string transfer_;           // RunStats::transfer

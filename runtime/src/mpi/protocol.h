@@ -13,6 +13,8 @@
 //     kFinish    u32 n, n x OutputInfo                                 all done: broadcast the outputs
 //     kAbort     ErrorInfo                                             a task failed: stop, then report
 //     kAbortDone (empty)                                               every worker stopped: leave the run
+//     kPush      u32 n, n x { u32 task, i32 reader }                   send these results of yours to these
+//                                                                      readers unasked (see kPushData)
 //   worker -> scheduler
 //     kComplete  u32 n, n x { u32 task, Location, [u32 k, k bytes],   finished; r = results fetched as copies;
 //                             f32 seconds, u32 r, r x u32 dep }      the bytes follow when Location has kInline
@@ -28,6 +30,10 @@
 //   with its completion and on with the first assignment of a reader to each worker, so that its reader does
 //   not fetch it (a fetch costs a round trip between two workers). Rank 0 keeps at most 64 MiB of them;
 //   past that, and for a worker that dropped its copy, the reader fetches as usual.
+//   Pushed results: between ranks that fetch two-sided, a result of at most MpiExecutorOptions::push_bytes
+//   is not requested by its reader: the scheduler orders its owner (kPush, sent before the assignment) to
+//   send it, and marks the Remote kPushed. The bytes then travel while the assignment does, one hop instead
+//   of a request/answer round trip after it.
 // clang-format on
 #pragma once
 
@@ -51,10 +57,12 @@ enum class Msg : std::uint8_t {
   kAbort = 4,
   kAbortDone = 5,
   kSpill = 6,
+  kPush = 7,
   kComplete = 10,
   kError = 11,
   kAborted = 12,
   kRequest = 20,
+  kPushData = 21,
 };
 
 // Assignment flags.
@@ -71,6 +79,7 @@ constexpr std::uint8_t kNotEncodable = 1;  // the value's type has no Codec: it 
 constexpr std::uint8_t kNotPublished = 2;  // encodable but kept local (kLocalOnly)
 constexpr std::uint8_t kSpilled = 4;       // written to the owner's spill file: fetch it on request only
 constexpr std::uint8_t kInline = 8;        // on the wire only: the encoded bytes follow this Location
+constexpr std::uint8_t kPushed = 16;       // on the wire only, in a Remote: its owner sends it unasked
 
 // kSpill kinds.
 constexpr std::uint8_t kSpillToDisk = 0;  // the owner writes its arena bytes to a file and frees memory
@@ -81,6 +90,7 @@ struct Remote {
   std::int32_t rank = 0;
   Location where;
   const std::byte* inline_bytes = nullptr;  // where.bytes encoded bytes, inside the kAssign message
+  bool pushed = false;                      // its owner sends it unasked (kPushData)
 };
 
 inline void put(WireWriter& w, const Location& l) {

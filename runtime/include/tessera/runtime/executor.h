@@ -21,11 +21,12 @@ struct WorkerStats {
   std::uint64_t tasks = 0;                // plan tasks it ran
   std::uint64_t bytes_fetched = 0;        // bytes it pulled from other workers, by either path
   std::uint64_t bytes_rma = 0;            // ... of which with one-sided gets
-  std::uint64_t bytes_two_sided = 0;      // ... of which sent by the owner on request
+  std::uint64_t bytes_two_sided = 0;      // ... of which sent by the owner on request or pushed
   std::uint64_t bytes_inline = 0;         // ... of which came with the scheduler's assignment (small results)
+  std::uint64_t bytes_pushed = 0;         // ... of which (two-sided) their owner sent unasked (push_bytes)
   std::uint64_t gets = 0;                 // one-sided gets it issued (one per GiB piece of a result)
   std::uint64_t requests = 0;             // two-sided chunk requests it sent (one per result)
-  std::uint64_t bytes_served = 0;         // bytes it sent to other workers on request (two-sided)
+  std::uint64_t bytes_served = 0;         // bytes it sent to other workers on request or pushed (two-sided)
   double fetch_seconds = 0;               // summed time from issuing each fetch to seeing it complete
   std::uint64_t bytes_published = 0;      // bytes of results it wrote to its arena for other workers
   std::uint64_t bytes_spilled = 0;        // bytes of results it wrote to its spill files (memory limit)
@@ -104,6 +105,11 @@ struct MpiExecutorOptions {
   // a round trip between two workers, which costs more than the bytes. 0: every input is fetched. At most
   // 64 KiB (construction throws Error(kInvalidArgument) otherwise).
   std::size_t inline_bytes = 1024;
+  // Between ranks that fetch two-sided (across nodes without RMA, or TransferMode::kTwoSided), a result of
+  // at most this many encoded bytes is pushed: the scheduler has its owner send it to the reader while the
+  // reader's assignment travels, instead of the reader asking for it afterwards (a round trip). 0: readers
+  // always ask. At most 64 KiB (construction throws Error(kInvalidArgument) otherwise).
+  std::size_t push_bytes = std::size_t{64} << 10;
   // Every rank must pass the same `record.enabled`; the trace is assembled on rank 0. Progress calls happen
   // on rank 0 only.
   RecordOptions record;
