@@ -3,7 +3,12 @@
 // rank 2 and reads it on rank 1; the figure is rank 1's fetch time (issuing the fetch until the executor sees
 // the bytes in the final Buffer).
 //   tessera-mpi-3            the executor's automatic choice (one-sided MPI_Rget where RMA windows work)
-//   tessera-mpi-3-two-sided  forced two-sided: rank 1 asks, rank 2's communication thread MPI_Isends
+//   tessera-mpi-3-two-sided  forced two-sided: a result of at most 64 KiB (MpiExecutorOptions::push_bytes) is
+//                            pushed: the scheduler orders rank 2 to send it while rank 1's assignment
+//                            travels, so rank 1 waits only for what is left of that send when it starts the
+//                            fetch (nothing if the bytes came first); larger ones rank 1 asks for and rank
+//                            2's communication thread MPI_Isends
+//   tessera-mpi-3-two-sided-requested  forced two-sided with push_bytes = 0: always ask, then receive
 //   raw, raw-warm            rank 1 MPI_Rget + MPI_Wait from a window attached on rank 2 (skipped where the
 //                            MPI library cannot make the window, e.g. between nodes over TCP)
 //   raw-sendrecv             rank 1 MPI_Send of an 8-byte request, rank 2 (waiting in MPI_Recv) answers with
@@ -15,6 +20,9 @@
 // ranks share the machine), beside
 //   raw-relay                rank 2 MPI_Send's the 8 bytes to rank 0, which (waiting in MPI_Recv) MPI_Send's
 //                            them to rank 1: the floor of any hand-off through a central scheduler
+// and the same hand-off forced two-sided, pushed ("two-sided-fetched") and requested ("two-sided-requested"):
+// since a pushed fetch can be over before the reader starts waiting, these show what the push saves end to
+// end.
 // --impl-suffix S appends S to every impl name (benchmarks/transfer_cluster.sh runs ranks 1 and 2 on
 // different simulated nodes and names its rows "...-cross-node").
 #include <mpi.h>
@@ -250,23 +258,27 @@ int main(int argc, char** argv) {
   // The fetch rows: every result fetched, however small.
   auto fetching = make_mpi_executor({.inline_bytes = 0});
   auto two_sided = make_mpi_executor({.transfer = TransferMode::kTwoSided, .inline_bytes = 0});
+  auto requested =
+      make_mpi_executor({.transfer = TransferMode::kTwoSided, .inline_bytes = 0, .push_bytes = 0});
   // Interleaved rep by rep, so that the machine's noise falls on all of them alike.
   RawGet raw(std::max<std::size_t>(sizes.back(), 4096), exec->rank());
   RawSendRecv raw_sr(std::max<std::size_t>(sizes.back(), 4096), exec->rank());
   for (std::size_t bytes : sizes) {
-    std::vector<double> fresh, warm, sendrecv, ours, ours_two_sided;
+    std::vector<double> fresh, warm, sendrecv, ours, ours_two_sided, ours_requested;
     for (int r = 0; r < reps + 1; ++r) {
       const double a = raw.measure(bytes, true);
       const double b = raw.measure(bytes, false);
       const double c = raw_sr.measure(bytes);
       const double d = tessera_fetch(*fetching, bytes, r);
       const double e = tessera_fetch(*two_sided, bytes, r);
+      const double f = tessera_fetch(*requested, bytes, r);
       if (r == 0) continue;  // the first round warms the paths
       fresh.push_back(a);
       warm.push_back(b);
       sendrecv.push_back(c);
       ours.push_back(d);
       ours_two_sided.push_back(e);
+      ours_requested.push_back(f);
     }
     if (exec->rank() == 0) {
       if (raw.available()) {
@@ -276,18 +288,23 @@ int main(int argc, char** argv) {
       report("raw-sendrecv", bytes, bench::median(sendrecv));
       report("tessera-mpi-3", bytes, bench::median(ours));
       report("tessera-mpi-3-two-sided", bytes, bench::median(ours_two_sided));
+      report("tessera-mpi-3-two-sided-requested", bytes, bench::median(ours_requested));
     }
   }
   // Hand-off of an 8-byte result from a task on rank 2 to its reader on rank 1.
-  std::vector<double> relay, inlined, fetched;
+  std::vector<double> relay, inlined, fetched, pushed, asked;
   for (int r = 0; r < reps + 1; ++r) {
     const double a = raw_relay(exec->rank());
     const double b = tessera_handoff(*exec, r);
     const double c = tessera_handoff(*fetching, r);
+    const double d = tessera_handoff(*two_sided, r);
+    const double e = tessera_handoff(*requested, r);
     if (r == 0) continue;
     relay.push_back(a);
     inlined.push_back(b);
     fetched.push_back(c);
+    pushed.push_back(d);
+    asked.push_back(e);
   }
   if (exec->rank() == 0) {
     auto handoff = [](const char* name, double seconds) {
@@ -296,6 +313,8 @@ int main(int argc, char** argv) {
     handoff("raw-relay", bench::median(relay));
     handoff("tessera-mpi-3", bench::median(inlined));
     handoff("tessera-mpi-3-fetched", bench::median(fetched));
+    handoff("tessera-mpi-3-two-sided-fetched", bench::median(pushed));
+    handoff("tessera-mpi-3-two-sided-requested", bench::median(asked));
   }
   return 0;
 }
