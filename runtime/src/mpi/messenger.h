@@ -44,6 +44,8 @@ class Messenger {
     source = status.MPI_SOURCE;
     return true;
   }
+  // Whether every send completed (as far as the last progress() saw).
+  bool idle() const noexcept { return pending_.empty(); }
   // Frees the buffers of sends that completed (in order: MPI completes sends to one peer in order anyway).
   void progress() {
     while (!pending_.empty()) {

@@ -1031,9 +1031,10 @@ class Worker {
         backoff.reset();
         continue;
       }
-      if (!fetches_.empty() || !serves_.empty()) {
-        // A transfer is in flight: notice its completion promptly, and keep MPI progressing it (over TCP a
-        // large send moves only while its sender calls MPI); yield only once it takes long.
+      if (!fetches_.empty() || !serves_.empty() || !msg_.idle()) {
+        // A transfer is in flight (a fetch, an answer, a push either way): notice its completion promptly,
+        // and keep MPI progressing it (over TCP a large send moves only while its sender calls MPI); yield
+        // only once it takes long.
         if (++fetch_spins_ > 64) sched_yield();
         continue;
       }
@@ -1067,20 +1068,11 @@ class Worker {
       drain_after_abort(buf, backoff);
     } else {
       stop_threads();
-      // Pushes of results this worker got another way may still be on their way: take them, so that their
-      // senders' sends complete.
-      while (pushes_expected_ > 0) {
-        int source = 0;
-        if (msg_.poll(buf, source)) {
-          if (static_cast<Msg>(buf.at(0)) == Msg::kPushData) {
-            std::lock_guard lock(mu_);
-            handle(buf, source, nullptr);
-          }
-          backoff.reset();
-        } else {
-          msg_.progress();
-          backoff.pause();
-        }
+      // Pushes of results this worker had got another way may still be on their way: receive them, so that
+      // their senders' sends complete.
+      while (!fetches_.empty()) {
+        if (!drop_completed_fetches()) backoff.pause();
+        msg_.progress();
       }
     }
     wait_serves(kNone);
@@ -1125,6 +1117,8 @@ class Worker {
     std::vector<MPI_Request> requests;
     Clock::time_point started;
     bool two_sided = false;
+    bool pushed = false;   // its owner sends it unasked (kChunkPushTag)
+    bool discard = false;  // a push of something this worker had already: received only to be dropped
     int owner = 0;
     std::uint64_t bytes = 0;
   };
@@ -1164,15 +1158,13 @@ class Worker {
       case Msg::kAssign: {
         const auto n = r.get<std::uint32_t>();
         for (std::uint32_t i = 0; i < n; ++i) on_assign(r);
-        work_cv_.notify_all();
+        wake_compute();
         break;
       }
       case Msg::kRelease: {
         const auto n = r.get<std::uint32_t>();
         for (std::uint32_t i = 0; i < n; ++i) {
-          const auto t = r.get<std::uint32_t>();
-          if (!early_pushes_.empty()) early_pushes_.erase(t);  // pushed, but it came another way
-          auto it = held_.find(t);
+          auto it = held_.find(r.get<std::uint32_t>());
           if (it == held_.end()) continue;
           wait_serves(it->first);  // the reader has its bytes, but MPI may not have let go of ours yet
           held_bytes_ -= it->second.block.bytes;
@@ -1226,14 +1218,6 @@ class Worker {
         }
         break;
       }
-      case Msg::kPushData: {
-        const auto t = checked(r.get<std::uint32_t>());
-        const bool here = r.get<std::uint8_t>() != 0;
-        const auto bytes = r.get<std::uint64_t>();
-        const std::byte* data = here ? r.get_view(bytes) : nullptr;
-        on_pushed(t, here, bytes, data);
-        break;
-      }
       default:
         throw_error(ErrorCode::kInternal, "worker ", rank_, " got unexpected message ",
                     static_cast<int>(kind));
@@ -1261,7 +1245,6 @@ class Worker {
       if (rem.where.flags & kPushed) {
         rem.where.flags &= static_cast<std::uint8_t>(~kPushed);
         rem.pushed = true;
-        ++pushes_expected_;  // it comes whatever this worker holds by then
       }
       if (rem.where.flags & kInline) {
         rem.where.flags &= static_cast<std::uint8_t>(~kInline);
@@ -1270,6 +1253,7 @@ class Worker {
           throw_error(ErrorCode::kInternal, "inline input of ", k, " bytes, said ", rem.where.bytes);
         rem.inline_bytes = r.get_view(k);
       }
+      if (rem.pushed) expect_push(rem);  // now: receives match the owner's sends in order
       remotes_.push_back(rem);
     }
     Assigned& a = assigned_.emplace(t, Assigned{0, flags}).first->second;
@@ -1338,22 +1322,6 @@ class Worker {
     f.owner = rem.rank;
     f.bytes = rem.where.bytes;
     const int target = rma_target_[static_cast<std::size_t>(rem.rank)];
-    if (rem.pushed) {
-      // Its owner sends it on the scheduler's order (kPush): it may be here already.
-      f.two_sided = true;
-      stats_.bytes_two_sided += rem.where.bytes;
-      stats_.bytes_fetched += rem.where.bytes;
-      stats_.bytes_from[static_cast<std::size_t>(rem.rank)] += rem.where.bytes;
-      fetching_.insert(rem.dep);
-      auto early = early_pushes_.find(rem.dep);
-      if (early == early_pushes_.end()) {
-        awaiting_push_.emplace(rem.dep, std::move(f));
-        return false;
-      }
-      EarlyPush e = std::move(early->second);
-      early_pushes_.erase(early);
-      return take_push(f, e.here, e.bytes.size(), e.bytes.data());
-    }
     if (target < 0 || (rem.where.flags & kSpilled) != 0) {
       f.two_sided = true;
       request(f);
@@ -1397,59 +1365,73 @@ class Worker {
     ++stats_.requests;
   }
 
-  // Owner, comm thread, caller holds mu_: sends result t to `reader` unasked (kPush). Always answers, so that
-  // the reader, which waits for every push it was told of, is never left waiting; "not here" if t is not in
-  // memory here (the reader then requests it, and it is served from the spill file).
+  // Reader, comm thread, caller holds mu_: the assignment being read says the owner sends this input unasked
+  // (kPush). Posts the receive at once, for every such input in the order they come, whatever this worker
+  // holds: the owner sends one message per order, in the order of its orders, and MPI matches messages
+  // between two ranks on one tag in order. One this worker does not need (it holds the result or fetches it
+  // already) is received into scratch space and dropped.
+  void expect_push(const Remote& rem) {
+    if (rem.rank < 1 || rem.rank >= static_cast<int>(rma_target_.size()) || rem.rank == rank_ ||
+        rem.where.bytes == 0 || rem.where.bytes > kMaxInlineBytes || rem.inline_bytes != nullptr) {
+      throw_error(ErrorCode::kInternal, "told that rank ", rem.rank, " pushes ", rem.where.bytes,
+                  " bytes of plan task ", rem.dep);
+    }
+    Fetch f;
+    f.dep = rem.dep;
+    f.owner = rem.rank;
+    f.bytes = rem.where.bytes;
+    f.two_sided = true;
+    f.pushed = true;
+    f.started = Clock::now();
+    const detail::TypeOps* ops = detail::find_type(rem.where.tag);
+    f.discard = held_.count(rem.dep) != 0 || fetching_.count(rem.dep) != 0 || ops == nullptr ||
+                (rem.where.flags & kNotEncodable) != 0;
+    if (f.discard) {
+      f.buffer.resize(rem.where.bytes);
+      f.destination = f.buffer.data();
+    } else {
+      f.ops = ops;
+      if (ops->receive != nullptr) {
+        f.object = ops->receive(rem.where.bytes, &f.destination);
+      } else {
+        f.buffer.resize(rem.where.bytes);
+        f.destination = f.buffer.data();
+      }
+      fetching_.insert(rem.dep);
+      stats_.bytes_two_sided += rem.where.bytes;
+      stats_.bytes_fetched += rem.where.bytes;
+      stats_.bytes_from[static_cast<std::size_t>(rem.rank)] += rem.where.bytes;
+    }
+    MPI_Request req;
+    TESSERA_MPI_CHECK(MPI_Irecv(f.destination, static_cast<int>(rem.where.bytes), MPI_BYTE, rem.rank,
+                                kChunkPushTag, comm_, &req));
+    f.requests.push_back(req);
+    fetches_.push_back(std::move(f));
+    if (ops == nullptr) {
+      throw_error(ErrorCode::kInternal, "worker ", rank_, " cannot decode a result of unknown type tag ",
+                  rem.where.tag);
+    }
+  }
+
+  // Owner, comm thread, caller holds mu_: sends result t to `reader` unasked (kPush), straight from its arena
+  // block. Always sends one message, of 0 bytes if t is not in memory here (the reader then requests it, and
+  // it is served from the spill file).
   void push(std::uint32_t t, int reader) {
     if (reader < 1 || reader >= static_cast<int>(rma_target_.size()) || reader == rank_) {
       throw_error(ErrorCode::kInternal, "asked to push the result of plan task ", t, " to rank ", reader);
     }
     auto it = held_.find(t);
-    const bool here = it != held_.end() && it->second.block.data != nullptr && it->second.block.bytes > 0;
+    const bool here = it != held_.end() && it->second.block.data != nullptr && it->second.block.bytes > 0 &&
+                      it->second.block.bytes <= kMaxInlineBytes;
     const std::uint64_t bytes = here ? it->second.block.bytes : 0;
-    WireWriter out;
-    out.put(static_cast<std::uint8_t>(Msg::kPushData));
-    out.put(t);
-    out.put<std::uint8_t>(here ? 1 : 0);
-    out.put(bytes);
-    if (here) out.put_bytes(it->second.block.data, bytes);
-    msg_.send(reader, std::move(out.bytes()));
+    Serve s;
+    s.dep = t;
+    MPI_Request req;
+    TESSERA_MPI_CHECK(MPI_Isend(here ? it->second.block.data : nullptr, static_cast<int>(bytes), MPI_BYTE,
+                                reader, kChunkPushTag, comm_, &req));
+    s.requests.push_back(req);
+    serves_.push_back(std::move(s));
     stats_.bytes_served += bytes;
-  }
-
-  // Reader, comm thread, caller holds mu_: a pushed result arrived (data: `bytes` bytes inside the message).
-  void on_pushed(std::uint32_t t, bool here, std::uint64_t bytes, const std::byte* data) {
-    --pushes_expected_;
-    auto a = awaiting_push_.find(t);
-    if (a != awaiting_push_.end()) {
-      Fetch f = std::move(a->second);
-      awaiting_push_.erase(a);
-      take_push(f, here, bytes, data);
-      return;
-    }
-    // Before its assignment (the owner was quicker), or here already by another way (then dropped).
-    if (held_.count(t) != 0 || fetching_.count(t) != 0) return;
-    EarlyPush& e = early_pushes_[t];
-    e.here = here;
-    e.bytes.assign(data, data + (here ? bytes : 0));
-  }
-
-  // Completes fetch f with pushed bytes, or asks for them if the owner did not have them (caller holds mu_);
-  // returns true if f is complete.
-  bool take_push(Fetch& f, bool here, std::uint64_t bytes, const std::byte* data) {
-    if (!here || bytes != f.bytes) {
-      if (here) {
-        throw_error(ErrorCode::kInternal, "rank ", f.owner, " pushed ", bytes, " bytes for the result of ",
-                    graph_.key_string(plan_.result_task(f.dep)), ", said ", f.bytes);
-      }
-      request(f);
-      fetches_.push_back(std::move(f));
-      return false;
-    }
-    std::memcpy(f.destination, data, bytes);
-    stats_.bytes_pushed += bytes;
-    complete(f, Clock::now());
-    return true;
   }
 
   // A fetch has its bytes (caller holds mu_): hold the copy and start what waited for it.
@@ -1462,7 +1444,13 @@ class Worker {
     fetching_.erase(f.dep);
     hold_copy(f.dep, finish_fetch(f));
     satisfy(f.dep);
-    work_cv_.notify_all();
+    wake_compute();
+  }
+
+  // Wakes the compute threads if there is work for them (caller holds mu_). Only then: a thread woken for
+  // nothing spins before it parks again, taking a core from the threads moving bytes (2 cores, 3 ranks here).
+  void wake_compute() {
+    if (!ready_.empty()) work_cv_.notify_all();
   }
 
   static Value finish_fetch(Fetch& f) {
@@ -1497,7 +1485,25 @@ class Worker {
       Fetch f = std::move(fetches_[i]);
       fetches_[i] = std::move(fetches_.back());
       fetches_.pop_back();
-      if (f.two_sided) check_answer(f);
+      if (f.discard) continue;
+      if (f.pushed) {
+        const std::uint64_t got = received();
+        if (got == 0) {
+          // Not in its owner's memory: ask (the owner serves it from its spill file).
+          f.pushed = false;
+          f.requests.clear();
+          request(f);
+          fetches_.push_back(std::move(f));
+          continue;
+        }
+        if (got != f.bytes) {
+          throw_error(ErrorCode::kInternal, "rank ", f.owner, " pushed ", got, " bytes of the result of ",
+                      graph_.key_string(plan_.result_task(f.dep)), ", said ", f.bytes);
+        }
+        stats_.bytes_pushed += got;
+      } else if (f.two_sided) {
+        check_answer(f);
+      }
       const auto now = Clock::now();
       std::lock_guard lock(mu_);
       complete(f, now);
@@ -1507,17 +1513,42 @@ class Worker {
 
   // The owner answers a request it cannot serve with empty messages: fail the run rather than use the bytes.
   void check_answer(const Fetch& f) {
-    std::uint64_t received = 0;
+    const std::uint64_t got = received();
+    if (got != f.bytes) {
+      throw_error(ErrorCode::kInternal, "rank ", f.owner, " answered the request for the result of ",
+                  graph_.key_string(plan_.result_task(f.dep)), " with ", got, " of ", f.bytes,
+                  " bytes: it does not hold that result");
+    }
+  }
+
+  // Bytes the receives of the fetch last completed in progress_fetches got (from statuses_).
+  std::uint64_t received() const {
+    std::uint64_t n = 0;
     for (const MPI_Status& st : statuses_) {
       int count = 0;
       MPI_Get_count(&st, MPI_BYTE, &count);
-      received += static_cast<std::uint64_t>(count);
+      n += static_cast<std::uint64_t>(count);
     }
-    if (received != f.bytes) {
-      throw_error(ErrorCode::kInternal, "rank ", f.owner, " answered the request for the result of ",
-                  graph_.key_string(plan_.result_task(f.dep)), " with ", received, " of ", f.bytes,
-                  " bytes: it does not hold that result");
+    return n;
+  }
+
+  // Completes and drops whatever fetches finished (their bytes unused: after the run, or after kAbort);
+  // true if any did.
+  bool drop_completed_fetches() {
+    bool any = false;
+    for (std::size_t i = 0; i < fetches_.size();) {
+      int done = 0;
+      TESSERA_MPI_CHECK(MPI_Testall(static_cast<int>(fetches_[i].requests.size()),
+                                    fetches_[i].requests.data(), &done, MPI_STATUSES_IGNORE));
+      if (done) {
+        fetches_[i] = std::move(fetches_.back());
+        fetches_.pop_back();
+        any = true;
+      } else {
+        ++i;
+      }
     }
+    return any;
   }
 
   // Comm thread, caller holds mu_: sends result t's bytes to `reader`, which posted its receives. Answers to
@@ -1700,13 +1731,7 @@ class Worker {
       while (!abort_done_ && msg_.poll(buf, source)) {
         active = true;
         const auto kind = static_cast<Msg>(buf.at(0));
-        if (kind == Msg::kPushData) {
-          // Its bytes are dropped; the count says when nothing more is on its way to this worker.
-          WireReader r(buf.data(), buf.size());
-          r.get<std::uint8_t>();
-          awaiting_push_.erase(r.get<std::uint32_t>());
-          --pushes_expected_;
-        } else if (kind == Msg::kRequest || kind == Msg::kPush || kind == Msg::kAbortDone) {
+        if (kind == Msg::kRequest || kind == Msg::kPush || kind == Msg::kAbortDone) {
           std::lock_guard lock(mu_);
           handle(buf, source, nullptr);
         }
@@ -1716,19 +1741,8 @@ class Worker {
       } catch (...) {
         // The run has failed already; the reader got its "not here" answer.
       }
-      for (std::size_t i = 0; i < fetches_.size();) {
-        int done = 0;
-        TESSERA_MPI_CHECK(MPI_Testall(static_cast<int>(fetches_[i].requests.size()),
-                                      fetches_[i].requests.data(), &done, MPI_STATUSES_IGNORE));
-        if (done) {
-          fetches_[i] = std::move(fetches_.back());
-          fetches_.pop_back();
-          active = true;
-        } else {
-          ++i;
-        }
-      }
-      if (!confirmed && fetches_.empty() && pushes_expected_ <= 0) {
+      active |= drop_completed_fetches();
+      if (!confirmed && fetches_.empty()) {
         WireWriter out;
         out.put(static_cast<std::uint8_t>(Msg::kAborted));
         msg_.send(0, std::move(out.bytes()));
@@ -1863,8 +1877,12 @@ class Worker {
     std::unique_lock lock(mu_);
     while (true) {
       const Clock::time_point idle_from = recorder && ready_.empty() ? Clock::now() : Clock::time_point{};
-      if (ready_.empty() && !stopping_) {
-        // Spin briefly before parking: a futex wake-up costs more than a short task.
+      // Tasks assigned here that wait for inputs (being fetched, or made by tasks running here).
+      const bool expecting = assigned_.size() > static_cast<std::size_t>(running_) + ready_.size();
+      if (expecting && ready_.empty() && !stopping_) {
+        // Spin briefly before parking: a futex wake-up costs more than a short task. Not when nothing is
+        // on its way: new work then needs a message from the scheduler, and a spinning thread would take a
+        // core from the threads moving messages and bytes (ranks often share cores).
         lock.unlock();
         for (int i = 0; i < 2048 && ready_hint_.load(std::memory_order_relaxed) == 0; ++i) {
           if (i % 32 == 31) sched_yield();
@@ -1955,24 +1973,15 @@ class Worker {
   const int rank_;
   const bool two_sided_peers_;  // some peer fetches from us by request
   std::atomic<std::uint64_t> published_{0};
-  Messenger msg_;               // comm thread only
-  std::vector<Fetch> fetches_;  // comm thread only
-  // Pushed results (kPush): fetches waiting for their bytes, bytes that came before the assignment naming
-  // them, and how many kPushData messages are still to come (the run is left only once none is).
-  struct EarlyPush {
-    bool here = false;
-    std::vector<std::byte> bytes;
-  };
-  std::unordered_map<std::uint32_t, Fetch> awaiting_push_;     // comm thread only
-  std::unordered_map<std::uint32_t, EarlyPush> early_pushes_;  // comm thread only
-  std::int64_t pushes_expected_ = 0;                           // comm thread only
-  std::vector<MPI_Status> statuses_;                           // comm thread only
-  std::vector<Serve> serves_;                                  // comm thread only
-  std::vector<QueuedServe> queued_serves_;                     // comm thread only
-  std::vector<std::uint32_t> read_back_;  // comm thread only: spilled results to read back
-  detail::SpillLog spill_log_;            // spill files written and read back, when recording
-  detail::SpillStore spill_;              // its destructor removes the spill files, however the run ends
-  bool abort_done_ = false;               // comm thread only
+  Messenger msg_;                           // comm thread only
+  std::vector<Fetch> fetches_;              // comm thread only
+  std::vector<MPI_Status> statuses_;        // comm thread only
+  std::vector<Serve> serves_;               // comm thread only
+  std::vector<QueuedServe> queued_serves_;  // comm thread only
+  std::vector<std::uint32_t> read_back_;    // comm thread only: spilled results to read back
+  detail::SpillLog spill_log_;              // spill files written and read back, when recording
+  detail::SpillStore spill_;                // its destructor removes the spill files, however the run ends
+  bool abort_done_ = false;                 // comm thread only
   int fetch_spins_ = 0;
   std::vector<Remote> remotes_;
   std::vector<std::uint32_t> seen_;

@@ -1,7 +1,7 @@
 // Control messages between the scheduler (rank 0) and the workers, and chunk requests between workers. All
 // travel two-sided on the executor's own communicator with one tag; the first byte says what a message is.
 // Bulk data travels either by one-sided gets from the owner's chunk arena, or (two-sided path) as the owner's
-// answer to a kRequest on kChunkDataTag.
+// answer to a kRequest on kChunkDataTag, or (two-sided, small results) pushed on kChunkPushTag.
 //
 // clang-format off
 //   scheduler -> worker
@@ -14,7 +14,7 @@
 //     kAbort     ErrorInfo                                             a task failed: stop, then report
 //     kAbortDone (empty)                                               every worker stopped: leave the run
 //     kPush      u32 n, n x { u32 task, i32 reader }                   send these results of yours to these
-//                                                                      readers unasked (see kPushData)
+//                                                                      readers unasked (kChunkPushTag)
 //   worker -> scheduler
 //     kComplete  u32 n, n x { u32 task, Location, [u32 k, k bytes],   finished; r = results fetched as copies;
 //                             f32 seconds, u32 r, r x u32 dep }      the bytes follow when Location has kInline
@@ -33,7 +33,12 @@
 //   Pushed results: between ranks that fetch two-sided, a result of at most MpiExecutorOptions::push_bytes
 //   is not requested by its reader: the scheduler orders its owner (kPush, sent before the assignment) to
 //   send it, and marks the Remote kPushed. The bytes then travel while the assignment does, one hop instead
-//   of a request/answer round trip after it.
+//   of a request/answer round trip after it. They travel as one message of their bytes on kChunkPushTag,
+//   sent by the owner straight from its arena (0 bytes: not in its memory; the reader then requests it).
+//   The reader posts the receive when it reads the kPushed Remote, whatever it holds by then (a result it
+//   has is received and dropped): the scheduler appends a pair's push orders and kPushed Remotes in the same
+//   order, each side handles them in that order, and MPI matches one tag's messages between two ranks in
+//   order, so each message lands in its own receive without any header. Once per result and worker.
 // clang-format on
 #pragma once
 
@@ -48,6 +53,7 @@ namespace tessera::mpi {
 
 constexpr int kControlTag = 0x7e55;
 constexpr int kChunkDataTag = 0x7e56;
+constexpr int kChunkPushTag = 0x7e57;
 constexpr std::size_t kMaxInlineBytes = std::size_t{64} << 10;
 
 enum class Msg : std::uint8_t {
@@ -62,7 +68,6 @@ enum class Msg : std::uint8_t {
   kError = 11,
   kAborted = 12,
   kRequest = 20,
-  kPushData = 21,
 };
 
 // Assignment flags.
@@ -90,7 +95,7 @@ struct Remote {
   std::int32_t rank = 0;
   Location where;
   const std::byte* inline_bytes = nullptr;  // where.bytes encoded bytes, inside the kAssign message
-  bool pushed = false;                      // its owner sends it unasked (kPushData)
+  bool pushed = false;                      // its owner sends it unasked (kChunkPushTag)
 };
 
 inline void put(WireWriter& w, const Location& l) {
