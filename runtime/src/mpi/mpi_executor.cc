@@ -506,15 +506,15 @@ class Scheduler {
         // Small results ride along, once per worker (a worker without them, e.g. after dropping its copy,
         // fetches as usual).
         auto in = inline_.empty() ? inline_.end() : inline_.find(d);
+        if (in == inline_.end() && push(d, w)) {
+          Location l = loc_[d];
+          l.flags |= kPushed;
+          put(out, l);
+          continue;
+        }
         if (in == inline_.end() ||
             std::find(in->second.sent.begin(), in->second.sent.end(), w) != in->second.sent.end()) {
-          if (push(d, w)) {
-            Location l = loc_[d];
-            l.flags |= kPushed;
-            put(out, l);
-          } else {
-            put(out, loc_[d]);
-          }
+          put(out, loc_[d]);  // fetched, or w has it inline already
           continue;
         }
         in->second.sent.push_back(w);
@@ -1157,6 +1157,19 @@ class Worker {
     switch (kind) {
       case Msg::kAssign: {
         const auto n = r.get<std::uint32_t>();
+        // First the receives of every pushed input of the message, whatever becomes of the assignments (an
+        // input that cannot be decoded ends the run half-way through them): the owners send those bytes in
+        // any case, and a send nobody receives would hang its owner or land in the next run's receive.
+        WireReader pushes = r;
+        for (std::uint32_t i = 0; i < n; ++i) {
+          pushes.get<std::uint32_t>();
+          pushes.get<std::uint8_t>();
+          const auto nremote = pushes.get<std::uint32_t>();
+          for (std::uint32_t k = 0; k < nremote; ++k) {
+            const Remote rem = read_remote(pushes);
+            if (rem.pushed) expect_push(rem);
+          }
+        }
         for (std::uint32_t i = 0; i < n; ++i) on_assign(r);
         wake_compute();
         break;
@@ -1237,25 +1250,7 @@ class Worker {
     const auto flags = r.get<std::uint8_t>();
     const auto nremote = r.get<std::uint32_t>();
     remotes_.clear();
-    for (std::uint32_t k = 0; k < nremote; ++k) {
-      Remote rem;
-      rem.dep = checked(r.get<std::uint32_t>());
-      rem.rank = r.get<std::int32_t>();
-      rem.where = get_location(r);
-      if (rem.where.flags & kPushed) {
-        rem.where.flags &= static_cast<std::uint8_t>(~kPushed);
-        rem.pushed = true;
-      }
-      if (rem.where.flags & kInline) {
-        rem.where.flags &= static_cast<std::uint8_t>(~kInline);
-        const auto k = r.get<std::uint32_t>();
-        if (k != rem.where.bytes)
-          throw_error(ErrorCode::kInternal, "inline input of ", k, " bytes, said ", rem.where.bytes);
-        rem.inline_bytes = r.get_view(k);
-      }
-      if (rem.pushed) expect_push(rem);  // now: receives match the owner's sends in order
-      remotes_.push_back(rem);
-    }
+    for (std::uint32_t k = 0; k < nremote; ++k) remotes_.push_back(read_remote(r));
     Assigned& a = assigned_.emplace(t, Assigned{0, flags}).first->second;
     seen_.clear();
     for (std::uint32_t d : plan_.dependencies(t)) {
@@ -1276,6 +1271,26 @@ class Worker {
     }
     remotes_.clear();  // its inline bytes point into the message being handled
     if (a.pending == 0) make_ready(t);
+  }
+
+  // One input of an assignment (its inline bytes point into the message).
+  Remote read_remote(WireReader& r) const {
+    Remote rem;
+    rem.dep = checked(r.get<std::uint32_t>());
+    rem.rank = r.get<std::int32_t>();
+    rem.where = get_location(r);
+    if (rem.where.flags & kPushed) {
+      rem.where.flags &= static_cast<std::uint8_t>(~kPushed);
+      rem.pushed = true;
+    }
+    if (rem.where.flags & kInline) {
+      rem.where.flags &= static_cast<std::uint8_t>(~kInline);
+      const auto k = r.get<std::uint32_t>();
+      if (k != rem.where.bytes)
+        throw_error(ErrorCode::kInternal, "inline input of ", k, " bytes, said ", rem.where.bytes);
+      rem.inline_bytes = r.get_view(k);
+    }
+    return rem;
   }
 
   // Starts pulling a remote result (caller holds mu_); returns true if it is here at once (nothing to move).
@@ -1365,11 +1380,12 @@ class Worker {
     ++stats_.requests;
   }
 
-  // Reader, comm thread, caller holds mu_: the assignment being read says the owner sends this input unasked
-  // (kPush). Posts the receive at once, for every such input in the order they come, whatever this worker
-  // holds: the owner sends one message per order, in the order of its orders, and MPI matches messages
-  // between two ranks on one tag in order. One this worker does not need (it holds the result or fetches it
-  // already) is received into scratch space and dropped.
+  // Reader, comm thread, caller holds mu_: an assignment says the owner sends this input unasked (kPush).
+  // Posts the receive at once, for every such input in the order they come, whatever this worker holds: the
+  // owner sends one message per order, in the order of its orders, and MPI matches messages between two
+  // ranks on one tag in order. One this worker does not need (it holds the result or fetches it already) is
+  // received into scratch space and dropped; so is one it cannot take (unknown type, no memory for the
+  // object): the assignment then fetches it as usual, which reports the error.
   void expect_push(const Remote& rem) {
     if (rem.rank < 1 || rem.rank >= static_cast<int>(rma_target_.size()) || rem.rank == rank_ ||
         rem.where.bytes == 0 || rem.where.bytes > kMaxInlineBytes || rem.inline_bytes != nullptr) {
@@ -1386,17 +1402,24 @@ class Worker {
     const detail::TypeOps* ops = detail::find_type(rem.where.tag);
     f.discard = held_.count(rem.dep) != 0 || fetching_.count(rem.dep) != 0 || ops == nullptr ||
                 (rem.where.flags & kNotEncodable) != 0;
+    if (!f.discard) {
+      f.ops = ops;
+      try {
+        if (ops->receive != nullptr) {
+          f.object = ops->receive(rem.where.bytes, &f.destination);
+        } else {
+          f.buffer.resize(rem.where.bytes);
+          f.destination = f.buffer.data();
+        }
+      } catch (...) {
+        f.discard = true;
+        f.object.reset();
+      }
+    }
     if (f.discard) {
       f.buffer.resize(rem.where.bytes);
       f.destination = f.buffer.data();
     } else {
-      f.ops = ops;
-      if (ops->receive != nullptr) {
-        f.object = ops->receive(rem.where.bytes, &f.destination);
-      } else {
-        f.buffer.resize(rem.where.bytes);
-        f.destination = f.buffer.data();
-      }
       fetching_.insert(rem.dep);
       stats_.bytes_two_sided += rem.where.bytes;
       stats_.bytes_fetched += rem.where.bytes;
@@ -1407,10 +1430,6 @@ class Worker {
                                 kChunkPushTag, comm_, &req));
     f.requests.push_back(req);
     fetches_.push_back(std::move(f));
-    if (ops == nullptr) {
-      throw_error(ErrorCode::kInternal, "worker ", rank_, " cannot decode a result of unknown type tag ",
-                  rem.where.tag);
-    }
   }
 
   // Owner, comm thread, caller holds mu_: sends result t to `reader` unasked (kPush), straight from its arena
