@@ -245,8 +245,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string_view(argv[i]) == "--impl-suffix") g_suffix = argv[i + 1];
   }
-  std::vector<std::size_t> sizes = {8, 4096, std::size_t{1} << 20, std::size_t{16} << 20,
-                                    std::size_t{64} << 20};
+  // 128 KiB: the smallest size two-sided fetches request by default (push_bytes is 64 KiB).
+  std::vector<std::size_t> sizes = {
+      8, 4096, std::size_t{128} << 10, std::size_t{1} << 20, std::size_t{16} << 20, std::size_t{64} << 20};
   // --max-bytes N: only the sizes up to N (e.g. --max-bytes 8 for the latency row alone).
   const auto max_bytes = static_cast<std::size_t>(bench::flag_value(argc, argv, "--max-bytes", 0));
   if (max_bytes > 0) std::erase_if(sizes, [max_bytes](std::size_t b) { return b > max_bytes; });
