@@ -36,6 +36,18 @@ for t in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged /usr/sbin/mungeke
 done
 # Ports 6817/6818 are fixed in the config: stop what a killed earlier run left in this state folder first.
 down
+# Anything else holding them (a real Slurm, or daemons of a killed run whose state folder is gone) is not ours
+# to stop: say who it is instead of timing out.
+if command -v ss >/dev/null; then
+  for port in 6817 6818; do
+    holder=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(.*)' | head -1)
+    if [ -n "$holder" ]; then
+      echo "port $port is already in use by $holder: another Slurm runs on this machine (perhaps left by a" \
+        "killed test run whose state folder is gone); stop it, then run the tests again" >&2
+      exit 1
+    fi
+  done
+fi
 H=$(hostname -s)
 cpus=$(nproc)
 mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10 ))
@@ -55,6 +67,6 @@ for _ in $(seq 1 100); do
   sleep 0.3
 done
 echo "slurm did not reach idle; logs in $R/slurm/log" >&2
-tail -20 "$R"/slurm/log/slurmctld.log "$R"/slurm/log/slurmd.log >&2
+tail -n 20 "$R"/slurm/log/slurmctld.log "$R"/slurm/log/slurmd.log >&2
 down
 exit 1
