@@ -235,6 +235,48 @@ TEST(Trace, ASyncRunWithMoreClockReadsThanTheCapStaysBoundedAndExact) {
   }
 }
 
+// Every event carries its own result's encoded size, whether sizes repeat (the sync executor keeps only where
+// they change), change, drop to 0 (no value) or come back, on both local executors, kept compact or made
+// during the run past the cap.
+TEST(Trace, EveryTaskCarriesItsResultsSize) {
+  Graph g;
+  // Sizes in runs: 8-byte doubles, then vectors of 3, 3, 5 doubles, then no value, then doubles again.
+  auto size_of = [](std::int64_t i) -> std::uint64_t {
+    const std::int64_t r = i % 40;
+    if (r < 15) return sizeof(double);
+    if (r < 25) return 3 * sizeof(double);
+    if (r < 28) return 5 * sizeof(double);
+    if (r < 33) return 0;
+    return sizeof(double);
+  };
+  const KernelId k = g.kernel([&size_of](const TaskContext& ctx) {
+    const std::uint64_t n = size_of(ctx.index()[0]);
+    if (n == 0) return Value();
+    if (n == sizeof(double)) return Value::of(1.5);
+    return Value::of(std::vector<double>(n / sizeof(double), 2.0));
+  });
+  std::vector<TaskId> all;
+  for (int i = 0; i < 400; ++i) all.push_back(g.add(g.name(i % 7 == 0 ? "x" : "y"), {i}, k, {}));
+  Plan plan = Plan::build(g, all, {.cull = true, .fuse = false});
+  ASSERT_EQ(plan.size(), 400u);
+  for (int kind = 0; kind < 2; ++kind) {
+    for (std::size_t cap : {std::size_t{1000}, std::size_t{16}}) {
+      const RecordOptions record{.enabled = true, .max_events = cap};
+      auto exec = kind == 0 ? make_sync_executor({.record = record})
+                            : make_thread_pool_executor({.threads = 2, .record = record});
+      RunResult r = exec->run(g, plan);
+      ASSERT_TRUE(r.trace);
+      const RunTrace& t = *r.trace;
+      ASSERT_FALSE(t.tasks.empty());
+      if (cap > 400) EXPECT_EQ(t.tasks.size(), 400u);
+      for (const TaskEvent& e : t.tasks) {
+        const std::int64_t i = t.index_pool[e.index_begin];
+        ASSERT_EQ(e.bytes, size_of(i)) << "task " << i << ", executor " << kind << ", cap " << cap;
+      }
+    }
+  }
+}
+
 // A run of a small part of a large graph keeps only its own tasks' keys (renumbered): the events, kept
 // compact or made during the run past the cap, must still name the right tasks, on both local executors.
 TEST(Trace, ARunOfASmallPartOfALargeGraphNamesItsTasks) {

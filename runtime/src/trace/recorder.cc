@@ -173,15 +173,15 @@ void ThreadRecorder::begin_replay(const Graph::Keys& keys, std::size_t cap, std:
 }
 
 void ThreadRecorder::span(std::uint32_t first, std::uint32_t last, std::uint64_t start, std::uint64_t end,
-                          const TaskBytes*& bytes, const TaskBytes* bytes_end, const TaskId* graph_task) {
+                          const TaskBytes*& bytes, const TaskBytes* bytes_end, std::uint64_t& current,
+                          const TaskId* graph_task) {
   if (last <= first) return;
   const std::uint64_t each = (end > start ? end - start : 0) / (last - first);
   std::uint64_t t = start;
   for (std::uint32_t p = first; p < last; ++p) {
-    std::uint64_t b = 0;
-    if (bytes != bytes_end && bytes->task == p) b = (bytes++)->bytes;
+    while (bytes != bytes_end && bytes->task <= p) current = (bytes++)->bytes;
     const std::uint64_t e = p + 1 == last ? end : t + each;  // the last one takes the rounding
-    put(p, graph_task != nullptr ? graph_task[p] : plan_->result_task(p), t, e, b);
+    put(p, graph_task != nullptr ? graph_task[p] : plan_->result_task(p), t, e, current);
     t = e;
   }
 }
@@ -195,6 +195,8 @@ void SyncRecorder::begin(const Graph& graph, const Plan& plan, std::size_t cap, 
   flushed_ = false;
   reads_.clear();
   bytes_.clear();
+  last_bytes_ = 0;
+  flushed_bytes_ = 0;
   start();
 }
 
@@ -216,7 +218,8 @@ void SyncRecorder::flush() {
   const ThreadRecorder::TaskBytes* b = bytes_.data();
   const ThreadRecorder::TaskBytes* const b_end = b + bytes_.size();
   for (const Read& r : reads_) {
-    out_->span(first_, r.task, mark_, r.at, b, b_end, nullptr);  // named from the plan: the run goes on
+    // Named from the plan: the run goes on.
+    out_->span(first_, r.task, mark_, r.at, b, b_end, flushed_bytes_, nullptr);
     first_ = r.task;
     mark_ = r.at;
   }
@@ -253,10 +256,11 @@ ThreadRecorder::Result SyncRecorder::Compact::replay(const Graph::Keys& keys, do
   r.begin_replay(keys, cap, tasks, pool);
   const ThreadRecorder::TaskBytes* b = bytes.data();
   const ThreadRecorder::TaskBytes* const b_end = b + bytes.size();
+  std::uint64_t current = 0;
   std::uint32_t first = 0;
   std::uint64_t from = start;
   for (const Read& read : reads) {
-    r.span(first, read.task, from, read.at, b, b_end, graph_task.get());
+    r.span(first, read.task, from, read.at, b, b_end, current, graph_task.get());
     first = read.task;
     from = read.at;
   }

@@ -215,15 +215,17 @@ class alignas(64) ThreadRecorder {
   Result finish(const TickScale& scale, int rank);
 
   // Plan tasks first..last-1 ran one after another between the reads `start` and `end` (ticks), each taking
-  // an even share; bytes of those with any are the next entries of [bytes, bytes_end) (in task order), which
-  // the cursor passes; graph_task[p] names p (null: the plan's, during a run). Appended as events, past the
-  // cap as sampled (as during a run).
+  // an even share. Their results' bytes run-length coded: each entry of [bytes, bytes_end) (in task order)
+  // says that from its task on the results take its bytes; the cursor passes the entries of these tasks and
+  // `current` carries the value in effect from one call to the next (0 before the first entry). graph_task[p]
+  // names p (null: the plan's, during a run). Appended as events, past the cap as sampled (as during a run).
   struct TaskBytes {
     std::uint32_t task;
     std::uint64_t bytes;
   };
   void span(std::uint32_t first, std::uint32_t last, std::uint64_t start, std::uint64_t end,
-            const TaskBytes*& bytes, const TaskBytes* bytes_end, const TaskId* graph_task);
+            const TaskBytes*& bytes, const TaskBytes* bytes_end, std::uint64_t& current,
+            const TaskId* graph_task);
   // A recorder that names tasks from `keys` (no graph or plan): for replaying a recording (span()) after
   // the run, when the graph may be gone.
   void begin_replay(const Graph::Keys& keys, std::size_t cap, std::size_t expected, RecordingPool* pool);
@@ -297,7 +299,7 @@ class SyncRecorder {
   // What a run recorded, to be replayed into events later.
   struct Compact {
     std::vector<Read> reads;
-    std::vector<ThreadRecorder::TaskBytes> bytes;
+    std::vector<ThreadRecorder::TaskBytes> bytes;  // run-length coded, as ThreadRecorder::span takes them
     std::shared_ptr<const TaskId> graph_task;  // per plan task (Plan::result_task), or index into keys_of()
     std::uint64_t start = 0;                   // the read before the first task
     std::size_t cap = 0;
@@ -313,9 +315,13 @@ class SyncRecorder {
     first_ = last_ = pending_ = 0;
     limit_ = 1;
   }
-  // Plan task p (the one after the previous call's) ran; `bytes`: its result's encoded size.
+  // Plan task p (the one after the previous call's) ran; `bytes`: its result's encoded size. Sizes are kept
+  // only where they change: results of one size in a row (most runs) cost no memory and no stores.
   void done(std::uint32_t p, std::uint64_t bytes) {
-    if (bytes != 0) bytes_.push_back({p, bytes});
+    if (bytes != last_bytes_) {
+      bytes_.push_back({p, bytes});
+      last_bytes_ = bytes;
+    }
     last_ = p + 1;
     // Below the batch limit the next task shares the read, unless its name differs (or none follows: stop()
     // reads the clock).
@@ -343,7 +349,9 @@ class SyncRecorder {
   std::size_t cap_ = 0;
   bool flushed_ = false;
   std::vector<Read> reads_;
-  std::vector<ThreadRecorder::TaskBytes> bytes_;
+  std::vector<ThreadRecorder::TaskBytes> bytes_;    // where result sizes change (run-length)
+  std::uint64_t last_bytes_ = 0;                    // the size in effect after bytes_ (0 before any)
+  std::uint64_t flushed_bytes_ = 0;                 // the size in effect after what flush() passed on
   std::uint64_t mark_ = 0;                          // the read the reads_ list starts after
   std::uint32_t first_ = 0;                         // the first task after mark_
   std::uint32_t last_ = 0;                          // one past the last task done
