@@ -1159,9 +1159,10 @@ class Worker {
         const auto n = r.get<std::uint32_t>();
         // First the receives of every pushed input of the message, whatever becomes of the assignments (an
         // input that cannot be decoded ends the run half-way through them): the owners send those bytes in
-        // any case, and a send nobody receives would hang its owner or land in the next run's receive.
+        // any case, and a send nobody receives would hang its owner or land in the next run's receive. Only
+        // peers fetching two-sided push.
         WireReader pushes = r;
-        for (std::uint32_t i = 0; i < n; ++i) {
+        for (std::uint32_t i = 0; two_sided_peers_ && i < n; ++i) {
           pushes.get<std::uint32_t>();
           pushes.get<std::uint8_t>();
           const auto nremote = pushes.get<std::uint32_t>();
