@@ -58,6 +58,9 @@ class SyncExecutor final : public Executor {
       spill_log.begin(record_.max_transfers);
       memory.record_to(&spill_log);
     }
+    // Held in locals: the task calls between uses are opaque, so members would be reloaded on every task.
+    detail::SyncRecorder* const rec = record_.enabled ? &sync_recorder_ : nullptr;
+    const bool grouped = !groups.empty();
     // Plan order is a topological order, so running by number is valid and follows the static priorities.
     for (std::uint32_t p = 0; p < n; ++p) {
       if (stop_requested()) {
@@ -69,8 +72,8 @@ class SyncExecutor final : public Executor {
       if (observed) {
         const std::uint64_t b = detail::result_bytes(out);
         bytes += b;
-        if (record_.enabled) sync_recorder_.done(p, b);
-        if (!groups.empty()) groups.done(0, p);
+        if (rec != nullptr) rec->done(p, b);
+        if (grouped) groups.done(0, p);
         // Every 64 tasks, not after each: reading the clock costs more than a small task.
         if ((p & 63) == 63) {
           const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -99,7 +102,6 @@ class SyncExecutor final : public Executor {
       }
       if (memory.on()) memory.spill_past_limit(p, values.get());
     }
-    if (record_.enabled) sync_recorder_.stop();
     RunResult result;
     result.outputs.reserve(plan.outputs().size());
     for (std::uint32_t o : plan.outputs()) result.outputs.push_back(values[o]);

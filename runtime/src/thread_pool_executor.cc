@@ -367,8 +367,13 @@ class ThreadPoolExecutor final : public Executor {
     ReadyHeap& mine = heaps_[id];
     std::uint64_t done = 0;
     std::uint32_t next = kNone;
-    // Recording: a task starts where its thread's previous step ended (ThreadRecorder::start/done).
-    if (record_.enabled) recorders_[static_cast<std::size_t>(id)].start();
+    // Recording: a task starts where its thread's previous step ended (ThreadRecorder::start/done). The
+    // recorder and the progress slot are held in locals: the task calls between uses are opaque, so members
+    // would be reloaded through `this` on every task.
+    detail::ThreadRecorder* const rec = record_.enabled ? &recorders_[static_cast<std::size_t>(id)] : nullptr;
+    DoneSlot* const slot = observed_ ? &slots_[id] : nullptr;
+    const bool grouped = !groups_.empty();
+    if (rec != nullptr) rec->start();
     auto flush = [&] {
       if (done == 0) return;
       s.completed.fetch_add(done, std::memory_order_acq_rel);
@@ -384,10 +389,10 @@ class ThreadPoolExecutor final : public Executor {
           wake(s, true);
           break;
         }
-        if (record_.enabled) {
-          const std::uint64_t idle_from = recorders_[static_cast<std::size_t>(id)].pause();
+        if (rec != nullptr) {
+          const std::uint64_t idle_from = rec->pause();
           sleep(s);
-          recorders_[static_cast<std::size_t>(id)].resume(idle_from);
+          rec->resume(idle_from);
         } else {
           sleep(s);
         }
@@ -405,7 +410,7 @@ class ThreadPoolExecutor final : public Executor {
         }
         break;
       }
-      if (record_.enabled) recorders_[static_cast<std::size_t>(id)].starting(t);
+      if (rec != nullptr) rec->starting(t);
       Value out;
       try {
         if (s.mem) {
@@ -420,7 +425,7 @@ class ThreadPoolExecutor final : public Executor {
         fail(s);
         break;
       }
-      if (observed_) observe(id, t, out);
+      if (slot != nullptr) observe(id, t, out, rec, *slot, grouped);
       try {
         finish(s, t, std::move(out), next, mine);
       } catch (...) {  // out of memory growing a heap, or a spill file that cannot be written
@@ -429,7 +434,7 @@ class ThreadPoolExecutor final : public Executor {
       }
       ++done;
     }
-    if (record_.enabled) recorders_[static_cast<std::size_t>(id)].stop();
+    if (rec != nullptr) rec->stop();
     flush();
     s.attempts.fetch_add(runner.attempts(), std::memory_order_relaxed);
     s.members.fetch_add(runner.members_run(), std::memory_order_relaxed);
@@ -608,11 +613,11 @@ class ThreadPoolExecutor final : public Executor {
     if (error) std::rethrow_exception(error);
   }
 
-  void observe(int id, std::uint32_t t, const Value& out) {
+  void observe(int id, std::uint32_t t, const Value& out, detail::ThreadRecorder* rec, DoneSlot& slot,
+               bool grouped) {
     const std::uint64_t bytes = detail::result_bytes(out);
-    if (record_.enabled) recorders_[static_cast<std::size_t>(id)].done(t, bytes);
-    if (!groups_.empty()) groups_.done(id, t);
-    DoneSlot& slot = slots_[id];
+    if (rec != nullptr) rec->done(t, bytes);
+    if (grouped) groups_.done(id, t);
     slot.done.store(slot.done.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     slot.bytes.store(slot.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
   }
@@ -626,10 +631,11 @@ class ThreadPoolExecutor final : public Executor {
     groups_.begin(s.graph, s.plan, nthreads_);
     if (record_.enabled) {
       recorders_.resize(static_cast<std::size_t>(nthreads_));
-      const std::size_t cap =
-          std::max<std::size_t>(1, record_.max_events / static_cast<std::size_t>(nthreads_));
+      const detail::EventCaps caps =
+          detail::event_caps(record_.max_events, s.total, static_cast<std::size_t>(nthreads_));
       for (int i = 0; i < nthreads_; ++i)
-        recorders_[static_cast<std::size_t>(i)].begin(s.graph, s.plan, i, cap, s.total, pool_.get());
+        recorders_[static_cast<std::size_t>(i)].begin(s.graph, s.plan, i, caps.cap, caps.expected,
+                                                      pool_.get());
       scale_.start();
       started_ = detail::iso_time_now();
       resources_ = detail::SampleSeries<ResourceSample>(record_.sample_seconds);

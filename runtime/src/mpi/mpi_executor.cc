@@ -947,12 +947,13 @@ class Worker {
     if (record_.enabled) {
       recorders_.resize(static_cast<std::size_t>(threads));
       // The caps hold for the whole run: rank 0 gathers every worker's share, and must stay bounded however
-      // many workers there are (each thread gets its part of this worker's part).
-      const std::size_t cap =
-          std::max<std::size_t>(1, per_worker(record_.max_events, ranks) / static_cast<std::size_t>(threads));
+      // many workers there are (each thread gets its part of this worker's part; a run that fits keeps all).
+      const detail::EventCaps caps = detail::event_caps(
+          record_.max_events, plan.size(),
+          static_cast<std::size_t>(std::max(ranks - 1, 1)) * static_cast<std::size_t>(threads));
       for (int i = 0; i < threads; ++i)
         // Event buffers from the executor's pool: pages written by earlier runs, not fresh ones.
-        recorders_[static_cast<std::size_t>(i)].begin(graph, plan, i, cap, plan.size(), pool);
+        recorders_[static_cast<std::size_t>(i)].begin(graph, plan, i, caps.cap, caps.expected, pool);
       resources_.add(0, detail::sample_resources(rank, 0, 0));
       spill_log_.begin(per_worker(record_.max_transfers, ranks));
       spill_.record_to(&spill_log_);

@@ -2,6 +2,7 @@
 // that turns what the ranks recorded into a RunTrace (on rank 0, where the graph names the tasks).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -142,6 +143,25 @@ class TaskNames {
   const detail::GraphRecord* records_ = nullptr;
 };
 
+// The event cap and first buffer size of each of `recorders` compute threads (all ranks together) in a run of
+// `run_tasks` tasks, so that the run keeps at most `max_events` events. A run that fits keeps all its
+// events: a thread may then hold any number of them (threads rarely run even shares), and its buffer starts
+// at a little over an even share and grows if need be. A larger run gives each thread an even share of
+// `max_events`, past which it samples.
+struct EventCaps {
+  std::size_t cap;
+  std::size_t expected;
+};
+inline EventCaps event_caps(std::size_t max_events, std::size_t run_tasks, std::size_t recorders) {
+  recorders = std::max<std::size_t>(recorders, 1);
+  if (run_tasks <= max_events) {
+    const std::size_t share = run_tasks / recorders;
+    return {std::max<std::size_t>(run_tasks, 1), std::min(run_tasks, share + share / 4 + 1024)};
+  }
+  const std::size_t even = std::max<std::size_t>(1, max_events / recorders);
+  return {even, even};
+}
+
 // One compute thread's events; only that thread touches it until the run ends. Below the cap it appends.
 // At the cap it keeps every other event and folds the others into exact per-name totals, then keeps one
 // event in 2, 4, ... from then on (folding the rest), so the events kept are a systematic sample that spans
@@ -170,13 +190,13 @@ class alignas(64) ThreadRecorder {
   void start() noexcept { mark_ = ticks(); }
   void starting(std::uint32_t p) {
     next_ = names_.task(p);
-    if (batch_ != 0 && (batch_ >= limit_ || n_ >= room_ || names_.name(next_) != batch_name_)) {
+    if (batch_ != 0 && (batch_ >= limit_ || n_ + batch_ >= room_ || names_.name(next_) != batch_name_)) {
       close(ticks());
     }
   }
   void done(std::uint32_t p, std::uint64_t bytes) {  // p: the task starting() was given
-    if (limit_ > 1 && n_ < room_) {                  // joins the batch; its times are set when it closes
-      RawTask& d = data_[n_++];
+    if (limit_ > 1 && n_ + batch_ < room_) {         // joins the batch; its times are set when it closes
+      Staged& d = staged_[batch_];
       d.task = p;
       d.graph_task = next_;
       d.bytes = bytes;
@@ -269,10 +289,17 @@ class alignas(64) ThreadRecorder {
   static constexpr std::uint64_t kTinyTicks = 600;  // about 0.2 us at 3 GHz
   static constexpr std::size_t kMaxBatch = 16;
   std::uint64_t mark_ = 0;  // ticks: where the pending batch (or the next task) starts
-  std::size_t batch_ = 0;   // events at the end of data_ whose times are not set yet
+  std::size_t batch_ = 0;   // tasks in staged_, not yet events (their times are set when the batch closes)
   std::size_t limit_ = 1;   // tasks one clock read may end
   NameId batch_name_ = 0;
   TaskId next_ = 0;  // graph task of the plan task starting() was given
+  // A batch's tasks, until close() writes them to data_ whole (each event's line written once, at once).
+  struct Staged {
+    std::uint32_t task;
+    std::uint32_t graph_task;
+    std::uint64_t bytes;
+  };
+  Staged staged_[kMaxBatch];
   struct TickTotals {
     std::uint64_t count = 0;
     std::uint64_t ticks = 0;
@@ -286,10 +313,11 @@ class alignas(64) ThreadRecorder {
 // previous task's end) are implied: while the run goes on the recorder keeps only its clock reads, one (next
 // task, TSC) pair per read, and the bytes of tasks whose result has an encoded size. As in ThreadRecorder,
 // runs of tiny tasks of one name share reads (up to 16 per read; a task of another name always starts at a
-// read, so every name's totals stay exact). Per task: a count, a compare and, in runs of tiny tasks, the next
-// task's name; no event is written. The events are made when the trace is looked at (Compact::replay), with
-// the event cap and sampling of a ThreadRecorder; only a run with more reads than the cap turns them into
-// events as it goes (into `out`), so that its memory stays bounded.
+// read, so every name's totals stay exact). Each read decides where the next one falls (the batch: up to
+// `limit` tasks of the next task's name), so that per task the run pays only two compares; no event is
+// written. The events are made when the trace is looked at (Compact::replay), with the event cap and sampling
+// of a ThreadRecorder; only a run with more reads than the cap turns them into events as it goes (into
+// `out`), so that its memory stays bounded.
 class SyncRecorder {
  public:
   struct Read {
@@ -308,29 +336,19 @@ class SyncRecorder {
                                   RecordingPool* pool) const;
   };
 
-  // `out` (begun on this graph and plan) receives the events of a run with more reads than `cap`.
+  // `out` (begun on this graph and plan) receives the events of a run with more reads than `cap`. Reads the
+  // clock last: the first task starts there.
   void begin(const Graph& graph, const Plan& plan, std::size_t cap, ThreadRecorder* out);
-  void start() noexcept {
-    mark_ = at_ = ticks();
-    first_ = last_ = pending_ = 0;
-    limit_ = 1;
-  }
-  // Plan task p (the one after the previous call's) ran; `bytes`: its result's encoded size. Sizes are kept
-  // only where they change: results of one size in a row (most runs) cost no memory and no stores.
+  // Plan task p (the one after the previous call's; the first call's is 0) ran; `bytes`: its result's encoded
+  // size. Sizes are kept only where they change: results of one size in a row (most runs) cost no memory and
+  // no stores. The last task of the plan always ends at a read.
   void done(std::uint32_t p, std::uint64_t bytes) {
-    if (bytes != last_bytes_) {
+    if (bytes != last_bytes_) [[unlikely]] {
       bytes_.push_back({p, bytes});
       last_bytes_ = bytes;
     }
-    last_ = p + 1;
-    // Below the batch limit the next task shares the read, unless its name differs (or none follows: stop()
-    // reads the clock).
-    if (++pending_ < limit_ && (last_ == n_ || names_.name(names_.task(last_)) == name_)) return;
-    close();
-  }
-  // After the last task: the last read.
-  void stop() {
-    if (pending_ != 0) close();
+    if (p + 1 < until_) return;  // in the batch: the read comes later
+    close(p + 1);
   }
   // Whether the run's reads are all still here (else they went to `out` as events; call flush() then).
   bool compact() const noexcept { return !flushed_; }
@@ -340,7 +358,8 @@ class SyncRecorder {
   Compact take(std::vector<TaskId>* graph_task = nullptr);
 
  private:
-  void close();
+  // Reads the clock after the tasks before `next`, and sets the next batch.
+  void close(std::uint32_t next);
 
   const Plan* plan_ = nullptr;
   TaskNames names_;
@@ -354,10 +373,9 @@ class SyncRecorder {
   std::uint64_t flushed_bytes_ = 0;                 // the size in effect after what flush() passed on
   std::uint64_t mark_ = 0;                          // the read the reads_ list starts after
   std::uint32_t first_ = 0;                         // the first task after mark_
-  std::uint32_t last_ = 0;                          // one past the last task done
-  std::uint32_t pending_ = 0;                       // tasks since the last read
+  std::uint32_t from_ = 0;                          // the first task after the last read
+  std::uint64_t until_ = 0;                         // the batch: tasks from_ to until_ - 1 end at one read
   std::uint32_t limit_ = 1;                         // tasks one read may end
-  NameId name_ = 0;                                 // while batching: the name of the batch's tasks
   std::uint64_t at_ = 0;                            // the last read
   static constexpr std::uint64_t kTinyTicks = 600;  // as ThreadRecorder's
   static constexpr std::uint32_t kMaxBatch = 16;
