@@ -530,6 +530,8 @@ TEST(Trace, ASlowTaskAmongTinyOnesOfItsNameStillCountsInItsTotal) {
   }
 }
 
+// Each run of a reused executor gets its own periodic calls (the thread pool's sampler thread waits between
+// runs) and none once run() has returned.
 TEST(Trace, ProgressIsCalledAndEndsWithEverythingDone) {
   std::mutex mu;
   std::vector<Progress> calls;
@@ -539,7 +541,6 @@ TEST(Trace, ProgressIsCalledAndEndsWithEverythingDone) {
                            },
                            0.001};
   for (int kind = 0; kind < 2; ++kind) {
-    calls.clear();
     auto exec = kind == 0 ? make_thread_pool_executor({.threads = 2, .progress = progress})
                           : make_sync_executor({.progress = progress});
     Graph g;
@@ -553,16 +554,24 @@ TEST(Trace, ProgressIsCalledAndEndsWithEverythingDone) {
     std::vector<TaskId> leaves;
     for (int i = 0; i < 200; ++i) leaves.push_back(g.add(g.name("spin"), {i}, k, {}));
     Plan plan = Plan::build(g, leaves);
-    exec->run(g, plan);
-    ASSERT_GE(calls.size(), 2u) << exec->name();
-    EXPECT_TRUE(calls.back().final);
-    EXPECT_EQ(calls.back().tasks_done, plan.size());
-    EXPECT_EQ(calls.back().tasks_total, plan.size());
-    EXPECT_EQ(calls.back().bytes, plan.size() * sizeof(double));
-    for (std::size_t i = 1; i < calls.size(); ++i) {
-      EXPECT_GE(calls[i].tasks_done, calls[i - 1].tasks_done);
-      EXPECT_GE(calls[i].elapsed, calls[i - 1].elapsed);
-      EXPECT_FALSE(calls[i - 1].final);
+    for (int run = 0; run < 3; ++run) {
+      {
+        std::lock_guard lock(mu);
+        calls.clear();
+      }
+      exec->run(g, plan);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // 20 periods: a stray call would come
+      std::lock_guard lock(mu);
+      ASSERT_GE(calls.size(), 2u) << exec->name() << " run " << run;
+      EXPECT_TRUE(calls.back().final) << exec->name() << " run " << run << ": a call after the run ended";
+      EXPECT_EQ(calls.back().tasks_done, plan.size());
+      EXPECT_EQ(calls.back().tasks_total, plan.size());
+      EXPECT_EQ(calls.back().bytes, plan.size() * sizeof(double));
+      for (std::size_t i = 1; i < calls.size(); ++i) {
+        EXPECT_GE(calls[i].tasks_done, calls[i - 1].tasks_done);
+        EXPECT_GE(calls[i].elapsed, calls[i - 1].elapsed);
+        EXPECT_FALSE(calls[i - 1].final);
+      }
     }
   }
 }
