@@ -4,10 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "../../runtime/src/mpi/trace_wire.h"
 #include "tessera/runtime/error.h"
@@ -88,6 +90,36 @@ TEST(MpiTrace, TaskEventsSurviveTheWireCodingAndADamagedStreamIsRefused) {
     r.get<std::uint8_t>();
     EXPECT_THROW(mpi::get_events<detail::EventList>(r), Error);
   }
+}
+
+// Compute threads that wait for work count the wait as idle: while one task sleeps 100 ms, the other
+// threads (and the sleeper's dependents) can only wait. Each thread's busy and idle time fit in the run.
+TEST(MpiTrace, WaitsForWorkCountAsIdle) {
+  if (world_size() < 2) GTEST_SKIP() << "needs 2 or more ranks";
+  auto exec = make_mpi_executor({.threads = 2, .record = {.enabled = true}});
+  Graph g;
+  const KernelId sleeper = g.kernel([](const TaskContext&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return Value::of(1.0);
+  });
+  const KernelId add = g.kernel([](const TaskContext& ctx) { return Value::of(ctx.input<double>(0) + 1); });
+  const TaskId slow = g.add(g.name("slow"), {0}, sleeper, {});
+  std::vector<TaskId> outputs;
+  for (int i = 0; i < 8; ++i) outputs.push_back(g.add(g.name("after"), {i}, add, {slow}));
+  Plan plan = Plan::build(g, outputs);
+  RunResult r = exec->run(g, plan);
+  if (exec->rank() != 0) return;
+  ASSERT_TRUE(r.trace);
+  const RunTrace& t = *r.trace;
+  double idle = 0;
+  for (const ThreadTime& th : t.thread_times) {
+    EXPECT_GE(th.idle, 0);
+    EXPECT_LE(th.busy + th.idle, t.seconds + 0.05) << "rank " << th.rank << " thread " << th.thread;
+    idle += th.idle;
+  }
+  // At least one other thread waits the whole 100 ms (there are 2 per worker).
+  EXPECT_GE(idle, 0.08);
+  EXPECT_LE(idle, static_cast<double>(t.thread_times.size()) * (t.seconds + 0.05));
 }
 
 TEST(MpiTrace, RankZeroGetsEveryTaskOnceWithTransfers) {

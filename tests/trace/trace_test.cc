@@ -167,6 +167,34 @@ TEST(Trace, ARunThatFitsTheCapKeepsEveryEventHoweverItsThreadsShareIt) {
   }
 }
 
+// A thread that waits for work counts the wait as idle: while one task sleeps 100 ms, the other thread can
+// only wait. Each thread's busy and idle time fit in the run.
+TEST(Trace, WaitsForWorkCountAsIdle) {
+  Graph g;
+  const KernelId sleeper = g.kernel([](const TaskContext&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return Value::of(1.0);
+  });
+  const KernelId add = g.kernel([](const TaskContext& ctx) { return Value::of(ctx.input<double>(0) + 1); });
+  const TaskId slow = g.add(g.name("slow"), {0}, sleeper, {});
+  std::vector<TaskId> outputs;
+  for (int i = 0; i < 8; ++i) outputs.push_back(g.add(g.name("after"), {i}, add, {slow}));
+  Plan plan = Plan::build(g, outputs);
+  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
+  RunResult r = exec->run(g, plan);
+  ASSERT_TRUE(r.trace);
+  const RunTrace& t = *r.trace;
+  ASSERT_EQ(t.thread_times.size(), 2u);
+  double idle = 0;
+  for (const ThreadTime& th : t.thread_times) {
+    EXPECT_GE(th.idle, 0);
+    EXPECT_LE(th.busy + th.idle, t.seconds + 0.02) << "thread " << th.thread;
+    idle += th.idle;
+  }
+  EXPECT_GE(idle, 0.08);
+  EXPECT_LE(idle, 2 * (t.seconds + 0.02));
+}
+
 TEST(Trace, PastTheCapASyncRunKeepsEveryStrideThTaskInOrder) {
   // One thread runs in plan order: past the cap the kept tasks are plan tasks 0, s, 2s, ... for a power of
   // two s, so the sample spans the whole run.

@@ -360,6 +360,7 @@ ThreadRecorder::Result ThreadRecorder::take(double seconds_per_tick, int rank) {
 ThreadRecorder::Result ThreadRecorder::finish(const TickScale& scale, int rank) {
   Result r = take(scale.seconds_per_tick, rank);
   const double ns_per_tick = scale.seconds_per_tick * 1e9;
+  if (scale.origin == 0 && ns_per_tick == 1.0) return r;  // recorded in nanoseconds already (MPI workers)
   for (RawTask& e : r.events) {
     e.start = e.start > scale.origin
                   ? static_cast<std::uint64_t>(static_cast<double>(e.start - scale.origin) * ns_per_tick)

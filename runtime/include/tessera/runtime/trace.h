@@ -16,13 +16,16 @@ namespace tessera {
 
 // What an executor records during a run. Off by default; when off, the executors' hot paths see one
 // predictable branch per task. When on, each compute thread appends to its own buffer (no locks, no shared
-// cache lines): one timestamp read per task on the local executors (a task starts where its thread's previous
-// step ended), two on MPI workers (which time tasks anyway). Buffers are gathered when the run ends.
+// cache lines). On the local executors a task starts where its thread's previous step ended, and the clock is
+// read when a task ends, except that runs of tiny tasks of one name share reads (up to 16 per read, each an
+// even share of the time); MPI workers use the two reads they take per task anyway. Buffers are gathered when
+// the run ends.
 struct RecordOptions {
   bool enabled = false;
-  // Task events kept per run (under MPI each worker keeps its share: max_events / workers, so that what rank
-  // 0 gathers stays bounded however many workers there are). Past it every task still counts in the per-kind
-  // totals (exact), and the events kept are a systematic sample of each thread's tasks.
+  // Task events kept per run. A run of at most max_events tasks keeps every event, however its threads share
+  // the tasks. A larger run gives each compute thread an even share (under MPI over all workers' threads, so
+  // that what rank 0 gathers stays bounded however many workers there are); past its share every task still
+  // counts in the per-kind totals (exact), and the events kept are a systematic sample of the thread's tasks.
   std::size_t max_events = std::size_t{1} << 20;
   // Transfer and spill-file events kept per run (MPI: per worker, its share), sampled the same way past it.
   std::size_t max_transfers = std::size_t{1} << 18;
