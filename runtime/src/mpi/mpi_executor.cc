@@ -1916,7 +1916,10 @@ class Worker {
         lock.lock();
       }
       work_cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
-      if (idle_from != 0) idle_ticks += detail::ticks() - idle_from;
+      if (idle_from != 0) {
+        const std::uint64_t now = detail::ticks();
+        if (now > idle_from) idle_ticks += now - idle_from;  // cores' counters may disagree in a VM
+      }
       if (stopping_ || ready_.empty()) break;
       std::pop_heap(ready_.begin(), ready_.end(), std::greater<>());
       const std::uint32_t t = ready_.back();

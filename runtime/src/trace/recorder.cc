@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
@@ -152,7 +153,9 @@ void ThreadRecorder::close(std::uint64_t now) {
   const std::uint64_t each = span / batch_;
   RawTask* e = data_ + n_;
   // The lines the next batches will write, fetched for writing ahead of time (they are not in any cache).
-  for (std::size_t i = 0; i < batch_; i += 2) __builtin_prefetch(e + 32 + i, 1, 0);
+  if (n_ + batch_ + 32 < room_) {
+    for (std::size_t i = 0; i < batch_; i += 2) __builtin_prefetch(e + 32 + i, 1, 0);
+  }
   std::uint64_t t = mark_;
   for (std::size_t i = 0; i < batch_; ++i, ++e, t += each) {
     const Staged& s = staged_[i];
@@ -246,6 +249,7 @@ void SyncRecorder::flush() {
 }
 
 SyncRecorder::Compact SyncRecorder::take(std::vector<TaskId>* graph_task) {
+  assert(!flushed_ && "a flushed recording's reads are events already: use flush()");
   Compact c;
   c.reads = std::move(reads_);
   c.bytes = std::move(bytes_);
@@ -475,10 +479,19 @@ ResourceSample sample_resources(int rank, double time, std::uint64_t live_bytes)
   s.live_bytes = live_bytes;
   // /proc/self/statm, opened once per process and read with pread: opening it costs about 8 us (a path walk
   // through /proc), reading it about 2. A child of fork() has its own /proc/self: it opens its own each time.
+  // If the first open fails (no descriptors left), a later call tries again.
   static const pid_t opener = ::getpid();
-  static const int statm = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  static std::atomic<int> statm{-1};
   const bool own = ::getpid() != opener;
-  const int fd = own ? ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC) : statm;
+  int fd = own ? ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC) : statm.load(std::memory_order_acquire);
+  if (!own && fd < 0) {
+    fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    int none = -1;
+    if (fd >= 0 && !statm.compare_exchange_strong(none, fd, std::memory_order_acq_rel)) {
+      ::close(fd);  // another thread opened it first
+      fd = none;
+    }
+  }
   if (fd >= 0) {
     char buf[128];
     const ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
@@ -794,10 +807,11 @@ void Ticker::start(double seconds, std::function<void()> fn) {
 
 void Ticker::stop() {
   std::unique_lock lock(mu_);
-  if (!running_) return;
-  running_ = false;
-  cv_.notify_all();
-  cv_.wait(lock, [this] { return !calling_; });
+  if (running_) {
+    running_ = false;
+    cv_.notify_all();
+  }
+  cv_.wait(lock, [this] { return !calling_; });  // also when another thread's stop() cleared running_
   fn_ = nullptr;
 }
 

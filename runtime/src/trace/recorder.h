@@ -571,7 +571,8 @@ class SpillLog {
 
 // Calls `fn` about every `seconds` on its own thread from start() until stop(). The thread is made by the
 // first start() and waits between runs (making one per run cost about 60 us, more than a 1000-task run);
-// it ends when the Ticker is destroyed. stop() returns once `fn` is not running and will not be called again.
+// it ends when the Ticker is destroyed. stop() returns once `fn` is not running and will not be called again
+// (so `fn` must not call stop()).
 class Ticker {
  public:
   Ticker() = default;
