@@ -98,14 +98,7 @@ TEST(MpiTrace, WaitsForWorkCountAsIdle) {
   if (world_size() < 2) GTEST_SKIP() << "needs 2 or more ranks";
   auto exec = make_mpi_executor({.threads = 2, .record = {.enabled = true}});
   Graph g;
-  const KernelId sleeper = g.kernel([](const TaskContext&) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    return Value::of(1.0);
-  });
-  const KernelId add = g.kernel([](const TaskContext& ctx) { return Value::of(ctx.input<double>(0) + 1); });
-  const TaskId slow = g.add(g.name("slow"), {0}, sleeper, {});
-  std::vector<TaskId> outputs;
-  for (int i = 0; i < 8; ++i) outputs.push_back(g.add(g.name("after"), {i}, add, {slow}));
+  const std::vector<TaskId> outputs = test::build_wait_graph(g, 100);
   Plan plan = Plan::build(g, outputs);
   RunResult r = exec->run(g, plan);
   if (exec->rank() != 0) return;

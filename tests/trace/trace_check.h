@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,6 +18,20 @@
 #include "tessera/runtime/trace.h"
 
 namespace tessera::test {
+
+// One "slow" task that sleeps `sleep_ms`, and 8 "after" tasks that need it (the outputs): while it sleeps,
+// every other compute thread can only wait.
+inline std::vector<TaskId> build_wait_graph(Graph& g, int sleep_ms) {
+  const KernelId sleeper = g.kernel([sleep_ms](const TaskContext&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+    return Value::of(1.0);
+  });
+  const KernelId add = g.kernel([](const TaskContext& ctx) { return Value::of(ctx.input<double>(0) + 1); });
+  const TaskId slow = g.add(g.name("slow"), {0}, sleeper, {});
+  std::vector<TaskId> outputs;
+  for (int i = 0; i < 8; ++i) outputs.push_back(g.add(g.name("after"), {i}, add, {slow}));
+  return outputs;
+}
 
 // `chunks` reads of 1000 doubles ("read-t2m-8e1f", spread over `workers` ranks by hint), a "mean-3f2a" of
 // each pair of neighbouring reads, a "sum" tree over the means (fan-in 4) and one "store-write".

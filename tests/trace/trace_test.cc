@@ -172,14 +172,7 @@ TEST(Trace, ARunThatFitsTheCapKeepsEveryEventHoweverItsThreadsShareIt) {
 // thread's busy and idle time fit in the run.
 TEST(Trace, WaitsForWorkCountAsIdle) {
   Graph g;
-  const KernelId sleeper = g.kernel([](const TaskContext&) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    return Value::of(1.0);
-  });
-  const KernelId add = g.kernel([](const TaskContext& ctx) { return Value::of(ctx.input<double>(0) + 1); });
-  const TaskId slow = g.add(g.name("slow"), {0}, sleeper, {});
-  std::vector<TaskId> outputs;
-  for (int i = 0; i < 8; ++i) outputs.push_back(g.add(g.name("after"), {i}, add, {slow}));
+  const std::vector<TaskId> outputs = test::build_wait_graph(g, 300);
   Plan plan = Plan::build(g, outputs);
   auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true}});
   RunResult r = exec->run(g, plan);
