@@ -14,6 +14,7 @@
 
 #include "bench_util.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/plan.h"
 
 namespace {

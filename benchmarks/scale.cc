@@ -19,6 +19,7 @@
 #include "bench_graphs.h"
 #include "bench_util.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/plan.h"
 
 namespace {

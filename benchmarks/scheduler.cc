@@ -7,6 +7,7 @@
 #include "bench_graphs.h"
 #include "bench_util.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/plan.h"
 
 int main(int argc, char** argv) {

@@ -25,6 +25,7 @@
 #include "bench_util.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/graph.h"
+#include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/plan.h"
 #include "tessera/runtime/trace.h"
 

@@ -42,6 +42,7 @@
 #include "bench_util.h"
 #include "tessera/runtime/buffer.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/plan.h"
 
 namespace {

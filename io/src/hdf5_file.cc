@@ -268,7 +268,9 @@ Attributes read_attributes(hid_t object, bool all) {
 }
 
 bool has_attribute(hid_t object, const char* name) {
-  return H5Aexists(object, name) > 0;
+  const htri_t exists = H5Aexists(object, name);
+  if (exists < 0) throw_error(ErrorCode::kCorrupt, "cannot tell whether attribute ", name, " exists");
+  return exists > 0;
 }
 
 std::string read_text_attribute(hid_t object, const char* name) {

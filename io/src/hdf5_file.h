@@ -70,8 +70,9 @@ StoredType describe_type(hid_t type);
 // HDF5/NetCDF bookkeeping (CLASS, NAME, DIMENSION_LIST, REFERENCE_LIST, _Netcdf4*, _NCProperties) is left
 // out unless `all`.
 Attributes read_attributes(hid_t object, bool all = false);
-// One attribute, or nullopt-like empty value with type "" when absent.
+// Whether `object` has attribute `name` (Error(kCorrupt) when HDF5 cannot tell).
 bool has_attribute(hid_t object, const char* name);
+// The attribute's value as text (numbers printed), or "" when `object` has no such attribute.
 std::string read_text_attribute(hid_t object, const char* name);
 
 // Writes a scalar text attribute (fixed-length, NUL-terminated ASCII: NetCDF reads it as text) or a numeric

@@ -1,4 +1,4 @@
-#include "tessera/jobs/cli.h"
+#include "cli.h"
 
 #include <CLI/CLI.hpp>
 
@@ -7,12 +7,13 @@
 #include <iostream>
 #include <string>
 
-#include "tessera/jobs/climate_demo.h"
+#include "climate_demo.h"
+#include "demo.h"
 #include "tessera/jobs/commands.h"
-#include "tessera/jobs/demo.h"
 #include "tessera/jobs/job_file.h"
 #include "tessera/jobs/run_view.h"
 #include "tessera/runtime/error.h"
+#include "tessera/runtime/format.h"
 #include "tessera/runtime/topology.h"
 #include "tessera/slurm/slurm.h"
 #include "tessera/version.h"
@@ -72,7 +73,7 @@ int run_cli(int argc, char** argv) {
                   "Memory limit per worker, e.g. 8GB: results past 60% of it spill to disk (docs/memory.md)")
       ->check([](const std::string& text) -> std::string {
         try {
-          parse_size(text);
+          parse_size(text, "--memory-limit");
           return "";
         } catch (const Error& e) {
           return e.what();
@@ -128,7 +129,9 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str();
   sbatch->add_option("--partition", script.partition, "Partition");
   sbatch->add_option("--account", script.account, "Account to charge");
-  sbatch->add_option("--mem", script.mem, "Memory per node (Slurm's --mem, e.g. 200G)");
+  sbatch->add_option(
+      "--mem", script.mem,
+      "Memory per node, in bytes or with a unit (e.g. 200GB, 256GiB); written as Slurm's --mem");
   sbatch
       ->add_option("--stop-lead", script.stop_lead_seconds,
                    "Seconds before the time limit at which tessera stops gracefully")
@@ -166,7 +169,7 @@ int run_cli(int argc, char** argv) {
   }
 
   if (run->parsed()) {
-    if (!memory_limit.empty()) run_options.memory_limit = parse_size(memory_limit);
+    if (!memory_limit.empty()) run_options.memory_limit = parse_size(memory_limit, "--memory-limit");
     run_options.executor = run_executor == "sync"      ? ExecutorKind::kSync
                            : run_executor == "threads" ? ExecutorKind::kThreads
                            : run_executor == "mpi"     ? ExecutorKind::kMpi

@@ -1,4 +1,4 @@
-#include "tessera/jobs/climate_demo.h"
+#include "climate_demo.h"
 
 #include <chrono>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "tessera/jobs/demo.h"
+#include "demo.h"
 
 #include <chrono>
 #include <cmath>

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "tessera/runtime/format.h"
+
 namespace tessera::jobs {
 namespace {
 
@@ -255,46 +257,6 @@ std::optional<std::size_t> first_invalid_utf8(std::string_view s) {
 
 }  // namespace
 
-std::uint64_t parse_size(std::string_view text) {
-  std::string s(text);
-  s.erase(std::remove_if(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); }), s.end());
-  std::size_t used = 0;
-  double number = 0;
-  try {
-    number = std::stod(s, &used);
-  } catch (const std::exception&) {
-    throw_error(ErrorCode::kInvalidArgument, "'", text,
-                "' is not a size: expected a number and a unit, like 8GB or 512MiB");
-  }
-  std::string unit = s.substr(used);
-  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
-  static const std::vector<std::pair<std::string, double>> kUnits = {{"", 1},
-                                                                     {"b", 1},
-                                                                     {"k", 1e3},
-                                                                     {"kb", 1e3},
-                                                                     {"m", 1e6},
-                                                                     {"mb", 1e6},
-                                                                     {"g", 1e9},
-                                                                     {"gb", 1e9},
-                                                                     {"t", 1e12},
-                                                                     {"tb", 1e12},
-                                                                     {"kib", 1024.0},
-                                                                     {"mib", 1048576.0},
-                                                                     {"gib", 1073741824.0},
-                                                                     {"tib", 1099511627776.0}};
-  for (const auto& [name, factor] : kUnits) {
-    if (unit == name) {
-      const double bytes = number * factor;
-      if (!(bytes >= 0) || !std::isfinite(bytes) || bytes > 1.8e19) {
-        throw_error(ErrorCode::kInvalidArgument, "size '", text, "' is out of range");
-      }
-      return static_cast<std::uint64_t>(bytes);
-    }
-  }
-  throw_error(ErrorCode::kInvalidArgument, "unknown unit in size '", text,
-              "': use B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)");
-}
-
 JobSpec parse_job(std::string_view text, const std::string& file_name, const std::string& directory) {
   JobSpec job;
   job.source = SourceFile::from_text(file_name, text);
@@ -510,7 +472,7 @@ JobSpec parse_job(std::string_view text, const std::string& file_name, const std
       } else {
         const std::string text = r.string_of(*v, "'memory_limit'");
         try {
-          job.options.memory_limit = parse_size(text);
+          job.options.memory_limit = parse_size(text, "'memory_limit'");
         } catch (const Error& e) {
           r.fail(r.loc(*v), e.what());
         }

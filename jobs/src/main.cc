@@ -1,4 +1,4 @@
-#include "tessera/jobs/cli.h"
+#include "cli.h"
 
 int main(int argc, char** argv) {
   return tessera::jobs::run_cli(argc, argv);

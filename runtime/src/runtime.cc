@@ -12,6 +12,7 @@
 
 #include "mpi/mpi_env.h"
 #include "tessera/runtime/error.h"
+#include "tessera/runtime/format.h"
 
 namespace tessera {
 
@@ -32,38 +33,6 @@ int announced_ranks() {
     if (const char* v = std::getenv(var); v != nullptr) return std::atoi(v);
   }
   return 0;
-}
-
-// "64MiB", "2GB", "1.5 GiB", "1000000": decimal (kB, MB, GB, TB) and binary (KiB, MiB, GiB, TiB) units.
-std::uint64_t env_size(const char* name, std::string_view text) {
-  std::string s;
-  for (char c : text) {
-    if (!std::isspace(static_cast<unsigned char>(c))) s.push_back(static_cast<char>(std::tolower(c)));
-  }
-  double number = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), number);
-  const std::string unit(end, static_cast<std::size_t>(s.data() + s.size() - end));
-  static const std::pair<const char*, double> kUnits[] = {{"", 1},
-                                                          {"b", 1},
-                                                          {"k", 1e3},
-                                                          {"kb", 1e3},
-                                                          {"m", 1e6},
-                                                          {"mb", 1e6},
-                                                          {"g", 1e9},
-                                                          {"gb", 1e9},
-                                                          {"t", 1e12},
-                                                          {"tb", 1e12},
-                                                          {"kib", 1024},
-                                                          {"mib", 1048576},
-                                                          {"gib", 1073741824.0},
-                                                          {"tib", 1099511627776.0}};
-  if (ec == std::errc() && std::isfinite(number) && number >= 0) {
-    for (const auto& [u, factor] : kUnits) {
-      if (unit == u && number * factor < 1.8e19) return static_cast<std::uint64_t>(number * factor);
-    }
-  }
-  throw_error(ErrorCode::kInvalidArgument, name, " is \"", text,
-              "\"; expected a size like 4GiB, 512MB or a number of bytes");
 }
 
 }  // namespace
@@ -98,7 +67,7 @@ RuntimeOptions RuntimeOptions::from_environment() {
     options.threads = value;
   }
   if (const char* limit = std::getenv("TESSERA_MEMORY_LIMIT"); limit != nullptr && *limit != '\0') {
-    options.memory.limit = env_size("TESSERA_MEMORY_LIMIT", limit);
+    options.memory.limit = parse_size(limit, "TESSERA_MEMORY_LIMIT");
   }
   if (const char* dir = std::getenv("TESSERA_SPILL_DIR"); dir != nullptr && *dir != '\0') {
     options.memory.spill_dir = dir;

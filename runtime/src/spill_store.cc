@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "tessera/runtime/error.h"
-#include "trace/recorder.h"
+#include "trace/spill_log.h"
 
 namespace tessera::detail {
 

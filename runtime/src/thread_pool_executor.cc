@@ -31,7 +31,13 @@
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/stop.h"
-#include "trace/recorder.h"
+#include "trace/pending_trace.h"
+#include "trace/process_info.h"
+#include "trace/progress_groups.h"
+#include "trace/sampling.h"
+#include "trace/spill_log.h"
+#include "trace/thread_recorder.h"
+#include "trace/ticker.h"
 
 namespace tessera {
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "tessera/runtime/error.h"
+#include "tessera/runtime/format.h"
 
 extern char** environ;
 
@@ -89,9 +90,10 @@ std::string human_bytes(std::uint64_t b) {
   return o.str();
 }
 
-}  // namespace
-
-std::uint64_t parse_size(const std::string& text, const std::string& what) {
+// Slurm's memory notation (SLURM_MEM_PER_NODE, SLURM_MEM_PER_CPU, sbatch --mem): megabytes when no unit,
+// K, M, G, T suffixes in powers of 1024. Only values Slurm itself writes are read this way; what users write
+// is read by tessera::parse_size.
+std::uint64_t slurm_memory(const std::string& text, const std::string& what) {
   std::string t = trim(text);
   std::uint64_t unit = std::uint64_t{1} << 20;  // Slurm's default unit is megabytes
   if (!t.empty() && std::isalpha(static_cast<unsigned char>(t.back()))) {
@@ -126,6 +128,8 @@ std::uint64_t parse_size(const std::string& text, const std::string& what) {
   }
   return static_cast<std::uint64_t>(*v) * unit;
 }
+
+}  // namespace
 
 std::int64_t parse_time(const std::string& text, const std::string& what) {
   const std::string t = trim(text);
@@ -179,8 +183,8 @@ Environment parse_environment(const std::map<std::string, std::string>& env) {
   if (const auto* v = get("SLURM_NTASKS")) e.ntasks = positive("SLURM_NTASKS", *v);
   if (const auto* v = get("SLURM_CPUS_PER_TASK")) e.cpus_per_task = positive("SLURM_CPUS_PER_TASK", *v);
   if (const auto* v = get("SLURM_CPUS_ON_NODE")) e.cpus_on_node = positive("SLURM_CPUS_ON_NODE", *v);
-  if (const auto* v = get("SLURM_MEM_PER_NODE")) e.mem_per_node = parse_size(*v, "SLURM_MEM_PER_NODE");
-  if (const auto* v = get("SLURM_MEM_PER_CPU")) e.mem_per_cpu = parse_size(*v, "SLURM_MEM_PER_CPU");
+  if (const auto* v = get("SLURM_MEM_PER_NODE")) e.mem_per_node = slurm_memory(*v, "SLURM_MEM_PER_NODE");
+  if (const auto* v = get("SLURM_MEM_PER_CPU")) e.mem_per_cpu = slurm_memory(*v, "SLURM_MEM_PER_CPU");
   if (const auto* v = get("SLURM_LOCALID")) e.local_id = non_negative("SLURM_LOCALID", *v);
   if (const auto* v = get("SLURM_NODEID")) e.node_id = non_negative("SLURM_NODEID", *v);
   if (const auto* v = get("SLURM_TASKS_PER_NODE"))
@@ -299,8 +303,15 @@ std::string make_script(const ScriptOptions& o) {
     throw_error(ErrorCode::kInvalidArgument, "--stop-lead ", o.stop_lead_seconds,
                 " s: must be shorter than --time ", o.time, " (", limit, " s)");
   }
-  if (!o.mem.empty()) parse_size(o.mem, "--mem");
-  for (const std::string* s : {&o.partition, &o.account, &o.job_name, &o.mem}) {
+  std::uint64_t mem_bytes = 0;
+  if (!o.mem.empty()) {
+    mem_bytes = parse_size(o.mem, "--mem");
+    if ((mem_bytes >> 20) == 0) {
+      throw_error(ErrorCode::kInvalidArgument, "--mem \"", o.mem,
+                  "\" is less than 1 MiB: sizes are in bytes unless they have a unit (e.g. 200GB or 256GiB)");
+    }
+  }
+  for (const std::string* s : {&o.partition, &o.account, &o.job_name}) {
     if (s->find_first_of(" \t\n'\"$`\\") != std::string::npos) {
       throw_error(ErrorCode::kInvalidArgument, "\"", *s,
                   "\" cannot go into an sbatch line (spaces or quotes)");
@@ -336,7 +347,10 @@ std::string make_script(const ScriptOptions& o) {
   s << "#SBATCH --time=" << o.time << "\n";
   if (!o.partition.empty()) s << "#SBATCH --partition=" << o.partition << "\n";
   if (!o.account.empty()) s << "#SBATCH --account=" << o.account << "\n";
-  if (!o.mem.empty()) s << "#SBATCH --mem=" << o.mem << "\n";
+  if (mem_bytes > 0) {
+    s << "#SBATCH --mem=" << (mem_bytes >> 20) << "M    # " << format_bytes(static_cast<double>(mem_bytes))
+      << "\n";
+  }
   if (o.overcommit) s << "#SBATCH --overcommit\n";
   s << "#SBATCH --signal=B:USR1@" << o.stop_lead_seconds << "    # warn this script " << o.stop_lead_seconds
     << " s before the time limit\n";

@@ -325,7 +325,7 @@ TEST(MemoryLimit, EnvironmentSetsTheLimit) {
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_THAT(e.what(), HasSubstr("TESSERA_MEMORY_LIMIT is \"lots\""));
+    EXPECT_THAT(e.what(), HasSubstr("TESSERA_MEMORY_LIMIT \"lots\" is not a size"));
   }
   ::unsetenv("TESSERA_MEMORY_LIMIT");
   ::unsetenv("TESSERA_SPILL_DIR");

@@ -13,6 +13,7 @@
 #include "tessera/runtime/delayed.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/runtime.h"
 #include "tessera/runtime/stop.h"
 

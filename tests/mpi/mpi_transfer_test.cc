@@ -19,6 +19,7 @@
 #include "tessera/runtime/buffer.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/mpi_executor.h"
 
 namespace tessera {
 namespace {

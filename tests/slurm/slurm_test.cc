@@ -106,11 +106,17 @@ TEST(SlurmEnvironment, MalformedValuesAreNamed) {
 }
 
 TEST(SlurmSizesAndTimes, Formats) {
-  EXPECT_EQ(parse_size("1000", "x"), std::uint64_t{1000} << 20);
-  EXPECT_EQ(parse_size("64G", "x"), std::uint64_t{64} << 30);
-  EXPECT_EQ(parse_size("2tb", "x"), std::uint64_t{2} << 40);
-  EXPECT_EQ(parse_size("512K", "x"), std::uint64_t{512} << 10);
-  EXPECT_THAT(error_of([] { parse_size("12Q", "--mem"); }), HasSubstr("--mem=12Q"));
+  // Slurm writes memory in its own notation: megabytes without a unit, powers of 1024 with one.
+  EXPECT_EQ(parse_environment({{"SLURM_JOB_ID", "1"}, {"SLURM_MEM_PER_NODE", "1000"}}).mem_per_node,
+            std::uint64_t{1000} << 20);
+  EXPECT_EQ(parse_environment({{"SLURM_JOB_ID", "1"}, {"SLURM_MEM_PER_CPU", "64G"}}).mem_per_cpu,
+            std::uint64_t{64} << 30);
+  EXPECT_EQ(parse_environment({{"SLURM_JOB_ID", "1"}, {"SLURM_MEM_PER_NODE", "2T"}}).mem_per_node,
+            std::uint64_t{2} << 40);
+  EXPECT_THAT(error_of([] {
+                parse_environment({{"SLURM_JOB_ID", "1"}, {"SLURM_MEM_PER_NODE", "12Q"}});
+              }),
+              HasSubstr("SLURM_MEM_PER_NODE=12Q"));
   EXPECT_EQ(parse_time("30", "t"), 1800);
   EXPECT_EQ(parse_time("10:30", "t"), 630);
   EXPECT_EQ(parse_time("01:00:00", "t"), 3600);
@@ -129,19 +135,20 @@ TEST(SlurmScript, HasEverythingAJobNeeds) {
   o.time = "02:00:00";
   o.partition = "compute";
   o.account = "climate";
-  o.mem = "200G";
+  o.mem = "200GiB";
   o.stop_lead_seconds = 600;
   o.run_args = {"--threads", "16"};
   const std::string s = make_script(o);
-  for (const char* line : {"#!/bin/bash\n", "#SBATCH --job-name=anomaly\n", "#SBATCH --nodes=4\n",
-                           "#SBATCH --ntasks=9 ", "#SBATCH --cpus-per-task=16\n", "#SBATCH --time=02:00:00\n",
-                           "#SBATCH --partition=compute\n", "#SBATCH --account=climate\n",
-                           "#SBATCH --mem=200G\n", "#SBATCH --signal=B:USR1@600 ", "#SBATCH --requeue\n",
-                           "srun --mpi=pmix --cpu-bind=none --kill-on-bad-exit=1 '/opt/tessera/bin/tessera' "
-                           "run '/home/me/anomaly.toml' "
-                           "--resume '--threads' '16' &\n",
-                           "trap ", "kill -USR1 \"$step\"", "if [ \"$status\" -eq 3 ]; then\n",
-                           "scontrol requeue \"$SLURM_JOB_ID\"\n"}) {
+  for (const char* line :
+       {"#!/bin/bash\n", "#SBATCH --job-name=anomaly\n", "#SBATCH --nodes=4\n", "#SBATCH --ntasks=9 ",
+        "#SBATCH --cpus-per-task=16\n", "#SBATCH --time=02:00:00\n", "#SBATCH --partition=compute\n",
+        "#SBATCH --account=climate\n", "#SBATCH --mem=204800M    # 215 GB\n", "#SBATCH --signal=B:USR1@600 ",
+        "#SBATCH --requeue\n",
+        "srun --mpi=pmix --cpu-bind=none --kill-on-bad-exit=1 '/opt/tessera/bin/tessera' "
+        "run '/home/me/anomaly.toml' "
+        "--resume '--threads' '16' &\n",
+        "trap ", "kill -USR1 \"$step\"", "if [ \"$status\" -eq 3 ]; then\n",
+        "scontrol requeue \"$SLURM_JOB_ID\"\n"}) {
     EXPECT_THAT(s, HasSubstr(line));
   }
   EXPECT_THAT(s, ::testing::Not(HasSubstr("--overcommit")));
@@ -160,6 +167,11 @@ TEST(SlurmScript, BadOptionsAreNamed) {
   EXPECT_THAT(error_of([&] { make_script(o); }),
               HasSubstr("--stop-lead 600 s: must be shorter than --time 00:05:00"));
   o.stop_lead_seconds = 60;
+  o.mem = "64000";  // Slurm's megabytes; tessera's sizes are bytes without a unit
+  EXPECT_THAT(error_of([&] { make_script(o); }), HasSubstr("--mem \"64000\" is less than 1 MiB"));
+  o.mem = "12Q";
+  EXPECT_THAT(error_of([&] { make_script(o); }), HasSubstr("--mem \"12Q\" has an unknown unit"));
+  o.mem.clear();
   o.partition = "a b";
   EXPECT_THAT(error_of([&] { make_script(o); }), HasSubstr("cannot go into an sbatch line"));
 }

@@ -14,6 +14,7 @@
 #include "../../runtime/src/mpi/trace_wire.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/runtime.h"
 #include "trace_check.h"
 

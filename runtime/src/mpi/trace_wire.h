@@ -9,7 +9,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "../trace/recorder.h"
+#include "../trace/pending_trace.h"
+#include "../trace/thread_recorder.h"
 #include "mpi_env.h"
 
 namespace tessera::mpi {

@@ -1,4 +1,4 @@
-#include <tessera/io/io.h>
+// The umbrella header alone brings every module tessera::tessera links (runtime, arrays, io, slurm).
 #include <tessera/tessera.h>
 
 #include <cstdio>
@@ -18,5 +18,7 @@ int main() {
   tessera::io::store(rt, out);
   const tessera::Chunk back = tessera::compute(rt, tessera::io::read(path, "x").data.sum());
   std::cout << "sum read back = " << back.flat(0) << "\n";
+  const tessera::slurm::Environment env = tessera::slurm::parse_environment({{"SLURM_JOB_ID", "7"}});
+  std::cout << "inside a Slurm job: " << (env.inside ? "yes" : "no") << "\n";
   return 0;
 }

@@ -91,8 +91,4 @@ JobSpec parse_job(std::string_view text, const std::string& file_name, const std
 // Reads and parses the job file at `path`. Throws Error(kNotFound) when it does not exist, else as parse_job.
 JobSpec load_job(const std::string& path);
 
-// "8GB", "512 MiB", "2e9", "1.5G" -> bytes. Decimal (kB, MB, GB, TB) and binary (KiB, MiB, GiB, TiB) units;
-// a bare number is bytes. Throws Error(kInvalidArgument) naming the text.
-std::uint64_t parse_size(std::string_view text);
-
 }  // namespace tessera::jobs

@@ -1,4 +1,5 @@
-// Executors run plans. One interface; synchronous, local-thread and (later) MPI implementations.
+// Executors run plans. One interface; synchronous and local-thread implementations here, the MPI one in
+// tessera/runtime/mpi_executor.h.
 #pragma once
 
 #include <cstdint>
@@ -11,29 +12,9 @@
 #include "tessera/runtime/plan.h"
 #include "tessera/runtime/trace.h"
 #include "tessera/runtime/value.h"
+#include "tessera/runtime/worker_stats.h"
 
 namespace tessera {
-
-// What one MPI worker did during a run.
-struct WorkerStats {
-  int rank = 0;
-  int threads = 0;
-  std::uint64_t tasks = 0;                // plan tasks it ran
-  std::uint64_t bytes_fetched = 0;        // bytes it pulled from other workers, by either path
-  std::uint64_t bytes_rma = 0;            // ... of which with one-sided gets
-  std::uint64_t bytes_two_sided = 0;      // ... of which sent by the owner on request or pushed
-  std::uint64_t bytes_inline = 0;         // ... of which came with the scheduler's assignment (small results)
-  std::uint64_t bytes_pushed = 0;         // ... of which (two-sided) their owner sent unasked (push_bytes)
-  std::uint64_t gets = 0;                 // one-sided gets it issued (one per GiB piece of a result)
-  std::uint64_t requests = 0;             // two-sided chunk requests it sent (one per result)
-  std::uint64_t bytes_served = 0;         // bytes it sent to other workers on request or pushed (two-sided)
-  double fetch_seconds = 0;               // summed time from issuing each fetch to seeing it complete
-  std::uint64_t bytes_published = 0;      // bytes of results it wrote to its arena for other workers
-  std::uint64_t bytes_spilled = 0;        // bytes of results it wrote to its spill files (memory limit)
-  std::uint64_t bytes_unspilled = 0;      // ... and read back for its own tasks
-  std::vector<std::uint64_t> bytes_from;  // bytes_fetched by source rank (index = rank)
-  std::string binding;                    // where it ran ("NUMA 0, cores 0-3 (4)", or "unbound")
-};
 
 // How much memory a worker's results may take, and what happens near the limit (docs/memory.md). Results
 // are counted by their encoded size (Codec<T>::size; TaskOptions::output_bytes for types without a codec).
@@ -81,45 +62,6 @@ struct ExecutorOptions {
   MemoryOptions memory;      // a memory limit for results, with spilling (thread pool and sync executors)
 };
 
-// How MPI workers move results between them.
-enum class TransferMode : std::uint8_t {
-  kAuto,  // one-sided gets where the MPI library can make RMA windows: between all ranks, else between the
-          // ranks of each node where it can; two-sided everywhere else. Never fails for lack of RMA.
-  kRma,   // one-sided gets between all workers; construction throws Error(kResourceExhausted) on every
-          // rank when the MPI library cannot make the window
-  kTwoSided,  // the owner's communication thread sends the bytes on request (MPI_Isend/MPI_Irecv)
-};
-
-struct MpiExecutorOptions {
-  int threads = 0;            // compute threads per worker; 0: one per core of the worker's binding
-  bool bind = true;           // pin each worker to its NUMA domain(s) and its threads to cores (hwloc)
-  bool show_binding = false;  // rank 0 prints every worker's binding once, at start-up
-  int tasks_per_thread = 4;   // runnable tasks the scheduler keeps queued per worker thread
-  std::size_t arena_bytes = std::size_t{64} << 20;  // first arena region per worker (later ones double)
-  // kAuto lets the environment decide: TESSERA_TRANSFER=auto|rma|two-sided (unset: auto), so that tests and
-  // users can force a path without rebuilding. Any other value of TESSERA_TRANSFER is
-  // Error(kInvalidArgument).
-  TransferMode transfer = TransferMode::kAuto;
-  // A result of at most this many encoded bytes travels to its readers inside the scheduler's messages (with
-  // its completion, then with each reader's assignment) instead of being fetched from its owner: a fetch is
-  // a round trip between two workers, which costs more than the bytes. 0: every input is fetched. At most
-  // 64 KiB (construction throws Error(kInvalidArgument) otherwise).
-  std::size_t inline_bytes = 1024;
-  // Between ranks that fetch two-sided (across nodes without RMA, or TransferMode::kTwoSided), a result of
-  // at most this many encoded bytes is pushed: the scheduler has its owner send it to the reader while the
-  // reader's assignment travels, instead of the reader asking for it afterwards (a round trip). 0: readers
-  // always ask. At most 64 KiB (construction throws Error(kInvalidArgument) otherwise).
-  std::size_t push_bytes = std::size_t{64} << 10;
-  // Every rank must pass the same `record.enabled`; the trace is assembled on rank 0. Progress calls happen
-  // on rank 0 only.
-  RecordOptions record;
-  ProgressOptions progress;
-  // The limit per worker: the scheduler counts the bytes each worker holds, has a worker past spill_fraction
-  // write results to its spill directory (peers then get them on request) and assigns no new root task to a
-  // worker past pause_fraction (docs/memory.md).
-  MemoryOptions memory;
-};
-
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -141,12 +83,6 @@ class Executor {
 std::unique_ptr<Executor> make_sync_executor(const ExecutorOptions& options = {});
 // A pool of threads (the calling thread is one of them) running ready tasks by plan priority.
 std::unique_ptr<Executor> make_thread_pool_executor(const ExecutorOptions& options = {});
-
-// Rank 0 schedules, every other rank is a worker; run() is collective: every rank calls it with the same
-// graph and plan (checked: a mismatch throws Error(kInvalidArgument) on every rank) and every rank gets the
-// outputs. A task's failure throws the same TaskError on every rank. Initialises MPI (MPI_THREAD_MULTIPLE) if
-// needed. Needs at least 2 ranks. Construction and destruction are collective too.
-std::unique_ptr<Executor> make_mpi_executor(const MpiExecutorOptions& options = {});
 
 // CPUs in this process's affinity mask (at least 1).
 int available_cpus() noexcept;

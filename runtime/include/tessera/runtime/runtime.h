@@ -14,6 +14,7 @@
 #include "tessera/runtime/delayed.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/graph.h"
+#include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/plan.h"
 
 namespace tessera {
@@ -31,7 +32,7 @@ struct RuntimeOptions {
   ProgressOptions progress;  // progress calls while a run goes on (rank 0); overrides mpi.progress
   MpiExecutorOptions mpi;    // `threads` above overrides mpi.threads when set
   // A memory limit per worker (thread pool: the process; MPI: each worker rank), with spilling
-  // (docs/memory.md); overrides mpi.memory when its limit is set. The sync executor ignores it.
+  // (docs/memory.md); overrides mpi.memory when its limit is set. Every executor honours it.
   MemoryOptions memory;
 
   // Defaults overridden by the environment: TESSERA_EXECUTOR=auto|threads|sync|mpi, TESSERA_THREADS=N,

@@ -50,9 +50,6 @@ Derived derive(const Environment& env, const Explicit& chosen = {});
 // The lines of `tessera check`'s "Slurm" section.
 std::string describe(const Environment& env, const Derived& derived);
 
-// Sizes like "64G", "500M", "2T", "1000" (megabytes when no unit, as Slurm's --mem), in bytes. Throws
-// Error(kInvalidArgument) naming `what`.
-std::uint64_t parse_size(const std::string& text, const std::string& what);
 // Slurm's time formats: "MM", "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS", in seconds.
 std::int64_t parse_time(const std::string& text, const std::string& what);
 
