@@ -50,6 +50,20 @@ std::string hdf5_message() {
   return out;
 }
 
+bool hdf5_error_is_io() {
+  bool io = false;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
+        if (e->maj_num == H5E_IO || e->min_num == H5E_READERROR || e->min_num == H5E_SEEKERROR) {
+          *static_cast<bool*>(data) = true;
+        }
+        return 0;
+      },
+      &io);
+  return io;
+}
+
 hid_t check_id(hid_t id, ErrorCode code, const std::string& context) {
   if (id < 0) {
     std::string why = hdf5_message();

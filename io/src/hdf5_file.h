@@ -27,6 +27,10 @@ std::string hdf5_message();
 // Throws Error(code, context + ": " + hdf5_message()) when `status` is negative; returns it otherwise.
 hid_t check_id(hid_t id, ErrorCode code, const std::string& context);
 herr_t check(herr_t status, ErrorCode code, const std::string& context);
+// Whether the error on HDF5's stack (not cleared) came from reading the file (a transient I/O failure may
+// pass on a retry) rather than from its contents (a filter that fails, damaged metadata: a retry cannot
+// help).
+bool hdf5_error_is_io();
 
 // An HDF5 identifier closed (by its type) when the owner goes. Move-only; the destructor never throws.
 class Hid {

@@ -581,9 +581,13 @@ Netcdf3File parse_netcdf3(const std::string& path) {
   for (std::size_t d = 0; d < dims.size(); ++d) {
     out.info.dimensions[dims[d].name] =
         record_dim && d == *record_dim ? out.records : static_cast<std::int64_t>(dims[d].length);
+    if (record_dim && d == *record_dim) out.info.unlimited.insert(dims[d].name);
   }
   for (Var& v : vars) {
-    for (const std::string& dim : v.info.dims) v.info.shape.push_back(out.info.dimensions[dim]);
+    for (const std::string& dim : v.info.dims) {
+      v.info.shape.push_back(out.info.dimensions[dim]);
+      v.info.growable.push_back(out.info.unlimited.count(dim) > 0);
+    }
     v.info.chunked = false;
     v.info.storage_bytes = v.layout.record ? numrecs * v.element_bytes : v.element_bytes;
   }
@@ -595,6 +599,7 @@ Netcdf3File parse_netcdf3(const std::string& path) {
     Var v;
     v.info.name = d.name;
     v.info.shape = {out.info.dimensions[d.name]};
+    v.info.growable = {out.info.unlimited.count(d.name) > 0};
     v.info.dims = {d.name};
     v.info.dtype = DType::kFloat32;
     v.info.dimension_only = true;

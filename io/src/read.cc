@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "filters.h"
 #include "hdf5_file.h"
 #include "io_util.h"
 #include "netcdf3.h"
@@ -163,48 +164,6 @@ std::string base_name(std::string_view path) {
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
-std::vector<Filter> read_filters(hid_t dcpl) {
-  std::vector<Filter> out;
-  const int n = H5Pget_nfilters(dcpl);
-  for (int i = 0; i < n; ++i) {
-    unsigned flags = 0;
-    std::size_t nelmts = 16;
-    unsigned values[16] = {};
-    char name[128] = {};
-    unsigned config = 0;
-    const H5Z_filter_t id =
-        H5Pget_filter2(dcpl, static_cast<unsigned>(i), &flags, &nelmts, values, sizeof(name), name, &config);
-    Filter f;
-    f.id = static_cast<int>(id);
-    switch (id) {
-      case H5Z_FILTER_DEFLATE:
-        f.name = "deflate";
-        break;
-      case H5Z_FILTER_SHUFFLE:
-        f.name = "shuffle";
-        break;
-      case H5Z_FILTER_FLETCHER32:
-        f.name = "fletcher32";
-        break;
-      case H5Z_FILTER_SZIP:
-        f.name = "szip";
-        break;
-      case H5Z_FILTER_NBIT:
-        f.name = "nbit";
-        break;
-      case H5Z_FILTER_SCALEOFFSET:
-        f.name = "scaleoffset";
-        break;
-      default:
-        f.name = name[0] ? std::string(name) : str_cat("filter ", id);
-        break;
-    }
-    f.parameters.assign(values, values + std::min<std::size_t>(nelmts, 16));
-    out.push_back(std::move(f));
-  }
-  return out;
-}
-
 VariableInfo describe_dataset(hid_t dset, const std::string& name) {
   VariableInfo v;
   v.name = name;
@@ -212,8 +171,12 @@ VariableInfo describe_dataset(hid_t dset, const std::string& name) {
   const int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank < 0) throw_error(ErrorCode::kCorrupt, "cannot read the shape of ", name);
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::vector<hsize_t> max_dims(static_cast<std::size_t>(rank));
+  if (H5Sget_simple_extent_dims(space.get(), dims.data(), max_dims.data()) < 0) {
+    throw_error(ErrorCode::kCorrupt, "cannot read the shape of ", name);
+  }
   v.shape.assign(dims.begin(), dims.end());
+  for (hsize_t m : max_dims) v.growable.push_back(m == H5S_UNLIMITED);
   Hid type(check_id(H5Dget_type(dset), ErrorCode::kCorrupt, str_cat("cannot read the type of ", name)));
   detail::StoredType st = detail::describe_type(type.get());
   v.stored_type = st.numpy;
@@ -286,8 +249,23 @@ FileInfo inspect_hdf5(const std::string& path) {
                       str_cat("cannot open dataset ", name, " in ", path)));
     VariableInfo v = describe_dataset(dset.get(), name);
     if (H5DSis_scale(dset.get()) > 0 || detail::has_attribute(dset.get(), "DIMENSION_LIST")) netcdf = true;
-    if (H5DSis_scale(dset.get()) > 0 && !v.shape.empty()) info.dimensions[v.name] = v.shape[0];
+    if (H5DSis_scale(dset.get()) > 0 && !v.shape.empty()) {
+      info.dimensions[v.name] = v.shape[0];
+      if (v.growable[0]) info.unlimited.insert(v.name);
+    }
     info.variables.push_back(std::move(v));
+  }
+  // An unlimited dimension's scale without a coordinate variable stays empty in NetCDF-4 files; its current
+  // length is the most records a variable using it has (what ncdump shows).
+  for (VariableInfo& v : info.variables) {
+    for (std::size_t axis = 0; axis < v.dims.size() && axis < v.shape.size(); ++axis) {
+      auto d = info.dimensions.find(v.dims[axis]);
+      if (d != info.dimensions.end() && info.unlimited.count(d->first))
+        d->second = std::max(d->second, v.shape[axis]);
+    }
+  }
+  for (VariableInfo& v : info.variables) {
+    if (v.dimension_only && info.unlimited.count(v.name)) v.shape = {info.dimensions[v.name]};
   }
   H5Eclear2(H5E_DEFAULT);
   info.format = netcdf ? FileFormat::kNetcdf4 : FileFormat::kHdf5;
@@ -486,9 +464,12 @@ void read_with_library(const OpenDataset& d, const std::string& where, const Sha
       check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, s.data(), nullptr, c.data(), nullptr),
             ErrorCode::kInternal, where + ": bad hyperslab");
     }
-    check(H5Dread(d.dset.get(), detail::native_type(dst.dtype()), mspace.get(), fspace.get(), H5P_DEFAULT,
-                  tmp.bytes()),
-          ErrorCode::kIo, where + ": read failed");
+    const herr_t status = H5Dread(d.dset.get(), detail::native_type(dst.dtype()), mspace.get(), fspace.get(),
+                                  H5P_DEFAULT, tmp.bytes());
+    if (status < 0) {
+      check(status, detail::hdf5_error_is_io() ? ErrorCode::kIo : ErrorCode::kCorrupt,
+            where + ": read failed");
+    }
   }
   detail::StoredType native =
       detail::StoredType{true, "", "", dst.dtype(), false, is_float(dst.dtype()), true, size_of(dst.dtype())};
@@ -826,6 +807,10 @@ Variable read(const std::string& path, const std::string& variable, const ReadOp
     throw_error(ErrorCode::kInvalidArgument, "\"", v.name, "\" in ", path,
                 " is a NetCDF dimension without values, not a variable");
   }
+  if (!source->nc3 && !v.filters.empty()) {
+    auto lock = detail::hdf5_lock();
+    require_filters_available(path, v);
+  }
   source->info = v;
   if (source->nc3) {
     const auto& vars = source->nc3->info.variables;
@@ -990,7 +975,12 @@ std::string describe(const FileInfo& info, const std::string& variable) {
     out << "dimensions:";
     bool first = true;
     for (const auto& [k, n] : info.dimensions) {
-      out << (first ? " " : ", ") << k << " = " << n;
+      out << (first ? " " : ", ") << k << " = ";
+      if (info.unlimited.count(k)) {
+        out << "UNLIMITED (" << n << " currently)";
+      } else {
+        out << n;
+      }
       first = false;
     }
     out << "\n";

@@ -274,9 +274,12 @@ int graph_command(const std::string& job_path, bool full, std::ostream& out, std
       if (is_output.count(id)) output_layers.insert(name);
     }
     for (const std::string& l : layers) {
-      out << "  " << quoted(l) << " [label="
-          << quoted(l + "\\n" + std::to_string(counts[l]) + " task" + (counts[l] == 1 ? "" : "s"))
-          << (output_layers.count(l) ? ", style=bold" : "") << "];\n";
+      // The label's two lines: DOT's own "\n" escape goes in after quoting (quoted() would escape it).
+      std::string label = quoted(l);
+      label.insert(label.size() - 1,
+                   "\\n" + std::to_string(counts[l]) + " task" + (counts[l] == 1 ? "" : "s"));
+      out << "  " << quoted(l) << " [label=" << label << (output_layers.count(l) ? ", style=bold" : "")
+          << "];\n";
     }
     std::set<std::pair<std::string, std::string>> edges;
     for (TaskId id = 0; id < graph.size(); ++id) {

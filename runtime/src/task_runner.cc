@@ -39,6 +39,12 @@ void rethrow_as_task_error(const Graph& graph, TaskId task, int attempts, int ra
   throw TaskError(code, graph.key_string(task), std::move(message), rank, attempts);
 }
 
+bool may_pass_on_retry(ErrorCode code) noexcept {
+  // A failed read or a full memory may pass the next time; bad input, a missing thing, damaged data, a stop
+  // or a bug fail the same way every time.
+  return code == ErrorCode::kIo || code == ErrorCode::kResourceExhausted;
+}
+
 Value TaskRunner::call(TaskId task, int thread) {
   const TaskContext ctx(inputs_, graph_.name_of(task), graph_.index_of(task), thread);
   const int tries = 1 + graph_.options(task).retries;
@@ -48,6 +54,9 @@ Value TaskRunner::call(TaskId task, int thread) {
       Value out = graph_.kernel_of(task)(ctx);
       ++members_run_;
       return out;
+    } catch (const Error& e) {
+      if (attempt >= tries || !may_pass_on_retry(e.code()))
+        rethrow_as_task_error(graph_, task, attempt, rank_);
     } catch (...) {
       if (attempt >= tries) rethrow_as_task_error(graph_, task, attempt, rank_);
     }

@@ -5,6 +5,7 @@
 #include <span>
 #include <vector>
 
+#include "tessera/runtime/error.h"
 #include "tessera/runtime/graph.h"
 #include "tessera/runtime/plan.h"
 #include "tessera/runtime/value.h"
@@ -17,7 +18,8 @@ class TaskRunner {
   TaskRunner(const Graph& graph, const Plan& plan, int rank = -1) : graph_(graph), plan_(plan), rank_(rank) {}
 
   // Runs plan task p reading its inputs from `values` (indexed by plan task) and returns its result.
-  // Each member is retried as its TaskOptions::retries allow. Throws TaskError naming the failing member.
+  // Each member is retried as its TaskOptions::retries allow, unless it failed with an Error that a retry
+  // cannot cure (may_pass_on_retry). Throws TaskError naming the failing member.
   Value run(std::uint32_t p, const Value* values, int thread) {
     return run_impl(p, thread, [values](std::size_t, std::uint32_t in) { return &values[in]; });
   }
@@ -42,6 +44,10 @@ class TaskRunner {
   std::uint64_t attempts_ = 0;
   std::uint64_t members_run_ = 0;
 };
+
+// Whether a task that threw Error(code) may succeed when tried again: kIo and kResourceExhausted. Other
+// exceptions (user code) always may.
+bool may_pass_on_retry(ErrorCode code) noexcept;
 
 // The TaskError for the exception being handled (call inside a catch block).
 [[noreturn]] void rethrow_as_task_error(const Graph& graph, TaskId task, int attempts, int rank = -1);

@@ -14,6 +14,10 @@ file(READ ${OUT} svg)
 if(NOT svg MATCHES "<svg" OR NOT svg MATCHES "random_normal")
   message(FATAL_ERROR "${OUT} is not an SVG of the job's graph:\n${svg}")
 endif()
+# A layer's label is two lines (name, then its task count): two text elements, no literal backslash-n.
+if(NOT svg MATCHES ">[0-9]+ tasks?</text>" OR svg MATCHES "\\\\n")
+  message(FATAL_ERROR "${OUT}: layer labels are not drawn on two lines:\n${svg}")
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -E env PATH=/nonexistent ${TESSERA} graph ${JOB} --svg ${OUT}.2
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0 OR NOT err MATCHES "Graphviz's `dot` is not on PATH.*apt-get install graphviz")

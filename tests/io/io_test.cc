@@ -125,6 +125,42 @@ TEST_F(IoFiles, InspectReportsLayoutFiltersTypesAndAttributes) {
   EXPECT_NE(describe(nc, "tas").find("long_name = \"air temperature\""), std::string::npos);
 }
 
+TEST_F(IoFiles, AnUnlimitedDimensionShowsItsCurrentLength) {
+  // netCDF4-python: time is UNLIMITED with 3 records and has no coordinate variable (ncdump -h says
+  // "time = UNLIMITED ; // (3 currently)").
+  FileInfo info = inspect(path("records.nc"));
+  EXPECT_EQ(info.dimensions.at("time"), 3);
+  EXPECT_EQ(info.dimensions.at("x"), 4);
+  EXPECT_EQ(info.unlimited, (std::set<std::string>{"time"}));
+  EXPECT_EQ(info.variable("time").shape, (Shape{3}));
+  EXPECT_EQ(info.variable("v").growable, (std::vector<bool>{true, false}));
+  const std::string text = describe(info);
+  EXPECT_NE(text.find("time = UNLIMITED (3 currently), x = 4"), std::string::npos) << text;
+  // The climate file's dimensions are fixed.
+  EXPECT_TRUE(inspect(path("climate.nc")).unlimited.empty());
+}
+
+TEST_F(IoFiles, AFilterWithoutAPluginIsRefusedBeforeAnyRead) {
+  const std::string file = path("unknown_filter.h5");
+  const FileInfo info = inspect(file);  // describing the file still works
+  ASSERT_EQ(info.variable("i4").filters.size(), 1u);
+  EXPECT_EQ(info.variable("i4").filters[0].name, "blosc");
+  EXPECT_NE(describe(info).find("blosc"), std::string::npos);
+  try {
+    read(file, "i4");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    const std::string m = e.what();
+    EXPECT_NE(m.find("variable \"i4\" in " + file), std::string::npos) << m;
+    EXPECT_NE(m.find("HDF5 filter \"blosc\" (id 32001), which this HDF5 library cannot decode"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("HDF5 looks for plugins in "), std::string::npos) << m;
+    EXPECT_NE(m.find("HDF5_PLUGIN_PATH"), std::string::npos) << m;
+  }
+}
+
 TEST_F(IoFiles, ReadsEveryLayoutAndTypeLikeH5py) {
   NumpyOracle oracle;
   const std::string file = path("plain.h5");

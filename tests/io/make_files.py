@@ -44,6 +44,13 @@ with netCDF4.Dataset(os.path.join(d, "time_gaps.nc"), "w", format="NETCDF4") as 
     t.units = "days since 2000-01-01"
     t[:] = np.ma.masked_array(np.arange(6.0), mask=[0, 0, 1, 0, 1, 0])
 
+# An unlimited dimension with 3 records and no coordinate variable (its dimension scale stays empty).
+with netCDF4.Dataset(os.path.join(d, "records.nc"), "w", format="NETCDF4") as nc:
+    nc.createDimension("time", None)
+    nc.createDimension("x", 4)
+    v = nc.createVariable("v", "f4", ("time", "x"))
+    v[0:3, :] = np.arange(12, dtype="f4").reshape(3, 4)
+
 with netCDF4.Dataset(os.path.join(d, "climate.nc"), "w", format="NETCDF4") as nc:
     nc.title = "test climate file"
     nc.Conventions = "CF-1.8"
@@ -99,3 +106,10 @@ with open(os.path.join(d, "plain.h5"), "rb") as f:
     head = f.read(3000)
 with open(os.path.join(d, "truncated.h5"), "wb") as f:
     f.write(head)
+
+# A dataset stored with a filter this HDF5 has no plugin for (blosc, as PyTables writes it): its chunks are
+# written raw, the filter only named in the pipeline.
+with h5py.File(os.path.join(d, "unknown_filter.h5"), "w") as f:
+    x = f.create_dataset("i4", shape=(4, 6), dtype="<i4", chunks=(2, 6), compression=32001,
+                         compression_opts=(2, 2, 4, 48, 5, 1, 1), allow_unknown_filter=True)
+    x.id.write_direct_chunk((0, 0), np.arange(12, dtype="<i4").tobytes())

@@ -210,8 +210,9 @@ TEST(Netcdf3, MetadataMatchesNetcdf4Python) {
         EXPECT_TRUE(v.unsupported.empty());
       }
     }
-    // Every dimension is either a variable or listed as dimension-only.
+    // Every dimension is either a variable or listed as dimension-only; the record dimension is unlimited.
     for (const auto& [dim, length] : e.dims) EXPECT_EQ(seen.count(dim), 1u) << dim;
+    EXPECT_EQ(info.unlimited, e.unlimited);
     EXPECT_EQ(seen.size(), info.variables.size());
   }
   // The lone record variable is not padded; padded ones are.

@@ -238,6 +238,44 @@ TEST_P(ExecutorTest, RetriesUntilSuccessThenReportsAttempts) {
   }
 }
 
+TEST_P(ExecutorTest, FailuresNoRetryCanCureAreNotRetried) {
+  auto exec = make();
+  for (ErrorCode code : {ErrorCode::kCorrupt, ErrorCode::kInvalidArgument, ErrorCode::kNotFound}) {
+    Graph g;
+    std::atomic<int> calls{0};
+    const TaskId t = g.add(
+        TaskKey{"decode", {0}},
+        [&](const TaskContext&) -> Value {
+          ++calls;
+          throw Error(code, "deflate stream is damaged");
+        },
+        {}, TaskOptions{.retries = 3, .retry_backoff_ms = 1});
+    const TaskId outs[] = {t};
+    try {
+      exec->run(g, Plan::build(g, outs));
+      FAIL();
+    } catch (const TaskError& e) {
+      EXPECT_EQ(e.code(), code);
+      EXPECT_EQ(e.attempts(), 1) << to_string(code);
+      EXPECT_THAT(e.what(), HasSubstr("task (\"decode\", 0) failed: deflate stream is damaged"));
+    }
+    EXPECT_EQ(calls.load(), 1) << to_string(code);
+  }
+  // What user code throws may pass on a retry: it is retried as asked.
+  Graph g;
+  std::atomic<int> calls{0};
+  const TaskId t = g.add(
+      TaskKey{"user", {0}},
+      [&](const TaskContext&) -> Value {
+        if (++calls < 2) throw std::runtime_error("service busy");
+        return Value::of(1);
+      },
+      {}, TaskOptions{.retries = 1, .retry_backoff_ms = 1});
+  const TaskId outs[] = {t};
+  EXPECT_EQ(exec->run(g, Plan::build(g, outs)).outputs[0].get<int>(), 1);
+  EXPECT_EQ(calls.load(), 2);
+}
+
 TEST_P(ExecutorTest, EmptyPlanAndRepeatedRuns) {
   Graph g;
   auto exec = make();

@@ -250,7 +250,8 @@ std::string report_data(const RunTrace& t) {
   return s;
 }
 
-// The page. The script writes its verdict into #verdict once everything is drawn (tests read it).
+// The page. Once everything is drawn the script writes what it drew into #verdict's attributes, an element
+// hidden from the reader (tests read it).
 constexpr const char* kHead = R"HTML(<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>tessera run report</title>
@@ -266,7 +267,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 </style></head><body>
 <h1>tessera run report</h1>
 <div class="note" id="subtitle"></div>
-<div id="verdict" data-status="pending">pending</div>
+<div id="verdict" data-status="pending" data-drawn="" hidden></div>
 <h2>Configuration</h2><table id="config"></table>
 <h2>Where time went</h2><div class="note">thread-seconds of the compute threads; transfers run beside compute on each worker's communication thread</div><svg id="where" class="chart" width="900" height="70"></svg>
 <h2>Task stream</h2><div class="note" id="stream-note"></div><div id="legend"></div>
@@ -288,7 +289,7 @@ constexpr const char* kTail = R"HTML(</script>
 (function(){
 "use strict";
 var verdict=document.getElementById("verdict");
-window.addEventListener("error",function(e){verdict.textContent="error: "+e.message;verdict.setAttribute("data-status","error");});
+window.addEventListener("error",function(e){verdict.setAttribute("data-drawn","error: "+e.message);verdict.setAttribute("data-status","error");});
 var D=JSON.parse(document.getElementById("data").textContent);
 var NS="http://www.w3.org/2000/svg";
 var PAL=["#4e79a7","#f28e2b","#e15759","#76b7b2","#59a14f","#edc948","#b07aa1","#ff9da7","#9c755f","#bab0ac",
@@ -395,7 +396,7 @@ drawn.kinds=D.kinds.length;})();
 if(verdict.getAttribute("data-status")==="pending"){
 var ok=drawn.stream>0&&drawn.progress>0&&drawn.memory>0&&drawn.where>0&&drawn.kinds>0;
 verdict.setAttribute("data-status",ok?"ok":"empty");
-verdict.textContent=(ok?"ok":"empty")+" stream="+drawn.stream+" progress="+drawn.progress+" memory="+drawn.memory+" cpu="+drawn.cpu+" where="+drawn.where+" kinds="+drawn.kinds+" matrix="+drawn.matrix+" groups="+drawn.groups+" spills="+drawn.spills;}
+verdict.setAttribute("data-drawn","stream="+drawn.stream+" progress="+drawn.progress+" memory="+drawn.memory+" cpu="+drawn.cpu+" where="+drawn.where+" kinds="+drawn.kinds+" matrix="+drawn.matrix+" groups="+drawn.groups+" spills="+drawn.spills);}
 })();
 </script></body></html>
 )HTML";

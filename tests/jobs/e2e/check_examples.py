@@ -137,6 +137,23 @@ def main():
           r.returncode == 2 and "shapes.toml:8:15: error: operands of '*': shapes (730, 18, 24) and (18,) do not broadcast"
           in r.stderr, f"{r.returncode} {r.stderr}")
 
+    # A variable stored with an HDF5 filter that has no plugin here: refused by check (exit 2) before any work,
+    # naming the variable, the filter and where HDF5 looks for plugins; run refuses it the same way.
+    import h5py
+    with h5py.File(os.path.join(work, "blosc.h5"), "w") as f:
+        x = f.create_dataset("i4", shape=(4, 6), dtype="<i4", chunks=(2, 6), compression=32001,
+                             allow_unknown_filter=True)
+        x.id.write_direct_chunk((0, 0), np.arange(12, dtype="<i4").tobytes())
+    with open(os.path.join(work, "blosc.toml"), "w") as f:
+        f.write('[inputs.x]\nfile = "blosc.h5"\nvariable = "i4"\n[outputs.s]\nfile = "blosc_sum.nc"\n'
+                'expression = "sum(x)"\n')
+    for command in ["check", "run"]:
+        r = run(tessera, launcher, [command, "blosc.toml"], work)
+        check(f"{command}: an unavailable HDF5 filter is refused with exit 2",
+              r.returncode == 2 and 'variable "i4"' in r.stderr and '"blosc" (id 32001)' in r.stderr
+              and "HDF5_PLUGIN_PATH" in r.stderr and "attempt" not in r.stderr
+              and not os.path.exists(os.path.join(work, "blosc_sum.nc")), f"{r.returncode} {r.stderr}")
+
     with open(os.path.join(work, "syntax.toml"), "w") as f:
         f.write('[outputs.o]\nfile = "o.nc"\ncompresion = 4\n')
     r = run(tessera, launcher, ["check", "syntax.toml"], work)
@@ -152,6 +169,18 @@ def main():
     check("existing output refused: exit 2", r.returncode == 2 and "already exists" in r.stderr, f"{r.returncode} {r.stderr}")
     r = run(tessera, launcher, ["run", "global_mean.toml", "--overwrite", "-q"], work)
     check("--overwrite replaces it quietly", r.returncode == 0 and r.stdout == "", f"{r.returncode} {r.stdout} {r.stderr}")
+
+    # [options] report and trace: written at the end of the run, relative to the job file.
+    os.makedirs(os.path.join(work, "sub"), exist_ok=True)
+    with open(os.path.join(work, "sub", "options.toml"), "w") as f:
+        f.write('[inputs.t]\nfile = "../climate.nc"\nvariable = "t2m"\n[outputs.m]\nfile = "options.nc"\n'
+                'expression = "mean(t, axis=0)"\n[options]\nreport = "opt_report.html"\ntrace = "opt_trace.json"\n')
+    r = run(tessera, launcher, ["run", "sub/options.toml", "-q"], work)
+    report, trace = os.path.join(work, "sub", "opt_report.html"), os.path.join(work, "sub", "opt_trace.json")
+    check("[options] report and trace are written next to the job file",
+          r.returncode == 0 and os.path.exists(report) and os.path.exists(trace)
+          and "tessera run report" in open(report).read() and '"traceEvents"' in open(trace).read(),
+          f"{r.returncode} {r.stderr} {os.listdir(os.path.join(work, 'sub'))}")
 
     if not launcher:
         r = run(tessera, [], ["graph", "monthly_climatology.toml"], work)

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <variant>
@@ -80,6 +81,7 @@ struct VariableInfo {
   Shape storage_chunks;  // chunked only
   std::vector<Filter> filters;
   std::vector<std::string> dims;  // NetCDF dimension names; "phony_dim_N" style for plain HDF5
+  std::vector<bool> growable;     // per axis: the dataset can grow along it (HDF5 maximum size unlimited)
   Attributes attributes;
   std::uint64_t storage_bytes = 0;  // bytes allocated in the file (compression ratio = logical / storage)
   bool dimension_only = false;      // a NetCDF dimension without a coordinate variable (not data)
@@ -94,7 +96,9 @@ struct FileInfo {
   std::uint64_t file_bytes = 0;
   Attributes attributes;                // global attributes
   std::vector<VariableInfo> variables;  // every dataset, in name order (dimension-only ones included)
-  std::map<std::string, std::int64_t> dimensions;  // NetCDF dimension lengths
+  std::map<std::string, std::int64_t> dimensions;  // NetCDF dimension lengths (an unlimited one: its current
+                                                   // length, the most records any variable has)
+  std::set<std::string> unlimited;                 // the dimensions that are UNLIMITED (record dimensions)
 
   // The variable named `name`; throws Error(kNotFound) naming the file and listing the variables it has.
   const VariableInfo& variable(std::string_view name) const;

@@ -66,7 +66,9 @@ using Kernel = std::function<Value(const TaskContext&)>;
 struct TaskOptions {
   std::uint64_t output_bytes = 0;  // estimate of the result's size, for scheduling and memory accounting
   std::int32_t priority = 0;       // higher runs earlier among tasks the ordering otherwise ties
-  std::uint8_t retries = 0;        // extra attempts after the callable throws (then the task fails)
+  // Extra attempts after the callable throws (then the task fails). A tessera::Error that no retry can cure
+  // (any code but kIo and kResourceExhausted: bad input, a missing thing, damaged data) fails at once.
+  std::uint8_t retries = 0;
   // Pause before retry k (k = 1, 2, ...): retry_backoff_ms * 2^(k-1) milliseconds, at most 1 s, so that a
   // transient cause (a busy file system, a flaky network mount) has time to pass.
   std::uint16_t retry_backoff_ms = 10;
