@@ -50,6 +50,12 @@ std::string hdf5_message() {
   return out;
 }
 
+Hid sec2_access() {
+  Hid fapl(check_id(H5Pcreate(H5P_FILE_ACCESS), ErrorCode::kInternal, "cannot make a file access list"));
+  check(H5Pset_fapl_sec2(fapl.get()), ErrorCode::kInternal, "cannot select the sec2 file driver");
+  return fapl;
+}
+
 bool hdf5_error_is_io() {
   bool io = false;
   H5Ewalk2(

@@ -57,6 +57,10 @@ class Hid {
   hid_t id_ = H5I_INVALID_HID;
 };
 
+// A file access list for plain POSIX I/O (the sec2 driver): tessera reads and writes chunks at the offsets
+// HDF5 gives, with pread and pwrite, so the file must be one plain file.
+Hid sec2_access();
+
 // Tessera's view of a stored HDF5 type.
 struct StoredType {
   bool supported = false;

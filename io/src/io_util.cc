@@ -5,13 +5,6 @@
 
 namespace tessera::io::detail {
 
-Fd::Fd(const std::string& path, int flags, mode_t mode) : fd_(::open(path.c_str(), flags | O_CLOEXEC, mode)) {
-  if (fd_ < 0) {
-    if (errno == ENOENT) throw_error(ErrorCode::kNotFound, "no such file: ", path);
-    throw_error(ErrorCode::kIo, "cannot open ", path, ": ", std::strerror(errno));
-  }
-}
-
 void pread_all(int fd, void* out, std::size_t n, std::uint64_t offset, const std::string& where) {
   auto* p = static_cast<char*>(out);
   std::size_t done = 0;

@@ -12,34 +12,11 @@
 
 #include "hdf5_file.h"
 #include "tessera/runtime/error.h"
+#include "tessera/runtime/fd.h"
 
 namespace tessera::io::detail {
 
-// An open file descriptor, closed when the owner goes.
-class Fd {
- public:
-  Fd() = default;
-  // Throws Error(kNotFound) when the file does not exist, kIo for other failures, naming the path.
-  Fd(const std::string& path, int flags, mode_t mode = 0644);
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = o.fd_;
-      o.fd_ = -1;
-    }
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_ = -1;
-};
+using tessera::detail::Fd;
 
 // Reads exactly n bytes at `offset` (retrying short reads); a file that ends first is kCorrupt ("truncated"),
 // other failures kIo. `where` names what was being read.

@@ -153,8 +153,7 @@ Kind sniff(const std::string& path) {
 // ---- HDF5 metadata
 
 Hid open_hdf5(const std::string& path) {
-  Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
-  H5Pset_fapl_sec2(fapl.get());
+  Hid fapl = detail::sec2_access();
   return Hid(check_id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), ErrorCode::kCorrupt,
                       str_cat("cannot open ", path, ": the file is damaged or truncated")));
 }
@@ -182,11 +181,15 @@ VariableInfo describe_dataset(hid_t dset, const std::string& name) {
   v.stored_type = st.numpy;
   v.dtype = st.dtype;
   if (!st.supported) v.unsupported = st.why;
-  Hid dcpl(H5Dget_create_plist(dset));
-  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+  Hid dcpl(
+      check_id(H5Dget_create_plist(dset), ErrorCode::kCorrupt, str_cat("cannot read the layout of ", name)));
+  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+  if (layout < 0) throw_error(ErrorCode::kCorrupt, "cannot read the layout of ", name);
+  if (layout == H5D_CHUNKED) {
     v.chunked = true;
     std::vector<hsize_t> c(static_cast<std::size_t>(rank));
-    H5Pget_chunk(dcpl.get(), rank, c.data());
+    check(H5Pget_chunk(dcpl.get(), rank, c.data()), ErrorCode::kCorrupt,
+          str_cat("cannot read the storage chunks of ", name));
     v.storage_chunks.assign(c.begin(), c.end());
   }
   v.filters = read_filters(dcpl.get());
@@ -224,7 +227,7 @@ FileInfo inspect_hdf5(const std::string& path) {
   info.path = path;
   Hid file = open_hdf5(path);
   hsize_t size = 0;
-  H5Fget_filesize(file.get(), &size);
+  check(H5Fget_filesize(file.get(), &size), ErrorCode::kIo, str_cat("cannot tell the size of ", path));
   info.file_bytes = size;
   Hid root(check_id(H5Gopen2(file.get(), "/", H5P_DEFAULT), ErrorCode::kCorrupt,
                     str_cat("cannot open the root group of ", path)));
@@ -318,10 +321,14 @@ class DatasetCache {
     d->file = open_hdf5(path);
     d->dset = Hid(check_id(H5Dopen2(d->file.get(), name.c_str(), H5P_DEFAULT), ErrorCode::kNotFound,
                            str_cat("no variable \"", name, "\" in ", path)));
-    Hid type(H5Dget_type(d->dset.get()));
+    Hid type(check_id(H5Dget_type(d->dset.get()), ErrorCode::kCorrupt,
+                      str_cat("cannot read the type of \"", name, "\" in ", path)));
     d->stored = detail::describe_type(type.get());
-    Hid dcpl(H5Dget_create_plist(d->dset.get()));
-    d->chunked = H5Pget_layout(dcpl.get()) == H5D_CHUNKED;
+    Hid dcpl(check_id(H5Dget_create_plist(d->dset.get()), ErrorCode::kCorrupt,
+                      str_cat("cannot read the layout of \"", name, "\" in ", path)));
+    const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+    if (layout < 0) throw_error(ErrorCode::kCorrupt, "cannot read the layout of \"", name, "\" in ", path);
+    d->chunked = layout == H5D_CHUNKED;
     d->filters = read_filters(dcpl.get());
     d->fast = true;
     for (const auto& f : d->filters) {
@@ -332,11 +339,12 @@ class DatasetCache {
     if (!d->chunked) {
       d->contiguous = H5Dget_offset(d->dset.get());
       H5Eclear2(H5E_DEFAULT);
-      d->fast = d->fast && d->filters.empty() && H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS;
+      d->fast = d->fast && d->filters.empty() && layout == H5D_CONTIGUOUS;
     }
     d->fill.resize(size_of(d->stored.dtype));
     H5D_fill_value_t defined{};
-    H5Pfill_value_defined(dcpl.get(), &defined);
+    check(H5Pfill_value_defined(dcpl.get(), &defined), ErrorCode::kCorrupt,
+          str_cat("cannot read the fill value of \"", name, "\" in ", path));
     if (defined == H5D_FILL_VALUE_UNDEFINED ||
         H5Pget_fill_value(dcpl.get(), detail::native_type(d->stored.dtype), d->fill.data()) < 0) {
       std::fill(d->fill.begin(), d->fill.end(), std::byte{0});
@@ -456,10 +464,11 @@ void read_with_library(const OpenDataset& d, const std::string& where, const Sha
   Chunk tmp(dst.dtype(), count);
   {
     auto lock = detail::hdf5_lock();
-    Hid fspace(H5Dget_space(d.dset.get()));
+    Hid fspace(check_id(H5Dget_space(d.dset.get()), ErrorCode::kCorrupt, where + ": cannot read its shape"));
     const std::vector<hsize_t> s(start.begin(), start.end()), c(count.begin(), count.end());
-    Hid mspace(count.empty() ? H5Screate(H5S_SCALAR)
-                             : H5Screate_simple(static_cast<int>(c.size()), c.data(), nullptr));
+    Hid mspace(check_id(count.empty() ? H5Screate(H5S_SCALAR)
+                                      : H5Screate_simple(static_cast<int>(c.size()), c.data(), nullptr),
+                        ErrorCode::kInternal, where + ": cannot describe the block in memory"));
     if (!count.empty()) {
       check(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, s.data(), nullptr, c.data(), nullptr),
             ErrorCode::kInternal, where + ": bad hyperslab");

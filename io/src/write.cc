@@ -27,6 +27,7 @@
 #include "hdf5_file.h"
 #include "io_util.h"
 #include "tessera/io/io.h"
+#include "tessera/runtime/format.h"
 
 namespace tessera::io {
 
@@ -61,6 +62,23 @@ void OutputFile::add(const std::string& name, const Array& data, VariableOptions
   if (options.gzip < 0 || options.gzip > 9) {
     throw_error(ErrorCode::kInvalidArgument, path_, ": gzip level ", options.gzip, " of variable \"", name,
                 "\" is not in 0-9");
+  }
+  if (data.ndim() > 0) {
+    // HDF5 holds at most 2^32 - 1 elements and 4 GiB in one storage chunk (H5Pset_chunk would refuse later).
+    const Shape storage = options.storage_chunks ? *options.storage_chunks : data.chunks().max_chunk_shape();
+    double elements = 1;
+    for (std::size_t a = 0; a < storage.size(); ++a) {
+      const std::int64_t n = storage[a] <= 0 ? data.shape()[a] : std::min(storage[a], data.shape()[a]);
+      elements *= static_cast<double>(std::max<std::int64_t>(n, 1));
+    }
+    const double bytes = elements * static_cast<double>(size_of(data.dtype()));
+    if (elements > 4294967295.0 || bytes >= 4294967296.0) {
+      throw_error(ErrorCode::kInvalidArgument, path_, ": variable \"", name, "\": storage chunks of ",
+                  format_shape(storage), " hold ", static_cast<std::uint64_t>(elements), " elements (",
+                  format_bytes(bytes),
+                  "); HDF5 stores at most 4294967295 elements and 4 GiB per chunk: give "
+                  "it smaller chunks");
+    }
   }
   // A dimension has one length in a file.
   for (std::size_t a = 0; a < options.dims.size(); ++a) {
@@ -252,18 +270,22 @@ hid_t file_type(DType t) {
 // Creates the HDF5 file with all its metadata; uncompressed chunks are allocated (not written) up front.
 void create_file(const FilePlan& f) {
   auto lock = detail::hdf5_lock();
-  Hid fcpl(H5Pcreate(H5P_FILE_CREATE));
-  H5Pset_obj_track_times(fcpl.get(), 0);  // the root group's timestamps too: same job, same bytes
+  const std::string& where = f.final_path;
+  Hid fcpl(check_id(H5Pcreate(H5P_FILE_CREATE), ErrorCode::kInternal, "cannot make a file creation list"));
+  // The root group's timestamps too: same job, same bytes.
+  check(H5Pset_obj_track_times(fcpl.get(), 0), ErrorCode::kInternal, "cannot turn off timestamps");
   if (f.options.netcdf) {
     // NetCDF-4 tracks creation order; readers list variables and attributes in it.
-    H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-    H5Pset_attr_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    check(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+          ErrorCode::kInternal, "cannot track link creation order");
+    check(H5Pset_attr_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+          ErrorCode::kInternal, "cannot track attribute creation order");
   }
-  Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
-  H5Pset_fapl_sec2(fapl.get());
+  Hid fapl = detail::sec2_access();
   Hid file(check_id(H5Fcreate(f.data_path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), ErrorCode::kIo,
                     str_cat("cannot create ", f.data_path)));
-  Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT));
+  Hid root(check_id(H5Gopen2(file.get(), "/", H5P_DEFAULT), ErrorCode::kIo,
+                    str_cat(where, ": cannot open the root group")));
   for (const auto& [k, a] : f.attributes) detail::write_attribute(root.get(), k, a);
 
   // Dimensions in order of first use; NetCDF-4 makes each one a dimension scale.
@@ -282,8 +304,10 @@ void create_file(const FilePlan& f) {
     }
   }
   auto object_plist = [] {
-    Hid p(H5Pcreate(H5P_DATASET_CREATE));
-    H5Pset_obj_track_times(p.get(), 0);  // no timestamps: the same job writes the same bytes
+    Hid p(
+        check_id(H5Pcreate(H5P_DATASET_CREATE), ErrorCode::kInternal, "cannot make a dataset creation list"));
+    // No timestamps: the same job writes the same bytes.
+    check(H5Pset_obj_track_times(p.get(), 0), ErrorCode::kInternal, "cannot turn off timestamps");
     return p;
   };
   std::map<std::string, Hid> scales;
@@ -299,7 +323,8 @@ void create_file(const FilePlan& f) {
                     coord->values.shape()[0], " values but the dimension has length ", length);
       }
       const hsize_t n = static_cast<hsize_t>(length);
-      Hid space(H5Screate_simple(1, &n, nullptr));
+      Hid space(check_id(H5Screate_simple(1, &n, nullptr), ErrorCode::kInvalidArgument,
+                         str_cat(where, ": dimension ", name, " of length ", length, " cannot be made")));
       Hid dcpl = object_plist();
       const DType t = coord ? coord->values.dtype() : DType::kFloat32;
       Hid ds(check_id(H5Dcreate2(file.get(), name.c_str(), file_type(t), space.get(), H5P_DEFAULT, dcpl.get(),
@@ -327,21 +352,31 @@ void create_file(const FilePlan& f) {
   for (const auto& v : f.vars) {
     const Shape& shape = v.data.shape();
     std::vector<hsize_t> dims_h(shape.begin(), shape.end());
-    Hid space(shape.empty() ? H5Screate(H5S_SCALAR)
-                            : H5Screate_simple(static_cast<int>(dims_h.size()), dims_h.data(), nullptr));
+    Hid space(check_id(
+        shape.empty() ? H5Screate(H5S_SCALAR)
+                      : H5Screate_simple(static_cast<int>(dims_h.size()), dims_h.data(), nullptr),
+        ErrorCode::kInvalidArgument,
+        str_cat(where, ": variable ", v.name, " of shape ", format_shape(shape), " cannot be made")));
     Hid dcpl = object_plist();
     const hid_t type = file_type(v.data.dtype());
     if (!shape.empty()) {
       std::vector<hsize_t> c(v.storage.begin(), v.storage.end());
-      H5Pset_chunk(dcpl.get(), static_cast<int>(c.size()), c.data());
+      check(H5Pset_chunk(dcpl.get(), static_cast<int>(c.size()), c.data()), ErrorCode::kInvalidArgument,
+            str_cat(where, ": variable ", v.name, ": HDF5 cannot store chunks of ", format_shape(v.storage),
+                    " (at most 4 GiB and 2^32-1 elements each)"));
       if (v.options.gzip > 0) {
-        H5Pset_shuffle(dcpl.get());
-        H5Pset_deflate(dcpl.get(), static_cast<unsigned>(v.options.gzip));
+        check(H5Pset_shuffle(dcpl.get()), ErrorCode::kInternal,
+              str_cat(where, ": cannot add the shuffle filter"));
+        check(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(v.options.gzip)), ErrorCode::kInvalidArgument,
+              str_cat(where, ": variable ", v.name, ": cannot compress with gzip level ", v.options.gzip));
       }
     }
     if (v.options.gzip == 0 || shape.empty()) {
-      H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
-      H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);  // every chunk is written by a task
+      check(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), ErrorCode::kInternal,
+            "cannot allocate chunks early");
+      // Every chunk is written by a task.
+      check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), ErrorCode::kInternal,
+            "cannot turn off filling");
     }
     if (v.options.fill_value) {
       std::vector<std::byte> fill(size_of(v.data.dtype()));
@@ -350,7 +385,8 @@ void create_file(const FilePlan& f) {
         const T x = static_cast<T>(*v.options.fill_value);
         std::memcpy(fill.data(), &x, sizeof(T));
       });
-      H5Pset_fill_value(dcpl.get(), type, fill.data());
+      check(H5Pset_fill_value(dcpl.get(), type, fill.data()), ErrorCode::kInvalidArgument,
+            str_cat(where, ": variable ", v.name, ": cannot set the fill value ", *v.options.fill_value));
     }
     Hid ds(check_id(
         H5Dcreate2(file.get(), v.name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
@@ -376,8 +412,7 @@ void create_file(const FilePlan& f) {
 std::vector<std::uint64_t> chunk_addresses(const FilePlan& f) {
   std::vector<std::uint64_t> out(f.total_slots, 0);
   auto lock = detail::hdf5_lock();
-  Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
-  H5Pset_fapl_sec2(fapl.get());
+  Hid fapl = detail::sec2_access();
   Hid file(check_id(H5Fopen(f.data_path.c_str(), H5F_ACC_RDONLY, fapl.get()), ErrorCode::kCorrupt,
                     str_cat("cannot open the partial output ", f.data_path,
                             " (damaged: run again with --overwrite to start over)")));
@@ -386,7 +421,11 @@ std::vector<std::uint64_t> chunk_addresses(const FilePlan& f) {
     Hid ds(check_id(H5Dopen2(file.get(), v.name.c_str(), H5P_DEFAULT), ErrorCode::kCorrupt,
                     str_cat(f.data_path, ": variable ", v.name, " is missing")));
     if (v.storage.empty()) {
-      out[v.first_slot] = H5Dget_offset(ds.get());
+      const haddr_t at = H5Dget_offset(ds.get());  // allocated early, so it has its place in the file
+      if (at == HADDR_UNDEF) {
+        throw_error(ErrorCode::kCorrupt, f.data_path, ": variable ", v.name, " has no place in the file");
+      }
+      out[v.first_slot] = at;
       continue;
     }
     const ChunkGrid& g = v.data.chunks();
@@ -542,14 +581,14 @@ std::vector<std::uint64_t> commit(FilePlan& f, std::uint64_t written_now) {
   if (any_compressed) {
     std::map<std::string, detail::Fd> sides;
     auto lock = detail::hdf5_lock();
-    Hid fapl(H5Pcreate(H5P_FILE_ACCESS));
-    H5Pset_fapl_sec2(fapl.get());
+    Hid fapl = detail::sec2_access();
     Hid file(check_id(H5Fopen(f.data_path.c_str(), H5F_ACC_RDWR, fapl.get()), ErrorCode::kIo,
                       str_cat("cannot reopen ", f.data_path)));
     for (std::uint32_t vi = 0; vi < f.vars.size(); ++vi) {
       const VarPlan& v = f.vars[vi];
       if (v.options.gzip == 0 || v.storage.empty()) continue;
-      Hid ds(H5Dopen2(file.get(), v.name.c_str(), H5P_DEFAULT));
+      Hid ds(check_id(H5Dopen2(file.get(), v.name.c_str(), H5P_DEFAULT), ErrorCode::kCorrupt,
+                      str_cat(f.data_path, ": variable ", v.name, " is missing")));
       const ChunkGrid& g = v.data.chunks();
       std::vector<std::int64_t> index(static_cast<std::size_t>(g.ndim()), 0);
       const Shape counts = g.grid_shape();

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "tessera/runtime/error.h"
+#include "tessera/runtime/fd.h"
 #include "trace/spill_log.h"
 
 namespace tessera::detail {
@@ -74,21 +75,24 @@ std::uint64_t SpillStore::write(std::uint32_t t, const Value& v) {
 void SpillStore::write_bytes(std::uint32_t t, const std::byte* data, std::size_t n) {
   const auto start = log_ != nullptr ? TraceClock::now() : TraceClock::time_point{};
   const std::string path = path_of(t);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw_os("create", path, errno);
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) throw_os("create", path, errno);
   std::size_t done = 0;
   while (done < n) {
-    const ssize_t k = ::write(fd, data + done, n - done);
+    const ssize_t k = ::write(fd.get(), data + done, n - done);
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) {
       const int err = k < 0 ? errno : ENOSPC;
-      ::close(fd);
+      fd.close();
       ::unlink(path.c_str());
       throw_os("write", path, err);
     }
     done += static_cast<std::size_t>(k);
   }
-  ::close(fd);
+  if (const int err = fd.close(); err != 0) {  // a full disk may show only now (NFS, delayed allocation)
+    ::unlink(path.c_str());
+    throw_os("write", path, err);
+  }
   written_.fetch_add(n, std::memory_order_relaxed);
   if (log_ != nullptr) log_->add(t, start, TraceClock::now(), n, false);
 }
@@ -96,24 +100,18 @@ void SpillStore::write_bytes(std::uint32_t t, const std::byte* data, std::size_t
 void SpillStore::read_bytes(std::uint32_t t, std::byte* dest, std::size_t bytes) {
   const auto start = log_ != nullptr ? TraceClock::now() : TraceClock::time_point{};
   const std::string path = path_of(t);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_os("open", path, errno);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_os("open", path, errno);
   std::size_t done = 0;
   while (done < bytes) {
-    const ssize_t k = ::read(fd, dest + done, bytes - done);
+    const ssize_t k = ::read(fd.get(), dest + done, bytes - done);
     if (k < 0 && errno == EINTR) continue;
-    if (k < 0) {
-      const int err = errno;
-      ::close(fd);
-      throw_os("read", path, err);
-    }
+    if (k < 0) throw_os("read", path, errno);
     if (k == 0) {
-      ::close(fd);
       throw_error(ErrorCode::kCorrupt, "spill file \"", path, "\" holds ", done, " bytes, expected ", bytes);
     }
     done += static_cast<std::size_t>(k);
   }
-  ::close(fd);
   read_.fetch_add(bytes, std::memory_order_relaxed);
   if (log_ != nullptr) log_->add(t, start, TraceClock::now(), bytes, true);
 }

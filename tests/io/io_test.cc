@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -427,6 +428,26 @@ TEST_F(IoWrite, RefusesToOverwriteAndLeavesNoFinalFileOnFailure) {
     EXPECT_EQ(e.code(), ErrorCode::kNotFound);
     EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(IoWrite, StorageChunksHdf5CannotHoldAreRefusedWhenAdded) {
+  // 2^32 elements in one storage chunk: more than HDF5 allows. Refused when the variable is added (before any
+  // work), naming the variable and the chunks.
+  OutputFile file(path("huge_chunks.h5"), {.netcdf = false});
+  try {
+    file.add("big", zeros({65536, 65536}, {4096, 4096}, DType::kUint8), {.storage_chunks = Shape{65536, -1}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+    EXPECT_NE(std::string(e.what()).find("variable \"big\": storage chunks of (65536, -1) hold 4294967296 "
+                                         "elements (4.29 GB); HDF5 stores at most"),
+              std::string::npos)
+        << e.what();
+  }
+  // The same for an array's own chunks (the default storage chunks), and for 4 GiB of bytes.
+  EXPECT_THROW(file.add("big", zeros({70000, 70000}, {70000, 70000}, DType::kUint8)), Error);
+  EXPECT_THROW(file.add("wide", zeros({40000, 30000}, {40000, 30000}, DType::kFloat32)), Error);
+  EXPECT_NO_THROW(file.add("fits", zeros({40000, 30000}, {4000, 3000}, DType::kFloat32)));
 }
 
 TEST_F(IoWrite, ResumeSkipsJournalledChunksAndGivesIdenticalBytes) {
