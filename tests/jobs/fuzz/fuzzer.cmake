@@ -5,11 +5,15 @@ function(tessera_jobs_fuzzer source_dir)
   find_package(toml11 REQUIRED)
   add_executable(jobs_fuzzer
     ${source_dir}/tests/jobs/fuzz/fuzz_job.cc
+    ${source_dir}/jobs/src/arguments.cc
+    ${source_dir}/jobs/src/builtins.cc
+    ${source_dir}/jobs/src/calendar_grouping.cc
     ${source_dir}/jobs/src/diagnostic.cc
     ${source_dir}/jobs/src/evaluate.cc
+    ${source_dir}/jobs/src/evaluator.cc
     ${source_dir}/jobs/src/expr.cc
     ${source_dir}/jobs/src/job_file.cc)
-  target_include_directories(jobs_fuzzer PRIVATE ${source_dir}/jobs/include)
+  target_include_directories(jobs_fuzzer PRIVATE ${source_dir}/jobs/include ${source_dir}/jobs/src)
   target_link_libraries(jobs_fuzzer PRIVATE tessera::arrays tessera::io toml11::toml11)
   target_compile_features(jobs_fuzzer PRIVATE cxx_std_20)
   set(_flags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
