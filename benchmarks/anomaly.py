@@ -77,7 +77,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("tessera")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "tessera-bench-anomaly"))
     a = ap.parse_args()
     shape = (146, 360, 720) if a.quick else (730, 360, 720)
@@ -109,13 +109,20 @@ def main():
         "dask-threads": [sys.executable, "-c", DASK, src, os.path.join(a.dir, "anom_dask.h5")],
         "raw": [sys.executable, "-c", PLAIN, str(nbytes), os.path.join(a.dir, "plain.bin")],
     }
-    for impl, cmd in runs.items():
-        walls, rss = [], []
-        for _ in range(a.reps):
-            walls.append(timed(cmd, a.dir, env)[0])
-            rss.append(peak_rss_mb(cmd, a.dir, env))
-        emit(impl, case, "wall", statistics.median(walls), "s")
-        emit(impl, case, "peak_rss", statistics.median(rss), "MB")
+    # Each run ends with an fsync of about 757 MB, and this VM's disk takes 0.5 to 2.5 s for that depending on
+    # what it is still writing back: every run starts after a sync (not timed), and the implementations take
+    # turns, repetition by repetition, so that a slow spell of the disk falls on all of them alike.
+    walls = {impl: [] for impl in runs}
+    rss = {impl: [] for impl in runs}
+    for _ in range(a.reps):
+        for impl, cmd in runs.items():
+            os.sync()
+            walls[impl].append(timed(cmd, a.dir, env)[0])
+            os.sync()
+            rss[impl].append(peak_rss_mb(cmd, a.dir, env))
+    for impl in runs:
+        emit(impl, case, "wall", statistics.median(walls[impl]), "s")
+        emit(impl, case, "peak_rss", statistics.median(rss[impl]), "MB")
     for f in ("anom.h5", "anom_dask.h5", "plain.bin"):
         if os.path.exists(os.path.join(a.dir, f)):
             os.remove(os.path.join(a.dir, f))

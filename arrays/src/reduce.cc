@@ -414,6 +414,14 @@ struct ReductionNode final : ArrayNode {
           auto* q = reinterpret_cast<double*>(m2.bytes());
           for (std::int64_t i = 0; i < m; ++i) mu[i] = n[i] > 0 ? s[i] / static_cast<double>(n[i]) : 0.0;
           for_blocks([&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
+            if (!skip && step == 1) {
+              // Unit stride without NaN checks: vectorises (the same operations in the same order per element).
+              for (std::int64_t j = 0; j < len; ++j) {
+                const double d = static_cast<double>(x[io + j]) - mu[oo + j];
+                q[oo + j] += d * d;
+              }
+              return;
+            }
             for (std::int64_t j = 0; j < len; ++j) {
               const T xv = x[io + j];
               if (skip && is_nan(xv)) continue;

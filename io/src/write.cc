@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -171,9 +172,16 @@ struct FilePlan {
   // Per-process writer state, opened lazily by the first write task here.
   std::mutex mutex;
   detail::Fd data_fd, journal_fd, side_fd;
+  detail::Fd direct_fd;            // data_path opened with O_DIRECT; none where the file system refuses it
+  std::atomic<bool> direct{true};  // cleared when a direct write is refused (EINVAL): buffered from then on
   std::string side_name;
   std::uint64_t side_offset = 0;
 };
+
+// O_DIRECT writes: offsets, lengths and memory aligned to 4 KiB (what every common device accepts), and only
+// for chunks of 1 MiB and more (smaller ones gain little and would wait for the disk one by one).
+constexpr std::size_t kDirectAlign = 4096;
+constexpr std::size_t kDirectMin = std::size_t{1} << 20;
 
 std::string unique_suffix() {
   char host[256] = {};
@@ -282,6 +290,9 @@ void create_file(const FilePlan& f) {
           ErrorCode::kInternal, "cannot track attribute creation order");
   }
   Hid fapl = detail::sec2_access();
+  // Chunks of kDirectMin and more start on a kDirectAlign boundary, so that tasks can write them with
+  // O_DIRECT.
+  check(H5Pset_alignment(fapl.get(), kDirectMin, kDirectAlign), ErrorCode::kInternal, "cannot align chunks");
   Hid file(check_id(H5Fcreate(f.data_path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), ErrorCode::kIo,
                     str_cat("cannot create ", f.data_path)));
   Hid root(check_id(H5Gopen2(file.get(), "/", H5P_DEFAULT), ErrorCode::kIo,
@@ -495,6 +506,41 @@ void open_writer(FilePlan& f) {
   ::fstat(f.side_fd.get(), &st);
   f.side_offset = static_cast<std::uint64_t>(st.st_size);
   f.data_fd = detail::Fd(f.data_path, O_WRONLY);
+  // Large chunks bypass the page cache: copying them into it cost more CPU than computing them, and one
+  // file's buffered writes serialise on its inode lock (docs/io.md). tmpfs and some FUSE file systems refuse
+  // O_DIRECT.
+  const char* env = std::getenv("TESSERA_DIRECT_IO");
+  if (f.options.direct && !(env != nullptr && std::string_view(env) == "0")) {
+    f.direct_fd = detail::Fd(::open(f.data_path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC));
+  }
+  if (!f.direct_fd) f.direct = false;
+}
+
+// Writes the block-aligned head of [data, data + n) to `address` with O_DIRECT when the file, the address
+// and the memory allow it; returns how many bytes it wrote (0 when it did not: the caller writes the rest).
+std::size_t write_direct(FilePlan& f, const std::byte* data, std::size_t n, std::uint64_t address,
+                         const std::string& where) {
+  const std::size_t head = n & ~(kDirectAlign - 1);
+  if (!f.direct.load(std::memory_order_relaxed) || head < kDirectMin || address % kDirectAlign != 0 ||
+      reinterpret_cast<std::uintptr_t>(data) % kDirectAlign != 0) {
+    return 0;
+  }
+  std::size_t done = 0;
+  while (done < head) {
+    const ssize_t w =
+        ::pwrite(f.direct_fd.get(), data + done, head - done, static_cast<off_t>(address + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EINVAL && done == 0) {
+      f.direct = false;  // this file system or device wants other alignment: buffered writes from now on
+      return 0;
+    }
+    if (w <= 0) {
+      throw_error(errno == ENOSPC ? ErrorCode::kResourceExhausted : ErrorCode::kIo, where, ": write of ",
+                  head, " bytes at offset ", address, " failed: ", std::strerror(w < 0 ? errno : EIO));
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  return head;
 }
 
 // Writes one chunk and journals it; returns the bytes that reached the file.
@@ -533,6 +579,7 @@ std::uint64_t write_chunk(FilePlan& f, std::uint32_t vi, std::uint64_t chunk, st
   r.crc = detail::crc32c_of(data, n);
   std::unique_lock<std::mutex> lock(f.mutex);
   open_writer(f);
+  std::size_t direct = 0;  // bytes written past the page cache (already on their way to the disk)
   if (compressed) {
     r.offset = f.side_offset;
     r.reserved = 1;
@@ -542,13 +589,15 @@ std::uint64_t write_chunk(FilePlan& f, std::uint32_t vi, std::uint64_t chunk, st
   } else {
     lock.unlock();
     r.offset = address;
-    detail::pwrite_all(f.data_fd.get(), data, n, address, where);
+    direct = write_direct(f, data, n, address, where);
+    if (direct < n) detail::pwrite_all(f.data_fd.get(), data + direct, n - direct, address + direct, where);
   }
-  if (f.options.durable) {
-    // Start writing this chunk to disk now, while other chunks are computed, instead of leaving every dirty
-    // page to the final fdatasync (the kernel would otherwise hold them until memory pressure).
+  if (f.options.durable && direct < n) {
+    // Start writing the buffered bytes to disk now, while other chunks are computed, instead of leaving every
+    // dirty page to the final fdatasync (the kernel would otherwise hold them until memory pressure).
     const int fd = compressed ? f.side_fd.get() : f.data_fd.get();
-    ::sync_file_range(fd, static_cast<off64_t>(r.offset), static_cast<off64_t>(n), SYNC_FILE_RANGE_WRITE);
+    ::sync_file_range(fd, static_cast<off64_t>(r.offset + direct), static_cast<off64_t>(n - direct),
+                      SYNC_FILE_RANGE_WRITE);
   }
   r.check = record_check(r);
   if (::write(f.journal_fd.get(), &r, sizeof(r)) != static_cast<ssize_t>(sizeof(r))) {

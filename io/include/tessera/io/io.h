@@ -165,6 +165,9 @@ struct OutputOptions {
   bool resume = false;     // continue an interrupted run from its journal
   bool netcdf = true;      // NetCDF-4 conventions (dimension scales, coordinates); false: plain HDF5
   bool durable = true;     // fdatasync the data before it is renamed into place
+  // Uncompressed chunks of 1 MiB and more go to the file with O_DIRECT (past the page cache) where the file
+  // system allows it; false, or TESSERA_DIRECT_IO=0 in the environment: through the page cache.
+  bool direct = true;
 };
 
 // One output file: variables and coordinates, written by store().
