@@ -259,8 +259,11 @@ std::string make_script(const ScriptOptions& o) {
        "trap\n"
     << "if [ \"$status\" -eq " << kExitResumable << " ]; then\n";
   if (o.requeue) {
-    s << "  echo \"tessera slurm: stopped before the end; requeueing job $SLURM_JOB_ID (it resumes)\"\n"
-      << "  scontrol requeue \"$SLURM_JOB_ID\"\n";
+    // An array task requeues itself by its array name: one of them has the array's own job ID, which would
+    // requeue every task.
+    const char* me = array ? "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}" : "$SLURM_JOB_ID";
+    s << "  echo \"tessera slurm: stopped before the end; requeueing job " << me << " (it resumes)\"\n"
+      << "  scontrol requeue \"" << me << "\"\n";
   } else {
     s << "  echo \"tessera slurm: stopped before the end; submit this script again to resume\"\n";
   }

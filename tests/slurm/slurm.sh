@@ -35,18 +35,24 @@ namespaces() {
 }
 
 down() {
-  # Daemons first, by their recorded PIDs (slurmd before slurmctld before munged), then whatever else still
+  # Daemons first, by their recorded PIDs (all at once: each takes a moment to stop), then whatever else still
   # runs in the namespaces (job steps, ranks), then the namespaces themselves.
+  local daemons=""
   for f in "$R"/pids/slurmd-*.pid "$R"/pids/slurmctld.pid "$R"/pids/munged.pid; do
     [ -f "$f" ] || continue
     p=$(cat "$f")
-    if kill -0 "$p" 2>/dev/null; then
-      kill "$p" 2>/dev/null
-      for _ in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$p" 2>/dev/null
-    fi
+    kill "$p" 2>/dev/null && daemons="$daemons $p"
     rm -f "$f"
   done
+  for _ in $(seq 1 50); do
+    local left=""
+    for p in $daemons; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+    daemons=$left
+    [ -z "$daemons" ] && break
+    sleep 0.1
+  done
+  # shellcheck disable=SC2086
+  [ -n "$daemons" ] && kill -9 $daemons 2>/dev/null
   local nss
   nss=$(namespaces)
   for sig in TERM KILL; do

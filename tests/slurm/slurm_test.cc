@@ -357,6 +357,8 @@ TEST(SlurmScript, MemoryArraysAndSharedNodes) {
   EXPECT_THAT(
       s, HasSubstr("#SBATCH --array=1981-2010%5    # 30 tasks: ${SLURM_ARRAY_TASK_ID} in the job file\n"));
   EXPECT_THAT(s, HasSubstr("#SBATCH --output=%x-%A_%a.out\n"));
+  // Not $SLURM_JOB_ID: one task has the array's own ID, and requeueing that requeues every task.
+  EXPECT_THAT(s, HasSubstr("  scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n"));
   o.mem.clear();
   o.array.clear();
   o.exclusive = false;
