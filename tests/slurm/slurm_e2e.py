@@ -5,10 +5,11 @@ mpirun. Started by CTest, one case per entry:
   layouts  every documented layout of `tessera slurm` on every node shape: the shape comes from sinfo; Slurm
            accepts the script (sbatch --test-only) and gives it every CPU of the nodes. Requests that cannot
            fit are refused before anything is submitted, naming the node, and Slurm refuses them as well (the
-           same request written for a made-up node where tessera thinks it fits). On every shape the default
-           script really runs: each worker gets the promised CPUs as threads and NUMA domains of its own
-           (--show-binding; on the declared shapes hwloc is given the declared node, HWLOC_SYNTHETIC, since this
-           machine is smaller), and the output is byte-identical to a local run.
+           same request written for a made-up node where tessera thinks it fits). Every layout (but the one
+           sharing nodes) really runs: each worker gets the promised CPUs as threads on cores of its own, the
+           workers spread over the NUMA domains (--show-binding; on the declared shapes hwloc is given the
+           declared node, HWLOC_SYNTHETIC, since this machine is smaller), and the output is byte-identical to a
+           local run.
   nodes2   a job across the 2 nodes (srun --mpi=pmix between the namespaces): workers on both nodes, chunks
            crossing between them; SIGUSR1 to the batch script mid-run (what --signal=B:USR1@LEAD makes Slurm
            send before the time limit) stops it, it requeues itself and resumes on both nodes; the outputs are
@@ -192,6 +193,7 @@ REFUSED = [
 # 2 sockets of 2 NUMA domains each would declare them).
 SYNTHETIC = {"wide": "pack:2 numa:1 core:32 pu:1", "numa": "pack:2 numa:2 core:16 pu:1", "smt": "pack:1 core:64 pu:2"}
 THREADS_PER_CORE = {"smt": 2}
+NUMA_DOMAINS = {"wide": 2, "numa": 4, "smt": 1}
 
 
 def layouts():
@@ -221,31 +223,33 @@ def layouts():
         if p.returncode == 0 or "to start at" in p.stderr:
             fail(f"{what}: Slurm accepted what tessera refuses:\n{p.stderr}")
 
-    # The default layout of every shape, and one worker per CPU on this machine's nodes, really run.
+    # Every layout really runs (on the declared nodes one after the other). Not --no-exclusive: there the job's
+    # share of the node is what a cgroup would confine it to, and this Slurm has none.
     want = os.path.join(job_dir("layouts-local", SMALL_JOB), "anom.nc")
     run([TESSERA, "run", "job.toml", "-q"], cwd=os.path.dirname(want))
     runs = []
-    for partition, options in [("wide", []), ("numa", []), ("smt", []), ("ci", []),
-                               ("ci", ["--workers-per-node", str(CPUS)])]:
-        d = job_dir(f"layouts-{partition}-{len(options)}", SMALL_JOB)
+    for i, (partition, options, workers, cpus, _) in enumerate(LAYOUTS):
+        if "--no-exclusive" in options:
+            continue
+        d = job_dir(f"layouts-{i}-{partition}", SMALL_JOB)
         env = dict(ENV)
         if partition in SYNTHETIC:
             env["HWLOC_SYNTHETIC"] = SYNTHETIC[partition]
         path, _ = script(d, "-p", partition, *options, "--output", os.path.join(d, "slurm-%j.out"), "--",
                          "--show-binding")
-        runs.append((d, partition, options, submit(d, path, env=env)))
-    for d, partition, options, job in runs:
+        runs.append((d, partition, options, workers, cpus, submit(d, path, env=env)))
+    for d, partition, options, workers, cpus, job in runs:
         wait_for(lambda: gone(job), 300, f"job {job} on {partition}")
-    for d, partition, options, job in runs:
+    for d, partition, options, workers, cpus, job in runs:
         log = logs(d)
-        workers, cpus = next((w, c) for p, o, w, c, _ in LAYOUTS if p == partition and o == options)
-        what = f"the {partition} job {job}"
+        what = f"the job {job} (-p {partition} {' '.join(options)})"
         if job_field(job, "JobState") != "COMPLETED":
             fail(f"{what} did not complete:\n{log}")
-        found = check_binding(log, workers, cpus, THREADS_PER_CORE.get(partition, 1), what)
+        nodes = int(options[options.index("--nodes") + 1]) if "--nodes" in options else 1
+        found = check_binding(log, workers * nodes, cpus, THREADS_PER_CORE.get(partition, 1), what)
         numa = [f[4] for f in found]
-        if partition in SYNTHETIC and len(set(numa)) != workers:
-            fail(f"{what}: workers share NUMA domains {numa}:\n{log}")
+        if partition in SYNTHETIC and len(set(numa)) != min(workers, NUMA_DOMAINS[partition]):
+            fail(f"{what}: the workers do not spread over the node's NUMA domains: {numa}:\n{log}")
         if not same_bytes(want, os.path.join(d, "anom.nc")):
             fail(f"{what}: the output differs from the local run's")
 
