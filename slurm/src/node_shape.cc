@@ -46,11 +46,16 @@ struct Finished {
   std::string out, err;
 };
 
-// Runs `argv` (looked up on PATH) without a shell and collects its output. nullopt when it cannot start.
-std::optional<Finished> run_program(const std::vector<std::string>& argv) {
+// Runs `argv` (looked up on PATH) without a shell and collects its output. nullopt, with `error` set to an
+// errno value, when it cannot start.
+std::optional<Finished> run_program(const std::vector<std::string>& argv, int& error) {
   int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return std::nullopt;
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    error = errno;
+    return std::nullopt;
+  }
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    error = errno;
     close(out_pipe[0]);
     close(out_pipe[1]);
     return std::nullopt;
@@ -69,6 +74,7 @@ std::optional<Finished> run_program(const std::vector<std::string>& argv) {
   close(out_pipe[1]);
   close(err_pipe[1]);
   if (rc != 0) {
+    error = rc;
     close(out_pipe[0]);
     close(err_pipe[0]);
     return std::nullopt;
@@ -250,13 +256,17 @@ std::optional<NodeShape> query_node_shape(const std::string& partition, std::str
   // Without a configuration sinfo would look for one in DNS (configless Slurm) and wait for an answer.
   const char* conf = std::getenv("SLURM_CONF");
   std::error_code ec;
-  if ((conf == nullptr || *conf == '\0') && !std::filesystem::exists("/etc/slurm/slurm.conf", ec) &&
-      !std::filesystem::exists("/run/slurm/conf/slurm.conf", ec)) {
+  if (conf != nullptr && *conf != '\0') {
+    // sinfo would retry a missing SLURM_CONF for a minute.
+    if (!std::filesystem::exists(conf, ec)) return no(str_cat("SLURM_CONF=", conf, " does not exist"));
+  } else if (!std::filesystem::exists("/etc/slurm/slurm.conf", ec) &&
+             !std::filesystem::exists("/run/slurm/conf/slurm.conf", ec)) {
     return no("no Slurm configuration here (SLURM_CONF, /etc/slurm/slurm.conf, /run/slurm/conf/slurm.conf)");
   }
   // Every partition, so that a wrong name can be answered with the right ones.
-  const std::optional<Finished> f = run_program({"sinfo", "--noheader", "--format=%P|%X|%Y|%Z|%m|%D"});
-  if (!f) return no(str_cat("sinfo could not start: ", std::strerror(errno)));
+  int error = 0;
+  const std::optional<Finished> f = run_program({"sinfo", "--noheader", "--format=%P|%X|%Y|%Z|%m|%D"}, error);
+  if (!f) return no(str_cat("sinfo could not start: ", std::strerror(error)));
   if (f->status != 0) {
     std::string message = trim(f->err.empty() ? f->out : f->err);
     if (auto nl = message.find('\n'); nl != std::string::npos) message = message.substr(0, nl);

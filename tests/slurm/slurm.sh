@@ -16,7 +16,8 @@
 #   partition numa:  numa1    4 sockets x 16 cores, 256 GB       the slurmd registers the node line's shape, so
 #   partition smt:   smt1     1 socket x 64 cores x 2 threads, 512 GB   the controller answers as for real nodes)
 # Nothing listens outside the namespaces, and no name lookup leaves them: every daemon and client sees a
-# private /etc/hosts and /etc/resolv.conf (nameserver 127.0.0.1).
+# private /etc/hosts and /etc/resolv.conf (nameserver 127.0.0.1). Run Slurm commands only through `exec`: from
+# the machine's own namespace the cluster's addresses would go to its default route.
 #
 # Needs root, ip (iproute2), unshare (util-linux) and Debian's slurmctld slurmd slurm-client munge (./bootstrap
 # installs them). Exits 77 when they are missing or when not root (CTest reports the tests as skipped).
@@ -116,7 +117,7 @@ for t in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged /usr/sbin/mungeke
   }
 done
 down # what a killed earlier run left in this state folder
-p="ts$$"
+p="ts$(od -An -N4 -tx1 /dev/urandom | tr -d " \n")"    # unique among clusters of concurrent runs
 cpus=$(nproc)
 mem_mb=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10))
 mkdir -p "$R"/pids "$R"/etc "$R"/nodes "$R"/slurm/{state,spool,log} "$R"/munge && chmod 711 "$R"/munge

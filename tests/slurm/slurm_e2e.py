@@ -405,6 +405,9 @@ def examples(regenerate=False):
             fail(f"without sinfo, no '{said}' in:\n{p.stderr}")
     if f"#SBATCH --cpus-per-task={CPUS} " not in p.stdout:
         fail(f"without sinfo, the script is not for this machine's {CPUS} CPUs:\n{p.stdout}")
+    p = run([TESSERA, "slurm", "job.toml"], cwd=d, env=dict(ENV, SLURM_CONF=os.path.join(d, "no-slurm.conf")))
+    if f"(SLURM_CONF={d}/no-slurm.conf does not exist); writing for this machine's" not in p.stderr:
+        fail(f"a missing SLURM_CONF is not named:\n{p.stderr}")
     for options, message in [(["--node-shape", "sockets=2"], "--node-shape \"sockets=2\": sockets and cores are "
                                                                    "required"),
                              (["--node-shape", "sockets=1,cores=4", "--array", "9-3"],
