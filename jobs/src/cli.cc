@@ -46,10 +46,15 @@ void check_job_for_slurm(const std::string& path, const std::string& array) {
   const JobSpec second = task(spec.ids[1]);
   for (std::size_t i = 0; i < first.outputs.size(); ++i) {
     if (first.outputs[i].path == second.outputs[i].path) {
-      throw_error(ErrorCode::kInvalidArgument, "--array ", array, ": every task would write ",
-                  first.outputs[i].file, " (output '", first.outputs[i].name,
-                  "'): put ${SLURM_ARRAY_TASK_ID} in its file name, e.g. ",
-                  "file = \"anom_${SLURM_ARRAY_TASK_ID}.nc\" (docs/slurm.md, \"Job arrays\")");
+      const std::filesystem::path file = first.outputs[i].file;
+      const std::string suggestion = (file.parent_path() / (file.stem().string() + "_${SLURM_ARRAY_TASK_ID}" +
+                                                            file.extension().string()))
+                                         .string();
+      throw_error(ErrorCode::kInvalidArgument, "--array ", array, ": every task would write ", file.string(),
+                  " (output '", first.outputs[i].name,
+                  "'): put ${SLURM_ARRAY_TASK_ID} in its file name, e.g. "
+                  "file = \"",
+                  suggestion, "\" (docs/slurm.md, \"Job arrays\")");
     }
   }
 }

@@ -309,7 +309,8 @@ file = "anom_${SLURM_ARRAY_TASK_ID}.nc"
         fail(f"a job using ${{SLURM_ARRAY_TASK_ID}} was accepted without --array:\n{p.stderr}")
     same = job_dir("array-same", SMALL_JOB)
     p = on_login([TESSERA, "slurm", "job.toml", "--array", "2"], cwd=same, check=False)
-    if p.returncode != 2 or "every task would write anom.nc (output 'anom')" not in p.stderr:
+    if p.returncode != 2 or ("every task would write anom.nc (output 'anom'): put ${SLURM_ARRAY_TASK_ID} in its "
+                             "file name, e.g. file = \"anom_${SLURM_ARRAY_TASK_ID}.nc\"") not in p.stderr:
         fail(f"an array whose tasks write the same file was accepted:\n{p.stderr}")
 
     path, _ = script(d, "--array", "2", "--time", "10", "--stop-lead", "60", "--output",
