@@ -14,11 +14,52 @@
 #include "tessera/jobs/run_view.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/format.h"
-#include "tessera/runtime/topology.h"
 #include "tessera/slurm/slurm.h"
 #include "tessera/version.h"
 
 namespace tessera::jobs {
+namespace {
+
+// The node shape `tessera slurm` writes for: --node-shape, else what Slurm says of the partition, else this
+// machine's (with a warning). Says which on `err`.
+slurm::NodeShape node_shape_for_script(const std::string& spec, const std::string& partition,
+                                       std::ostream& err) {
+  if (!spec.empty()) return slurm::parse_node_shape(spec);
+  std::string why_not;
+  if (auto shape = slurm::query_node_shape(partition, &why_not)) return *shape;
+  err << "tessera slurm: warning: Slurm cannot be asked for the nodes' shape (" << why_not
+      << "); writing for this machine's. Give --node-shape to write for the cluster's nodes\n";
+  return slurm::this_machine_shape();
+}
+
+// The job file must parse (a mistake found now does not wait in the queue), and the tasks of a job array
+// must not write the same files.
+void check_job_for_slurm(const std::string& path, const std::string& array) {
+  if (array.empty()) {
+    load_job(path, {});
+    return;
+  }
+  const slurm::ArraySpec spec = slurm::parse_array(array);
+  auto task = [&](int id) { return load_job(path, {{"SLURM_ARRAY_TASK_ID", std::to_string(id)}}); };
+  const JobSpec first = task(spec.ids.front());
+  if (spec.ids.size() < 2) return;
+  const JobSpec second = task(spec.ids[1]);
+  for (std::size_t i = 0; i < first.outputs.size(); ++i) {
+    if (first.outputs[i].path == second.outputs[i].path) {
+      const std::filesystem::path file = first.outputs[i].file;
+      const std::string suggestion = (file.parent_path() / (file.stem().string() + "_${SLURM_ARRAY_TASK_ID}" +
+                                                            file.extension().string()))
+                                         .string();
+      throw_error(ErrorCode::kInvalidArgument, "--array ", array, ": every task would write ", file.string(),
+                  " (output '", first.outputs[i].name,
+                  "'): put ${SLURM_ARRAY_TASK_ID} in its file name, e.g. "
+                  "file = \"",
+                  suggestion, "\" (docs/slurm.md, \"Job arrays\")");
+    }
+  }
+}
+
+}  // namespace
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"tessera: chunked task graphs for HPC batch jobs"};
@@ -92,6 +133,8 @@ int run_cli(int argc, char** argv) {
       "Write an HTML performance report of the run (docs/tracing.md); overrides [options] report");
   run->add_option("--trace", run_options.trace,
                   "Write a Chrome trace-event file of the run (Perfetto); overrides [options] trace");
+  run->add_flag("--show-binding", run_options.show_binding,
+                "Under MPI: print where each worker runs (NUMA domains, cores) and its threads");
 
   std::string check_path;
   auto* check =
@@ -113,33 +156,49 @@ int run_cli(int argc, char** argv) {
   info->add_option("variable", info_variable, "Only this variable, with all its attributes");
 
   slurm::ScriptOptions script;
-  std::string script_job;
-  bool no_requeue = false;
+  std::string script_job, node_shape;
+  std::optional<int> workers_per_node, cpus_per_worker;
+  bool no_requeue = false, no_exclusive = false;
   auto* sbatch = app.add_subcommand(
-      "slurm", "Print an sbatch script that runs a job on a Slurm allocation (see docs/slurm.md)");
+      "slurm",
+      "Print an sbatch script that runs a job on whole nodes of a Slurm cluster (see docs/slurm.md)");
   sbatch->add_option("job", script_job, "The job file")->required();
-  sbatch->add_option("--nodes", script.nodes, "Nodes")->check(CLI::PositiveNumber);
-  auto* wpn = sbatch
-                  ->add_option("--workers-per-node", script.workers_per_node,
-                               "Worker ranks per node (default: the NUMA domains of this machine)")
-                  ->check(CLI::PositiveNumber);
-  sbatch->add_option("--cpus-per-worker", script.cpus_per_worker, "CPUs per worker rank (--cpus-per-task)")
+  sbatch->add_option("-N,--nodes", script.nodes, "Nodes")->check(CLI::PositiveNumber)->capture_default_str();
+  sbatch
+      ->add_option(
+          "--workers-per-node", workers_per_node,
+          "Worker ranks per node (default: one per NUMA domain, else per socket, of the partition's nodes)")
       ->check(CLI::PositiveNumber);
-  sbatch->add_option("--time", script.time, "Time limit (Slurm formats: HH:MM:SS, D-HH:MM, ...)")
+  sbatch
+      ->add_option(
+          "--cpus-per-worker", cpus_per_worker,
+          "CPUs per worker rank, Slurm's --cpus-per-task (default: the node's CPUs / workers per node)")
+      ->check(CLI::PositiveNumber);
+  sbatch->add_option("-p,--partition", script.partition, "Partition (its node shape comes from sinfo)");
+  sbatch->add_option("--node-shape", node_shape,
+                     "The nodes' shape when Slurm cannot be asked, e.g. sockets=2,cores=32,mem=256GB "
+                     "(keys: sockets, cores per socket, threads per core, numa, mem)");
+  sbatch->add_option("-t,--time", script.time, "Time limit (Slurm formats: HH:MM:SS, D-HH:MM, ...)")
       ->capture_default_str();
-  sbatch->add_option("--partition", script.partition, "Partition");
-  sbatch->add_option("--account", script.account, "Account to charge");
+  sbatch->add_option("-A,--account", script.account, "Account to charge");
   sbatch->add_option(
       "--mem", script.mem,
-      "Memory per node, in bytes or with a unit (e.g. 200GB, 256GiB); written as Slurm's --mem");
+      "Memory per node, in bytes or with a unit (e.g. 200GB, 256GiB); default: all of it (--mem=0)");
+  sbatch->add_flag(
+      "--no-exclusive", no_exclusive,
+      "Share nodes with other jobs: hold only the workers' CPUs (and --mem) instead of whole nodes");
+  sbatch->add_option(
+      "--array", script.array,
+      "A job array: N tasks (0..N-1) or Slurm's syntax (1981-2010, 0-49%10); the job file uses "
+      "${SLURM_ARRAY_TASK_ID}");
   sbatch
       ->add_option("--stop-lead", script.stop_lead_seconds,
                    "Seconds before the time limit at which tessera stops gracefully")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   sbatch->add_flag("--no-requeue", no_requeue, "Do not requeue the job when it stops at the time limit");
-  sbatch->add_flag("--overcommit", script.overcommit, "Allow more ranks than CPUs (small test allocations)");
-  sbatch->add_option("--output", script.output, "Slurm's --output pattern (default %x-%j.out)");
+  sbatch->add_option("--output", script.output,
+                     "Slurm's --output pattern (default %x-%j.out, arrays %x-%A_%a.out)");
   sbatch->add_option("run-args", script.run_args,
                      "Extra arguments for `tessera run`, after --: tessera slurm job.toml -- --threads 8");
 
@@ -156,11 +215,19 @@ int run_cli(int argc, char** argv) {
       if (!std::filesystem::exists(script.job)) {
         throw_error(ErrorCode::kNotFound, "no such job file: ", script_job);
       }
+      check_job_for_slurm(script.job, script.array);
       const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
       if (!ec) script.tessera = self.string();
-      if (wpn->count() == 0) script.workers_per_node = std::max(1, Topology::this_machine().numa_domains());
+      script.node = node_shape_for_script(node_shape, script.partition, std::cerr);
+      script.workers_per_node = workers_per_node;
+      script.cpus_per_worker = cpus_per_worker;
+      script.exclusive = !no_exclusive;
       script.requeue = !no_requeue;
-      std::cout << slurm::make_script(script);
+      const std::string text = slurm::make_script(script);
+      for (const std::string& note : slurm::plan_layout(script).notes) {
+        std::cerr << "tessera slurm: " << note << "\n";
+      }
+      std::cout << text;
     } catch (const Error& e) {
       std::cerr << "tessera: error: " << e.what() << "\n";
       return e.code() == ErrorCode::kNotFound ? 1 : 2;

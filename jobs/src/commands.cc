@@ -371,6 +371,7 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
     // tasks finish, their chunks stay in the journal, and the exit status says "resumable".
     install_stop_handlers();
     if (options.executor != ExecutorKind::kAuto) runtime_options.executor = options.executor;
+    if (options.show_binding) runtime_options.mpi.show_binding = true;
     ViewOptions view;
     view.report = !options.report.empty() ? options.report : job_options.report;
     view.trace = !options.trace.empty() ? options.trace : job_options.trace;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "job_variables.h"
 #include "tessera/runtime/format.h"
 
 namespace tessera::jobs {
@@ -53,9 +54,8 @@ std::string type_name(const toml::value& v) {
 
 // The file column of each byte of a TOML basic string's value (and one past its end), reading the raw text
 // from `start` (just after the opening quote); empty when the raw text does not decode to `length` bytes.
-std::vector<int> escaped_columns(const std::string& raw, std::size_t start, std::size_t length) {
+std::vector<int> basic_string_columns(const std::string& raw, std::size_t start, std::size_t length) {
   std::vector<int> columns;
-  bool escaped = false;
   std::size_t i = start;
   while (i < raw.size() && raw[i] != '"') {
     const int column = static_cast<int>(i) + 1;
@@ -64,7 +64,6 @@ std::vector<int> escaped_columns(const std::string& raw, std::size_t start, std:
       ++i;
       continue;
     }
-    escaped = true;
     if (i + 1 >= raw.size()) return {};
     const char e = raw[i + 1];
     if (e == 'u' || e == 'U') {
@@ -81,14 +80,14 @@ std::vector<int> escaped_columns(const std::string& raw, std::size_t start, std:
     }
   }
   columns.push_back(static_cast<int>(i) + 1);
-  if (!escaped || columns.size() != length + 1) return {};
+  if (columns.size() != length + 1) return {};
   return columns;
 }
 
 class Reader {
  public:
-  Reader(std::shared_ptr<const SourceFile> file, std::string directory)
-      : file_(std::move(file)), directory_(std::move(directory)) {}
+  Reader(std::shared_ptr<const SourceFile> file, std::string directory, const JobVariables& variables)
+      : file_(std::move(file)), directory_(std::move(directory)), variables_(variables) {}
 
   Location loc(const toml::value& v) const {
     const toml::source_location l = v.location();
@@ -125,9 +124,29 @@ class Reader {
     return it == t.end() ? nullptr : &it->second;
   }
 
-  std::string string_of(const toml::value& v, const std::string& what) const {
+  // A string value with its ${NAME}s expanded. `columns`, when given, receives the file column of each byte
+  // of the result (and one past its end) for a one-line string, else is left empty.
+  std::string string_of(const toml::value& v, const std::string& what,
+                        std::vector<int>* columns = nullptr) const {
     if (!v.is_string()) fail(loc(v), what + " must be a string, not " + type_name(v));
-    return v.as_string().str;
+    const std::string& raw = v.as_string().str;
+    if (columns != nullptr) columns->clear();
+    if (raw.find('$') == std::string::npos && columns == nullptr) return raw;
+    auto expanded = detail::expand_variables(raw, variables_);
+    const std::vector<int> raw_columns = string_columns(v, raw);
+    if (const auto* e = std::get_if<detail::ExpansionError>(&expanded)) {
+      Location at = loc(v);
+      if (!raw_columns.empty()) {
+        at.column = raw_columns[e->offset];
+        at.length = static_cast<int>(e->length);
+      }
+      fail(at, e->message + " in " + what, e->help);
+    }
+    auto& x = std::get<detail::Expansion>(expanded);
+    if (columns != nullptr && !raw_columns.empty()) {
+      for (std::size_t origin : x.origin) columns->push_back(raw_columns[origin]);
+    }
+    return std::move(x.text);
   }
   std::int64_t integer_of(const toml::value& v, const std::string& what) const {
     if (!v.is_integer()) fail(loc(v), what + " must be an integer, not " + type_name(v));
@@ -162,11 +181,27 @@ class Reader {
     return (std::filesystem::path(directory_) / p).lexically_normal().string();
   }
 
+  // The file column of each byte of a one-line string value `text` (and one past its end); empty for
+  // multi-line strings and when the file's text does not match.
+  std::vector<int> string_columns(const toml::value& v, const std::string& text) const {
+    const Location l = loc(v);
+    if (l.line <= 0 || text.find('\n') != std::string::npos) return {};
+    const std::string& line = file_->lines[static_cast<std::size_t>(l.line - 1)];
+    const std::size_t c = static_cast<std::size_t>(l.column - 1);
+    if (line.compare(c, 3, "\"\"\"") == 0 || line.compare(c, 3, "'''") == 0) return {};
+    if (line.compare(c, 1, "\"") == 0) return basic_string_columns(line, c + 1, text.size());
+    if (line.compare(c, 1, "'") != 0 || line.compare(c + 1, text.size(), text) != 0) return {};
+    std::vector<int> columns;
+    for (std::size_t i = 0; i <= text.size(); ++i) columns.push_back(l.column + 1 + static_cast<int>(i));
+    return columns;
+  }
+
   // The expression inside a TOML string value: where its first character sits in the file.
   ExprSource expression(const toml::value& v, const std::string& what) const {
     ExprSource src;
     src.file = file_;
-    src.text = string_of(v, what);
+    std::vector<int> columns;
+    src.text = string_of(v, what, &columns);
     const Location l = loc(v);
     src.line = std::max(l.line, 1);
     src.column = std::max(l.column, 1) + 1;
@@ -181,8 +216,8 @@ class Reader {
         } else {
           src.column = l.column + 3;
         }
-      } else if (text.compare(c, 1, "\"") == 0 && src.text.find('\n') == std::string::npos) {
-        src.columns = escaped_columns(text, c + 1, src.text.size());
+      } else {
+        src.columns = std::move(columns);
       }
     }
     return src;
@@ -202,6 +237,7 @@ class Reader {
  private:
   std::shared_ptr<const SourceFile> file_;
   std::string directory_;
+  const JobVariables& variables_;
 };
 
 // Entries of a table in the order they appear in the file (toml11 keeps tables unordered).
@@ -257,11 +293,12 @@ std::optional<std::size_t> first_invalid_utf8(std::string_view s) {
 
 }  // namespace
 
-JobSpec parse_job(std::string_view text, const std::string& file_name, const std::string& directory) {
+JobSpec parse_job(std::string_view text, const std::string& file_name, const std::string& directory,
+                  const JobVariables& variables) {
   JobSpec job;
   job.source = SourceFile::from_text(file_name, text);
   job.directory = directory;
-  Reader r(job.source, directory);
+  Reader r(job.source, directory, variables);
 
   // TOML is UTF-8; toml11 3.7 reads past the end of its buffer on some malformed sequences (found by the
   // fuzzer), so invalid text never reaches it.
@@ -420,7 +457,7 @@ JobSpec parse_job(std::string_view text, const std::string& file_name, const std
         AttributeSpec spec;
         spec.name = key;
         if (a->is_string()) {
-          spec.value = a->as_string().str;
+          spec.value = r.string_of(*a, "attribute '" + key + "'");
         } else if (a->is_integer() || a->is_floating()) {
           spec.value = std::vector<double>{r.number_of(*a, "attribute '" + key + "'")};
           spec.integer = a->is_integer();
@@ -487,6 +524,10 @@ JobSpec parse_job(std::string_view text, const std::string& file_name, const std
 }
 
 JobSpec load_job(const std::string& path) {
+  return load_job(path, job_variables_from_environment());
+}
+
+JobSpec load_job(const std::string& path, const JobVariables& variables) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code ec;
@@ -498,7 +539,7 @@ JobSpec load_job(const std::string& path) {
   text << in.rdbuf();
   std::string directory = std::filesystem::path(path).parent_path().string();
   if (directory.empty()) directory = ".";
-  return parse_job(text.str(), path, directory);
+  return parse_job(text.str(), path, directory, variables);
 }
 
 }  // namespace tessera::jobs

@@ -1,6 +1,8 @@
-// Job files: sections, defaults, order, paths, sizes and located errors for TOML mistakes.
+// Job files: sections, defaults, order, paths, sizes, ${NAME} variables and located errors for TOML mistakes.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 #include "tessera/jobs/job_file.h"
 
@@ -168,6 +170,67 @@ TEST(JobFileErrors, ColumnsStayRightAfterEscapesInTheString) {
       job_error("[arrays]\na = \"groupby_mean(t, \\\"time.month\\\") + $\"\n[outputs.a]\nfile = \"o.nc\"\n");
   EXPECT_THAT(m, HasSubstr("job.toml:2:40: error: unexpected '$' in expression"));
   EXPECT_THAT(m, HasSubstr("|" + std::string(40, ' ') + "^"));
+}
+
+const char* kMember = R"TOML([inputs.t]
+file = "members/m${SLURM_ARRAY_TASK_ID}.nc"
+[arrays]
+noise = 'random_normal([4], seed=${SLURM_ARRAY_TASK_ID})'
+[outputs.anom]
+file = "anom_${SLURM_ARRAY_TASK_ID}.nc"
+expression = "t + noise"
+attributes = { long_name = "member ${SLURM_ARRAY_TASK_ID}", note = "$${not a variable}, $5" }
+)TOML";
+
+TEST(JobVariables, EveryStringValueMayUseThem) {
+  const JobSpec job = parse_job(kMember, "job.toml", "/data", {{"SLURM_ARRAY_TASK_ID", "17"}});
+  EXPECT_EQ(job.inputs[0].file, "members/m17.nc");
+  EXPECT_EQ(job.inputs[0].path, "/data/members/m17.nc");
+  EXPECT_EQ(job.arrays[0].source.text, "random_normal([4], seed=17)");
+  EXPECT_EQ(job.outputs[0].path, "/data/anom_17.nc");
+  ASSERT_EQ(job.outputs[0].attributes.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(job.outputs[0].attributes[0].value), "member 17");
+  EXPECT_EQ(std::get<std::string>(job.outputs[0].attributes[1].value), "${not a variable}, $5");
+  // Another task of the array: other files.
+  EXPECT_EQ(parse_job(kMember, "job.toml", "/data", {{"SLURM_ARRAY_TASK_ID", "3"}}).outputs[0].file,
+            "anom_3.nc");
+}
+
+TEST(JobVariables, ErrorsPointAtTheVariable) {
+  // Not set: outside a job array.
+  std::string m = job_error(kMember);
+  EXPECT_THAT(
+      m, HasSubstr("job.toml:2:18: error: ${SLURM_ARRAY_TASK_ID} is not set: this job is meant to run as "
+                   "a task of a Slurm job array in 'file' in [inputs.t]"));
+  EXPECT_THAT(m, HasSubstr("|" + std::string(18, ' ') + "^" + std::string(21, '~')));
+  EXPECT_THAT(m, HasSubstr("help: submit it with `tessera slurm JOB --array N`, or try one task here: "
+                           "SLURM_ARRAY_TASK_ID=0 tessera run JOB"));
+  m = job_error("[outputs.o]\nfile = 'o_${HOME}.nc'\n");
+  EXPECT_THAT(
+      m, HasSubstr("job.toml:2:11: error: unknown variable ${HOME} (job files know ${SLURM_ARRAY_TASK_ID})"));
+  EXPECT_THAT(m, HasSubstr("help: write $${ for a literal ${"));
+  EXPECT_THAT(job_error("[outputs.o]\nfile = \"o_${SLURM_ARRAY_TASK_ID.nc\"\n"),
+              HasSubstr("job.toml:2:11: error: \"${\" starts no variable here: expected ${NAME}"));
+}
+
+TEST(JobVariables, ExpressionErrorsStillPointIntoTheFile) {
+  // The value (5 characters) is longer than ${...} is short: the column of the bad '$' is the file's.
+  const char* text =
+      "[arrays]\na = \"random_normal([4], seed=${SLURM_ARRAY_TASK_ID}) + $\"\n[outputs.a]\nfile = \"o.nc\"\n";
+  try {
+    parse_job(text, "job.toml", ".", {{"SLURM_ARRAY_TASK_ID", "12345"}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("job.toml:2:56: error: unexpected '$' in expression"));
+  }
+}
+
+TEST(JobVariables, FromTheEnvironment) {
+  ::unsetenv("SLURM_ARRAY_TASK_ID");
+  EXPECT_TRUE(job_variables_from_environment().empty());
+  ::setenv("SLURM_ARRAY_TASK_ID", "4", 1);
+  EXPECT_EQ(job_variables_from_environment(), (JobVariables{{"SLURM_ARRAY_TASK_ID", "4"}}));
+  ::unsetenv("SLURM_ARRAY_TASK_ID");
 }
 
 TEST(JobFile, LoadReportsAMissingFile) {

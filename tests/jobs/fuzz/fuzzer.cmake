@@ -12,7 +12,8 @@ function(tessera_jobs_fuzzer source_dir)
     ${source_dir}/jobs/src/evaluate.cc
     ${source_dir}/jobs/src/evaluator.cc
     ${source_dir}/jobs/src/expr.cc
-    ${source_dir}/jobs/src/job_file.cc)
+    ${source_dir}/jobs/src/job_file.cc
+    ${source_dir}/jobs/src/job_variables.cc)
   target_include_directories(jobs_fuzzer PRIVATE ${source_dir}/jobs/include ${source_dir}/jobs/src)
   target_link_libraries(jobs_fuzzer PRIVATE tessera::arrays tessera::io toml11::toml11)
   target_compile_features(jobs_fuzzer PRIVATE cxx_std_20)

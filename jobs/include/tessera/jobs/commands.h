@@ -22,9 +22,10 @@ struct RunCommandOptions {
   ExecutorKind executor = ExecutorKind::kAuto;
   bool overwrite = false;
   bool resume = false;
-  int verbosity = 1;   // 0: errors only (-q), 1: progress and summary, 2: plan too (-v)
-  std::string report;  // HTML report file; overrides [options] report
-  std::string trace;   // Chrome trace-event file; overrides [options] trace
+  int verbosity = 1;          // 0: errors only (-q), 1: progress and summary, 2: plan too (-v)
+  std::string report;         // HTML report file; overrides [options] report
+  std::string trace;          // Chrome trace-event file; overrides [options] trace
+  bool show_binding = false;  // under MPI, rank 0 prints each worker's cores and threads
 };
 
 // `tessera run JOB`: checks everything, then computes the outputs and writes them with io::store.

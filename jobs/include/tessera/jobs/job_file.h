@@ -82,13 +82,24 @@ struct JobSpec {
   JobOptions options;
 };
 
+// Values for ${NAME} in the job file's string values (file names, output names, expressions, attributes; see
+// docs/jobs.md, "Variables"): one job file for every task of a Slurm job array. Only the names of
+// job_variable_names() may appear.
+using JobVariables = std::map<std::string, std::string>;
+const std::vector<std::string>& job_variable_names();  // SLURM_ARRAY_TASK_ID
+// Those of job_variable_names() that this process's environment sets.
+JobVariables job_variables_from_environment();
+
 // Parses a job file's text. `file_name` is what messages show, `directory` where relative paths start.
 // Throws Error(kInvalidArgument) with a located message for TOML syntax errors, unknown sections or keys
-// (suggesting the nearest valid one), values of the wrong type, names used twice, and expressions that do
-// not parse. Nothing is opened or evaluated.
-JobSpec parse_job(std::string_view text, const std::string& file_name, const std::string& directory = ".");
+// (suggesting the nearest valid one), values of the wrong type, names used twice, expressions that do
+// not parse, and ${NAME}s that are unknown or not in `variables`. Nothing is opened or evaluated.
+JobSpec parse_job(std::string_view text, const std::string& file_name, const std::string& directory = ".",
+                  const JobVariables& variables = {});
 
-// Reads and parses the job file at `path`. Throws Error(kNotFound) when it does not exist, else as parse_job.
+// Reads and parses the job file at `path`, with the job variables of this process's environment (or
+// `variables`). Throws Error(kNotFound) when it does not exist, else as parse_job.
 JobSpec load_job(const std::string& path);
+JobSpec load_job(const std::string& path, const JobVariables& variables);
 
 }  // namespace tessera::jobs

@@ -1,5 +1,5 @@
-// Slurm awareness: what an allocation gives a tessera job (threads, memory, scratch) and ready sbatch
-// scripts.
+// Slurm awareness: what an allocation gives a tessera job (threads, memory, scratch); the node shapes of a
+// cluster (node_shape.h) and ready sbatch scripts that fill them (script.h).
 #pragma once
 
 #include <cstdint>
@@ -7,6 +7,9 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "tessera/slurm/node_shape.h"
+#include "tessera/slurm/script.h"
 
 namespace tessera::slurm {
 
@@ -49,31 +52,5 @@ struct Explicit {
 Derived derive(const Environment& env, const Explicit& chosen = {});
 // The lines of `tessera check`'s "Slurm" section.
 std::string describe(const Environment& env, const Derived& derived);
-
-// Slurm's time formats: "MM", "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS", in seconds.
-std::int64_t parse_time(const std::string& text, const std::string& what);
-
-// `tessera slurm JOB`: an sbatch script that runs `tessera run JOB` on an allocation.
-struct ScriptOptions {
-  std::string job;                  // the job file (made absolute by the caller)
-  std::string tessera = "tessera";  // the command to run (absolute path of this tessera by default)
-  int nodes = 1;
-  int workers_per_node = 1;  // worker ranks per node (default: NUMA domains of this machine, see cli)
-  std::optional<int> cpus_per_worker;  // --cpus-per-task for workers; default: the node's cores / workers
-  std::string time = "01:00:00";
-  std::string partition, account, mem;  // empty: Slurm's defaults
-  std::string job_name;                 // default: the job file's stem
-  int stop_lead_seconds = 300;          // --signal=B:USR1@lead: time to finish running tasks before the limit
-  bool requeue = true;                  // requeue itself when stopped by the time limit (resumes)
-  bool overcommit = false;              // more tasks than CPUs (small test allocations)
-  std::string output;                   // --output; default "%x-%j.out"
-  std::vector<std::string> run_args;    // extra arguments for `tessera run`
-};
-// Throws Error(kInvalidArgument) for bad values (naming the option).
-std::string make_script(const ScriptOptions& options);
-
-// `tessera run`'s exit status when a run stopped on request before finishing (time limit, scancel --signal):
-// the outputs' journals are intact and `tessera run --resume` continues.
-inline constexpr int kExitResumable = 3;
 
 }  // namespace tessera::slurm

@@ -9,6 +9,7 @@
 
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/format.h"
+#include "text.h"
 
 extern char** environ;
 
@@ -16,31 +17,9 @@ namespace tessera::slurm {
 
 namespace {
 
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
-}
-
-// A whole non-negative decimal number, or nullopt.
-std::optional<std::int64_t> number(const std::string& s) {
-  if (s.empty() || s.size() > 18) return std::nullopt;
-  std::int64_t v = 0;
-  for (char c : s) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
-
-int positive(const std::string& name, const std::string& value) {
-  auto v = number(trim(value));
-  if (!v || *v <= 0 || *v > 1'000'000) {
-    throw_error(ErrorCode::kInvalidArgument, name, "=", value, ": expected a positive whole number");
-  }
-  return static_cast<int>(*v);
-}
+using detail::number;
+using detail::positive;
+using detail::trim;
 
 int non_negative(const std::string& name, const std::string& value) {
   auto v = number(trim(value));
@@ -130,45 +109,6 @@ std::uint64_t slurm_memory(const std::string& text, const std::string& what) {
 }
 
 }  // namespace
-
-std::int64_t parse_time(const std::string& text, const std::string& what) {
-  const std::string t = trim(text);
-  auto bad = [&]() -> std::int64_t {
-    throw_error(ErrorCode::kInvalidArgument, what, "=", text,
-                ": expected MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS");
-  };
-  std::int64_t days = 0;
-  std::string rest = t;
-  const auto dash = t.find('-');
-  if (dash != std::string::npos) {
-    auto d = number(t.substr(0, dash));
-    if (!d) return bad();
-    days = *d;
-    rest = t.substr(dash + 1);
-  }
-  std::vector<std::int64_t> parts;
-  std::stringstream in(rest);
-  std::string item;
-  while (std::getline(in, item, ':')) {
-    auto v = number(item);
-    if (!v) return bad();
-    parts.push_back(*v);
-  }
-  if (parts.empty() || parts.size() > 3) return bad();
-  std::int64_t s = 0;
-  if (dash != std::string::npos) {  // D-HH[:MM[:SS]]
-    s = parts[0] * 3600 + (parts.size() > 1 ? parts[1] * 60 : 0) + (parts.size() > 2 ? parts[2] : 0);
-  } else if (parts.size() == 1) {  // MM
-    s = parts[0] * 60;
-  } else if (parts.size() == 2) {  // MM:SS
-    s = parts[0] * 60 + parts[1];
-  } else {
-    s = parts[0] * 3600 + parts[1] * 60 + parts[2];
-  }
-  s += days * 86400;
-  if (s <= 0) return bad();
-  return s;
-}
 
 Environment parse_environment(const std::map<std::string, std::string>& env) {
   Environment e;
@@ -285,103 +225,6 @@ std::string describe(const Environment& env, const Derived& derived) {
   }
   for (const auto& r : derived.reasons) o << "  " << r << "\n";
   return o.str();
-}
-
-std::string make_script(const ScriptOptions& o) {
-  if (o.job.empty()) throw_error(ErrorCode::kInvalidArgument, "tessera slurm: no job file");
-  if (o.nodes < 1) throw_error(ErrorCode::kInvalidArgument, "--nodes ", o.nodes, ": must be at least 1");
-  if (o.workers_per_node < 1) {
-    throw_error(ErrorCode::kInvalidArgument, "--workers-per-node ", o.workers_per_node,
-                ": must be at least 1");
-  }
-  if (o.cpus_per_worker && *o.cpus_per_worker < 1) {
-    throw_error(ErrorCode::kInvalidArgument, "--cpus-per-worker ", *o.cpus_per_worker,
-                ": must be at least 1");
-  }
-  const std::int64_t limit = parse_time(o.time, "--time");
-  if (o.stop_lead_seconds < 0 || o.stop_lead_seconds >= limit) {
-    throw_error(ErrorCode::kInvalidArgument, "--stop-lead ", o.stop_lead_seconds,
-                " s: must be shorter than --time ", o.time, " (", limit, " s)");
-  }
-  std::uint64_t mem_bytes = 0;
-  if (!o.mem.empty()) {
-    mem_bytes = parse_size(o.mem, "--mem");
-    if ((mem_bytes >> 20) == 0) {
-      throw_error(ErrorCode::kInvalidArgument, "--mem \"", o.mem,
-                  "\" is less than 1 MiB: sizes are in bytes unless they have a unit (e.g. 200GB or 256GiB)");
-    }
-  }
-  for (const std::string* s : {&o.partition, &o.account, &o.job_name}) {
-    if (s->find_first_of(" \t\n'\"$`\\") != std::string::npos) {
-      throw_error(ErrorCode::kInvalidArgument, "\"", *s,
-                  "\" cannot go into an sbatch line (spaces or quotes)");
-    }
-  }
-  auto quote = [](const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-  };
-  std::string name = o.job_name;
-  if (name.empty()) {
-    const auto slash = o.job.rfind('/');
-    name = o.job.substr(slash == std::string::npos ? 0 : slash + 1);
-    const auto dot = name.rfind('.');
-    if (dot != std::string::npos && dot > 0) name = name.substr(0, dot);
-    name.erase(std::remove_if(name.begin(), name.end(),
-                              [](char c) {
-                                return !(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
-                              }),
-               name.end());
-    if (name.empty()) name = "tessera";
-  }
-  const int tasks = o.nodes * o.workers_per_node + 1;
-  std::ostringstream s;
-  s << "#!/bin/bash\n"
-    << "# Generated by `tessera slurm` for " << o.job << " (every line is explained in docs/slurm.md).\n"
-    << "#SBATCH --job-name=" << name << "\n"
-    << "#SBATCH --nodes=" << o.nodes << "\n"
-    << "#SBATCH --ntasks=" << tasks << "    # " << o.nodes << " x " << o.workers_per_node
-    << " workers + 1 scheduler (rank 0)\n";
-  if (o.cpus_per_worker) s << "#SBATCH --cpus-per-task=" << *o.cpus_per_worker << "\n";
-  s << "#SBATCH --time=" << o.time << "\n";
-  if (!o.partition.empty()) s << "#SBATCH --partition=" << o.partition << "\n";
-  if (!o.account.empty()) s << "#SBATCH --account=" << o.account << "\n";
-  if (mem_bytes > 0) {
-    s << "#SBATCH --mem=" << (mem_bytes >> 20) << "M    # " << format_bytes(static_cast<double>(mem_bytes))
-      << "\n";
-  }
-  if (o.overcommit) s << "#SBATCH --overcommit\n";
-  s << "#SBATCH --signal=B:USR1@" << o.stop_lead_seconds << "    # warn this script " << o.stop_lead_seconds
-    << " s before the time limit\n";
-  if (o.requeue) s << "#SBATCH --requeue\n";
-  s << "#SBATCH --open-mode=append\n"
-    << "#SBATCH --output=" << (o.output.empty() ? "%x-%j.out" : o.output) << "\n"
-    << "set -uo pipefail\n";
-  if (o.overcommit)
-    s << "export OMPI_MCA_mpi_yield_when_idle=1    # more ranks than CPUs: let idle ranks yield\n";
-  s << "# tessera pins its own threads (hwloc), so srun must not bind; pmix is how Open MPI meets srun.\n"
-    << "srun --mpi=pmix --cpu-bind=none --kill-on-bad-exit=1 " << quote(o.tessera) << " run " << quote(o.job)
-    << " --resume";
-  for (const auto& a : o.run_args) s << " " << quote(a);
-  s << " &\n"
-    << "step=$!\n"
-    << "# Near the time limit: ask tessera to stop (running tasks finish, outputs and journals stay valid).\n"
-    << "trap 'echo \"tessera slurm: time limit near, stopping\"; kill -USR1 \"$step\"' USR1\n"
-    << "status=0\n"
-    << "wait \"$step\" || status=$?\n"
-    << "while kill -0 \"$step\" 2>/dev/null; do wait \"$step\"; status=$?; done    # wait again after the "
-       "trap\n"
-    << "if [ \"$status\" -eq " << kExitResumable << " ]; then\n";
-  if (o.requeue) {
-    s << "  echo \"tessera slurm: stopped before the end; requeueing job $SLURM_JOB_ID (it resumes)\"\n"
-      << "  scontrol requeue \"$SLURM_JOB_ID\"\n";
-  } else {
-    s << "  echo \"tessera slurm: stopped before the end; submit this script again to resume\"\n";
-  }
-  s << "fi\n"
-    << "exit \"$status\"\n";
-  return s.str();
 }
 
 }  // namespace tessera::slurm
