@@ -401,11 +401,14 @@ int days_in_month(Calendar c, int year, int month) {
   return nominal_days_in_month(c, ayear, month);
 }
 
-TimeAxis decode_time(std::span<const double> values, std::string_view units, std::string_view calendar) {
-  TimeAxis axis;
-  axis.units = std::string(units);
-  axis.calendar = parse_calendar(calendar);
+namespace {
 
+struct ParsedUnits {
+  std::int64_t step = 0;  // microseconds per unit
+  Reference ref;
+};
+
+ParsedUnits parse_units(std::string_view units, Calendar calendar) {
   const std::string_view text = trim(units);
   const std::size_t unit_end = text.find_first_of(" \t");
   if (unit_end == std::string_view::npos) bad_units(units, "no \"since\"");
@@ -415,9 +418,51 @@ TimeAxis decode_time(std::span<const double> values, std::string_view units, std
       (rest.size() > 5 && !std::isspace(static_cast<unsigned char>(rest[5])))) {
     bad_units(units, "no \"since\" after the unit");
   }
-  const std::int64_t step = unit_micros(units, unit);
-  const Reference ref = parse_reference(units, trim(rest.substr(5)), axis.calendar);
+  ParsedUnits p;
+  p.step = unit_micros(units, unit);
+  p.ref = parse_reference(units, trim(rest.substr(5)), calendar);
+  return p;
+}
 
+}  // namespace
+
+std::int64_t to_micros(Calendar c, const Date& d) {
+  const std::int64_t day = day_number(c, to_astronomical(c, d.year), d.month, d.day);
+  const auto second = static_cast<std::int64_t>(std::llround(d.second * 1e6));
+  return day * kMicrosPerDay + (static_cast<std::int64_t>(d.hour) * 60 + d.minute) * 60 * kMicrosPerSecond + second;
+}
+
+Date from_micros(Calendar c, std::int64_t micros) {
+  const std::int64_t day = floor_div(micros, kMicrosPerDay);
+  std::int64_t in_day = micros - day * kMicrosPerDay;
+  const Ymd ymd = date_of_day_number(c, day);
+  Date d;
+  d.year = from_astronomical(c, ymd.year);
+  d.month = ymd.month;
+  d.day = ymd.day;
+  d.hour = static_cast<int>(in_day / (3600 * kMicrosPerSecond));
+  in_day -= d.hour * 3600 * kMicrosPerSecond;
+  d.minute = static_cast<int>(in_day / (60 * kMicrosPerSecond));
+  in_day -= d.minute * 60 * kMicrosPerSecond;
+  d.second =
+      static_cast<double>(in_day / kMicrosPerSecond) + static_cast<double>(in_day % kMicrosPerSecond) / 1e6;
+  return d;
+}
+
+Date add_months(Calendar c, const Date& d, int months) {
+  std::int64_t m = static_cast<std::int64_t>(to_astronomical(c, d.year)) * 12 + (d.month - 1) + months;
+  Date out;
+  out.year = from_astronomical(c, floor_div(m, 12));
+  out.month = static_cast<int>(m - floor_div(m, 12) * 12) + 1;
+  out.day = 1;
+  return out;
+}
+
+TimeAxis decode_time(std::span<const double> values, std::string_view units, std::string_view calendar) {
+  TimeAxis axis;
+  axis.units = std::string(units);
+  axis.calendar = parse_calendar(calendar);
+  const ParsedUnits p = parse_units(units, axis.calendar);
   axis.dates.reserve(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     const double v = values[i];
@@ -427,32 +472,107 @@ TimeAxis decode_time(std::span<const double> values, std::string_view units, std
     }
     // Whole units and the fraction separately, so that e.g. 36500.25 days is exactly 36500 days + 6 h.
     const double whole = std::floor(v);
-    if (std::fabs(whole) * static_cast<double>(step) > 4.0e18) {
+    if (std::fabs(whole) * static_cast<double>(p.step) > 4.0e18) {
       throw_error(ErrorCode::kInvalidArgument, "time value ", v, " at position ", i, " (units \"", units,
                   "\") is out of range");
     }
     // Rounded to the nearest microsecond, ties to even (as cftime's numpy rounding of value * factor).
-    const double part = (v - whole) * static_cast<double>(step);
+    const double part = (v - whole) * static_cast<double>(p.step);
     const double part_floor = std::floor(part);
-    std::int64_t micros = static_cast<std::int64_t>(whole) * step + static_cast<std::int64_t>(part_floor);
+    std::int64_t micros = static_cast<std::int64_t>(whole) * p.step + static_cast<std::int64_t>(part_floor);
     if (part - part_floor > 0.5 || (part - part_floor == 0.5 && micros % 2 != 0)) ++micros;
-    micros += ref.micros;
-    const std::int64_t day = ref.day + floor_div(micros, kMicrosPerDay);
-    std::int64_t in_day = micros - floor_div(micros, kMicrosPerDay) * kMicrosPerDay;
-    const Ymd ymd = date_of_day_number(axis.calendar, day);
-    Date d;
-    d.year = from_astronomical(axis.calendar, ymd.year);
-    d.month = ymd.month;
-    d.day = ymd.day;
-    d.hour = static_cast<int>(in_day / (3600 * kMicrosPerSecond));
-    in_day -= d.hour * 3600 * kMicrosPerSecond;
-    d.minute = static_cast<int>(in_day / (60 * kMicrosPerSecond));
-    in_day -= d.minute * 60 * kMicrosPerSecond;
-    d.second =
-        static_cast<double>(in_day / kMicrosPerSecond) + static_cast<double>(in_day % kMicrosPerSecond) / 1e6;
-    axis.dates.push_back(d);
+    axis.dates.push_back(from_micros(axis.calendar, p.ref.day * kMicrosPerDay + p.ref.micros + micros));
   }
   return axis;
+}
+
+std::vector<double> encode_time(std::span<const Date> dates, std::string_view units, Calendar calendar) {
+  const ParsedUnits p = parse_units(units, calendar);
+  const std::int64_t origin = p.ref.day * kMicrosPerDay + p.ref.micros;
+  std::vector<double> out;
+  out.reserve(dates.size());
+  for (const Date& d : dates) {
+    const std::int64_t micros = to_micros(calendar, d) - origin;
+    // Whole units exactly, then the remainder: a date on the unit grid gives an integer-valued double.
+    const std::int64_t whole = floor_div(micros, p.step);
+    out.push_back(static_cast<double>(whole) +
+                  static_cast<double>(micros - whole * p.step) / static_cast<double>(p.step));
+  }
+  return out;
+}
+
+DateSpan parse_date_span(std::string_view text, Calendar calendar) {
+  const std::string_view t = trim(text);
+  auto bad = [&](std::string_view why) -> DateSpan {
+    throw_error(ErrorCode::kInvalidArgument, "\"", text, "\" is not a date: ", why,
+                " (expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DD hh:mm[:ss])");
+  };
+  std::size_t pos = 0;
+  bool negative = false;
+  if (pos < t.size() && t[pos] == '-') {
+    negative = true;
+    ++pos;
+  }
+  std::int64_t year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0;
+  if (!parse_int(t, pos, 9, year)) return bad("no year");
+  if (negative) year = -year;
+  int precision = 0;  // 0 year, 1 month, 2 day, 3 time
+  if (pos < t.size() && t[pos] == '-') {
+    ++pos;
+    if (!parse_int(t, pos, 2, month)) return bad("no month after the year");
+    precision = 1;
+    if (pos < t.size() && t[pos] == '-') {
+      ++pos;
+      if (!parse_int(t, pos, 2, day)) return bad("no day after the month");
+      precision = 2;
+      if (pos < t.size() && (t[pos] == ' ' || t[pos] == 'T')) {
+        ++pos;
+        if (!parse_int(t, pos, 2, hour) || pos >= t.size() || t[pos++] != ':' || !parse_int(t, pos, 2, minute)) {
+          return bad("the time of day is not hh:mm");
+        }
+        if (pos < t.size() && t[pos] == ':') {
+          ++pos;
+          if (!parse_int(t, pos, 2, second)) return bad("no seconds after the minutes");
+        }
+        precision = 3;
+      }
+    }
+  }
+  if (pos != t.size()) return bad(str_cat("unexpected \"", t.substr(pos), "\""));
+  if (year == 0 && !has_year_zero(calendar)) {
+    throw_error(ErrorCode::kInvalidArgument, "\"", text, "\": year 0 does not exist in the ", name_of(calendar),
+                " calendar");
+  }
+  if (month < 1 || month > 12 || day < 1 ||
+      day > nominal_days_in_month(calendar, to_astronomical(calendar, year), static_cast<int>(month)) ||
+      hour > 23 || minute > 59 || second > 59) {
+    throw_error(ErrorCode::kInvalidArgument, "\"", text, "\" does not exist in the ", name_of(calendar),
+                " calendar");
+  }
+  Date first;
+  first.year = static_cast<int>(year);
+  first.month = static_cast<int>(month);
+  first.day = static_cast<int>(day);
+  first.hour = static_cast<int>(hour);
+  first.minute = static_cast<int>(minute);
+  first.second = static_cast<double>(second);
+  DateSpan span;
+  span.first = to_micros(calendar, first);
+  switch (precision) {
+    case 0:
+      span.end = to_micros(calendar, add_months(calendar, first, 12));
+      break;
+    case 1:
+      span.end = to_micros(calendar, add_months(calendar, first, 1));
+      break;
+    case 2:
+      span.end = span.first + kMicrosPerDay;
+      break;
+    default:
+      span.end = span.first + 1;
+      break;
+  }
+  return span;
 }
 
 }  // namespace tessera::io

@@ -18,6 +18,7 @@
 
 #include "filters.h"
 #include "hdf5_file.h"
+#include "inspect.h"
 #include "io_util.h"
 #include "netcdf3.h"
 #include "tessera/io/io.h"
@@ -29,252 +30,7 @@ using detail::check;
 using detail::check_id;
 using detail::Hid;
 
-// ---- small public helpers
-
-std::string_view name_of(FileFormat f) noexcept {
-  switch (f) {
-    case FileFormat::kHdf5:
-      return "HDF5";
-    case FileFormat::kNetcdf4:
-      return "NetCDF-4 (HDF5)";
-    case FileFormat::kNetcdf3Classic:
-      return "NetCDF-3 classic";
-    case FileFormat::kNetcdf3Offset64:
-      return "NetCDF-3 64-bit offset";
-    case FileFormat::kNetcdf3Cdf5:
-      return "NetCDF-3 CDF-5";
-  }
-  return "?";
-}
-
-double AttributeValue::number() const {
-  if (is_text() || numbers().empty()) {
-    throw_error(ErrorCode::kInvalidArgument, "attribute value ", str(), " is not a number");
-  }
-  return numbers().front();
-}
-
-std::string AttributeValue::str() const {
-  if (is_text()) return "\"" + text() + "\"";
-  std::ostringstream out;
-  out.precision(9);
-  const auto& v = numbers();
-  const bool integral = type.rfind("int", 0) == 0 || type.rfind("uint", 0) == 0;
-  if (v.size() != 1) out << "[";
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    out << (i ? ", " : "");
-    if (integral && std::abs(v[i]) < 9.2e18) {
-      out << static_cast<long long>(v[i]);  // integers print whole, never as 1.09951163e+12
-    } else {
-      out << v[i];
-    }
-  }
-  if (v.size() != 1) out << "]";
-  return out.str();
-}
-
-const AttributeValue* find_attribute(const Attributes& attributes, std::string_view name) noexcept {
-  for (const auto& [k, v] : attributes) {
-    if (k == name) return &v;
-  }
-  return nullptr;
-}
-
-std::uint64_t VariableInfo::logical_bytes() const noexcept {
-  return static_cast<std::uint64_t>(num_elements(shape)) * size_of(dtype);
-}
-
-const VariableInfo& FileInfo::variable(std::string_view name) const {
-  std::string_view wanted = name;
-  if (!wanted.empty() && wanted.front() == '/') wanted.remove_prefix(1);
-  for (const auto& v : variables) {
-    if (v.name == wanted) return v;
-  }
-  std::string have;
-  for (const auto& v : variables) {
-    if (v.dimension_only) continue;
-    have += (have.empty() ? "" : ", ") + v.name;
-  }
-  throw_error(ErrorCode::kNotFound, "no variable \"", name, "\" in ", path,
-              have.empty() ? std::string(" (it has no variables)") : " (it has: " + have + ")");
-}
-
 namespace {
-
-// ---- file identification
-
-enum class Kind { kHdf5, kNetcdf3 };
-
-Kind sniff(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) throw_error(ErrorCode::kNotFound, "no such file: ", path);
-    throw_error(ErrorCode::kIo, "cannot access ", path, ": ", std::strerror(errno));
-  }
-  if (S_ISDIR(st.st_mode)) throw_error(ErrorCode::kInvalidArgument, path, " is a directory, not a file");
-  detail::Fd fd(path, O_RDONLY);
-  std::byte head[8] = {};
-  const ssize_t n = ::pread(fd.get(), head, sizeof(head), 0);
-  if (n < 0) throw_error(ErrorCode::kIo, "cannot read ", path, ": ", std::strerror(errno));
-  if (n >= 4 && detail::is_netcdf3(std::span<const std::byte>(head, static_cast<std::size_t>(n)))) {
-    return Kind::kNetcdf3;
-  }
-  {
-    auto lock = detail::hdf5_lock();
-    if (H5Fis_hdf5(path.c_str()) > 0) return Kind::kHdf5;
-    H5Eclear2(H5E_DEFAULT);
-  }
-  // Say what it looks like, so a user who passed the wrong file sees why.
-  static constexpr unsigned char kHdf5Magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-  std::string what;
-  if (n == 0) {
-    what = "it is empty";
-  } else if (n >= 8 && std::memcmp(head, kHdf5Magic, 8) == 0) {
-    throw_error(ErrorCode::kCorrupt, path,
-                " starts like an HDF5 file but its superblock is damaged or the file is truncated (",
-                st.st_size, " bytes)");
-  } else if (n >= 3 && std::memcmp(head, "CDF", 3) == 0) {
-    throw_error(ErrorCode::kInvalidArgument, path, " is a NetCDF-3 file of an unknown version (byte 4 is ",
-                static_cast<int>(head[3]), ")");
-  } else if (n >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
-             static_cast<unsigned char>(head[1]) == 0x8b) {
-    what = "it is gzip-compressed: gunzip it first";
-  } else {
-    bool text = true;
-    for (ssize_t i = 0; i < n; ++i) {
-      const auto c = static_cast<unsigned char>(head[i]);
-      if (c < 9 || (c > 13 && c < 32 && c != 27) || c == 127) text = false;
-    }
-    what = text ? "it looks like a text file" : "its first bytes are no HDF5 or NetCDF signature";
-  }
-  throw_error(ErrorCode::kInvalidArgument, path, " is not an HDF5 or NetCDF file (", what, ")");
-}
-
-// ---- HDF5 metadata
-
-Hid open_hdf5(const std::string& path) {
-  Hid fapl = detail::sec2_access();
-  return Hid(check_id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), ErrorCode::kCorrupt,
-                      str_cat("cannot open ", path, ": the file is damaged or truncated")));
-}
-
-std::string base_name(std::string_view path) {
-  const auto slash = path.rfind('/');
-  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
-}
-
-VariableInfo describe_dataset(hid_t dset, const std::string& name) {
-  VariableInfo v;
-  v.name = name;
-  Hid space(check_id(H5Dget_space(dset), ErrorCode::kCorrupt, str_cat("cannot read the shape of ", name)));
-  const int rank = H5Sget_simple_extent_ndims(space.get());
-  if (rank < 0) throw_error(ErrorCode::kCorrupt, "cannot read the shape of ", name);
-  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  std::vector<hsize_t> max_dims(static_cast<std::size_t>(rank));
-  if (H5Sget_simple_extent_dims(space.get(), dims.data(), max_dims.data()) < 0) {
-    throw_error(ErrorCode::kCorrupt, "cannot read the shape of ", name);
-  }
-  v.shape.assign(dims.begin(), dims.end());
-  for (hsize_t m : max_dims) v.growable.push_back(m == H5S_UNLIMITED);
-  Hid type(check_id(H5Dget_type(dset), ErrorCode::kCorrupt, str_cat("cannot read the type of ", name)));
-  detail::StoredType st = detail::describe_type(type.get());
-  v.stored_type = st.numpy;
-  v.dtype = st.dtype;
-  if (!st.supported) v.unsupported = st.why;
-  Hid dcpl(
-      check_id(H5Dget_create_plist(dset), ErrorCode::kCorrupt, str_cat("cannot read the layout of ", name)));
-  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
-  if (layout < 0) throw_error(ErrorCode::kCorrupt, "cannot read the layout of ", name);
-  if (layout == H5D_CHUNKED) {
-    v.chunked = true;
-    std::vector<hsize_t> c(static_cast<std::size_t>(rank));
-    check(H5Pget_chunk(dcpl.get(), rank, c.data()), ErrorCode::kCorrupt,
-          str_cat("cannot read the storage chunks of ", name));
-    v.storage_chunks.assign(c.begin(), c.end());
-  }
-  v.filters = read_filters(dcpl.get());
-  v.attributes = detail::read_attributes(dset);
-  v.storage_bytes = H5Dget_storage_size(dset);
-  // NetCDF-4 dimensions: a dimension scale is its own dimension; other datasets list theirs.
-  if (H5DSis_scale(dset) > 0) {
-    v.dims = {name};
-    const std::string label = detail::read_text_attribute(dset, "NAME");
-    v.dimension_only = label.rfind("This is a netCDF dimension but not a netCDF variable", 0) == 0;
-  } else {
-    for (int axis = 0; axis < rank; ++axis) {
-      std::string dim;
-      if (H5DSget_num_scales(dset, static_cast<unsigned>(axis)) > 0) {
-        H5DSiterate_scales(
-            dset, static_cast<unsigned>(axis), nullptr,
-            [](hid_t, unsigned, hid_t scale, void* data) -> herr_t {
-              char buf[1024] = {};
-              if (H5Iget_name(scale, buf, sizeof(buf)) > 0) *static_cast<std::string*>(data) = base_name(buf);
-              return 1;  // the first scale names the dimension
-            },
-            &dim);
-      }
-      H5Eclear2(H5E_DEFAULT);
-      v.dims.push_back(dim.empty() ? str_cat("phony_dim_", axis) : dim);
-    }
-  }
-  H5Eclear2(H5E_DEFAULT);
-  return v;
-}
-
-FileInfo inspect_hdf5(const std::string& path) {
-  auto lock = detail::hdf5_lock();
-  FileInfo info;
-  info.path = path;
-  Hid file = open_hdf5(path);
-  hsize_t size = 0;
-  check(H5Fget_filesize(file.get(), &size), ErrorCode::kIo, str_cat("cannot tell the size of ", path));
-  info.file_bytes = size;
-  Hid root(check_id(H5Gopen2(file.get(), "/", H5P_DEFAULT), ErrorCode::kCorrupt,
-                    str_cat("cannot open the root group of ", path)));
-  info.attributes = detail::read_attributes(root.get());
-  bool netcdf = detail::has_attribute(root.get(), "_NCProperties");
-  struct Ctx {
-    std::vector<std::string> datasets;
-  } ctx;
-  check(H5Lvisit(
-            file.get(), H5_INDEX_NAME, H5_ITER_INC,
-            [](hid_t group, const char* name, const H5L_info_t* linfo, void* data) -> herr_t {
-              if (linfo->type != H5L_TYPE_HARD) return 0;
-              H5O_info_t oinfo;
-              if (H5Oget_info_by_name(group, name, &oinfo, H5P_DEFAULT) < 0) return -1;
-              if (oinfo.type == H5O_TYPE_DATASET) static_cast<Ctx*>(data)->datasets.emplace_back(name);
-              return 0;
-            },
-            &ctx),
-        ErrorCode::kCorrupt, str_cat("cannot list the datasets of ", path, ": the file is damaged"));
-  for (const auto& name : ctx.datasets) {
-    Hid dset(check_id(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), ErrorCode::kCorrupt,
-                      str_cat("cannot open dataset ", name, " in ", path)));
-    VariableInfo v = describe_dataset(dset.get(), name);
-    if (H5DSis_scale(dset.get()) > 0 || detail::has_attribute(dset.get(), "DIMENSION_LIST")) netcdf = true;
-    if (H5DSis_scale(dset.get()) > 0 && !v.shape.empty()) {
-      info.dimensions[v.name] = v.shape[0];
-      if (v.growable[0]) info.unlimited.insert(v.name);
-    }
-    info.variables.push_back(std::move(v));
-  }
-  // An unlimited dimension's scale without a coordinate variable stays empty in NetCDF-4 files; its current
-  // length is the most records a variable using it has (what ncdump shows).
-  for (VariableInfo& v : info.variables) {
-    for (std::size_t axis = 0; axis < v.dims.size() && axis < v.shape.size(); ++axis) {
-      auto d = info.dimensions.find(v.dims[axis]);
-      if (d != info.dimensions.end() && info.unlimited.count(d->first))
-        d->second = std::max(d->second, v.shape[axis]);
-    }
-  }
-  for (VariableInfo& v : info.variables) {
-    if (v.dimension_only && info.unlimited.count(v.name)) v.shape = {info.dimensions[v.name]};
-  }
-  H5Eclear2(H5E_DEFAULT);
-  info.format = netcdf ? FileFormat::kNetcdf4 : FileFormat::kHdf5;
-  return info;
-}
-
 // ---- open datasets, cached per process (a read task would otherwise reopen the file for every chunk)
 
 struct OpenDataset {
@@ -318,7 +74,7 @@ class DatasetCache {
     auto d = std::make_shared<OpenDataset>();
     d->fd = detail::Fd(path, O_RDONLY);
     auto lock = detail::hdf5_lock();
-    d->file = open_hdf5(path);
+    d->file = detail::open_hdf5(path);
     d->dset = Hid(check_id(H5Dopen2(d->file.get(), name.c_str(), H5P_DEFAULT), ErrorCode::kNotFound,
                            str_cat("no variable \"", name, "\" in ", path)));
     Hid type(check_id(H5Dget_type(d->dset.get()), ErrorCode::kCorrupt,
@@ -790,22 +546,17 @@ Chunk read_with_retries(const Source& s, const Shape& start, const Shape& count)
 
 }  // namespace
 
-FileInfo inspect(const std::string& path) {
-  if (sniff(path) == Kind::kNetcdf3) return detail::parse_netcdf3(path).info;
-  return inspect_hdf5(path);
-}
-
 Variable read(const std::string& path, const std::string& variable, const ReadOptions& options) {
   auto source = std::make_shared<Source>();
   source->path = path;
   source->retries = std::max(0, options.retries);
   FileInfo info;
-  if (sniff(path) == Kind::kNetcdf3) {
+  if (detail::sniff(path) == detail::FileKind::kNetcdf3) {
     auto nc3 = std::make_shared<detail::Netcdf3File>(detail::parse_netcdf3(path));
     info = nc3->info;
     source->nc3 = std::move(nc3);
   } else {
-    info = inspect_hdf5(path);
+    info = detail::inspect_hdf5(path);
   }
   const VariableInfo& v = info.variable(variable);
   if (!v.unsupported.empty()) {
@@ -864,7 +615,7 @@ Variable read(const std::string& path, const std::string& variable, const ReadOp
         for (std::size_t a = 0; a < index.size(); ++a) start[a] = g.offset(static_cast<int>(a), index[a]);
         return read_with_retries(*source, start, count);
       },
-      "read-" + base_name(v.name));
+      "read-" + detail::base_name(v.name));
   out.data = options.decode_cf ? decode_cf(raw, v) : raw;
   return out;
 }
@@ -917,92 +668,6 @@ TimeAxis read_time(const std::string& path, const std::string& variable) {
   } catch (const Error& e) {
     throw Error(e.code(), str_cat("time variable \"", variable, "\" in ", path, ": ", e.what()));
   }
-}
-
-// ---- tessera info
-
-namespace {
-
-// Bytes of the variable's elements as stored ("<f4": 4 per element; 0 for types tessera cannot read).
-double stored_bytes(const VariableInfo& v) {
-  if (!v.unsupported.empty() || v.stored_type.size() < 3) return 0;
-  const int size = std::atoi(v.stored_type.c_str() + 2);
-  return static_cast<double>(num_elements(v.shape)) * static_cast<double>(size);
-}
-
-std::string filters_text(const VariableInfo& v) {
-  std::string s;
-  for (const auto& f : v.filters) {
-    s += (s.empty() ? "" : "+") + f.name;
-    if (f.id == H5Z_FILTER_DEFLATE && !f.parameters.empty()) s += str_cat("(", f.parameters[0], ")");
-  }
-  return s;
-}
-
-std::string variable_line(const VariableInfo& v) {
-  std::ostringstream out;
-  out << "  " << v.stored_type << " " << v.name << "(";
-  for (std::size_t a = 0; a < v.dims.size(); ++a) out << (a ? ", " : "") << v.dims[a];
-  out << ")  " << format_shape(v.shape);
-  if (!v.unsupported.empty()) {
-    out << "  [" << v.unsupported << ": not readable as an array]";
-    return out.str();
-  }
-  out << "  " << name_of(v.dtype);
-  if (v.chunked)
-    out << "  chunks " << format_shape(v.storage_chunks);
-  else
-    out << "  contiguous";
-  const std::string f = filters_text(v);
-  if (!f.empty()) out << "  " << f;
-  if (v.storage_bytes > 0 && !v.filters.empty() && stored_bytes(v) > 0) {
-    char r[32];
-    std::snprintf(r, sizeof(r), "%.2fx", stored_bytes(v) / static_cast<double>(v.storage_bytes));
-    out << "  " << r;
-  }
-  for (const char* key : {"long_name", "units", "calendar"}) {
-    if (const auto* a = find_attribute(v.attributes, key)) out << "  " << key << "=" << a->str();
-  }
-  return out.str();
-}
-
-}  // namespace
-
-std::string describe(const FileInfo& info, const std::string& variable) {
-  std::ostringstream out;
-  out << info.path << ": " << name_of(info.format) << ", "
-      << format_bytes(static_cast<double>(info.file_bytes)) << "\n";
-  if (!variable.empty()) {
-    const VariableInfo& v = info.variable(variable);
-    out << variable_line(v) << "\n";
-    out << "  logical size " << format_bytes(stored_bytes(v)) << ", stored "
-        << format_bytes(static_cast<double>(v.storage_bytes)) << "\n";
-    for (const auto& [k, a] : v.attributes) out << "    " << k << " = " << a.str() << "\n";
-    return out.str();
-  }
-  if (!info.dimensions.empty()) {
-    out << "dimensions:";
-    bool first = true;
-    for (const auto& [k, n] : info.dimensions) {
-      out << (first ? " " : ", ") << k << " = ";
-      if (info.unlimited.count(k)) {
-        out << "UNLIMITED (" << n << " currently)";
-      } else {
-        out << n;
-      }
-      first = false;
-    }
-    out << "\n";
-  }
-  out << "variables:\n";
-  for (const auto& v : info.variables) {
-    if (!v.dimension_only) out << variable_line(v) << "\n";
-  }
-  if (!info.attributes.empty()) {
-    out << "global attributes:\n";
-    for (const auto& [k, a] : info.attributes) out << "  " << k << " = " << a.str() << "\n";
-  }
-  return out.str();
 }
 
 }  // namespace tessera::io

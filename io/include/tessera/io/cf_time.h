@@ -40,6 +40,26 @@ struct TimeAxis {
 // 0 (year -1 precedes year 1), the others do; a time-zone offset in the units ("+05:00") is subtracted.
 TimeAxis decode_time(std::span<const double> values, std::string_view units, std::string_view calendar);
 
+// The inverse of decode_time: `dates` as numbers in CF `units` (same errors for the units). Dates on the
+// units' grid give whole numbers exactly.
+std::vector<double> encode_time(std::span<const Date> dates, std::string_view units, Calendar calendar);
+
+// A date as microseconds since the calendar's day 0 (an order and a difference; not a CF encoding), and back.
+std::int64_t to_micros(Calendar c, const Date& d);
+Date from_micros(Calendar c, std::int64_t micros);
+// The first day of the month `months` after the month of `d` (negative: before).
+Date add_months(Calendar c, const Date& d, int months);
+
+// What a date written as a string covers, as xarray reads partial dates: "1981" is the whole year,
+// "1981-06" the month, "1981-06-15" the day, "1981-06-15 12:00[:00]" that instant. [first, end) in
+// to_micros units. Throws Error(kInvalidArgument) for text that is not such a date or a date the calendar
+// does not have ("2001-02-30" in the standard calendar; it exists in 360_day).
+struct DateSpan {
+  std::int64_t first = 0;
+  std::int64_t end = 0;
+};
+DateSpan parse_date_span(std::string_view text, Calendar calendar);
+
 // Days in `month` of `year` in a calendar (21 for October 1582 in the standard calendar). Throws
 // Error(kInvalidArgument) for a month outside 1..12 or year 0 in the standard and julian calendars.
 int days_in_month(Calendar c, int year, int month);
