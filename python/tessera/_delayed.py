@@ -51,7 +51,7 @@ def delayed(obj=None, name=None, pure=None, nout=None, traverse=True, retries=0)
     function gets their values (an Array as one NumPy array)."""
     if obj is None:
         return functools.partial(delayed, name=name, pure=pure, nout=nout, traverse=traverse, retries=retries)
-    if isinstance(obj, Delayed):
+    if isinstance(obj, (Delayed, DelayedFunction, _MultipleOutputs)):
         return obj
     if callable(obj):
         f = DelayedFunction(obj, name or _funcname(obj), int(retries))
