@@ -1,13 +1,16 @@
 #include "calls.h"
 
 #include <atomic>
+#include <csignal>
 #include <unordered_map>
 
 #include "numpy_chunk.h"
+#include "tessera/runtime/stop.h"
 
 namespace tessera::python {
 namespace {
 
+unsigned long g_main_thread = 0;
 PyObject* g_array_type = nullptr;
 PyObject* g_future_type = nullptr;
 std::atomic<std::int32_t> g_call_number{0};
@@ -227,7 +230,32 @@ py::object array_result(const Array& array, std::span<const Value> chunks) {
   return chunk_result(std::move(full), true);
 }
 
+void on_interrupt(int signal) {
+  request_stop(signal);
+}
+
 }  // namespace
+
+void set_main_thread() {
+  g_main_thread = PyThread_get_thread_ident();
+}
+
+InterruptScope::InterruptScope() {
+  if (g_main_thread == 0 || PyThread_get_thread_ident() != g_main_thread) return;
+  clear_stop();
+  previous_ = PyOS_setsig(SIGINT, &on_interrupt);
+  active_ = true;
+}
+
+InterruptScope::~InterruptScope() {
+  if (!active_) return;
+  PyOS_setsig(SIGINT, previous_);
+  if (stop_requested() && stop_signal() == SIGINT) clear_stop();
+}
+
+bool InterruptScope::interrupted() const noexcept {
+  return active_ && stop_requested() && stop_signal() == SIGINT;
+}
 
 std::string CallNode::key() const {
   return TaskKey{name, {number}}.str();
@@ -290,16 +318,21 @@ PyRuntime::~PyRuntime() {
 
 void PyRuntime::close() {
   if (!runtime_) return;
-  std::unique_ptr<Runtime> rt;
-  {
-    std::lock_guard lock(mu_);
-    rt = std::move(runtime_);
-  }
+  // Without the GIL: a computation in progress holds mu_ and its Python tasks need the GIL to finish; under
+  // MPI the executor's destruction waits for the other ranks.
+  auto end = [this] {
+    std::unique_ptr<Runtime> rt;
+    {
+      std::lock_guard lock(mu_);
+      rt = std::move(runtime_);
+    }
+    rt.reset();
+  };
   if (PyGILState_Check()) {
     py::gil_scoped_release release;
-    rt.reset();
+    end();
   } else {
-    rt.reset();
+    end();
   }
 }
 

@@ -73,6 +73,40 @@ CallPtr make_call(py::handle function, py::tuple args, py::dict kwargs, std::str
 // A task returning `value`, keyed (name, number).
 CallPtr make_literal(py::handle value, std::string name, std::int32_t number);
 
+// Takes SIGINT from Python while a run goes on, on the main thread: Python's own handler only sets a flag
+// that its main thread checks, which is busy inside the run. GIL held.
+class InterruptScope {
+ public:
+  InterruptScope();
+  ~InterruptScope();
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+  bool interrupted() const noexcept;
+
+ private:
+  bool active_ = false;
+  PyOS_sighandler_t previous_ = nullptr;
+};
+// Remembers the interpreter's main thread (called at import).
+void set_main_thread();
+
+// Runs `work` (a run of tessera's, touching no Python) with the GIL released; on the main thread Ctrl-C stops
+// it (no new task starts, running tasks finish) and raises KeyboardInterrupt. GIL held on entry.
+template <class F>
+auto interruptible(F&& work) {
+  InterruptScope interrupt;
+  try {
+    py::gil_scoped_release release;
+    return work();
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kCancelled && interrupt.interrupted()) {
+      PyErr_SetNone(PyExc_KeyboardInterrupt);
+      throw py::error_already_set();
+    }
+    throw;
+  }
+}
+
 // The Runtime as Python holds it: runs one computation at a time (a second caller waits, with the GIL
 // released); a computation started from inside a task is refused.
 class PyRuntime {
@@ -88,13 +122,15 @@ class PyRuntime {
   // calls as their results. Collective under MPI. GIL held on entry; released while the graph runs.
   std::pair<std::vector<py::object>, std::vector<py::object>> compute(std::span<const Array> arrays,
                                                                       std::span<const CallPtr> calls);
-  // Runs `work` (which must not touch Python) with the GIL released, one computation at a time.
+  // Runs `work` (which must not touch Python) with the GIL released, one computation at a time. On the main
+  // thread, Ctrl-C stops the run (no new task starts, running tasks finish) and raises KeyboardInterrupt.
   template <class F>
   auto run_released(F&& work) {
     check_usable();
-    py::gil_scoped_release release;
-    std::lock_guard lock(mu_);
-    return work(*runtime_);
+    return interruptible([&] {
+      std::lock_guard lock(mu_);
+      return work(*runtime_);
+    });
   }
 
  private:

@@ -255,8 +255,7 @@ py::dict run_job(const std::string& job_path, std::optional<int> threads,
   RunStats run;
   std::string executor_name;
   int concurrency = 0, ranks = 1;
-  {
-    py::gil_scoped_release release;
+  interruptible([&] {
     Runtime runtime(ro);
     stats = io::store(runtime, outputs);
     run = runtime.last_stats();
@@ -264,7 +263,7 @@ py::dict run_job(const std::string& job_path, std::optional<int> threads,
     concurrency = runtime.executor().concurrency();
     ranks = runtime.ranks();
     jobs::finish_views(runtime, view, std::cout);
-  }
+  });
   py::dict d = store_stats(stats);
   d["job"] = job_path;
   d["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -83,6 +83,7 @@ PYBIND11_MODULE(_tessera, m) {
   using namespace tessera;
   using namespace tessera::python;
   m.doc() = "tessera's extension module; use the `tessera` package";
+  set_main_thread();
 
   py::register_exception_translator([](std::exception_ptr p) {
     try {

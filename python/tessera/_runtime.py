@@ -1,12 +1,15 @@
 """Runtimes and compute(): where graphs run, and how arrays and delayed calls come back as Python values."""
 import atexit
 import threading
+import weakref
 
 from . import _tessera
 
 _default = None
 _default_lock = threading.Lock()
 _stack = []  # runtimes made current by `with`
+_open = weakref.WeakValueDictionary()  # every runtime not yet collected, by creation number, closed at exit
+_created = 0
 
 
 class Runtime:
@@ -30,6 +33,9 @@ class Runtime:
         self._rt = _tessera._Runtime(executor=executor or "env", threads=-1 if threads is None else int(threads),
                                      memory_limit=int(memory_limit or 0), spill_dir=spill_dir or "")
         self._pending = []  # futures submitted and not computed yet (Runtime.submit/map)
+        global _created
+        _created += 1
+        _open[_created] = self
 
     @property
     def rank(self):
@@ -132,13 +138,15 @@ def ranks():
 
 
 @atexit.register
-def _close_default():
-    # Under MPI the executor must end before MPI does, on every rank; at exit Python would otherwise destroy it
-    # whenever (or never).
+def _close_all():
+    # Under MPI an executor must end before MPI does, on every rank and in the same order; at exit Python would
+    # otherwise destroy runtimes in any order, or never. Latest first.
     global _default
-    if _default is not None:
-        _default.close()
-        _default = None
+    for number in sorted(_open.keys(), reverse=True):
+        rt = _open.get(number)
+        if rt is not None:
+            rt.close()
+    _default = None
 
 
 _SCHEDULERS = {"threads": "threads", "threading": "threads", "sync": "sync", "synchronous": "sync",

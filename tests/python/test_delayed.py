@@ -230,3 +230,22 @@ def test_runtime_options_and_errors():
         assert rt.compute(add(inc(1), 2))[0] == 4
         with pytest.raises(ts.TaskError, match="cannot be pickled"):
             rt.compute(ts.delayed(threading.Lock)())
+
+
+def test_ctrl_c_stops_a_computation_and_raises_keyboard_interrupt():
+    import os
+    import signal
+    import time
+    done = []
+
+    def slow(i):
+        if i == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.02)
+        done.append(i)
+        return i
+    with pytest.raises(KeyboardInterrupt):
+        ts.compute(*[ts.delayed(slow)(i) for i in range(200)])
+    assert len(done) < 20  # no new task started after the signal
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert ts.delayed(slow)(5).compute() == 5
