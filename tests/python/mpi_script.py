@@ -139,4 +139,14 @@ summary = ts.run_job(os.path.join(job_dir, "seeds.toml"), overwrite=True)
 assert summary["ranks"] == 3 and summary["executor"] == "mpi" and summary["chunks_written"] > 0, summary
 
 local.close()
+
+# Last (it leaves the ranks' graphs different for good): a rank that builds an array the others do not gets a
+# clear error on every rank when the plans are compared, not a hang.
+if rank == 1:
+    extra = ts.zeros(3) + 1
+try:
+    (ts.arange(8, chunks=3) * 2).sum().compute()
+    raise AssertionError("no error for different graphs")
+except ts.InvalidArgumentError as err:
+    assert "rank" in str(err), str(err)
 print(f"rank {rank}: all checks passed", flush=True)
