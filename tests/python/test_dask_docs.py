@@ -19,8 +19,8 @@ def test_seeds_expression_agrees_with_dask_and_numpy(rng):
     for chunks in (50, (64, 100), 300):
         (tz, ts_sum), (dz, dask_sum) = seeds_expression(ts, a, chunks), seeds_expression(da, a, chunks)
         expected = (a + a.T) - a.mean(axis=0)
-        np.testing.assert_allclose(tz.compute(), dz.compute(scheduler="sync"), rtol=1e-13)
-        np.testing.assert_allclose(tz.compute(), expected, rtol=1e-13)
+        np.testing.assert_allclose(tz.compute(), dz.compute(scheduler="sync"), rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(tz.compute(), expected, rtol=1e-13, atol=1e-13)
         assert ts_sum.compute() == np.float64(ts_sum.compute())
         np.testing.assert_allclose(ts_sum.compute(), dask_sum.compute(scheduler="sync"), rtol=1e-12)
 
@@ -36,7 +36,7 @@ def array_docs_example(lib, a):
 def test_array_docs_example(rng):
     a = rng.random((500, 500))
     np.testing.assert_allclose(array_docs_example(ts, a).compute(),
-                               array_docs_example(da, a).compute(scheduler="sync"), rtol=1e-13)
+                               array_docs_example(da, a).compute(scheduler="sync"), rtol=1e-13, atol=1e-13)
 
 
 def test_random_arrays_have_dask_shapes_and_chunks():
