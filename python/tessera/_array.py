@@ -663,7 +663,7 @@ def clip(a, a_min=None, a_max=None):
 def _reduction(op):
     def f(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None, **kwargs):
         a = asarray(a)
-        if op in ("min", "max", "any", "all", "nanmin", "nanmax"):
+        if op in ("min", "max", "any", "all", "nanmin", "nanmax", "count"):
             if dtype is not None:
                 a = a.astype(dtype)
             return a._reduce(op, axis, None, keepdims, split_every, out)
@@ -676,7 +676,9 @@ def _reduction(op):
 # numpy.sum, .mean, ... as functions; the package exports them under their NumPy names (which would shadow
 # Python's own sum, min, max, any and all here).
 REDUCTIONS = {op: _reduction(op) for op in ("sum", "prod", "mean", "min", "max", "var", "std", "any", "all",
-                                            "nansum", "nanmean", "nanmin", "nanmax", "nanvar", "nanstd")}
+                                            "nansum", "nanmean", "nanmin", "nanmax", "nanvar", "nanstd",
+                                            "count")}
+REDUCTIONS["count"].__doc__ = "The number of elements that are not NaN over `axis` (int64), lazily."
 REDUCTIONS["amin"], REDUCTIONS["amax"] = REDUCTIONS["min"], REDUCTIONS["max"]
 
 

@@ -30,6 +30,9 @@ class Runtime:
     def __init__(self, threads=None, executor=None, memory_limit=None, spill_dir=None):
         if isinstance(memory_limit, str):
             memory_limit = _tessera.parse_size(memory_limit)
+        if threads is not None and int(threads) < 0:
+            from ._errors import InvalidArgumentError
+            raise InvalidArgumentError(f"threads={threads}: a number of threads, 0 for every CPU")
         self._rt = _tessera._Runtime(executor=executor or "env", threads=-1 if threads is None else int(threads),
                                      memory_limit=int(memory_limit or 0), spill_dir=spill_dir or "")
         self._pending = []  # futures submitted and not computed yet (Runtime.submit/map)

@@ -257,6 +257,14 @@ def test_nan_reductions(rng):
     check(x.sum(axis=0), a.sum(axis=0), exact=False)  # NaN propagates
 
 
+def test_count_counts_what_is_not_nan(rng):
+    a = rng.standard_normal((6, 7))
+    a[a > 0.5] = np.nan
+    x = ts.from_numpy(a, chunks=(4, 3))
+    for axis in (None, 0, 1):
+        check(ts.count(x, axis=axis), (~np.isnan(a)).sum(axis=axis))
+
+
 def test_arg_reductions(pair):
     x, a = pair
     for axis in (None, 0, 1):

@@ -224,6 +224,8 @@ def test_runtime_options_and_errors():
         ts.Runtime(executor="gpu")
     with pytest.raises(ValueError, match="size"):
         ts.Runtime(memory_limit="lots")
+    with pytest.raises(ValueError, match="threads=-2"):
+        ts.Runtime(threads=-2)
     with ts.Runtime(threads=2, memory_limit="64MiB") as rt:
         assert rt.memory_limit == 64 * 2**20 and rt.threads == 2 and rt.ranks == 1 and rt.rank == 0
         # Python results are pickled when they may be spilled.

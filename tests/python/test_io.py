@@ -73,6 +73,10 @@ def test_open_errors_name_the_file_and_the_variables(tmp_path, climate):
         ts.open([climate, climate], "t2m")
     with pytest.raises(ValueError, match="glob pattern"):
         ts.open(str(tmp_path / "*.nc"), "t2m")
+    with pytest.raises(ValueError, match="chunk"):
+        ts.open(climate, "t2m", chunks=(10, 10))
+    with pytest.raises(ValueError, match="dict"):
+        ts.to_netcdf(str(tmp_path / "x.nc"), [ts.zeros(3)])
 
 
 def test_to_netcdf_read_back_by_xarray(tmp_path, climate):
@@ -127,6 +131,24 @@ def test_a_failing_task_leaves_no_output_file(tmp_path):
     with pytest.raises(ts.TaskError, match="ZeroDivisionError"):
         ts.to_netcdf(path, {"bad": bad})
     assert not os.path.exists(path)
+
+
+def test_an_interrupted_write_resumes(tmp_path):
+    import time
+    path = str(tmp_path / "resumed.nc")
+    x = ts.arange(40, chunks=8).astype(float)
+
+    def fail_last(b):
+        if b[0] == 32:
+            time.sleep(0.2)  # the other chunks are written and journalled first
+            raise OSError("disk went away")
+        return b * 2
+    with pytest.raises(ts.TaskError, match="disk went away"):
+        ts.to_netcdf(path, {"y": x.map_blocks(fail_last, dtype=float)})
+    assert not os.path.exists(path)
+    stats = ts.to_netcdf(path, {"y": x.map_blocks(lambda b: b * 2, dtype=float)}, resume=True)
+    assert stats["chunks_resumed"] >= 1 and stats["chunks_resumed"] + stats["chunks_written"] == 5
+    np.testing.assert_array_equal(xr.open_dataset(path)["y"].values, np.arange(40.0) * 2)
 
 
 def test_xarray_round_trip():
