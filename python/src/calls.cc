@@ -50,17 +50,24 @@ class ArgumentScanner {
     return static_cast<int>(node_.deps.size() - 1);
   }
 
-  // Whether `object`, a container, holds dependencies (recorded, with the containers on the way).
-  bool scan(PyObject* object, int depth) {
-    if (depth > 32) return false;
+  // `object` (a list, tuple or dict) as the call will see it: itself when it holds no dependency, else a copy
+  // (recorded in `containers`) whose items are snapshots too, so that changing the caller's list afterwards
+  // changes nothing (as Dask copies it into its graph). Null when it holds none.
+  PyRef snapshot(PyObject* object, int depth) {
+    if (depth > 32) return PyRef();
     bool found = false;
+    std::vector<PyRef> items;  // per item: its snapshot, or null when it is kept as it is
     auto visit = [&](PyObject* item) {
+      PyRef copy;
       if (dependency(item) >= 0) {
         found = true;
       } else if (PyList_Check(item) || PyTuple_Check(item) || PyDict_Check(item)) {
-        found |= scan(item, depth + 1);
+        copy = snapshot(item, depth + 1);
+        found |= static_cast<bool>(copy);
       }
+      items.push_back(std::move(copy));
     };
+    std::vector<PyObject*> keys;
     if (PyList_Check(object)) {
       for (Py_ssize_t i = 0; i < PyList_GET_SIZE(object); ++i) visit(PyList_GET_ITEM(object, i));
     } else if (PyTuple_Check(object)) {
@@ -68,10 +75,39 @@ class ArgumentScanner {
     } else if (PyDict_Check(object)) {
       Py_ssize_t pos = 0;
       PyObject *key, *value;
-      while (PyDict_Next(object, &pos, &key, &value)) visit(value);
+      while (PyDict_Next(object, &pos, &key, &value)) {
+        keys.push_back(key);
+        visit(value);
+      }
     }
-    if (found) node_.containers.push_back(object);
-    return found;
+    if (!found) return PyRef();
+    PyRef copy;
+    if (PyDict_Check(object)) {
+      copy = PyRef::steal(PyDict_New());
+      Py_ssize_t pos = 0, i = 0;
+      PyObject *key, *value;
+      while (copy && PyDict_Next(object, &pos, &key, &value)) {
+        if (PyDict_SetItem(copy.get(), key, items[i] ? items[i].get() : value) != 0) throw_python_error();
+        ++i;
+      }
+    } else {
+      const bool list = PyList_Check(object);
+      const Py_ssize_t n = static_cast<Py_ssize_t>(items.size());
+      copy = PyRef::steal(list ? PyList_New(n) : PyTuple_New(n));
+      for (Py_ssize_t i = 0; copy && i < n; ++i) {
+        PyObject* item = items[i]
+                             ? items[i].release_ownership()
+                             : (Py_NewRef(list ? PyList_GET_ITEM(object, i) : PyTuple_GET_ITEM(object, i)));
+        if (list) {
+          PyList_SET_ITEM(copy.get(), i, item);
+        } else {
+          PyTuple_SET_ITEM(copy.get(), i, item);
+        }
+      }
+    }
+    if (!copy) throw_python_error();
+    node_.containers.push_back(copy.get());
+    return copy;
   }
 
  private:
@@ -280,21 +316,36 @@ CallPtr make_call(py::handle function, py::tuple args, py::dict kwargs, std::str
   node->options = options;
   ArgumentScanner scanner(*node);
   const Py_ssize_t n = PyTuple_GET_SIZE(args.ptr());
+  std::vector<PyRef> copies(static_cast<std::size_t>(n));
   for (Py_ssize_t i = 0; i < n; ++i) {
     PyObject* item = PyTuple_GET_ITEM(args.ptr(), i);
     const int dep = scanner.dependency(item);
     if (dep >= 0) {
       node->direct.emplace_back(static_cast<std::int32_t>(i), dep);
     } else if (PyList_Check(item) || PyTuple_Check(item) || PyDict_Check(item)) {
-      node->rebuild_args |= scanner.scan(item, 0);
+      copies[static_cast<std::size_t>(i)] = scanner.snapshot(item, 0);
+      node->rebuild_args |= static_cast<bool>(copies[static_cast<std::size_t>(i)]);
     }
   }
-  if (node->rebuild_args) node->containers.push_back(args.ptr());
-  if (kwargs && PyDict_Size(kwargs.ptr()) > 0) {
-    node->rebuild_kwargs = scanner.scan(kwargs.ptr(), 0);
-    node->kwargs = PyRef::borrow(kwargs.ptr());
+  if (node->rebuild_args) {
+    // The arguments with the snapshots of the containers that hold dependencies.
+    PyRef tuple = PyRef::steal(PyTuple_New(n));
+    if (!tuple) throw_python_error();
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      PyRef& c = copies[static_cast<std::size_t>(i)];
+      PyTuple_SET_ITEM(tuple.get(), i,
+                       c ? c.release_ownership() : Py_NewRef(PyTuple_GET_ITEM(args.ptr(), i)));
+    }
+    node->containers.push_back(tuple.get());
+    node->args = std::move(tuple);
+  } else {
+    node->args = PyRef::borrow(args.ptr());
   }
-  node->args = PyRef::borrow(args.ptr());
+  if (kwargs && PyDict_Size(kwargs.ptr()) > 0) {
+    PyRef copy = scanner.snapshot(kwargs.ptr(), 0);
+    node->rebuild_kwargs = static_cast<bool>(copy);
+    node->kwargs = copy ? std::move(copy) : PyRef::borrow(kwargs.ptr());
+  }
   return node;
 }
 

@@ -66,6 +66,15 @@ def test_arguments_nested_in_containers_and_keywords():
     assert add(shared, shared).compute() == 22
 
 
+def test_a_call_keeps_the_arguments_it_was_given():
+    parts = [inc(1), inc(2)]
+    options = {"scale": [inc(0)]}
+    total = ts.delayed(lambda xs, o: sum(xs) * o["scale"][0])(parts, options)
+    parts.append(inc(100))  # changing the caller's containers afterwards changes nothing
+    options["scale"][0] = 5
+    assert total.compute() == (2 + 3) * 1
+
+
 def test_operators_attributes_items_and_calls_on_delayed_values():
     x = inc(4)
     assert (x + 1).compute() == 6
