@@ -1,5 +1,7 @@
 """Runtimes and compute(): where graphs run, and how arrays and delayed calls come back as Python values."""
 import atexit
+import os
+import sys
 import threading
 import weakref
 
@@ -39,6 +41,8 @@ class Runtime:
         global _created
         _created += 1
         _open[_created] = self
+        if self._rt.ranks > 1:
+            _end_job_on_uncaught_exceptions()
 
     @property
     def rank(self):
@@ -109,6 +113,29 @@ class Runtime:
             return "<tessera.Runtime (closed)>"
         where = f"rank {self.rank} of {self.ranks}, " if self.ranks > 1 else ""
         return f"<tessera.Runtime {self.executor}: {where}{self.threads} threads>"
+
+
+def _end_job_on_uncaught_exceptions():
+    """Under MPI, an exception nobody catches on one rank ends the whole job: the rank prints its traceback and
+    exits with status 1 at once (the launcher then ends the other ranks), instead of closing its runtimes at exit
+    while the other ranks wait for it in their next computation."""
+    if getattr(sys.excepthook, "_tessera", False):
+        return
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        try:
+            rank = _open and next(iter(_open.values())).rank
+            print(f"tessera: rank {rank}: uncaught exception; ending this rank (status 1) so that the job ends",
+                  file=sys.stderr)
+            previous(kind, value, tb)
+        finally:
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(1)
+
+    hook._tessera = True
+    sys.excepthook = hook
 
 
 def get_runtime():
