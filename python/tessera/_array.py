@@ -980,6 +980,8 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
     first = arrays[0]
     drop = sorted(v % first.ndim for v in ([drop_axis] if isinstance(drop_axis, numbers.Integral)
                                            else (drop_axis or [])))
+    if drop and new_axis is not None:
+        raise InvalidArgumentError("map_blocks: drop_axis and new_axis together are not supported; map twice")
     if drop:
         first = first.rechunk({a: -1 for a in drop})
     arrays = [first] + [a.rechunk(first.chunks) if a.shape == first.shape else a for a in arrays[1:]]
@@ -1009,30 +1011,22 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=None, new_axis=No
     for ax in new:
         x = expand_dims(x, ax)
     arrays = [x] + [expand_dims(a, new) if new else a for a in arrays[1:]]
+    kept = [ax for ax in range(x.ndim) if ax not in drop]  # x's axes that the output has
     if chunks is not None:
-        out_shape = tuple(sum(c) for c in chunks) if isinstance(chunks[0], (tuple, list)) else None
-        if out_shape is None:
-            grid = [tuple(int(c) for c in
-                          (([chunks[k]] * len(x.chunks[k])) if k < len(chunks) else x.chunks[k]))
-                    for k in range(out_nd)]
-        else:
-            grid = [tuple(int(v) for v in c) for c in chunks]
-        if drop:
-            full_grid, k = [], 0
-            for ax in range(x.ndim):
-                if ax in drop:
-                    full_grid.append((1,))
-                else:
-                    full_grid.append(grid[k])
-                    k += 1
-            grid = full_grid
+        if all(isinstance(c, (tuple, list)) for c in chunks):
+            out = [tuple(int(v) for v in c) for c in chunks]
+        else:  # a chunk shape: every block of the output has it
+            out = [(int(chunks[k]),) * len(x.chunks[ax]) if k < len(chunks) else x.chunks[ax]
+                   for k, ax in enumerate(kept)]
+        if len(out) != len(kept):
+            raise InvalidArgumentError(f"map_blocks: chunks {chunks} name {len(out)} axes; the result has "
+                                       f"{len(kept)}")
+        rest = iter(out)
+        grid = [[1] if ax in drop else list(next(rest)) for ax in range(x.ndim)]
     elif drop:
-        grid = [(1,) if ax in drop else x.chunks[ax] for ax in range(x.ndim)]
+        grid = [[1] if ax in drop else list(x.chunks[ax]) for ax in range(x.ndim)]
     else:
         grid = None
-    if grid is not None:
-        # A chunk length left as that of the input is taken literally; others give the actual output blocks.
-        grid = [list(c) for c in grid]
 
     def block(*blocks, **kw):
         blocks = [np.squeeze(b, axis=tuple(new)) if new else b for b in blocks]

@@ -424,6 +424,11 @@ def test_map_blocks_changing_shapes():
     check(x.map_blocks(lambda b: b[..., None] * np.ones(2), new_axis=2, chunks=(2, 3, 2), dtype=float),
           a[..., None] * np.ones(2))
     check(x.map_blocks(lambda b: b[:, :1], chunks=((2, 2), (1, 1)), dtype=float), a[:, [0, 3]])
+    check(x.map_blocks(lambda b: b.sum(axis=0), drop_axis=0, chunks=(3,), dtype=float), a.sum(axis=0))
+    with pytest.raises(ValueError, match="drop_axis and new_axis"):
+        x.map_blocks(lambda b: b, drop_axis=0, new_axis=1)
+    with pytest.raises(ValueError, match="chunks"):
+        x.map_blocks(lambda b: b, chunks=((2, 2), (3, 3), (1,)), dtype=float)
 
 
 def test_map_blocks_errors_name_the_chunk():
