@@ -11,35 +11,18 @@ and the smaller delayed case run on the MPI executor (impl tessera-python-mpi-N)
 import argparse
 import gc
 import json
+import os
 import statistics
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+from delayed_shapes import SHAPES, noop  # noqa: E402
 
 
 def emit(bench, impl, case, metric, value, unit):
     print(json.dumps({"bench": bench, "impl": impl, "case": case, "metric": metric, "value": value, "unit": unit}),
           flush=True)
-
-
-def noop(*args):
-    return None
-
-
-def chains(f, n):
-    outs = []
-    for _ in range(8):
-        d = f()
-        for _ in range(1, n // 8):
-            d = f(d)
-        outs.append(d)
-    return outs
-
-
-def tree(f, n):
-    level = [f() for _ in range(n)]
-    while len(level) > 1:
-        level = [f(*level[j:j + 8]) for j in range(0, len(level), 8)]
-    return level
 
 
 def main():
@@ -75,7 +58,7 @@ def main():
         sizes = sizes[:1]
     f = ts.delayed(noop)
     for n in sizes:
-        for shape, make in (("chains", chains), ("tree", tree)):
+        for shape, make in SHAPES:
             build, run = [], []
             tasks = 0
             for _ in range(1 if n >= 1_000_000 else args.reps):

@@ -13,31 +13,12 @@ import time
 import dask
 from dask import delayed
 
+from delayed_shapes import SHAPES, noop
+
 
 def emit(impl, case, metric, value, unit):
     print(json.dumps({"bench": "python-delayed", "impl": impl, "case": case, "metric": metric, "value": value,
                       "unit": unit}), flush=True)
-
-
-def noop(*args):
-    return None
-
-
-def chains(f, n):
-    outs = []
-    for _ in range(8):
-        d = f()
-        for _ in range(1, n // 8):
-            d = f(d)
-        outs.append(d)
-    return outs
-
-
-def tree(f, n):
-    level = [f() for _ in range(n)]
-    while len(level) > 1:
-        level = [f(*level[j:j + 8]) for j in range(0, len(level), 8)]
-    return level
 
 
 def main():
@@ -49,7 +30,7 @@ def main():
     n = args.tasks or (20_000 if args.quick else 100_000)
     sys.setrecursionlimit(100_000)
     f = delayed(noop, pure=False)
-    for shape, make in (("chains", chains), ("tree", tree)):
+    for shape, make in SHAPES:
         build, run, tasks = [], [], 0
         for _ in range(args.reps):
             gc.collect()

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "calls.h"
@@ -51,15 +52,15 @@ Array as_array(py::handle v) {
   return is_array(v) ? v.cast<Array>() : scalar_array(v);
 }
 
-Array binary(const std::string& op, py::handle a, py::handle b) {
-  const bool aa = is_array(a), ba = is_array(b);
-  if (aa && ba) {
-    const Array& x = a.cast<const Array&>();
-    const Array& y = b.cast<const Array&>();
-    if (op == "add") return x + y;
-    if (op == "sub") return x - y;
-    if (op == "mul") return x * y;
-    if (op == "truediv") return x / y;
+// x `op` y for arrays and scalars (at least one array); nullopt for combinations the C++ API lacks.
+template <class X, class Y>
+std::optional<Array> apply_binary(const std::string& op, const X& x, const Y& y) {
+  constexpr bool both = std::is_same_v<X, Array> && std::is_same_v<Y, Array>;
+  if (op == "add") return x + y;
+  if (op == "sub") return x - y;
+  if (op == "mul") return x * y;
+  if (op == "truediv") return x / y;
+  if constexpr (std::is_same_v<X, Array>) {
     if (op == "pow") return power(x, y);
     if (op == "eq") return x == y;
     if (op == "ne") return x != y;
@@ -67,44 +68,40 @@ Array binary(const std::string& op, py::handle a, py::handle b) {
     if (op == "le") return x <= y;
     if (op == "gt") return x > y;
     if (op == "ge") return x >= y;
-    if (op == "and") return x && y;
-    if (op == "or") return x || y;
-    if (op == "xor") return logical_xor(x, y);
-    if (op == "maximum") return maximum(x, y);
-    if (op == "minimum") return minimum(x, y);
-  } else if (aa) {
-    const Array& x = a.cast<const Array&>();
-    const Scalar y = scalar_of(b);
-    if (op == "add") return x + y;
-    if (op == "sub") return x - y;
-    if (op == "mul") return x * y;
-    if (op == "truediv") return x / y;
-    if (op == "pow") return power(x, y);
-    if (op == "eq") return x == y;
-    if (op == "ne") return x != y;
-    if (op == "lt") return x < y;
-    if (op == "le") return x <= y;
-    if (op == "gt") return x > y;
-    if (op == "ge") return x >= y;
-  } else if (ba) {
-    const Scalar x = scalar_of(a);
-    const Array& y = b.cast<const Array&>();
-    if (op == "add") return x + y;
-    if (op == "sub") return x - y;
-    if (op == "mul") return x * y;
-    if (op == "truediv") return x / y;
-    // Comparisons with the scalar first are the mirrored comparison.
+  } else {
+    // A comparison with the scalar first is the mirrored comparison.
     if (op == "eq") return y == x;
     if (op == "ne") return y != x;
     if (op == "lt") return y > x;
     if (op == "le") return y >= x;
     if (op == "gt") return y < x;
     if (op == "ge") return y <= x;
+  }
+  if constexpr (both) {
+    if (op == "and") return x && y;
+    if (op == "or") return x || y;
+    if (op == "xor") return logical_xor(x, y);
+    if (op == "maximum") return maximum(x, y);
+    if (op == "minimum") return minimum(x, y);
+    throw Error(ErrorCode::kInvalidArgument, "unknown elementwise operation " + op);
+  }
+  return std::nullopt;
+}
+
+Array binary(const std::string& op, py::handle a, py::handle b) {
+  const bool aa = is_array(a), ba = is_array(b);
+  std::optional<Array> r;
+  if (aa && ba) {
+    r = apply_binary(op, a.cast<const Array&>(), b.cast<const Array&>());
+  } else if (aa) {
+    r = apply_binary(op, a.cast<const Array&>(), scalar_of(b));
+  } else if (ba) {
+    r = apply_binary(op, scalar_of(a), b.cast<const Array&>());
   } else {
     throw Error(ErrorCode::kInvalidArgument, "an elementwise operation needs at least one tessera array");
   }
-  // The remaining combinations take arrays on both sides.
-  return binary(op, py::cast(as_array(a)), py::cast(as_array(b)));
+  // The remaining combinations take arrays on both sides: the number becomes a 0-d array.
+  return r ? *r : *apply_binary(op, as_array(a), as_array(b));
 }
 
 Array unary(const std::string& op, const Array& a) {
