@@ -27,5 +27,13 @@ if(NOT LAST_OUTPUT MATCHES "inc\\(1\\) \\+ inc\\(2\\) = 5" OR NOT LAST_OUTPUT MA
    OR NOT LAST_OUTPUT MATCHES "inside a Slurm job: yes")
   message(FATAL_ERROR "the consumer printed: ${LAST_OUTPUT}")
 endif()
+# The Python package, imported from the installed tree with PYTHONPATH (README: "after cmake --install").
+if(PYTHON)
+  run(${CMAKE_COMMAND} -E env PYTHONPATH=${prefix}/${PYTHON_DIR} PYTHONDONTWRITEBYTECODE=1 ${PYTHON} -c
+      "import tessera as ts\nprint(ts.__file__)\nprint('python sum =', int(ts.arange(10, chunks=3).sum().compute()))")
+  if(NOT LAST_OUTPUT MATCHES "^${prefix}/${PYTHON_DIR}/tessera/__init__.py" OR NOT LAST_OUTPUT MATCHES "python sum = 45")
+    message(FATAL_ERROR "the installed Python package printed: ${LAST_OUTPUT}")
+  endif()
+endif()
 run(${prefix}/bin/tessera --version)
 message(STATUS "installed package works: ${LAST_OUTPUT}")
