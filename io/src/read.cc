@@ -19,6 +19,7 @@
 #include "filters.h"
 #include "hdf5_file.h"
 #include "inspect.h"
+#include "reader.h"
 #include "io_util.h"
 #include "netcdf3.h"
 #include "tessera/io/io.h"
@@ -547,16 +548,17 @@ Chunk read_with_retries(const Source& s, const Shape& start, const Shape& count)
 }  // namespace
 
 Variable read(const std::string& path, const std::string& variable, const ReadOptions& options) {
+  return detail::read_variable(path, inspect(path), variable, options);
+}
+
+Variable detail::read_variable(const std::string& path, const FileInfo& info, const std::string& variable,
+                               const ReadOptions& options) {
   auto source = std::make_shared<Source>();
   source->path = path;
   source->retries = std::max(0, options.retries);
-  FileInfo info;
-  if (detail::sniff(path) == detail::FileKind::kNetcdf3) {
-    auto nc3 = std::make_shared<detail::Netcdf3File>(detail::parse_netcdf3(path));
-    info = nc3->info;
-    source->nc3 = std::move(nc3);
-  } else {
-    info = detail::inspect_hdf5(path);
+  if (info.format == FileFormat::kNetcdf3Classic || info.format == FileFormat::kNetcdf3Offset64 ||
+      info.format == FileFormat::kNetcdf3Cdf5) {
+    source->nc3 = std::make_shared<detail::Netcdf3File>(detail::parse_netcdf3(path));
   }
   const VariableInfo& v = info.variable(variable);
   if (!v.unsupported.empty()) {

@@ -312,37 +312,18 @@ int info_command(const std::string& file, const std::string& variable, std::ostr
 int run_command(const std::string& job_path, const RunCommandOptions& options, std::ostream& out,
                 std::ostream& err) {
   const auto start = std::chrono::steady_clock::now();
-  int status = kExitOk;
-  auto job = load(job_path, err, status);
-  if (!job) return status;
-  const bool printing = is_printing_rank();
-  // Existing outputs are refused here, before any work, with the job file's location.
-  if (!options.overwrite && !options.resume) {
-    for (const PlannedOutput& o : job->plan.outputs) {
-      std::error_code ec;
-      if (std::filesystem::exists(o.spec->path, ec)) {
-        return rejected(
-            err,
-            format_diagnostic(
-                job->spec.source.get(), o.spec->file_at, "output file '" + o.spec->file + "' already exists",
-                "run with --overwrite to replace it (the old file stays until the new one is complete)"),
-            kExitRejected);
-      }
-    }
-  }
-  std::vector<io::OutputFile> files;
+  auto job = std::make_unique<Loaded>();
   try {
-    io::OutputOptions output_options;
-    output_options.overwrite = options.overwrite;
-    output_options.resume = options.resume;
-    files = output_files(job->spec, job->plan, job->files, output_options);
+    job->spec = load_job(job_path);
   } catch (const Error& e) {
-    return rejected(err, e.what(), e.code() == ErrorCode::kIo ? kExitFailed : kExitRejected);
+    return rejected(
+        err, e.what(),
+        e.code() == ErrorCode::kInternal || e.code() == ErrorCode::kIo ? kExitFailed : kExitRejected);
   }
+  const bool printing = is_printing_rank();
   const JobOptions& job_options = job->spec.options;
   const std::optional<std::uint64_t> memory_limit =
       options.memory_limit ? options.memory_limit : job_options.memory_limit;
-  if (printing && options.verbosity >= 2) print_plan(*job, out);
   try {
     RuntimeOptions runtime_options = RuntimeOptions::from_environment();
     if (options.threads) {
@@ -380,6 +361,41 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
     ProgressDisplay progress(err, stderr_is_tty());
     if (options.verbosity >= 1) runtime_options.progress = progress.options();
     Runtime runtime(runtime_options);
+    // Planning, on every rank: archives' files are scanned by the ranks together, and the ranks agree on the
+    // outcome, so that a job that cannot be planned on one rank (a file it sees differently) stops every rank
+    // with the same message and status before any work.
+    std::vector<io::OutputFile> files;
+    std::exception_ptr failure;
+    try {
+      job->files = FileResolver(&runtime);
+      job->plan = plan_job(job->spec, job->files);
+      // Existing outputs are refused here, before any work, with the job file's location.
+      if (!options.overwrite && !options.resume) {
+        for (const PlannedOutput& o : job->plan.outputs) {
+          std::error_code ec;
+          if (std::filesystem::exists(o.spec->path, ec)) {
+            throw Error(ErrorCode::kInvalidArgument,
+                        format_diagnostic(job->spec.source.get(), o.spec->file_at,
+                                          "output file '" + o.spec->file + "' already exists",
+                                          "run with --overwrite to replace it (the old file stays until the "
+                                          "new one is complete)"));
+          }
+        }
+      }
+      io::OutputOptions output_options;
+      output_options.overwrite = options.overwrite;
+      output_options.resume = options.resume;
+      files = output_files(job->spec, job->plan, job->files, output_options);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    try {
+      runtime.agree(failure);
+    } catch (const Error& e) {
+      if (runtime.rank() == 0) err << e.what() << "\n";
+      return e.code() == ErrorCode::kInternal || e.code() == ErrorCode::kIo ? kExitFailed : kExitRejected;
+    }
+    if (printing && options.verbosity >= 2) print_plan(*job, out);
     const io::StoreStats stats = io::store(runtime, files);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (runtime.rank() == 0 && options.verbosity >= 1) {

@@ -20,6 +20,18 @@ void MemoryResolver::add_time_axis(const std::string& dim, io::TimeAxis axis) {
   time_axes_[dim] = std::move(axis);
 }
 
+void MemoryResolver::add_coordinate(io::Coordinate coordinate) {
+  coordinates_.push_back(std::move(coordinate));
+}
+
+std::optional<io::Coordinate> MemoryResolver::coordinate(const JobSpec&, const InputSpec&,
+                                                         const std::string& name) {
+  for (const io::Coordinate& c : coordinates_) {
+    if (c.dim == name) return c;
+  }
+  return std::nullopt;
+}
+
 BoundInput MemoryResolver::bind(const JobSpec& job, const InputSpec& input) {
   auto it = inputs_.find(input.name);
   if (it == inputs_.end()) {

@@ -16,7 +16,7 @@ namespace tessera::jobs {
 namespace {
 
 const std::vector<std::string> kSections = {"inputs", "arrays", "outputs", "options"};
-const std::vector<std::string> kInputKeys = {"file", "variable", "chunks"};
+const std::vector<std::string> kInputKeys = {"file", "files", "concat_dim", "variable", "chunks"};
 const std::vector<std::string> kOutputKeys = {"file",       "variable", "expression", "compression",
                                               "attributes", "dims",     "chunks",     "fill_value"};
 const std::vector<std::string> kOptionKeys = {"target_chunk_mb", "threads", "memory_limit", "report",
@@ -353,10 +353,40 @@ JobSpec parse_job(std::string_view text, const std::string& file_name, const std
       in.name = name;
       in.at = r.loc(*v);
       const toml::value* file = r.find(*v, "file");
-      if (file == nullptr) r.fail(in.at, where + " has no 'file'", "add: file = \"path/to/data.nc\"");
-      in.file = r.string_of(*file, "'file' in " + where);
-      in.file_at = r.loc(*file);
-      in.path = r.resolve_path(in.file);
+      const toml::value* files = r.find(*v, "files");
+      if (file != nullptr && files != nullptr) {
+        r.fail(r.loc(*files), where + " has both 'file' and 'files'",
+               "'file' names one file; 'files' a list or glob pattern of files joined into one input");
+      }
+      if (file == nullptr && files == nullptr) {
+        r.fail(in.at, where + " has no 'file'",
+               "add: file = \"path/to/data.nc\", or files = \"data/tas_*.nc\" for an archive of many files");
+      }
+      if (file != nullptr) {
+        in.file = r.string_of(*file, "'file' in " + where);
+        in.file_at = r.loc(*file);
+        in.path = r.resolve_path(in.file);
+      } else {
+        in.file_at = r.loc(*files);
+        const std::vector<std::string> written =
+            files->is_array() ? r.strings_of(*files, "'files' in " + where)
+                              : std::vector<std::string>{r.string_of(*files, "'files' in " + where)};
+        if (written.empty()) r.fail(in.file_at, "'files' in " + where + " is empty");
+        for (const std::string& f : written) {
+          if (f.empty()) r.fail(in.file_at, "'files' in " + where + " has an empty name");
+          in.file += (in.file.empty() ? "" : ", ") + f;
+          in.files.push_back(r.resolve_path(f));
+        }
+        in.path = in.files.front();
+      }
+      if (const toml::value* dim = r.find(*v, "concat_dim")) {
+        in.concat_dim = r.string_of(*dim, "'concat_dim' in " + where);
+        in.concat_dim_at = r.loc(*dim);
+        if (files == nullptr) {
+          r.fail(in.concat_dim_at, "'concat_dim' in " + where + " needs 'files'",
+                 "it names the dimension along which the files of an archive are joined");
+        }
+      }
       in.variable = name;
       if (const toml::value* var = r.find(*v, "variable")) {
         in.variable = r.string_of(*var, "'variable' in " + where);

@@ -2090,6 +2090,18 @@ class MpiExecutor final : public Executor {
     arena_.reset();
   }
 
+  void agree(std::exception_ptr mine) override {
+    std::optional<ErrorInfo> info;
+    if (mine) {
+      try {
+        std::rethrow_exception(mine);
+      } catch (...) {
+        info = current_error(rank_);
+      }
+    }
+    agree(info);
+  }
+
   RunResult run(const Graph& graph, const Plan& plan) override {
     const auto start = Clock::now();
     check_same_plan(graph, plan);

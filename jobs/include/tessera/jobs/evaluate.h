@@ -9,6 +9,7 @@
 
 #include "tessera/arrays/array.h"
 #include "tessera/io/cf_time.h"
+#include "tessera/io/io.h"
 #include "tessera/jobs/job_file.h"
 
 namespace tessera::jobs {
@@ -21,13 +22,19 @@ struct AxisOrigin {
   int input = -1;       // index into JobSpec::inputs, -1 when not (or no longer) an input's axis
   int input_axis = -1;  // the axis of that input
   std::vector<std::int64_t> positions;  // positions along the input's axis, one per element
-  std::vector<double> coordinate;       // values made by the expression (e.g. months 1..12 after grouping)
+  // Values made by the expression (months 1..12 after grouping, period starts after resampling), their cell
+  // bounds (two per value, or none) and attributes (units, calendar, long_name, ...).
+  std::vector<double> coordinate;
+  std::vector<double> bounds;
+  io::Attributes attributes;
 };
 
 struct EvaluatedArray {
   std::string name;
   Array data;
   std::vector<AxisOrigin> axes;  // one per axis of data
+  // CF cell_methods of what the expression did along named axes ("time: mean"), in order.
+  std::string cell_methods;
 };
 
 // What an input is bound to.
@@ -44,6 +51,9 @@ class InputResolver {
   virtual BoundInput bind(const JobSpec& job, const InputSpec& input) = 0;
   // The decoded CF time axis labelling dimension `dim` of `input` (one date per element along it).
   virtual io::TimeAxis time_axis(const JobSpec& job, const InputSpec& input, const std::string& dim) = 0;
+  // The coordinate variable `name` of `input` (values as stored, attributes), or nullopt when it has none.
+  virtual std::optional<io::Coordinate> coordinate(const JobSpec& job, const InputSpec& input,
+                                                   const std::string& name) = 0;
 };
 
 // Inputs held in memory, bound by input name (the `file` and `variable` of the job are not used): for tests,
@@ -53,13 +63,18 @@ class MemoryResolver : public InputResolver {
   void add(const std::string& name, Array data, std::vector<std::string> dims = {});
   // Dates for dimension `dim` of every input that has it.
   void add_time_axis(const std::string& dim, io::TimeAxis axis);
+  // A coordinate variable every input has (lat, lon, their bounds, ...).
+  void add_coordinate(io::Coordinate coordinate);
 
   BoundInput bind(const JobSpec& job, const InputSpec& input) override;
   io::TimeAxis time_axis(const JobSpec& job, const InputSpec& input, const std::string& dim) override;
+  std::optional<io::Coordinate> coordinate(const JobSpec& job, const InputSpec& input,
+                                           const std::string& name) override;
 
  private:
   std::map<std::string, BoundInput> inputs_;
   std::map<std::string, io::TimeAxis> time_axes_;
+  std::vector<io::Coordinate> coordinates_;
 };
 
 struct PlannedOutput {

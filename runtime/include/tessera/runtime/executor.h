@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -77,6 +78,13 @@ class Executor {
   // This process's MPI rank and the number of ranks (0 and 1 for the local executors).
   virtual int rank() const noexcept { return 0; }
   virtual int ranks() const noexcept { return 1; }
+  // Collective: every rank passes the exception it met (or null). When any rank met one, every rank throws
+  // the lowest failing rank's (as an Error with its code; its message names that rank when it is not 0), so
+  // that work every rank does before a run (planning a job) fails everywhere alike instead of leaving some
+  // ranks waiting. The local executors rethrow `mine`.
+  virtual void agree(std::exception_ptr mine) {
+    if (mine) std::rethrow_exception(mine);
+  }
 };
 
 // Runs tasks one at a time on the calling thread in plan order: deterministic, for debugging.

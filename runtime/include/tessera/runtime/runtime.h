@@ -93,6 +93,8 @@ class Runtime {
   int rank() const noexcept { return executor_->rank(); }
   int ranks() const noexcept { return executor_->ranks(); }
   const RuntimeOptions& options() const noexcept { return options_; }
+  // Collective under MPI: see Executor::agree.
+  void agree(std::exception_ptr mine) { executor_->agree(std::move(mine)); }
   // Statistics of the most recent run.
   const RunStats& last_stats() const noexcept { return last_stats_; }
   // What the most recent run recorded (RuntimeOptions::record): on rank 0 under MPI; null when not recording,
