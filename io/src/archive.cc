@@ -124,7 +124,15 @@ constexpr const char* kEncodingAttributes[] = {"_FillValue", "missing_value", "s
 
 std::optional<Chunk> Archive::coordinate(const std::string& name) const {
   for (const auto& [n, values] : coordinates_) {
-    if (n == name) return Chunk::from<double>({static_cast<std::int64_t>(values.size())}, values);
+    if (n != name) continue;
+    // Its shape in the files (bounds are (n, 2)), with the whole archive's length along dim().
+    Shape shape{static_cast<std::int64_t>(values.size())};
+    if (const VariableInfo* v = find_variable(first(), name); v != nullptr && !v->shape.empty()) {
+      Shape s = v->shape;
+      if (!v->dims.empty() && v->dims[0] == dim_) s[0] = length_;
+      if (num_elements(s) == shape[0]) shape = s;
+    }
+    return Chunk::from<double>(shape, values);
   }
   return std::nullopt;
 }

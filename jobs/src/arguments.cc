@@ -24,6 +24,10 @@ bool matches(ParamType t, const ExprValue& v) {
       return v.kind == ExprValue::Kind::kBool;
     case ParamType::kString:
       return v.kind == ExprValue::Kind::kString;
+    case ParamType::kRange:
+      return v.kind == ExprValue::Kind::kList && v.list.size() == 2 &&
+             ((v.list[0].is_number() && v.list[1].is_number()) ||
+              (v.list[0].kind == ExprValue::Kind::kString && v.list[1].kind == ExprValue::Kind::kString));
     case ParamType::kAxes:
     case ParamType::kInts:
       if (v.is_number()) return v.integer;
@@ -52,6 +56,8 @@ std::string expected_text(ParamType t) {
       return "an axis or a list of axes";
     case ParamType::kInts:
       return "a list of integers";
+    case ParamType::kRange:
+      return "a list of two numbers or two dates, such as [-30, 30] or [\"1981\", \"2010\"]";
   }
   return "?";
 }
@@ -84,6 +90,13 @@ ExprValue Evaluator::eval_call(const Expr& e, const std::string& name, std::size
       for (std::size_t p = 0; p < f->params.size(); ++p) {
         names.push_back(f->params[p].name);
         if (f->params[p].name == keyword) slot = p;
+      }
+      if (slot == f->params.size() && !f->extra_keywords.empty()) {
+        for (const Call::Extra& x : call.extra) {
+          if (x.keyword == keyword) fail(e.keyword_spans[i], "'" + keyword + "' is given twice to " + name);
+        }
+        call.extra.push_back({keyword, e.keyword_spans[i], eval(*e.args[i])});
+        continue;
       }
       if (slot == f->params.size()) {
         std::string help = suggest(keyword, names);

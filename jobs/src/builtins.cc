@@ -31,7 +31,7 @@ Function reduction(const std::string& name, ReduceMember member) {
                   {{"a", ParamType::kArray},
                    {"axis", ParamType::kAxes, false},
                    {"keepdims", ParamType::kBool, false, "false"}},
-                  [member](Evaluator& ev, Call& c) {
+                  [member, name](Evaluator& ev, Call& c) {
                     const ExprValue& a = c[0];
                     auto axes = ev.axes_arg(c, 1, a);
                     const bool keep = ev.boolean(c, 2, false);
@@ -44,14 +44,17 @@ Function reduction(const std::string& name, ReduceMember member) {
                     Array r = ev.guarded(c.expr.span, [&] {
                       return (a.a.data.*member)(axes ? Axes(*axes) : Axes(), ReduceOptions{keep});
                     });
-                    return ev.array_value(std::move(r), ev.without(a.a.axes, removed, keep), c.expr.span);
+                    ExprValue out =
+                        ev.array_value(std::move(r), ev.without(a.a.axes, removed, keep), c.expr.span);
+                    reduced_cell_methods(out, a, removed, name);
+                    return out;
                   }};
 }
 
 Function reduction_ddof(const std::string& name, ReduceDdofMember member) {
   Function f = reduction(name, nullptr);
   f.params.push_back({"ddof", ParamType::kInt, false, "0"});
-  f.impl = [member](Evaluator& ev, Call& c) {
+  f.impl = [member, name](Evaluator& ev, Call& c) {
     const ExprValue& a = c[0];
     auto axes = ev.axes_arg(c, 1, a);
     const bool keep = ev.boolean(c, 2, false);
@@ -66,7 +69,9 @@ Function reduction_ddof(const std::string& name, ReduceDdofMember member) {
     Array r = ev.guarded(c.expr.span, [&] {
       return (a.a.data.*member)(axes ? Axes(*axes) : Axes(), ReduceOptions{keep}, static_cast<int>(ddof));
     });
-    return ev.array_value(std::move(r), ev.without(a.a.axes, removed, keep), c.expr.span);
+    ExprValue out = ev.array_value(std::move(r), ev.without(a.a.axes, removed, keep), c.expr.span);
+    reduced_cell_methods(out, a, removed, name);
+    return out;
   };
   return f;
 }
@@ -84,8 +89,10 @@ Function elementwise(const std::string& name, Array (*array_fn)(const Array&), d
                       }
                       return number_value(number_fn(x), false, c.expr.span);
                     }
-                    return ev.array_value(ev.guarded(c.expr.span, [&] { return array_fn(a.a.data); }),
-                                          a.a.axes, c.expr.span);
+                    ExprValue out = ev.array_value(ev.guarded(c.expr.span, [&] { return array_fn(a.a.data); }),
+                                                   a.a.axes, c.expr.span);
+                    out.a.cell_methods = a.a.cell_methods;
+                    return out;
                   }};
 }
 
@@ -97,7 +104,8 @@ Function grouped(const std::string& op) {
         Array r =
             ev.guarded(c.expr.span, [&] { return group_reduce(a.a.data, g.axis, g.labels, g.groups, op); });
         auto axes = a.a.axes;
-        axes[static_cast<std::size_t>(g.axis)] = AxisOrigin{g.dim, -1, -1, {}, g.coordinate};
+        axes[static_cast<std::size_t>(g.axis)] =
+            AxisOrigin{g.dim, -1, -1, {}, g.coordinate, {}, g.attributes};
         return ev.array_value(std::move(r), std::move(axes), c.expr.span);
       }};
 }
@@ -408,22 +416,7 @@ const std::vector<Function>& functions() {
                            "nanmax", "nanvar", "nanstd"}) {
       t.push_back(grouped(op));
     }
-    t.push_back(Function{
-        "anomaly",
-        {{"a", ParamType::kArray}, {"key", ParamType::kString}, {"skipna", ParamType::kBool, false, "false"}},
-        [](Evaluator& ev, Call& c) {
-          const ExprValue& a = c[0];
-          auto g = ev.grouping(a, c[1]);
-          const bool skipna = ev.boolean(c, 2, false);
-          Array r = ev.guarded(c.expr.span, [&] {
-            const Array climatology =
-                group_reduce(a.a.data, g.axis, g.labels, g.groups, skipna ? "nanmean" : "mean");
-            // take() chunks its output like the climatology (12 along time); following the data's chunks
-            // instead keeps the subtraction one task per chunk of the data.
-            return a.a.data - take(climatology, g.labels, g.axis).rechunk(a.a.data.chunks());
-          });
-          return ev.array_value(std::move(r), a.a.axes, c.expr.span);
-        }});
+    add_climate_functions(t);
     for (const char* name : {"zeros", "ones", "random_uniform", "random_normal"}) t.push_back(creation(name));
     t.push_back(Function{
         "arange",

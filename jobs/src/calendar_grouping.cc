@@ -58,6 +58,10 @@ Evaluator::Grouping Evaluator::grouping(const ExprValue& a, const ExprValue& key
   }
   std::vector<io::Date> dates;
   for (std::int64_t p : origin.positions) dates.push_back(time.dates[static_cast<std::size_t>(p)]);
+  g.attributes.emplace_back("long_name",
+                            io::AttributeValue(component == "dayofyear" ? std::string("day of year")
+                                               : component == "hour"    ? std::string("hour of day")
+                                                                        : component));
   if (component == "month") {
     g.groups = 12;
     for (const io::Date& d : dates) g.labels.push_back(d.month - 1);

@@ -130,6 +130,16 @@ void print_plan(const Loaded& job, std::ostream& out) {
     out << "  " << std::left << std::setw(static_cast<int>(width)) << a.name << "  " << array_line(a) << "\n"
         << "  " << std::string(width, ' ') << "  " << spec.inputs[i].file << ":" << spec.inputs[i].variable
         << " " << dims_text(dims) << "\n";
+    if (const io::Archive* archive = job.files.archive(spec.inputs[i].name)) {
+      out << "  " << std::string(width, ' ') << "  " << archive->pieces().size() << " file"
+          << (archive->pieces().size() == 1 ? "" : "s") << " joined along " << archive->dim();
+      if (archive->has_time() && !archive->time().dates.empty()) {
+        out << ", " << io::format_date(archive->time().dates.front()) << " to "
+            << io::format_date(archive->time().dates.back()) << " (" << io::name_of(archive->time().calendar)
+            << " calendar)";
+      }
+      out << "\n";
+    }
   }
   if (!job.plan.arrays.empty()) out << "arrays\n";
   for (std::size_t i = 0; i < job.plan.arrays.size(); ++i) {
@@ -146,6 +156,14 @@ void print_plan(const Loaded& job, std::ostream& out) {
     if (o.spec->compression > 0) out << ", gzip " << o.spec->compression;
     out << "\n";
   }
+  std::vector<std::string> notes;
+  for (const InputSpec& in : spec.inputs) {
+    if (const io::Archive* archive = job.files.archive(in.name)) {
+      for (const std::string& n : archive->notes()) notes.push_back("input '" + in.name + "': " + n);
+    }
+  }
+  notes.insert(notes.end(), job.plan.notes.begin(), job.plan.notes.end());
+  for (const std::string& n : notes) out << "note: " << n << "\n";
   const std::vector<Array> arrays = output_arrays(job.plan);
   const TaskCounts tasks = count_tasks(arrays);
   out << "plan: " << tasks.graph << " tasks, " << tasks.fused << " after fusion (before the writes)\n";

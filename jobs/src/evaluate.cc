@@ -153,6 +153,7 @@ JobPlan plan_job(const JobSpec& job, InputResolver& resolver) {
     }
     plan.outputs.push_back(std::move(out));
   }
+  plan.notes = ev.take_notes();
   return plan;
 }
 

@@ -161,6 +161,7 @@ ExprValue Evaluator::eval_name(const Expr& e) {
   if (auto it = names_.find(e.text); it != names_.end()) {
     ExprValue v = array_value(it->second->data, it->second->axes, e.span);
     v.a.name = e.text;
+    v.a.cell_methods = it->second->cell_methods;
     return v;
   }
   if (e.text == "pi") return number_value(std::numbers::pi, false, e.span);
@@ -196,7 +197,9 @@ ExprValue Evaluator::eval_unary(const Expr& e) {
       fail(e.span, "'not' / '~' needs a bool array or a boolean, not " + v.describe(),
            "compare first, e.g. ~(t > 0)");
     }
-    return array_value(guarded(e.span, [&] { return !v.a.data; }), v.a.axes, e.span);
+    ExprValue out = array_value(guarded(e.span, [&] { return !v.a.data; }), v.a.axes, e.span);
+    out.a.cell_methods = v.a.cell_methods;
+    return out;
   }
   if (v.is_number()) return number_value(e.op == TokenKind::kMinus ? -v.number : v.number, v.integer, e.span);
   if (!v.is_array())
@@ -206,7 +209,9 @@ ExprValue Evaluator::eval_unary(const Expr& e) {
     v.span = e.span;
     return v;
   }
-  return array_value(guarded(e.span, [&] { return -v.a.data; }), v.a.axes, e.span);
+  ExprValue out = array_value(guarded(e.span, [&] { return -v.a.data; }), v.a.axes, e.span);
+  out.a.cell_methods = v.a.cell_methods;
+  return out;
 }
 
 ExprValue Evaluator::eval_binary(const Expr& e) {
@@ -347,7 +352,10 @@ ExprValue Evaluator::eval_binary(const Expr& e) {
     }
     fail(e.name_span, ErrorCode::kInternal, "unhandled operator '" + op + "'");
   });
-  return array_value(std::move(result), std::move(axes), e.span);
+  ExprValue out = array_value(std::move(result), std::move(axes), e.span);
+  // What the operands' cells are (a resampled mean minus a constant is still a mean).
+  out.a.cell_methods = !l.a.cell_methods.empty() ? l.a.cell_methods : r.a.cell_methods;
+  return out;
 }
 
 ExprValue Evaluator::eval_subscript(const Expr& e) {

@@ -22,7 +22,8 @@ namespace tessera::jobs::detail {
 // planning.
 constexpr std::int64_t kMaxChunksPerAxis = 10'000'000;
 
-enum class ParamType { kArray, kArrayOrNumber, kNumber, kInt, kBool, kString, kAxes, kInts };
+// kRange: a list of two numbers or two dates as strings ([-30, 30], ["1981", "2010"]).
+enum class ParamType { kArray, kArrayOrNumber, kNumber, kInt, kBool, kString, kAxes, kInts, kRange };
 
 struct Param {
   std::string name;
@@ -34,6 +35,14 @@ struct Param {
 struct Call {
   const Expr& expr;
   std::vector<std::optional<ExprValue>> values;  // one per parameter
+  // Keyword arguments that name no parameter, in order (functions with Function::extra_keywords: sel's
+  // DIM=VALUE), with the keyword's span.
+  struct Extra {
+    std::string keyword;
+    Span keyword_span;
+    ExprValue value;
+  };
+  std::vector<Extra> extra;
   Span span(std::size_t i) const { return values[i] ? values[i]->span : expr.span; }
   bool has(std::size_t i) const { return values[i].has_value(); }
   const ExprValue& operator[](std::size_t i) const { return *values[i]; }
@@ -80,6 +89,28 @@ class Evaluator {
     return v;
   }
 
+  // A note for `tessera check` (an incomplete resampling period, ...).
+  void note(std::string text) { notes_.push_back(std::move(text)); }
+  std::vector<std::string> take_notes() { return std::move(notes_); }
+
+  // --- coordinates (coordinates.cc) ----------------------------------------------------------------------
+  // The axis of `a` named `dim`; a located error listing the array's dims when there is none.
+  int find_axis(const ExprValue& a, const std::string& dim, Span span) const;
+  // What is known of the coordinate along `axis` of `a`: its values as stored (from the input's coordinate
+  // variable, or made by the expression), attributes, cell bounds (two per value, when the input has them)
+  // and, for a CF time axis, the dates. Located errors when the axis has no coordinate.
+  struct AxisValues {
+    std::string dim;
+    std::vector<double> values;
+    std::vector<double> bounds;
+    io::Attributes attributes;
+    bool is_time = false;
+    io::TimeAxis time;
+  };
+  AxisValues axis_values(const ExprValue& a, int axis, Span span) const;
+  // The axis origin of elements `indices` of `origin` (positions, made values and bounds picked alike).
+  static AxisOrigin picked(const AxisOrigin& origin, const std::vector<std::int64_t>& indices);
+
   // --- argument coercion (arguments.cc) ---------------------------------------------------------------
   const Array& array(const Call& c, std::size_t i) const;
   std::int64_t integer(const Call& c, std::size_t i, std::int64_t fallback) const;
@@ -114,6 +145,7 @@ class Evaluator {
     std::int64_t groups = 0;
     std::string dim;
     std::vector<double> coordinate;
+    io::Attributes attributes;  // of the groups' coordinate (long_name; seasons' names as flag_meanings)
   };
   Grouping grouping(const ExprValue& a, const ExprValue& key) const;  // calendar_grouping.cc
 
@@ -130,6 +162,7 @@ class Evaluator {
   const ExprSource* src_ = nullptr;
   std::map<std::string, const EvaluatedArray*> names_;
   std::map<std::string, int> later_;  // arrays defined further down: name -> line
+  std::vector<std::string> notes_;
 };
 
 }  // namespace tessera::jobs::detail

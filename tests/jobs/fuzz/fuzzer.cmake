@@ -8,6 +8,8 @@ function(tessera_jobs_fuzzer source_dir)
     ${source_dir}/jobs/src/arguments.cc
     ${source_dir}/jobs/src/builtins.cc
     ${source_dir}/jobs/src/calendar_grouping.cc
+    ${source_dir}/jobs/src/climate_functions.cc
+    ${source_dir}/jobs/src/coordinates.cc
     ${source_dir}/jobs/src/diagnostic.cc
     ${source_dir}/jobs/src/evaluate.cc
     ${source_dir}/jobs/src/evaluator.cc
