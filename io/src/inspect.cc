@@ -8,6 +8,7 @@
 #include <hdf5_hl.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 
@@ -57,6 +58,11 @@ std::string AttributeValue::str() const {
     out << (i ? ", " : "");
     if (integral && std::abs(v[i]) < 9.2e18) {
       out << static_cast<long long>(v[i]);  // integers print whole, never as 1.09951163e+12
+    } else if (type == "float32") {
+      // The shortest text that reads back as the same float: 1e+20, not 1.00000002e+20 (its double).
+      char buf[32];
+      const auto r = std::to_chars(buf, buf + sizeof buf, static_cast<float>(v[i]));
+      out << std::string_view(buf, static_cast<std::size_t>(r.ptr - buf));
     } else {
       out << v[i];
     }

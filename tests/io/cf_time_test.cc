@@ -251,3 +251,58 @@ TEST(CfTime, DaysInMonthRejectsBadMonth) {
 
 }  // namespace
 }  // namespace tessera::io
+
+namespace tessera::io {
+namespace {
+
+TEST(CfTime, EncodingIsTheInverseOfDecoding) {
+  for (const char* calendar :
+       {"standard", "noleap", "360_day", "all_leap", "julian", "proleptic_gregorian"}) {
+    const std::vector<double> values = {0, 0.5, 1, 59.25, 365, 366.75, 10000, -400.5};
+    const TimeAxis a = decode_time(values, "days since 1979-01-01", calendar);
+    EXPECT_EQ(encode_time(a.dates, "days since 1979-01-01", a.calendar), values) << calendar;
+    // In other units the same instants: hours since another reference.
+    const std::vector<double> hours = encode_time(a.dates, "hours since 1850-01-01 06:00", a.calendar);
+    EXPECT_EQ(decode_time(hours, "hours since 1850-01-01 06:00", calendar).dates, a.dates) << calendar;
+  }
+  // 1870-01-01 in days since 1850-01-01 of the noleap calendar: 20 years of 365 days.
+  const TimeAxis one = decode_time(std::vector<double>{0}, "days since 1870-01-01", "noleap");
+  EXPECT_EQ(encode_time(one.dates, "days since 1850-01-01", Calendar::kNoLeap), std::vector<double>{7300});
+}
+
+TEST(CfTime, PartialDatesCoverWhatTheySay) {
+  const Calendar c = Calendar::kNoLeap;
+  auto micros = [c](int y, int m, int d) { return to_micros(c, Date{y, m, d, 0, 0, 0}); };
+  DateSpan s = parse_date_span("1981", c);
+  EXPECT_EQ(s.first, micros(1981, 1, 1));
+  EXPECT_EQ(s.end, micros(1982, 1, 1));
+  s = parse_date_span("1981-02", c);
+  EXPECT_EQ(s.first, micros(1981, 2, 1));
+  EXPECT_EQ(s.end, micros(1981, 3, 1));
+  s = parse_date_span(" 1981-12-31 ", c);
+  EXPECT_EQ(s.end, micros(1982, 1, 1));
+  s = parse_date_span("1981-06-15 12:30", c);
+  EXPECT_EQ(s.first, micros(1981, 6, 15) + (std::int64_t{12} * 3600 + 30 * 60) * 1'000'000);
+  EXPECT_EQ(s.end, s.first + 1);
+  // 30 February exists in the 360_day calendar only.
+  EXPECT_NO_THROW(parse_date_span("2000-02-30", Calendar::k360Day));
+  EXPECT_THAT(
+      [] { parse_date_span("2001-02-29", Calendar::kStandard); },
+      ::testing::ThrowsMessage<Error>(HasSubstr("\"2001-02-29\" does not exist in the standard calendar")));
+  EXPECT_THAT([] { parse_date_span("1981/06", Calendar::kNoLeap); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("\"1981/06\" is not a date: unexpected \"/06\"")));
+  EXPECT_THAT([] { parse_date_span("June", Calendar::kNoLeap); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("is not a date: no year")));
+}
+
+TEST(CfTime, MonthsAddAcrossYears) {
+  EXPECT_EQ(add_months(Calendar::kStandard, Date{1999, 12, 15}, 1), (Date{2000, 1, 1}));
+  EXPECT_EQ(add_months(Calendar::kStandard, Date{2000, 1, 31}, -1), (Date{1999, 12, 1}));
+  EXPECT_EQ(add_months(Calendar::kStandard, Date{1, 1, 1}, -1), (Date{-1, 12, 1})) << "no year 0";
+  EXPECT_EQ(add_months(Calendar::kNoLeap, Date{1, 1, 1}, -1), (Date{0, 12, 1}));
+  EXPECT_EQ(from_micros(Calendar::k360Day, to_micros(Calendar::k360Day, Date{1990, 2, 30, 6, 0, 1.5})),
+            (Date{1990, 2, 30, 6, 0, 1.5}));
+}
+
+}  // namespace
+}  // namespace tessera::io
