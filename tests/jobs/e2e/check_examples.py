@@ -21,6 +21,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_climate  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, "..", "..", "climate"))
+import make_archive  # noqa: E402
+
 failures = []
 
 
@@ -86,6 +89,24 @@ def main():
     out = xr.open_dataset(os.path.join(work, "seeds.h5"))
     X = out.X.values
     close("seeds expression matches numpy", out.Y, (X + X.T) - X.mean(axis=0), 1e-12, 1e-12)
+
+    # The archive examples, on an archive of yearly files (tests/climate/check_climate.py checks these
+    # operations against CDO and xarray in depth).
+    files = make_archive.write_archive(os.path.join(work, "archive"), (1979, 1986), "noleap", 10.0)
+    archive_jobs = sorted(f[:-5] for f in os.listdir(examples) if f.startswith("archive_") and f.endswith(".toml"))
+    check("five archive examples", len(archive_jobs) == 5, archive_jobs)
+    for job in archive_jobs:
+        r = run(tessera, launcher, ["run", job + ".toml", "-q"], work)
+        check(f"run {job} exits 0", r.returncode == 0, r.stdout + r.stderr)
+    arch = xr.open_mfdataset(files, combine="by_coords", use_cftime=True).tas.load().astype(np.float64)
+    out = xr.open_dataset(os.path.join(work, "tas_monthly.nc"))
+    close("archive monthly means match xarray", out.monthly, arch.resample(time="MS").mean())
+    out = xr.open_dataset(os.path.join(work, "tas_seasonal_box.nc"))
+    box = arch.sel(lat=slice(30, -30)).isel(lon=np.r_[np.where(arch.lon >= 350)[0], np.where(arch.lon <= 10)[0]])
+    close("archive seasonal box matches xarray", out.box, box.resample(time="QS-DEC").mean())
+    out = xr.open_dataset(os.path.join(work, "tas_climatology.nc"))
+    close("archive climatology matches xarray",
+          out.climatology, arch.sel(time=slice("1981", "1984")).groupby("time.month").mean())
 
     # Errors: exit status 2 and a located message, before any output appears.
     with open(os.path.join(work, "typo.toml"), "w") as f:
