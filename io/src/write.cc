@@ -12,7 +12,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <hdf5_hl.h>
 
@@ -560,12 +560,19 @@ std::uint64_t write_chunk(FilePlan& f, std::uint32_t vi, std::uint64_t chunk, st
   if (compressed) {
     std::vector<std::byte> shuffled(n);
     detail::shuffle(data, shuffled.data(), n, size_of(c.dtype()));
-    uLongf size = compressBound(static_cast<uLong>(n));
-    packed.resize(size);
-    const int rc =
-        compress2(reinterpret_cast<Bytef*>(packed.data()), &size,
-                  reinterpret_cast<const Bytef*>(shuffled.data()), static_cast<uLong>(n), v.options.gzip);
-    if (rc != Z_OK) throw_error(ErrorCode::kResourceExhausted, "deflate failed (zlib error ", rc, ")");
+    // libdeflate's zlib streams (what HDF5's deflate filter reads), one compressor per thread and level.
+    thread_local std::unique_ptr<libdeflate_compressor, decltype(&libdeflate_free_compressor)> deflater(
+        nullptr, &libdeflate_free_compressor);
+    thread_local int level = -1;
+    if (level != v.options.gzip) {
+      deflater.reset(libdeflate_alloc_compressor(v.options.gzip));
+      level = v.options.gzip;
+    }
+    if (!deflater) throw std::bad_alloc();
+    packed.resize(libdeflate_zlib_compress_bound(deflater.get(), n));
+    const std::size_t size =
+        libdeflate_zlib_compress(deflater.get(), shuffled.data(), n, packed.data(), packed.size());
+    if (size == 0) throw_error(ErrorCode::kInternal, "deflate of a ", n, "-byte chunk did not fit its bound");
     packed.resize(size);
     data = packed.data();
     n = packed.size();
