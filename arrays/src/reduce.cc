@@ -134,6 +134,7 @@ struct GroupMap {
   int axis = -1;
   const std::vector<std::int64_t>* labels = nullptr;
   std::int64_t offset = 0;
+  std::int64_t base = 0;  // subtracted from labels: the chunk's first group when the chunk has its own groups
 };
 
 // Calls row(in_offset, out_offset, length, out_step) for each row (last axis) of `shape`; out offsets follow
@@ -148,7 +149,8 @@ void for_rows(const Shape& shape, const Shape& out_strides, F&& row, const Group
     return;
   }
   auto slot = [&](std::int64_t local) {
-    return (*group.labels)[static_cast<std::size_t>(group.offset + local)];
+    const std::int64_t label = (*group.labels)[static_cast<std::size_t>(group.offset + local)];
+    return label < 0 ? label : label - group.base;
   };
   const Shape in_strides = strides_of(shape);
   const Shape outer(shape.begin(), shape.end() - 1);
@@ -203,13 +205,27 @@ struct ReductionNode final : ArrayNode {
   int group_axis = -1;  // grouped reduction: this axis keeps `groups` slots chosen by `labels`
   std::vector<std::int64_t> labels;
   std::int64_t groups = 0;
+  // Grouped, with every group inside one input chunk along the group axis (resampling to periods the chunks
+  // are cut at): each chunk's partial holds its own groups only, and becomes its output chunk without a
+  // combine. Otherwise every partial holds all `groups` slots.
+  bool local_groups = false;
 
-  Shape partial_shape(const Shape& chunk) const {
+  // The first group and the number of groups of the input chunk starting at `offset` along the group axis.
+  std::pair<std::int64_t, std::int64_t> chunk_groups(std::int64_t offset, std::int64_t length) const {
+    if (!local_groups || length == 0) return {0, groups};
+    const std::int64_t first = labels[static_cast<std::size_t>(offset)];
+    return {first, labels[static_cast<std::size_t>(offset + length - 1)] - first + 1};
+  }
+
+  Shape partial_shape(const Shape& chunk, std::int64_t offset) const {
     Shape p = chunk;
     for (std::size_t a = 0; a < p.size(); ++a) {
       if (reduced[a]) p[a] = 1;
     }
-    if (group_axis >= 0) p[static_cast<std::size_t>(group_axis)] = groups;
+    if (group_axis >= 0) {
+      p[static_cast<std::size_t>(group_axis)] =
+          chunk_groups(offset, chunk[static_cast<std::size_t>(group_axis)]).second;
+    }
     return p;
   }
 
@@ -228,12 +244,14 @@ struct ReductionNode final : ArrayNode {
   using RowReader = std::function<const Chunk&(std::int64_t a0, std::int64_t a1)>;
   Partial map(DType dtype, const Shape& shape, std::int64_t block, const RowReader& rows,
               std::int64_t offset) const {
-    const Shape ps = partial_shape(shape);
+    const Shape ps = partial_shape(shape, offset);
     Shape os = strides_of(ps);
     for (std::size_t a = 0; a < os.size(); ++a) {
       if (reduced[a]) os[a] = 0;
     }
-    const GroupMap group{group_axis, &labels, offset};
+    const GroupMap group{
+        group_axis, &labels, offset,
+        group_axis >= 0 ? chunk_groups(offset, shape[static_cast<std::size_t>(group_axis)]).first : 0};
     const std::int64_t m = num_elements(ps);
     Partial p;
     const std::int64_t extent = shape.empty() ? 1 : shape[0];
@@ -415,7 +433,8 @@ struct ReductionNode final : ArrayNode {
           for (std::int64_t i = 0; i < m; ++i) mu[i] = n[i] > 0 ? s[i] / static_cast<double>(n[i]) : 0.0;
           for_blocks([&](std::int64_t io, std::int64_t oo, std::int64_t len, std::int64_t step) {
             if (!skip && step == 1) {
-              // Unit stride without NaN checks: vectorises (the same operations in the same order per element).
+              // Unit stride without NaN checks: vectorises (the same operations in the same order per
+              // element).
               for (std::int64_t j = 0; j < len; ++j) {
                 const double d = static_cast<double>(x[io + j]) - mu[oo + j];
                 q[oo + j] += d * d;
@@ -636,7 +655,9 @@ struct ReductionNode final : ArrayNode {
     }
     // Group input chunks by their position on the kept axes; within a group, row-major order on reduced axes.
     Shape kept_counts;
-    auto combined = [&](int a) { return reduced[static_cast<std::size_t>(a)] || a == group_axis; };
+    auto combined = [&](int a) {
+      return reduced[static_cast<std::size_t>(a)] || (a == group_axis && !local_groups);
+    };
     for (int a = 0; a < nd; ++a)
       kept_counts.push_back(combined(a) ? 1 : in_counts[static_cast<std::size_t>(a)]);
     std::vector<std::vector<TaskId>> groups(static_cast<std::size_t>(num_elements(kept_counts)));
@@ -857,6 +878,32 @@ Array group_reduce(const Array& a, int axis, std::vector<std::int64_t> labels, s
   std::vector<std::vector<std::int64_t>> chunks;
   for (int d = 0; d < nd; ++d) {
     chunks.push_back(d == axis ? std::vector<std::int64_t>{groups} : a.chunks().chunks(d));
+  }
+  // Groups that follow the chunks (labels in order, each group within one chunk, the chunks' groups one
+  // after another): every chunk reduces to its own groups, without partials of all `groups` slots.
+  {
+    const std::vector<std::int64_t>& along = a.chunks().chunks(axis);
+    const auto& lab = node->labels;
+    bool local = !lab.empty() && lab.front() == 0 && lab.back() == groups - 1;
+    for (std::size_t i = 1; local && i < lab.size(); ++i)
+      local = lab[i] == lab[i - 1] || lab[i] == lab[i - 1] + 1;
+    std::vector<std::int64_t> out;
+    std::int64_t start = 0;
+    for (std::size_t k = 0; local && k < along.size(); ++k) {
+      if (along[k] == 0) {
+        local = false;
+        break;
+      }
+      if (k > 0 && lab[static_cast<std::size_t>(start)] == lab[static_cast<std::size_t>(start - 1)])
+        local = false;
+      out.push_back(lab[static_cast<std::size_t>(start + along[k] - 1)] -
+                    lab[static_cast<std::size_t>(start)] + 1);
+      start += along[k];
+    }
+    if (local && along.size() > 1) {
+      node->local_groups = true;
+      chunks[static_cast<std::size_t>(axis)] = out;
+    }
   }
   node->shape = shape;
   node->dtype = detail::result_dtype(*r, a.dtype());

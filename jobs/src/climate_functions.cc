@@ -336,7 +336,35 @@ ExprValue resample(Evaluator& ev, Call& c) {
   }
   if (periods.empty()) ev.fail(c.span(0), "resample: '" + dim + "' has no dates");
   const auto groups = static_cast<std::int64_t>(periods.size());
-  Array r = ev.guarded(c.expr.span, [&] { return group_reduce(a.a.data, axis, labels, groups, how); });
+  // The chunks along time are cut at period boundaries (each moved to the next period start, so a chunk
+  // still ends near where the files end): then every chunk reduces to its own periods, and no partial holds
+  // all periods of the record.
+  std::vector<std::int64_t> cuts;
+  std::int64_t at = 0;
+  for (std::int64_t len : a.a.data.chunks().chunks(axis)) {
+    std::int64_t end = at + len;
+    while (end < static_cast<std::int64_t>(labels.size()) &&
+           labels[static_cast<std::size_t>(end)] == labels[static_cast<std::size_t>(end - 1)]) {
+      ++end;
+    }
+    if (end > (cuts.empty() ? 0 : cuts.back())) cuts.push_back(end);
+    at += len;
+  }
+  Array input = a.a.data;
+  std::vector<std::vector<std::int64_t>> per_axis;
+  for (int k = 0; k < input.ndim(); ++k) per_axis.push_back(input.chunks().chunks(k));
+  std::vector<std::int64_t>& along = per_axis[static_cast<std::size_t>(axis)];
+  along.clear();
+  std::int64_t from = 0;
+  for (std::int64_t cut : cuts) {
+    along.push_back(cut - from);
+    from = cut;
+  }
+  const ChunkGrid aligned(input.shape(), per_axis);
+  Array r = ev.guarded(c.expr.span, [&] {
+    return group_reduce(aligned == input.chunks() ? input : input.rechunk(aligned), axis, labels, groups,
+                        how);
+  });
   // Periods with fewer records than the usual step gives them (a record series that starts or ends within a
   // period) are kept, and said.
   std::vector<std::int64_t> steps;

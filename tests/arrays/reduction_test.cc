@@ -103,6 +103,33 @@ TEST(Reductions, BitIdenticalAcrossExecutorsForAChunking) {
   }
 }
 
+TEST(Reductions, GroupsThatFollowTheChunksReduceChunkByChunk) {
+  // Labels in order, each group inside one chunk (resampling to periods the chunks are cut at): one output
+  // chunk per input chunk, holding that chunk's groups, and the same numbers as NumPy.
+  Chunk xd = data({10, 3}, DType::kFloat64, 71, true);
+  const std::vector<std::int64_t> labels = {0, 0, 0, 1, 1, 2, 2, 2, 2, 3};
+  Array xs = from_chunk(xd, {3, 3}).rechunk(ChunkGrid(Shape{10, 3}, {{3, 2, 5}, {3}}));
+  NumpyOracle np;
+  np.input("x", xd);
+  for (const char* op : {"mean", "nanmax", "nansum", "std"}) {
+    Array r = group_reduce(xs, 0, labels, 4, op);
+    EXPECT_EQ(r.chunks().chunks(0), (std::vector<std::int64_t>{1, 1, 2})) << op;
+    const std::string f = std::string("np.") + op;
+    np.expect(std::string("local_") + op,
+              "np.stack([" + f + "(x[[0, 1, 2]], axis=0), " + f + "(x[[3, 4]], axis=0), " + f +
+                  "(x[[5, 6, 7, 8]], axis=0), " + f + "(x[[9]], axis=0)])",
+              compute(rt(), r), Tolerance{1e-12, 1e-12});
+    // Chunks that cut a group: every partial holds all groups, one output chunk; the same values.
+    Array whole = group_reduce(from_chunk(xd, {4, 3}), 0, labels, 4, op);
+    EXPECT_EQ(whole.chunks().chunks(0), (std::vector<std::int64_t>{4})) << op;
+    np.expect(std::string("whole_") + op,
+              "np.stack([" + f + "(x[[0, 1, 2]], axis=0), " + f + "(x[[3, 4]], axis=0), " + f +
+                  "(x[[5, 6, 7, 8]], axis=0), " + f + "(x[[9]], axis=0)])",
+              compute(rt(), whole), Tolerance{1e-12, 1e-12});
+  }
+  np.verify();
+}
+
 TEST(Pipelines, GroupedReductionsWeightedMeansScansAndBlocksMatchNumpy) {
   NumpyOracle np;
   // A small "climate" cube: 40 days x 3 lat x 4 lon with missing values, labels = a 10-day "month".

@@ -27,17 +27,18 @@ def dates_of_year(calendar, year):
 
 
 def write_file(path, calendar, years, res, units, seed, variable="tas", fill=1e20, dtype="f4", lat_flip=False,
-               lon_shift=0.0, attrs_fill=None):
+               lon_shift=0.0, attrs_fill=None, days_per_record=1):
     rng = np.random.default_rng(seed)
     lat = np.arange(90 - res / 2, -90, -res)
     if lat_flip:
         lat = lat[::-1]
     lon = np.arange(res / 2, 360, res) + lon_shift
-    days = [d for y in years for d in dates_of_year(calendar, y)]
+    days = [d for y in years for d in dates_of_year(calendar, y)][::days_per_record]
     noon = [d + datetime.timedelta(hours=12) for d in days]
     t = netCDF4.date2num(noon, units, calendar=calendar)
     tb = np.stack([netCDF4.date2num(days, units, calendar=calendar),
-                   netCDF4.date2num([d + datetime.timedelta(days=1) for d in days], units, calendar=calendar)], 1)
+                   netCDF4.date2num([d + datetime.timedelta(days=days_per_record) for d in days], units,
+                                    calendar=calendar)], 1)
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
         nc.Conventions = "CF-1.7 CMIP-6.2"
         nc.history = f"{years[0]}-01-01: written by make_archive.py"
