@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "calls.h"
 #include "numpy_chunk.h"
+#include "tessera/io/archive.h"
 #include "tessera/io/io.h"
 #include "tessera/jobs/diagnostic.h"
 #include "tessera/jobs/evaluate.h"
@@ -64,11 +66,20 @@ io::Attributes attributes_from(py::handle dict) {
   return out;
 }
 
-// The data variables of a file: not a coordinate (named like a dimension) and not a bare dimension.
+// The data variables of a file: not a coordinate (named like a dimension), not a coordinate's cell bounds
+// (named by its `bounds` attribute) and not a bare dimension.
 std::vector<std::string> data_variables(const io::FileInfo& info) {
+  std::set<std::string> bounds;
+  for (const io::VariableInfo& v : info.variables) {
+    if (const io::AttributeValue* b = io::find_attribute(v.attributes, "bounds"); b && b->is_text()) {
+      bounds.insert(b->text());
+    }
+  }
   std::vector<std::string> out;
   for (const io::VariableInfo& v : info.variables) {
-    if (v.dimension_only || !v.unsupported.empty() || info.dimensions.count(v.name)) continue;
+    if (v.dimension_only || !v.unsupported.empty() || info.dimensions.count(v.name) || bounds.count(v.name)) {
+      continue;
+    }
     out.push_back(v.name);
   }
   return out;
@@ -114,6 +125,55 @@ py::dict open_variable(const std::string& path, const std::optional<std::string>
       coords[py::str(dim)] =
           py::make_tuple(chunk_view(std::move(chunk), true), attributes_dict(c.attributes));
     }
+  }
+  out["coords"] = coords;
+  return out;
+}
+
+// An archive of many files as one variable (io::open_archive): the files' metadata is scanned on the runtime
+// (its threads; under MPI its ranks), so this is collective like compute().
+py::dict open_archive(PyRuntime& rt, const std::vector<std::string>& files,
+                      const std::optional<std::string>& variable, const std::optional<Shape>& chunks,
+                      bool decode_cf, const std::string& concat_dim) {
+  std::string name;
+  if (variable) {
+    name = *variable;
+  } else {
+    const std::vector<std::string> candidates = data_variables(io::inspect(files.front()));
+    if (candidates.size() != 1) {
+      std::string list;
+      for (const auto& c : candidates) list += (list.empty() ? "" : ", ") + c;
+      throw Error(ErrorCode::kInvalidArgument, files.front() + " has " + std::to_string(candidates.size()) +
+                                                   " data variables (" + list + "): say which one");
+    }
+    name = candidates[0];
+  }
+  io::ArchiveOptions ao;
+  ao.concat_dim = concat_dim;
+  const io::Archive archive =
+      rt.run_released([&](Runtime& r) { return io::open_archive(r, files, name, ao); });
+  io::ReadOptions options;
+  options.chunks = chunks;
+  options.decode_cf = decode_cf;
+  io::Variable v = io::read(archive, options);
+  py::dict out;
+  out["array"] = py::cast(v.data);
+  out["name"] = v.info.name;
+  out["dims"] = v.dims;
+  out["attrs"] = attributes_dict(v.info.attributes);
+  out["notes"] = archive.notes();
+  out["stored_type"] = v.info.stored_type;
+  std::vector<std::string> ordered;
+  for (const io::Archive::Piece& p : archive.pieces()) ordered.push_back(p.path);
+  out["files"] = ordered;
+  py::dict coords;
+  for (std::size_t axis = 0; axis < v.dims.size(); ++axis) {
+    const std::string& dim = v.dims[axis];
+    std::optional<Chunk> values = archive.coordinate(dim);
+    if (!values || values->shape().size() != 1 || values->shape()[0] != v.data.shape()[axis]) continue;
+    const io::Attributes* attributes = archive.attributes_of(dim);
+    coords[py::str(dim)] = py::make_tuple(chunk_view(std::make_shared<const Chunk>(std::move(*values)), true),
+                                          attributes ? attributes_dict(*attributes) : py::dict());
   }
   out["coords"] = coords;
   return out;
@@ -299,6 +359,8 @@ py::dict run_job(const std::string& job_path, std::optional<int> threads,
 void bind_io(py::module_& m) {
   m.def("open_variable", &open_variable, py::arg("path"), py::arg("variable"), py::arg("chunks"),
         py::arg("decode_cf"));
+  m.def("open_archive", &open_archive, py::arg("runtime"), py::arg("files"), py::arg("variable"),
+        py::arg("chunks"), py::arg("decode_cf"), py::arg("concat_dim"));
   m.def("inspect", &inspect_file);
   m.def("to_netcdf", &to_netcdf, py::arg("runtime"), py::arg("path"), py::arg("variables"),
         py::arg("coordinates"), py::arg("attrs"), py::arg("overwrite"), py::arg("resume"), py::arg("netcdf"),

@@ -38,7 +38,7 @@ class Array:
     `attrs`; results of operations do not (as with NumPy arrays), but to_xarray()/ts.to_netcdf take them as
     arguments."""
 
-    __slots__ = ("_a", "dims", "coords", "attrs", "name", "coord_attrs", "__weakref__")
+    __slots__ = ("_a", "dims", "coords", "attrs", "name", "coord_attrs", "files", "notes", "__weakref__")
     __array_priority__ = 11  # NumPy defers to our operators
 
     def __init__(self, a, dims=None, coords=None, attrs=None, name=None):
@@ -48,6 +48,8 @@ class Array:
         self.attrs = attrs if attrs is not None else {}
         self.name = name
         self.coord_attrs = {}  # coordinate attributes (units, calendar) by dimension
+        self.files = []  # ts.open: the files read, in record order
+        self.notes = []  # ts.open of an archive: gaps between its files
 
     def _with(self, a):
         """A new array around `a` keeping this one's metadata (same shape)."""

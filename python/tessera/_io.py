@@ -1,4 +1,5 @@
 """Files, xarray and jobs: ts.open, ts.to_netcdf, ts.inspect, ts.from_xarray / Array.to_xarray, ts.run_job."""
+import glob as _glob
 import numbers
 import os
 
@@ -6,7 +7,7 @@ import numpy as np
 
 from . import _tessera
 from ._array import Array, asarray
-from ._errors import InvalidArgumentError
+from ._errors import InvalidArgumentError, NotFoundError
 from ._runtime import get_runtime
 
 
@@ -14,36 +15,58 @@ def _is_pattern(path):
     return any(c in path for c in "*?[")
 
 
-def open(path, variable=None, chunks=None, decode_cf=True):  # noqa: A001
+def open(path, variable=None, chunks=None, decode_cf=True, concat_dim=None, runtime=None):  # noqa: A001
     """A variable of an HDF5, NetCDF-4 or NetCDF-3 file as a lazy array, with `dims`, `coords` (the dimensions'
     coordinate variables, read now) and `attrs`. Chunks follow the file's storage chunks (grown toward 64 MiB)
     unless `chunks` says otherwise (a chunk shape, -1 for a whole axis, or a dict {axis: length}).
     decode_cf: _FillValue/missing_value become NaN and packed values are unpacked, as xarray does.
     Without `variable`, the file's only data variable.
 
+    `path` may also be a list of files or a glob pattern ("data/tas_day_*.nc"): an archive, joined along its
+    record dimension (`concat_dim`, default the unlimited one, else time) in the order of the files' decoded
+    times, like xarray.open_mfdataset. Every file's metadata is read once, on the runtime's threads (under MPI
+    its ranks: then ts.open is collective, like compute()), and the files are checked to fit together; a
+    misfit raises naming both files. `x.files` lists them in order, `x.notes` reports gaps.
+
     Every rank of an MPI job opens the file's metadata (a missing file or variable is the same error
     everywhere); chunks are read by the tasks that need them."""
     if isinstance(path, (list, tuple)) or (isinstance(path, str) and _is_pattern(path) and not os.path.exists(path)):
-        raise InvalidArgumentError(
-            "ts.open reads one file; a list of files or a glob pattern (a multi-file archive concatenated along "
-            "time) is not supported yet")
-    path = os.fspath(path)
-    chunk_shape = None
-    if chunks is not None:
-        if isinstance(chunks, dict) or isinstance(chunks, numbers.Integral):
-            info = inspect(path)
-            name = variable or next(iter(info["data_variables"]), None)
-            shape = info["variables"][name]["shape"] if name in info["variables"] else []
-            if isinstance(chunks, numbers.Integral):
-                chunks = {a: chunks for a in range(len(shape))}
-            chunk_shape = [int(chunks.get(a, -1)) for a in range(len(shape))]
-        else:
-            chunk_shape = [-1 if c is None else int(c) for c in chunks]
-    r = _tessera.open_variable(path, variable, chunk_shape, bool(decode_cf))
+        files = []
+        for entry in ([path] if isinstance(path, str) else list(path)):
+            entry = os.fspath(entry)
+            if _is_pattern(entry) and not os.path.exists(entry):
+                matched = sorted(_glob.glob(entry))
+                if not matched:
+                    raise NotFoundError(f"no file matches {entry!r}")
+                files.extend(matched)
+            else:
+                files.append(entry)
+        if not files:
+            raise InvalidArgumentError("ts.open: the list of files is empty")
+        chunk_shape = None if chunks is None else _chunk_shape(files[0], variable, chunks)
+        rt = runtime or get_runtime()
+        r = _tessera.open_archive(rt._rt, files, variable, chunk_shape, bool(decode_cf), concat_dim or "")
+    else:
+        path = os.fspath(path)
+        chunk_shape = None if chunks is None else _chunk_shape(path, variable, chunks)
+        r = _tessera.open_variable(path, variable, chunk_shape, bool(decode_cf))
     coords = {dim: values for dim, (values, _) in r["coords"].items()}
     x = Array(r["array"], dims=r["dims"], coords=coords, attrs=dict(r["attrs"]), name=r["name"])
     x.coord_attrs = {dim: attrs for dim, (_, attrs) in r["coords"].items()}
+    x.files = list(r.get("files", [path]))
+    x.notes = list(r["notes"])
     return x
+
+
+def _chunk_shape(path, variable, chunks):
+    if isinstance(chunks, dict) or isinstance(chunks, numbers.Integral):
+        info = inspect(path)
+        name = variable or next(iter(info["data_variables"]), None)
+        shape = info["variables"][name]["shape"] if name in info["variables"] else []
+        if isinstance(chunks, numbers.Integral):
+            chunks = {a: chunks for a in range(len(shape))}
+        return [int(chunks.get(a, -1)) for a in range(len(shape))]
+    return [-1 if c is None else int(c) for c in chunks]
 
 
 def coord_attrs(x, dim):

@@ -46,6 +46,31 @@ def test_open_matches_xarray(climate):
     assert "dims=('time', 'lat', 'lon')" in repr(t)
 
 
+def _make_archive():
+    spec = importlib.util.spec_from_file_location("make_archive",
+                                                  os.path.join(ROOT, "tests", "climate", "make_archive.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_archive
+
+
+def test_open_an_archive_like_open_mfdataset(tmp_path):
+    files = _make_archive()(str(tmp_path / "archive"), (1979, 1982), "noleap", 30.0)
+    t = ts.open(str(tmp_path / "archive" / "tas_day_*.nc"), "tas")
+    ref = xr.open_mfdataset(files, combine="by_coords", use_cftime=True)["tas"]
+    assert t.dims == ("time", "lat", "lon") and t.shape == ref.shape
+    assert t.files == files and t.notes == []
+    # The files count days from their own years; the archive's time is in the first file's units.
+    assert t.coord_attrs["time"]["units"] == "days since 1979-01-01"
+    np.testing.assert_allclose(t.coords["time"][365:367], [365.5, 366.5])
+    np.testing.assert_array_equal(t.compute(), ref.values)
+    # A list in any order joins in time order; gaps are noted.
+    gap = ts.open([files[3], files[0], files[1]], "tas")
+    assert gap.files == [files[0], files[1], files[3]]
+    assert len(gap.notes) == 1 and "gap: no records between 1980-12-31 12:00:00" in gap.notes[0]
+    assert ts.open(files, chunks=(100, -1, -1)).chunks[0][:5] == (100, 100, 100, 65, 100)
+
+
 def test_open_chunks_and_the_only_data_variable(climate):
     t = ts.open(climate, "t2m", chunks=(30, -1, 12))
     assert t.chunks == ((30, 30, 30, 30), (18,), (12, 12))
@@ -69,10 +94,10 @@ def test_open_errors_name_the_file_and_the_variables(tmp_path, climate):
     xr.Dataset({"a": ("x", np.arange(3.0)), "b": ("x", np.ones(3))}).to_netcdf(two)
     with pytest.raises(ValueError, match=r"2 data variables \(a, b\)"):
         ts.open(two)
-    with pytest.raises(ValueError, match="multi-file archive"):
-        ts.open([climate, climate], "t2m")
-    with pytest.raises(ValueError, match="glob pattern"):
-        ts.open(str(tmp_path / "*.nc"), "t2m")
+    with pytest.raises(ValueError, match="overlap"):
+        ts.open([climate, climate], "t2m")  # the same records twice
+    with pytest.raises(ts.NotFoundError, match="no file matches"):
+        ts.open(str(tmp_path / "nothing_*.nc"), "t2m")
     with pytest.raises(ValueError, match="chunk"):
         ts.open(climate, "t2m", chunks=(10, 10))
     with pytest.raises(ValueError, match="dict"):
