@@ -1,13 +1,15 @@
 #include "cluster_sim.h"
 
 #include <algorithm>
-#include <chrono>
+#include <cstdio>
 #include <functional>
 #include <queue>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 
-#include "../runtime/src/trace/clock.h"
+#include <time.h>
+
 #include "tessera/runtime/value.h"
 
 namespace tessera::sim {
@@ -50,7 +52,8 @@ class Simulation {
  public:
   Simulation(const Graph& graph, const Plan& plan, const Costs& costs, const Cluster& cluster,
              const Network& network, const WorkerModel& model, const mpi::SchedulerConfig& base)
-      : plan_(plan),
+      : graph_(graph),
+        plan_(plan),
         costs_(costs),
         cluster_(cluster),
         net_(network),
@@ -70,24 +73,20 @@ class Simulation {
   }
 
   Result run() {
-    const auto wall0 = std::chrono::steady_clock::now();
-    const std::uint64_t tick0 = detail::ticks();
+    clock_cost_ = clock_cost();
     push(0, Kind::kRound, 0, 0);
     round_due_ = true;
     while (!finished_) {
       if (events_.empty()) {
-        throw_error(ErrorCode::kInternal, "simulation stalled with ", core_.completed(), " of ", core_.tasks(),
-                    " tasks done");
+        throw_error(ErrorCode::kInternal, "simulation stalled with ", core_.completed(), " of ",
+                    core_.tasks(), " tasks done");
       }
       const Event e = events_.top();
       events_.pop();
+      if (cluster_.trace_every > 0 && e.t >= next_trace_) trace(e.t);
       now_ = e.t;
       handle(e);
     }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-    const std::uint64_t ticks = detail::ticks() - tick0;
-    const double per_tick = ticks > 0 ? wall / static_cast<double>(ticks) : 0;
-    result_.core_seconds = static_cast<double>(core_ticks_) * per_tick;
     result_.message_seconds = static_cast<double>(result_.messages_in) * net_.recv_cost +
                               static_cast<double>(result_.messages_out) * net_.send_cost;
     result_.busy_fraction =
@@ -102,6 +101,11 @@ class Simulation {
       sum += static_cast<double>(workers_[w].peak_bytes);
     }
     result_.mean_peak_worker_bytes = sum / cluster_.workers;
+    for (std::size_t n = 0; n < moved_by_name_.size(); ++n) {
+      if (moved_by_name_[n] > 0) result_.bytes_by_name.emplace_back(graph_.names()[n], moved_by_name_[n]);
+    }
+    std::sort(result_.bytes_by_name.begin(), result_.bytes_by_name.end(),
+              [](const auto& a, const auto& b) { return a.second > b.second; });
     return result_;
   }
 
@@ -151,6 +155,23 @@ class Simulation {
     return end + net_.latency_net;
   }
 
+  // One line of the run's timeline on stderr (Cluster::trace_every).
+  void trace(double t) {
+    int busy = 0;
+    std::size_t queued = 0;
+    for (std::size_t w = 1; w < workers_.size(); ++w) {
+      busy += cluster_.threads - workers_[w].free_threads;
+      queued += workers_[w].ready.size();
+    }
+    std::fprintf(stderr,
+                 "  t=%8.4f s  threads busy %6d of %6d  queued on workers %7zu  ready at rank 0 %7llu  "
+                 "assigned %7llu  done %8u  rank 0 inbox %zu\n",
+                 t, busy, cluster_.workers * cluster_.threads, queued,
+                 static_cast<unsigned long long>(core_.ready()),
+                 static_cast<unsigned long long>(core_.in_flight()), core_.completed(), inbox_.size());
+    while (next_trace_ <= t) next_trace_ += cluster_.trace_every;
+  }
+
   void handle(const Event& e) {
     switch (e.kind) {
       case Kind::kRound:
@@ -186,26 +207,26 @@ class Simulation {
   void round() {
     round_due_ = false;
     out_.clear();
-    const std::uint64_t t0 = detail::ticks();
-    for (const auto& [source, slot] : inbox_) {
-      const std::vector<std::byte>& m = messages_[slot];
-      core_.handle(m.data(), m.size(), source);
+    const double t0 = cpu_seconds();
+    // As the MPI loop: at most max_messages_per_round messages, then the orders they made possible.
+    const std::size_t in = std::min(inbox_.size(), static_cast<std::size_t>(cluster_.max_messages_per_round));
+    for (std::size_t k = 0; k < in; ++k) {
+      const std::vector<std::byte>& m = messages_[inbox_[k].second];
+      core_.handle(m.data(), m.size(), inbox_[k].first);
     }
     const bool done = core_.done();
     if (!done) {
       core_.schedule();
       core_.flush([this](int rank, std::vector<std::byte>&& m) { out_.emplace_back(rank, std::move(m)); });
     }
-    core_ticks_ += detail::ticks() - t0;
-    for (const auto& [source, slot] : inbox_) drop(slot);
-    const std::size_t in = inbox_.size();
-    inbox_.clear();
+    // This thread's CPU time, less what reading it costs: other processes on a shared machine do not count.
+    const double measured = std::max(0.0, cpu_seconds() - t0 - clock_cost_);
+    result_.core_seconds += measured;
+    for (std::size_t k = 0; k < in; ++k) drop(inbox_[k].second);
+    inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(in));
     ++result_.rounds;
     result_.messages_in += in;
     result_.messages_out += out_.size();
-    // The round's own cost is measured at the end of the run (ticks to seconds); meanwhile its simulated
-    // length uses this run's estimate so far.
-    const double measured = static_cast<double>(detail::ticks() - t0) * seconds_per_tick();
     busy_until_ = now_ + measured + static_cast<double>(in) * net_.recv_cost +
                   static_cast<double>(out_.size()) * net_.send_cost;
     if (done) {
@@ -219,23 +240,26 @@ class Simulation {
       const double at = deliver(0, rank, m.size(), busy_until_);
       push(at, Kind::kAtWorker, rank, store(std::move(m)));
     }
+    if (!inbox_.empty()) {
+      push(busy_until_, Kind::kRound, 0, 0);
+      round_due_ = true;
+    }
   }
 
-  // Seconds per TSC tick, calibrated on the fly (the first estimate after 1 ms of run time).
-  double seconds_per_tick() {
-    if (calibrated_ < 0) {
-      calibration_wall_ = std::chrono::steady_clock::now();
-      calibration_ticks_ = detail::ticks();
-      calibrated_ = 0;
-      return 1.0 / 2.5e9;
+  static double cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  // What an empty interval measures (two reads of the clock): the median of many.
+  static double clock_cost() {
+    std::vector<double> d;
+    for (int i = 0; i < 201; ++i) {
+      const double a = cpu_seconds();
+      d.push_back(cpu_seconds() - a);
     }
-    if (++calibration_calls_ % 1024 == 0 || calibrated_ == 0) {
-      const double wall =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - calibration_wall_).count();
-      const std::uint64_t ticks = detail::ticks() - calibration_ticks_;
-      if (wall > 1e-3 && ticks > 0) calibrated_ = wall / static_cast<double>(ticks);
-    }
-    return calibrated_ > 0 ? calibrated_ : 1.0 / 2.5e9;
+    std::nth_element(d.begin(), d.begin() + 100, d.end());
+    return d[100];
   }
 
   void at_worker(int w, const std::vector<std::byte>& m) {
@@ -319,6 +343,7 @@ class Simulation {
     Worker& x = workers_[static_cast<std::size_t>(w)];
     const std::uint64_t bytes = costs_.bytes[d];
     (node_of(w) == node_of(owner_of(d)) ? result_.bytes_node : result_.bytes_net) += bytes;
+    moved_by_name_[graph_.name_id_of(plan_.result_task(d))] += bytes;
     if (!x.coming.erase(d)) {
       if (pushed) x.pushed_early.insert(d);
       return;
@@ -366,8 +391,8 @@ class Simulation {
     Location where{0x1000, bytes, tag_, 0};
     if (flags_[t] & mpi::kLocalOnly) where.flags = mpi::kNotPublished;
     const bool small = bytes > 0 && bytes <= inline_bytes_ && where.flags == 0;
-    mpi::put_completion(x.report, t, where, small ? zeros_.data() : nullptr, costs_.seconds[t], x.copies.data(),
-                        x.copies.size());
+    mpi::put_completion(x.report, t, where, small ? zeros_.data() : nullptr, costs_.seconds[t],
+                        x.copies.data(), x.copies.size());
     x.copies.clear();
     ++x.report_count;
     if (!x.report_due) {
@@ -411,6 +436,7 @@ class Simulation {
     double in_free = 0;
   };
 
+  const Graph& graph_;
   const Plan& plan_;
   const Costs& costs_;
   const Cluster cluster_;
@@ -437,11 +463,9 @@ class Simulation {
   std::vector<std::uint32_t> free_slots_;
   std::vector<Remote> remotes_;
   std::vector<std::uint32_t> seen_;
-  std::uint64_t core_ticks_ = 0;
-  double calibrated_ = -1;
-  std::uint64_t calibration_calls_ = 0;
-  std::chrono::steady_clock::time_point calibration_wall_;
-  std::uint64_t calibration_ticks_ = 0;
+  double clock_cost_ = 0;
+  std::vector<std::uint64_t> moved_by_name_ = std::vector<std::uint64_t>(graph_.names().size(), 0);
+  double next_trace_ = 0;
   Result result_;
 };
 

@@ -1,15 +1,17 @@
-// A discrete-event simulation of an MPI job around the real scheduling core (runtime/src/mpi/scheduler_core.h):
-// rank 0 runs the core itself, on this thread, and every round of it (handle the messages that arrived,
-// schedule, flush the orders) takes the simulated time it really took here, plus a modelled MPI cost per
-// message. The workers are models: N workers x T threads on nodes of K workers, tasks taking the time and
-// making the bytes a cost model gives them, inputs fetched over a modelled network (latency and bandwidth
-// within a node and between nodes, each node's NIC moving one transfer at a time each way). Workers speak
-// the protocol's real messages (kAssign, kRelease, kPush, kSpill in; kComplete out), so the core sees what
-// it sees under mpirun.
+// A discrete-event simulation of an MPI job around the real scheduling core
+// (runtime/src/mpi/scheduler_core.h): rank 0 runs the core itself, on this thread, and every round of it
+// (handle the messages that arrived, schedule, flush the orders) takes the simulated time it really took
+// here, plus a modelled MPI cost per message. The workers are models: N workers x T threads on nodes of K
+// workers, tasks taking the time and making the bytes a cost model gives them, inputs fetched over a modelled
+// network (latency and bandwidth within a node and between nodes, each node's NIC moving one transfer at a
+// time each way). Workers speak the protocol's real messages (kAssign, kRelease, kPush, kSpill in; kComplete
+// out), so the core sees what it sees under mpirun.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "../runtime/src/mpi/scheduler_core.h"
@@ -34,9 +36,11 @@ struct WorkerModel {
 
 struct Cluster {
   int workers = 16;
-  int threads = 16;           // per worker
-  int workers_per_node = 4;   // rank 0 counts as one rank of node 0
+  int threads = 16;            // per worker
+  int workers_per_node = 4;    // rank 0 counts as one rank of node 0
   bool rma_everywhere = true;  // one-sided gets between all workers (else two-sided across nodes: pushes)
+  int max_messages_per_round = 1 << 30;  // the scheduler loop's cap on messages handled before scheduling
+  double trace_every = 0;  // > 0: a line of the run's state on stderr every this many simulated seconds
 };
 
 // Per plan task: its run time and its result's encoded bytes.
@@ -61,10 +65,11 @@ struct Result {
   std::uint64_t rounds = 0;
   std::uint64_t messages_in = 0;
   std::uint64_t messages_out = 0;
-  std::uint64_t control_bytes = 0;  // bytes of rank 0's orders
-  std::uint64_t bytes_node = 0;     // result bytes fetched within nodes
-  std::uint64_t bytes_net = 0;      // ... between nodes
-  std::uint64_t bytes_inline = 0;   // ... that rode with an assignment
+  std::uint64_t control_bytes = 0;                                   // bytes of rank 0's orders
+  std::uint64_t bytes_node = 0;                                      // result bytes fetched within nodes
+  std::uint64_t bytes_net = 0;                                       // ... between nodes
+  std::uint64_t bytes_inline = 0;                                    // ... that rode with an assignment
+  std::vector<std::pair<std::string, std::uint64_t>> bytes_by_name;  // fetched bytes by the result's key name
   std::uint64_t peak_worker_bytes = 0;  // the most result bytes one worker held at once (own + copies)
   double mean_peak_worker_bytes = 0;
 };

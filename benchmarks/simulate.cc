@@ -124,7 +124,9 @@ Workload climate_graph() {
   // The reads never run here: the simulation only needs the graph.
   Array t = from_function(
       grid, DType::kFloat32,
-      [](const ChunkGrid& g, std::span<const std::int64_t> i) { return Chunk::zeros(DType::kFloat32, g.chunk_shape(i)); },
+      [](const ChunkGrid& g, std::span<const std::int64_t> i) {
+        return Chunk::zeros(DType::kFloat32, g.chunk_shape(i));
+      },
       "read-t2m");
   std::vector<std::int64_t> month(static_cast<std::size_t>(days));
   for (std::int64_t d = 0; d < days; ++d) month[static_cast<std::size_t>(d)] = (d * 12 / 365) % 12;
@@ -227,6 +229,17 @@ void report(const std::string& graph, const sim::Result& r) {
                1e6 * (r.core_seconds + r.message_seconds) / tasks, 1e6 * r.core_seconds / tasks, r.makespan,
                r.bound(), r.makespan / r.bound(), 100 * r.busy_fraction,
                static_cast<unsigned long long>(r.rounds));
+  std::string moved;
+  for (std::size_t i = 0; i < r.bytes_by_name.size() && i < 4; ++i) {
+    char item[128];
+    std::snprintf(item, sizeof(item), "%s%s %.1f GB", i ? ", " : "", r.bytes_by_name[i].first.c_str(),
+                  static_cast<double>(r.bytes_by_name[i].second) / 1e9);
+    moved += item;
+  }
+  std::fprintf(
+      stderr, "          moved %.1f GB (%.1f GB between nodes); most: %s; peak %.0f MB on one worker\n",
+      static_cast<double>(r.bytes_node + r.bytes_net + r.bytes_inline) / 1e9,
+      static_cast<double>(r.bytes_net) / 1e9, moved.c_str(), static_cast<double>(r.peak_worker_bytes) / 1e6);
 }
 
 }  // namespace
@@ -235,10 +248,12 @@ int main(int argc, char** argv) {
   const bool quick = bench::has_flag(argc, argv, "--quick");
   const int threads = static_cast<int>(bench::flag_value(argc, argv, "--threads", 16));
   const std::vector<long> workers =
-      list_flag(argc, argv, "--workers", quick ? std::vector<long>{16, 256, 4096}
-                                               : std::vector<long>{16, 64, 256, 1024, 4096});
+      list_flag(argc, argv, "--workers",
+                quick ? std::vector<long>{16, 256, 4096} : std::vector<long>{16, 64, 256, 1024, 4096});
   const long tree_tasks = bench::flag_value(argc, argv, "--tree-tasks", quick ? 1000000 : 10000000);
   const int steps = static_cast<int>(bench::flag_value(argc, argv, "--steps", quick ? 10 : 50));
+  mpi::SchedulerConfig base;
+  base.tasks_per_thread = static_cast<int>(bench::flag_value(argc, argv, "--tasks-per-thread", 4));
   for (const std::string& name : graphs_flag(argc, argv)) {
     Workload fixed;
     if (name == "seed") fixed = seed_graph(bench::flag_value(argc, argv, "--n", 200000));
@@ -248,11 +263,14 @@ int main(int argc, char** argv) {
       sim::Cluster cluster;
       cluster.workers = static_cast<int>(w);
       cluster.threads = threads;
+      cluster.max_messages_per_round =
+          static_cast<int>(bench::flag_value(argc, argv, "--max-messages", 1 << 30));
+      cluster.trace_every = static_cast<double>(bench::flag_value(argc, argv, "--trace-us", 0)) * 1e-6;
       if (name == "stencil") {
         Workload s = stencil_graph(static_cast<int>(w) * threads, steps);
-        report(name, sim::simulate(*s.graph, *s.plan, s.costs, cluster));
+        report(name, sim::simulate(*s.graph, *s.plan, s.costs, cluster, {}, {}, base));
       } else if (fixed.plan) {
-        report(name, sim::simulate(*fixed.graph, *fixed.plan, fixed.costs, cluster));
+        report(name, sim::simulate(*fixed.graph, *fixed.plan, fixed.costs, cluster, {}, {}, base));
       } else {
         std::fprintf(stderr, "simulate: unknown graph %s (seed, climate, tree, stencil)\n", name.c_str());
         return 2;

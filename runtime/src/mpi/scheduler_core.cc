@@ -29,16 +29,25 @@ SchedulerCore::SchedulerCore(const Graph& graph, const Plan& plan, SchedulerConf
       where_(m_, -1),
       state_(m_, kWaiting),
       loc_(m_),
+      replicas_(m_),
+      inline_(m_),
+      inline_sent_(m_),
       inline_budget_(config.inline_budget),
       occupancy_(static_cast<std::size_t>(workers_), 0),
-      capacity_(static_cast<std::size_t>(workers_)),
+      queued_seconds_(static_cast<std::size_t>(workers_), 0.0),
+      room_(static_cast<std::size_t>(workers_), 1),
+      overloaded_(static_cast<std::size_t>(workers_), 0),
+      estimate_(m_, 0.0f),
+      kind_(m_),
+      name_seconds_(graph.names().size(), -1.0f),
+      unknown_seconds_(kQueueSeconds / std::max(1, config.tasks_per_thread)),
       threads_(static_cast<std::size_t>(workers_)),
       node_(static_cast<std::size_t>(workers_)),
       rma_group_(static_cast<std::size_t>(workers_)),
       push_bytes_(config.push_bytes),
       push_out_(static_cast<std::size_t>(workers_)),
       push_count_(static_cast<std::size_t>(workers_), 0),
-      mean_seconds_(static_cast<std::size_t>(workers_), -1.0),
+      pushed_(m_),
       assign_out_(static_cast<std::size_t>(workers_)),
       release_out_(static_cast<std::size_t>(workers_)),
       assign_count_(static_cast<std::size_t>(workers_), 0),
@@ -61,15 +70,45 @@ SchedulerCore::SchedulerCore(const Graph& graph, const Plan& plan, SchedulerConf
   for (std::uint32_t t = 0; t < m_; ++t) {
     pending_[t] = static_cast<std::int32_t>(plan.dependencies(t).size());
     readers_[t] = static_cast<std::int32_t>(plan.dependents(t).size() + plan.output_holds(t));
+    kind_[t] = graph.name_id_of(plan.result_task(t));
+    for (TaskId member : plan.members(t)) pinned_ = pinned_ || graph.options(member).rank >= 1;
   }
   for (int w = 0; w < workers_; ++w) {
     const auto i = static_cast<std::size_t>(w);
     const WorkerShape& shape = config.workers[i];
     threads_[i] = std::max(1, shape.threads);
-    capacity_[i] = std::max(2, threads_[i] * std::max(1, config.tasks_per_thread));
     node_[i] = shape.node;
     rma_group_[i] = shape.rma_group;
   }
+  index_ = detail::OccupancyIndex(node_);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(workers_); ++i) update_load(i);
+}
+
+// A worker's queue is kept about kQueueSeconds deep per thread, in the expected time of its runnable tasks
+// (each task's kind's running mean): short tasks need many in flight to hide the round trip through the
+// scheduler, long ones few (and few root tasks in flight bounds memory). At least 2 and at most 64 tasks per
+// thread. A count of tasks with one running mean per worker (the earlier rule) let a worker that had just
+// run thousands of 4 us combines take thousands of 3 ms tasks at once.
+void SchedulerCore::update_load(std::size_t i) {
+  const int t = threads_[i];
+  const double budget = kQueueSeconds * t;
+  if (occupancy_[i] == 0) queued_seconds_[i] = 0;  // no drift from adding and subtracting estimates
+  room_[i] = occupancy_[i] < 64 * t && (occupancy_[i] < 2 * t || queued_seconds_[i] < budget);
+  overloaded_[i] = occupancy_[i] >= 128 * t || (occupancy_[i] >= 4 * t && queued_seconds_[i] >= 2 * budget);
+  index_.touch(i);
+}
+
+float SchedulerCore::estimate(std::uint32_t t) const {
+  const float s = name_seconds_[kind_[t]];
+  return s >= 0 ? s : static_cast<float>(unknown_seconds_);
+}
+
+void SchedulerCore::runnable(std::uint32_t t, int w) {
+  const auto i = wi(w);
+  ++occupancy_[i];
+  estimate_[t] = estimate(t);
+  queued_seconds_[i] += estimate_[t];
+  update_load(i);
 }
 
 void SchedulerCore::fail(ErrorInfo error) {
@@ -93,6 +132,7 @@ void SchedulerCore::take(std::uint32_t t) {
 }
 
 int SchedulerCore::rank_hint(std::uint32_t t) const {
+  if (!pinned_) return -1;
   for (TaskId member : plan_.members(t)) {
     const int r = graph_.options(member).rank;
     if (r >= 1 && r <= workers_) return r;
@@ -100,11 +140,13 @@ int SchedulerCore::rank_hint(std::uint32_t t) const {
   return -1;
 }
 
-int SchedulerCore::least_occupied(bool for_root) const {
+int SchedulerCore::least_occupied(bool for_root) {
+  // Past a memory limit some workers take no roots: a scan (memory-limited runs are about big chunks).
+  if (!for_root || held_bytes_.empty()) return index_.least_occupied(occupancy_, room_, -1);
   int best = -1;
   for (int w = 0; w < workers_; ++w) {
     const auto i = static_cast<std::size_t>(w);
-    if (occupancy_[i] >= capacity_[i]) continue;
+    if (!room_[i]) continue;
     if (for_root && !has_memory_for_root(w + 1)) continue;
     if (best < 0 || occupancy_[i] < occupancy_[static_cast<std::size_t>(best)]) best = w;
   }
@@ -136,7 +178,8 @@ int SchedulerCore::choose(std::uint32_t t) {
   if (hint > 0) return hint;
   if (deps.empty()) {
     const auto last = static_cast<std::size_t>(last_root_worker_ - 1);
-    if (last_root_worker_ > 0 && occupancy_[last] < capacity_[last] && has_memory_for_root(last_root_worker_))
+    if (last_root_worker_ > 0 && room_[last] && occupancy_[last] < block_end_ &&
+        has_memory_for_root(last_root_worker_))
       return last_root_worker_;
     last_root_worker_ = least_occupied(true);
     if (last_root_worker_ < 0 && !held_bytes_.empty() && least_occupied() > 0) {
@@ -149,6 +192,17 @@ int SchedulerCore::choose(std::uint32_t t) {
         root_withheld_ = true;
       }
     }
+    if (last_root_worker_ > 0) {
+      // A block of consecutive roots (siblings of a reduction meet on one worker), but no more than an even
+      // share of the run's roots, and at least one per thread: few roots (a stencil's first step, one per
+      // thread) spread over every worker instead of filling the first ones' queues.
+      const auto i = wi(last_root_worker_);
+      const std::size_t roots = plan_.roots().size();
+      const std::size_t share =
+          (roots + static_cast<std::size_t>(workers_) - 1) / static_cast<std::size_t>(workers_);
+      block_end_ =
+          occupancy_[i] + std::max(threads_[i], static_cast<int>(std::min<std::size_t>(share, 1 << 20)));
+    }
     return last_root_worker_;
   }
   held_.clear();
@@ -160,7 +214,7 @@ int SchedulerCore::choose(std::uint32_t t) {
       it->second += loc_[d].bytes + 1;
     }
   }
-  return detail::place_by_inputs(held_, detail::WorkerLoads{occupancy_, capacity_, node_});
+  return detail::place_by_inputs(held_, detail::WorkerLoads{occupancy_, room_, overloaded_, node_, &index_});
 }
 
 void SchedulerCore::cannot_meet(std::uint32_t t, std::uint32_t a, std::uint32_t b) const {
@@ -204,7 +258,7 @@ void SchedulerCore::assign(std::uint32_t first, int w) {
     const std::uint32_t next = only_reader(t);
     const bool joins = next != kNone && can_join(next, w);
     ++in_flight_;
-    if (pending_[t] == 0) ++occupancy_[wi(w)];
+    if (pending_[t] == 0) runnable(t, w);
     WireWriter& out = assign_out_[wi(w)];
     out.put(t);
     out.put<std::uint8_t>(joins ? kLocalOnly : 0);
@@ -227,24 +281,24 @@ void SchedulerCore::assign(std::uint32_t first, int w) {
       out.put(static_cast<std::int32_t>(where_[d]));
       // Small results ride along, once per worker (a worker without them, e.g. after dropping its copy,
       // fetches as usual).
-      auto in = inline_.empty() ? inline_.end() : inline_.find(d);
-      if (in == inline_.end() && push(d, w)) {
+      const std::vector<std::byte>* in = inline_.empty() ? nullptr : inline_.find(d);
+      if (in == nullptr && push(d, w)) {
         Location l = loc_[d];
         l.flags |= kPushed;
         put(out, l);
         continue;
       }
-      if (in == inline_.end() ||
-          std::find(in->second.sent.begin(), in->second.sent.end(), w) != in->second.sent.end()) {
+      std::vector<int>* sent = in == nullptr ? nullptr : &inline_sent_[d];
+      if (in == nullptr || std::find(sent->begin(), sent->end(), w) != sent->end()) {
         put(out, loc_[d]);  // fetched, or w has it inline already
         continue;
       }
-      in->second.sent.push_back(w);
+      sent->push_back(w);
       Location l = loc_[d];
       l.flags |= kInline;
       put(out, l);
-      out.put(static_cast<std::uint32_t>(in->second.bytes.size()));
-      out.put_bytes(in->second.bytes.data(), in->second.bytes.size());
+      out.put(static_cast<std::uint32_t>(in->size()));
+      out.put_bytes(in->data(), in->size());
     }
     ++assign_count_[wi(w)];
     t = joins ? next : kNone;
@@ -292,27 +346,23 @@ void SchedulerCore::schedule() {
 void SchedulerCore::release(std::uint32_t d) {
   state_[d] = kReleased;
   if (!inline_.empty()) forget_inline(d);
-  if (!pushed_.empty()) pushed_.erase(d);
+  pushed_.erase(d);
   auto add = [&](int w, std::uint64_t bytes) {
     release_out_[wi(w)].put(d);
     ++release_count_[wi(w)];
     if (!held_bytes_.empty()) held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], bytes);
   };
   add(where_[d], owner_bytes(d));
-  if (auto it = replicas_.find(d); it != replicas_.end()) {
-    for (int w : it->second) add(w, loc_[d].bytes);
-    replicas_.erase(it);
+  if (const std::vector<int>* holders = replicas_.find(d)) {
+    for (int w : *holders) add(w, loc_[d].bytes);
+    replicas_.erase(d);
   }
 }
 
-// Keeps each worker's queue about kQueueSeconds deep: short tasks need many in flight to hide the round trip
-// through the scheduler, long ones few (and few root tasks in flight bounds memory).
-void SchedulerCore::observe_time(int w, float seconds) {
-  constexpr double kQueueSeconds = 0.002;
-  const auto i = wi(w);
-  mean_seconds_[i] = mean_seconds_[i] < 0 ? seconds : 0.9 * mean_seconds_[i] + 0.1 * seconds;
-  const double per_thread = std::clamp(kQueueSeconds / std::max(mean_seconds_[i], 1e-7), 2.0, 64.0);
-  capacity_[i] = static_cast<int>(threads_[i] * per_thread);
+// The running mean of task t's kind (its key's name), for the queue estimates.
+void SchedulerCore::observe_time(std::uint32_t t, float seconds) {
+  float& s = name_seconds_[kind_[t]];
+  s = s < 0 ? seconds : 0.9f * s + 0.1f * seconds;
 }
 
 void SchedulerCore::on_complete(WireReader& r, int w) {
@@ -327,14 +377,14 @@ void SchedulerCore::on_complete(WireReader& r, int w) {
         throw_error(ErrorCode::kInternal, "inline result of ", k, " bytes, said ", loc_[t].bytes);
       const std::byte* p = r.get_view(k);
       if (inline_held_ + k <= inline_budget_) {  // past it, readers fetch as usual
-        inline_[t].bytes.assign(p, p + k);
+        inline_[t].assign(p, p + k);
         inline_held_ += k;
       }
     }
     bytes_done_ += loc_[t].bytes;
     const float seconds = r.get<float>();
     if (observer_ != nullptr) observer_->task_done(w, t, seconds, loc_[t].bytes);
-    observe_time(w, seconds);
+    observe_time(t, seconds);
     const auto copies = r.get<std::uint32_t>();
     for (std::uint32_t k = 0; k < copies; ++k) {
       const std::uint32_t d = checked(r.get<std::uint32_t>());
@@ -349,12 +399,14 @@ void SchedulerCore::on_complete(WireReader& r, int w) {
     if (spill_at_ > 0) holding_[wi(w)].push_back(t);
     state_[t] = kDone;
     --occupancy_[wi(w)];
+    queued_seconds_[wi(w)] -= estimate_[t];
+    update_load(wi(w));
     --in_flight_;
     ++completed_;
     for (std::uint32_t c : plan_.dependents(t)) {
       if (--pending_[c] != 0) continue;
       if (state_[c] == kAssigned) {
-        ++occupancy_[wi(where_[c])];
+        runnable(c, where_[c]);
       } else {
         state_[c] = kReady;
         heap_.push_back(c);
@@ -369,10 +421,11 @@ void SchedulerCore::on_complete(WireReader& r, int w) {
 }
 
 void SchedulerCore::forget_inline(std::uint32_t d) {
-  auto it = inline_.find(d);
-  if (it == inline_.end()) return;
-  inline_held_ -= it->second.bytes.size();
-  inline_.erase(it);
+  const std::vector<std::byte>* bytes = inline_.find(d);
+  if (bytes == nullptr) return;
+  inline_held_ -= bytes->size();
+  inline_.erase(d);
+  inline_sent_.erase(d);
 }
 
 // Bytes result d takes on its owner as counted against the limit: its value and its encoded copy in the arena
@@ -388,8 +441,8 @@ std::uint64_t SchedulerCore::owner_bytes(std::uint32_t d) const {
 bool SchedulerCore::holds_in_memory(int w, std::uint32_t d) const {
   if (state_[d] != kDone) return false;
   if (where_[d] == w) return spill_state_.empty() || spill_state_[d] != kOnDisk;
-  auto it = replicas_.find(d);
-  return it != replicas_.end() && std::find(it->second.begin(), it->second.end(), w) != it->second.end();
+  const std::vector<int>* holders = replicas_.find(d);
+  return holders != nullptr && std::find(holders->begin(), holders->end(), w) != holders->end();
 }
 
 // Whether d may leave memory now: it can be encoded, is no output, and no assigned task reads it (so no fetch
@@ -442,8 +495,8 @@ void SchedulerCore::spill_some(int w) {
       kind = kDropCopy;
       auto& holders = replicas_[d];
       holders.erase(std::find(holders.begin(), holders.end(), w));
-      if (auto in = inline_.find(d); in != inline_.end()) std::erase(in->second.sent, w);
-      if (auto p = pushed_.find(d); p != pushed_.end()) std::erase(p->second, w);
+      if (std::vector<int>* sent = inline_sent_.find(d)) std::erase(*sent, w);
+      if (std::vector<int>* to = pushed_.find(d)) std::erase(*to, w);
       held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], loc_[d].bytes);
     }
     spill_out_[wi(w)].put(d);

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "placement.h"
 #include "protocol.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/graph.h"
@@ -44,6 +45,50 @@ struct SchedulerConfig {
   std::size_t push_bytes = std::size_t{64} << 10;         // MpiExecutorOptions::push_bytes
   MemoryOptions memory;                                   // the limit per worker
   std::uint64_t inline_budget = std::uint64_t{64} << 20;  // bytes of small results rank 0 keeps at most
+};
+
+// Per plan task, an optional short list (the workers holding a fetched copy, the workers a result was pushed
+// to, a small result's bytes): pooled, so that once warm no task costs an allocation (a hash map of vectors
+// cost rank 0 about 0.3 us a task in mallocs and lookups). The per-task index is made at first use.
+template <class T>
+class TaskLists {
+ public:
+  explicit TaskLists(std::uint32_t tasks) : tasks_(tasks) {}
+  bool empty() const noexcept { return used_ == 0; }
+  std::vector<T>* find(std::uint32_t t) {
+    return slot_.empty() || slot_[t] == kNoSlot ? nullptr : &pool_[slot_[t]];
+  }
+  const std::vector<T>* find(std::uint32_t t) const {
+    return slot_.empty() || slot_[t] == kNoSlot ? nullptr : &pool_[slot_[t]];
+  }
+  std::vector<T>& operator[](std::uint32_t t) {
+    if (slot_.empty()) slot_.assign(tasks_, kNoSlot);
+    if (slot_[t] == kNoSlot) {
+      if (free_.empty()) {
+        free_.push_back(static_cast<std::uint32_t>(pool_.size()));
+        pool_.emplace_back();
+      }
+      slot_[t] = free_.back();
+      free_.pop_back();
+      ++used_;
+    }
+    return pool_[slot_[t]];
+  }
+  void erase(std::uint32_t t) {
+    if (slot_.empty() || slot_[t] == kNoSlot) return;
+    pool_[slot_[t]].clear();  // keeps its capacity for the next task
+    free_.push_back(slot_[t]);
+    slot_[t] = kNoSlot;
+    --used_;
+  }
+
+ private:
+  static constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
+  std::uint32_t tasks_;
+  std::uint32_t used_ = 0;
+  std::vector<std::uint32_t> slot_;
+  std::vector<std::vector<T>> pool_;
+  std::vector<std::uint32_t> free_;
 };
 
 // Told of each completion as the scheduler handles it, on the scheduler's thread (recording, progress
@@ -89,9 +134,11 @@ class SchedulerCore {
   std::uint64_t in_flight() const noexcept { return in_flight_; }  // assigned, unfinished
   std::uint64_t ready() const noexcept { return heap_.size() + (plan_.roots().size() - root_cursor_); }
   std::uint64_t bytes_done() const noexcept { return bytes_done_; }  // encoded bytes of finished results
-  // Per worker rank: assigned tasks whose inputs are all finished, not yet finished.
+  // Per worker rank: assigned tasks whose inputs are all finished, not yet finished; their expected seconds;
+  // whether it takes more tasks.
   int occupancy(int rank) const { return occupancy_[wi(rank)]; }
-  int capacity(int rank) const { return capacity_[wi(rank)]; }
+  double queued_seconds(int rank) const { return queued_seconds_[wi(rank)]; }
+  bool has_room(int rank) const { return room_[wi(rank)] != 0; }
   std::uint64_t peak_held_bytes() const noexcept { return peak_held_; }
   std::uint64_t roots_withheld() const noexcept { return roots_withheld_; }
 
@@ -106,7 +153,7 @@ class SchedulerCore {
   void take(std::uint32_t t);
   int rank_hint(std::uint32_t t) const;
   bool has_memory_for_root(int w) const { return held_bytes_.empty() || held_bytes_[wi(w)] < pause_at_; }
-  int least_occupied(bool for_root = false) const;
+  int least_occupied(bool for_root = false);
   int choose(std::uint32_t t);
   [[noreturn]] void cannot_meet(std::uint32_t t, std::uint32_t a, std::uint32_t b) const;
   bool can_join(std::uint32_t c, int w) const;
@@ -114,7 +161,10 @@ class SchedulerCore {
   void assign(std::uint32_t first, int w);
   bool push(std::uint32_t d, int w);
   void release(std::uint32_t d);
-  void observe_time(int w, float seconds);
+  void observe_time(std::uint32_t t, float seconds);
+  void update_load(std::size_t i);
+  float estimate(std::uint32_t t) const;
+  void runnable(std::uint32_t t, int w);
   void on_complete(WireReader& r, int w);
   void forget_inline(std::uint32_t d);
   std::uint64_t owner_bytes(std::uint32_t d) const;
@@ -133,28 +183,34 @@ class SchedulerCore {
   std::vector<std::int32_t> where_;    // worker rank assigned / holding
   std::vector<std::uint8_t> state_;
   std::vector<Location> loc_;
-  std::unordered_map<std::uint32_t, std::vector<int>> replicas_;
+  TaskLists<int> replicas_;  // workers holding a fetched copy
   // Small results sent with assignments (MpiExecutorOptions::inline_bytes), and the workers that got them.
-  struct Inline {
-    std::vector<std::byte> bytes;
-    std::vector<int> sent;
-  };
-  std::unordered_map<std::uint32_t, Inline> inline_;
+  TaskLists<std::byte> inline_;
+  TaskLists<int> inline_sent_;
   std::uint64_t inline_held_ = 0;
   const std::uint64_t inline_budget_;
   std::vector<std::uint32_t> heap_;  // ready non-root tasks, min-heap
   std::size_t root_cursor_ = 0;
   int last_root_worker_ = -1;
-  std::vector<int> occupancy_;  // assigned, runnable, unfinished tasks per worker
-  std::vector<int> capacity_;
+  static constexpr double kQueueSeconds = 0.002;  // of expected work queued per worker thread
+  std::vector<int> occupancy_;                    // assigned, runnable, unfinished tasks per worker
+  std::vector<double> queued_seconds_;  // their expected seconds (estimate_ at the time they became runnable)
+  std::vector<std::uint8_t> room_;      // per worker: takes more tasks (update_load)
+  std::vector<std::uint8_t> overloaded_;  // per worker: tasks whose inputs it holds go elsewhere if they can
+  std::vector<float> estimate_;           // per task: expected seconds, once runnable
+  std::vector<NameId> kind_;              // per task: its key's name (estimates are per name)
+  bool pinned_ = false;                   // some task has a rank hint (TaskOptions::rank)
+  std::vector<float> name_seconds_;       // running mean of task seconds per key name (-1: none yet)
+  const double unknown_seconds_;          // the estimate before any task of a kind finished
+  int block_end_ = 0;                     // the current root block ends at this occupancy
+  detail::OccupancyIndex index_;          // the least occupied worker with room (touched by update_load)
   std::vector<int> threads_;
   std::vector<int> node_;       // node id (its lowest rank) by worker index
   std::vector<int> rma_group_;  // by worker index: equal values >= 0 fetch one-sided from each other
   const std::uint64_t push_bytes_;
   std::vector<WireWriter> push_out_;  // per owner: kPush entries of this round
   std::vector<std::uint32_t> push_count_;
-  std::unordered_map<std::uint32_t, std::vector<int>> pushed_;  // result -> workers it was pushed to
-  std::vector<double> mean_seconds_;  // moving average of task run time per worker (-1: none yet)
+  TaskLists<int> pushed_;  // workers a result was pushed to
   std::vector<WireWriter> assign_out_;
   std::vector<WireWriter> release_out_;
   std::vector<std::uint32_t> assign_count_;
