@@ -142,6 +142,22 @@ TEST(Trace, PastTheCapTotalsStayExactAndEventsAreASample) {
   EXPECT_EQ(last["args"]["means"], 128);
 }
 
+// With more threads than the cap has events (31 workers x 2 threads under MPI with max_events 120), each
+// thread keeps one event: it must fold every later one (it wrote past its buffer once: rank 0 crashed or
+// decoded garbage at 32 ranks).
+TEST(Trace, AThreadWhoseShareOfTheCapIsOneEventKeepsOneAndCountsTheRest) {
+  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true, .max_events = 2}});
+  Recorded rec = run_recorded(*exec, 256, /*fuse=*/false);
+  ASSERT_TRUE(rec.result.trace);
+  const RunTrace& t = *rec.result.trace;
+  EXPECT_TRUE(t.tasks_sampled);
+  EXPECT_LE(t.tasks.size(), 2u);
+  EXPECT_GE(t.tasks.size(), 1u);
+  std::uint64_t counted = 0;
+  for (const KindSummary& k : t.kind_summary) counted += k.count;
+  EXPECT_EQ(counted, rec.plan.size());
+}
+
 // max_events bounds the run, not each thread's even share of it: a run that fits keeps every event however
 // unevenly its threads share the tasks (one chain runs on one thread at a time, so one thread can run most of
 // it), and its buffers grow past the share they start at.
