@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "spill_policy.h"
 #include "spill_store.h"
 #include "task_runner.h"
 #include "tessera/runtime/error.h"
@@ -106,7 +107,10 @@ class SyncExecutor final : public Executor {
           if (track_live_) --live;
         }
       }
-      if (memory.on()) memory.spill_past_limit(p, values.get());
+      if (memory.on()) {
+        memory.read_by(p);
+        memory.spill_past_limit(p, values.get());
+      }
     }
     RunResult result;
     result.outputs.reserve(plan.outputs().size());
@@ -171,7 +175,8 @@ class SyncExecutor final : public Executor {
                         ? std::max<std::uint64_t>(
                               1, static_cast<std::uint64_t>(static_cast<double>(o.limit) * o.spill_fraction))
                         : 0),
-          counted_(o.limit > 0 ? plan.size() : 0, 0) {
+          counted_(o.limit > 0 ? plan.size() : 0, 0),
+          candidates_(spill_at_ > 0 ? plan.size() : 0) {
       if (spill_at_ > 0) store_.emplace(o.spill_dir);
     }
     bool on() const noexcept { return !counted_.empty(); }
@@ -188,12 +193,21 @@ class SyncExecutor final : public Executor {
       counted_[p] = b;
       held_ += b;
       peak_ = std::max(peak_, held_);
-      resident_.push_back(p);
+      may_spill(p, v, p);
     }
     void drop(std::uint32_t d) {
       held_ -= counted_[d];
       counted_[d] = 0;
+      if (spill_at_ > 0) candidates_.remove(d);
       if (store_ && on_disk_.erase(d) > 0) store_->remove(d);
+    }
+    // Task p read its inputs: each one still held is next needed by a later reader.
+    void read_by(std::uint32_t p) {
+      if (spill_at_ == 0) return;
+      for (std::uint32_t d : plan_.dependencies(p)) {
+        if (candidates_.contains(d))
+          candidates_.add(d, detail::SpillCandidates::next_reader(plan_.dependents(d), p));
+      }
     }
     // Before task p: its inputs that are on disk come back (their files stay: spilling them again is free).
     void read_back(std::uint32_t p, Value* values) {
@@ -206,38 +220,15 @@ class SyncExecutor final : public Executor {
         counted_[d] = it->second.bytes;
         held_ += counted_[d];
         peak_ = std::max(peak_, held_);
-        resident_.push_back(d);
+        may_spill(d, values[d], p);
       }
     }
-    // After task p.
+    // After task p: the results needed furthest in the future go to disk until the held bytes are back under
+    // the threshold (spill_policy.h).
     void spill_past_limit(std::uint32_t p, Value* values) {
-      while (spill_at_ > 0 && held_ > spill_at_) {
-        std::size_t best = resident_.size();
-        std::uint32_t best_next = 0;
-        for (std::size_t i = 0; i < resident_.size();) {
-          const std::uint32_t d = resident_[i];
-          if (!values[d].has_value() || counted_[d] == 0) {
-            resident_[i] = resident_.back();
-            resident_.pop_back();
-            continue;
-          }
-          const detail::TypeOps* ops = values[d].ops();
-          if (plan_.output_holds(d) == 0 && ops != nullptr && ops->encode != nullptr) {
-            std::uint32_t next = ~0u;
-            for (std::uint32_t c : plan_.dependents(d)) {
-              if (c > p) next = std::min(next, c);
-            }
-            if (best == resident_.size() || next > best_next) {
-              best = i;
-              best_next = next;
-            }
-          }
-          ++i;
-        }
-        if (best == resident_.size()) return;  // nothing can go: the limit is exceeded, as documented
-        const std::uint32_t d = resident_[best];
-        resident_[best] = resident_.back();
-        resident_.pop_back();
+      while (spill_at_ > 0 && held_ > spill_at_ && !candidates_.empty()) {
+        const std::uint32_t d = candidates_.take_victim();
+        if (!values[d].has_value() || counted_[d] == 0) continue;
         if (!on_disk_.count(d)) {
           store_->prepare();
           const std::uint64_t bytes = store_->write(d, values[d]);
@@ -256,8 +247,16 @@ class SyncExecutor final : public Executor {
     };
     const Plan& plan_;
     const std::uint64_t spill_at_;
-    std::vector<std::uint64_t> counted_;   // bytes counted for each held result (0: not in memory)
-    std::vector<std::uint32_t> resident_;  // results that may be in memory (pruned lazily)
+    // Results that may leave memory, if held: outputs and values without a codec stay. `after`: the plan task
+    // that made or last read it.
+    void may_spill(std::uint32_t d, const Value& v, std::uint32_t after) {
+      if (spill_at_ == 0 || plan_.output_holds(d) > 0 || v.ops() == nullptr || v.ops()->encode == nullptr)
+        return;
+      candidates_.add(d, detail::SpillCandidates::next_reader(plan_.dependents(d), after));
+    }
+
+    std::vector<std::uint64_t> counted_;  // bytes counted for each held result (0: not in memory)
+    detail::SpillCandidates candidates_;  // held results that may go to disk, by next reader
     std::unordered_map<std::uint32_t, OnDisk> on_disk_;
     std::optional<detail::SpillStore> store_;  // removes its files when the run ends, however it ends
     std::uint64_t held_ = 0;

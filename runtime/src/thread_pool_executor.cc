@@ -20,11 +20,11 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "spill_policy.h"
 #include "spill_store.h"
 #include "task_runner.h"
 #include "tessera/runtime/buffer.h"
@@ -98,6 +98,7 @@ struct MemoryState {
         spill(o.spill),
         bytes(n, 0),
         key(n, 0),
+        candidates(n),
         where(n, kNowhere),
         has_file(n, 0),
         ops(n, nullptr),
@@ -108,11 +109,11 @@ struct MemoryState {
   const bool spill;
   std::mutex mu;
   std::vector<std::uint64_t> bytes;  // per plan task, while its result is held
-  std::vector<std::uint32_t> key;    // its entry in `resident`: the plan number of its next reader
+  std::vector<std::uint32_t> key;    // the plan number of its next reader (also while on disk)
   std::vector<std::uint8_t> where;
   std::vector<std::uint8_t> has_file;  // a spill file exists (a result read back is not written again)
   std::vector<const detail::TypeOps*> ops;
-  std::set<std::pair<std::uint32_t, std::uint32_t>> resident;  // (next reader, task) of spillable results
+  detail::SpillCandidates candidates;  // spillable results in memory, by next reader (spill_policy.h)
   std::unordered_map<std::uint32_t, Value> writing;  // results being written to disk: readers take them here
   std::atomic<std::uint64_t> held{0};  // result bytes in memory; read without the lock to withhold roots
   std::atomic<int> running{0};         // tasks between pick and finish
@@ -504,10 +505,9 @@ class ThreadPoolExecutor final : public Executor {
       } else {
         inputs.push_back(s.values[d]);
       }
-      if (auto it = m.resident.find({m.key[d], d}); it != m.resident.end()) {
-        m.resident.erase(it);
+      if (m.candidates.contains(d)) {
         m.key[d] = next_reader(s.plan, d, t);
-        m.resident.emplace(m.key[d], d);
+        m.candidates.add(d, m.key[d]);
       } else if (m.where[d] == MemoryState::kDisk) {
         m.key[d] = next_reader(s.plan, d, t);
       }
@@ -522,7 +522,7 @@ class ThreadPoolExecutor final : public Executor {
       s.values[d] = inputs[j];
       m.where[d] = MemoryState::kMemory;
       m.held.fetch_add(m.bytes[d], std::memory_order_relaxed);
-      m.resident.emplace(m.key[d], d);
+      m.candidates.add(d, m.key[d]);
     }
     m.peak = std::max(m.peak, m.held.load(std::memory_order_relaxed));
     spill_excess(s, lock);
@@ -531,9 +531,7 @@ class ThreadPoolExecutor final : public Executor {
   // The first reader of d numbered after t (readers are listed ascending), or kNone: then d is kept only as
   // an output, needed at the very end.
   static std::uint32_t next_reader(const Plan& plan, std::uint32_t d, std::uint32_t t) {
-    auto readers = plan.dependents(d);
-    auto it = std::upper_bound(readers.begin(), readers.end(), t);
-    return it == readers.end() ? kNone : *it;
+    return detail::SpillCandidates::next_reader(plan.dependents(d), t);
   }
 
   // Stores t's result and releases t's inputs as finish() does, counting bytes; then spills past the limit.
@@ -551,8 +549,8 @@ class ThreadPoolExecutor final : public Executor {
       s.values[t] = std::move(out);
       if (spillable) {
         auto readers = s.plan.dependents(t);
-        m.key[t] = readers.empty() ? kNone : readers.front();
-        m.resident.emplace(m.key[t], t);
+        m.key[t] = readers.empty() ? detail::SpillCandidates::kNever : readers.front();
+        m.candidates.add(t, m.key[t]);
       }
       if (track_live_) {
         const std::int64_t live = s.live.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -563,7 +561,7 @@ class ThreadPoolExecutor final : public Executor {
       if (s.uses[d].fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
       if (m.where[d] == MemoryState::kMemory) {
         m.held.fetch_sub(m.bytes[d], std::memory_order_relaxed);
-        m.resident.erase({m.key[d], d});
+        m.candidates.remove(d);
       }
       if (m.has_file[d]) m.store.remove(d);  // one being written is removed by its writer
       m.where[d] = MemoryState::kNowhere;
@@ -581,9 +579,8 @@ class ThreadPoolExecutor final : public Executor {
   static void spill_excess(RunState& s, std::unique_lock<std::mutex>& lock) {
     MemoryState& m = *s.mem;
     std::vector<std::pair<std::uint32_t, Value>> victims;
-    while (m.held.load(std::memory_order_relaxed) > m.spill_at && !m.resident.empty()) {
-      const std::uint32_t v = std::prev(m.resident.end())->second;
-      m.resident.erase(std::prev(m.resident.end()));
+    while (m.held.load(std::memory_order_relaxed) > m.spill_at && !m.candidates.empty()) {
+      const std::uint32_t v = m.candidates.take_victim();
       m.held.fetch_sub(m.bytes[v], std::memory_order_relaxed);
       if (m.has_file[v]) {  // read back earlier: its file is still there
         m.where[v] = MemoryState::kDisk;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "../spill_policy.h"
 #include "placement.h"
 #include "tessera/runtime/value.h"
 
@@ -460,32 +461,28 @@ bool SchedulerCore::spillable(std::uint32_t d, std::uint32_t& next) const {
 }
 
 // Worker w is past spill_fraction: orders results out of its memory until it is back under, the one read
-// furthest in the future first (the plan order is the order tasks run in). A fetched copy is dropped (it can
-// be fetched again); an owned result goes to the worker's spill file and is served from there.
+// furthest in the future first (spill_policy.h; the plan order is the order tasks run in). A fetched copy is
+// dropped (it can be fetched again); an owned result goes to the worker's spill file and is served from
+// there.
 void SchedulerCore::spill_some(int w) {
   std::vector<std::uint32_t>& list = holding_[wi(w)];
-  while (held_bytes_[wi(w)] > spill_at_) {
-    constexpr std::size_t kNoVictim = ~std::size_t{0};
-    std::size_t best = kNoVictim;
-    std::uint32_t best_next = 0;
-    for (std::size_t i = 0; i < list.size();) {
-      const std::uint32_t d = list[i];
-      if (!holds_in_memory(w, d)) {
-        list[i] = list.back();
-        list.pop_back();
-        continue;
-      }
-      std::uint32_t next = 0;
-      if (spillable(d, next) && (best == kNoVictim || next > best_next)) {
-        best = i;
-        best_next = next;
-      }
-      ++i;
+  victims_.clear();
+  for (std::size_t i = 0; i < list.size();) {
+    const std::uint32_t d = list[i];
+    if (!holds_in_memory(w, d)) {  // released, spilled or dropped since: forget it
+      list[i] = list.back();
+      list.pop_back();
+      continue;
     }
-    if (best == kNoVictim) return;  // everything held is in use: running tasks will free memory
-    const std::uint32_t d = list[best];
-    list[best] = list.back();
-    list.pop_back();
+    std::uint32_t next = 0;
+    if (spillable(d, next)) victims_.emplace_back(next, d);
+    ++i;
+  }
+  detail::SpillCandidates::order_victims(victims_);
+  // A result spilled and read back may be listed twice (the list is pruned lazily).
+  victims_.erase(std::unique(victims_.begin(), victims_.end()), victims_.end());
+  for (const auto& [next, d] : victims_) {
+    if (held_bytes_[wi(w)] <= spill_at_) break;
     std::uint8_t kind = kSpillToDisk;
     if (where_[d] == w) {
       held_bytes_[wi(w)] -= std::min(held_bytes_[wi(w)], owner_bytes(d));
@@ -503,6 +500,7 @@ void SchedulerCore::spill_some(int w) {
     spill_out_[wi(w)].put(kind);
     ++spill_count_[wi(w)];
   }
+  // Pruned when next asked: results now out of memory stay in `list` until then.
 }
 
 std::uint32_t SchedulerCore::checked(std::uint32_t t) const {

@@ -227,6 +227,7 @@ class SchedulerCore {
       held_bytes_;  // per worker: result bytes it holds (own and fetched); empty: no limit
   std::vector<std::uint8_t> spill_state_;
   std::vector<std::vector<std::uint32_t>> holding_;  // per worker: results it may hold (pruned lazily)
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> victims_;  // (next reader, result), spill_some's
   std::vector<WireWriter> spill_out_;
   std::vector<std::uint32_t> spill_count_;
   std::uint64_t peak_held_ = 0;
