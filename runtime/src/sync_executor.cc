@@ -13,8 +13,7 @@
 #include "tessera/runtime/stop.h"
 #include "trace/pending_trace.h"
 #include "trace/process_info.h"
-#include "trace/progress_groups.h"
-#include "trace/sampling.h"
+#include "trace/run_observer.h"
 #include "trace/spill_log.h"
 #include "trace/sync_recorder.h"
 #include "trace/ticker.h"
@@ -25,10 +24,9 @@ namespace {
 class SyncExecutor final : public Executor {
  public:
   explicit SyncExecutor(const ExecutorOptions& options)
-      : track_live_(options.track_live),
-        record_(options.record),
-        progress_(options.progress),
-        memory_(options.memory) {}
+      : track_live_(options.track_live), record_(options.record), memory_(options.memory) {
+    observer_.configure(options.record, options.progress);
+  }
 
   RunResult run(const Graph& graph, const Plan& plan) override {
     const auto start = std::chrono::steady_clock::now();
@@ -41,22 +39,17 @@ class SyncExecutor final : public Executor {
     detail::TaskRunner runner(graph, plan);
     std::uint64_t live = 0;
     std::uint64_t peak = 0;
-    const bool observed = record_.enabled || progress_.callback != nullptr;
+    const bool observed = observer_.active();
+    const bool publishing = observer_.live();
     detail::TickScale scale;
-    detail::SampleSeries<ResourceSample> resources(record_.sample_seconds);
-    detail::SampleSeries<SchedulerSample> samples(record_.sample_seconds);
     std::string started;
     std::uint64_t bytes = 0;
-    double next_progress = progress_.seconds;
-    detail::ProgressGroups groups;
-    detail::SampleSeries<std::vector<std::uint64_t>> group_samples(record_.sample_seconds);
-    if (observed) groups.begin(graph, plan, 1);
+    if (observed) observer_.begin(graph, plan, 1, "sync");
     if (record_.enabled) {
       recorder_.resize(1);
       recorder_[0].begin(graph, plan, 0, record_.max_events, n, pool_.get());
       scale.start();
       started = detail::iso_time_now();
-      resources.add(0, detail::sample_resources(0, 0, 0));
       sync_recorder_.begin(graph, plan, record_.max_events, &recorder_[0]);  // reads the clock last
     }
     Memory memory(memory_, plan);
@@ -67,7 +60,8 @@ class SyncExecutor final : public Executor {
     }
     // Held in locals: the task calls between uses are opaque, so members would be reloaded on every task.
     detail::SyncRecorder* const rec = record_.enabled ? &sync_recorder_ : nullptr;
-    const bool grouped = !groups.empty();
+    detail::ProgressGroups& groups = observer_.groups();
+    const bool grouped = observed && !groups.empty();
     // Plan order is a topological order, so running by number is valid and follows the static priorities.
     for (std::uint32_t p = 0; p < n; ++p) {
       if (stop_requested()) {
@@ -84,15 +78,10 @@ class SyncExecutor final : public Executor {
         // Every 64 tasks, not after each: reading the clock costs more than a small task.
         if ((p & 63) == 63) {
           const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          if (record_.enabled && resources.due(t)) resources.add(t, detail::sample_resources(0, t, 0));
-          if (record_.enabled && samples.due(t)) {
-            samples.add(t, SchedulerSample{t, p + 1ULL, 0, 1});
-            if (!groups.empty()) group_samples.add(t, groups.read());
-          }
-          if (progress_.callback && t >= next_progress) {
-            next_progress = t + progress_.seconds;
-            progress_.callback(Progress{p + 1ULL, n, bytes, t, false, groups.progress(groups.read())});
-          }
+          if (publishing) observer_.completed(p, 0, t, 0, b);
+          observer_.tick(t, SchedulerSample{t, p + 1ULL, 0, 1}, bytes, [&](LiveSnapshot& snap) {
+            snap.workers = {WorkerRow{0, 1, "", p + 1ULL, 0, 0, 0}};
+          });
         }
       }
       if (uses[p] > 0) {
@@ -123,6 +112,7 @@ class SyncExecutor final : public Executor {
     result.stats.bytes_spilled = memory.spilled();
     result.stats.bytes_unspilled = memory.unspilled();
     result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (observed) observer_.close(result.stats.seconds, n);
     if (record_.enabled) {
       scale.finish();
       RunTrace trace;
@@ -134,29 +124,23 @@ class SyncExecutor final : public Executor {
       trace.seconds = result.stats.seconds;
       trace.tasks_total = n;
       trace.graph_tasks = result.stats.graph_tasks;
-      resources.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
-      samples.add(result.stats.seconds, SchedulerSample{result.stats.seconds, n, 0, 0});
-      trace.scheduler = std::move(samples.samples());
       spill_log.take(scale.origin_time, trace);
-      if (!groups.empty()) {
-        group_samples.add(result.stats.seconds, groups.read(true));
-        groups.describe(trace);
-        trace.group_done = std::move(group_samples.samples());
-      }
+      observer_.describe(trace);
       // Assembled when first looked at: the run keeps its clock reads (or, past the cap, its events) and the
       // graph's keys.
       if (sync_recorder_.compact()) {
         result.trace = make_pending_trace_ref(detail::defer_sync(
-            std::move(trace), graph, plan, sync_recorder_, scale, std::move(resources.samples()), pool_));
+            std::move(trace), graph, plan, sync_recorder_, scale, observer_.take_resources(), pool_));
       } else {
         sync_recorder_.flush();
         result.trace = make_pending_trace_ref(
-            detail::defer(std::move(trace), graph, recorder_, scale, std::move(resources.samples()), pool_));
+            detail::defer(std::move(trace), graph, recorder_, scale, observer_.take_resources(), pool_));
       }
     }
-    if (progress_.callback) {
-      progress_.callback(
-          Progress{n, n, bytes, result.stats.seconds, true, groups.progress(groups.read(true))});
+    if (observed) {
+      observer_.finish(result.stats.seconds, n, bytes, [&](LiveSnapshot& snap) {
+        snap.workers = {WorkerRow{0, 1, "", n, 0, 0, 0}};
+      });
     }
     return result;
   }
@@ -269,8 +253,8 @@ class SyncExecutor final : public Executor {
  private:
   bool track_live_;
   RecordOptions record_;
-  ProgressOptions progress_;
   MemoryOptions memory_;
+  detail::RunObserver observer_;                  // samples, progress groups, progress calls, live snapshots
   std::vector<detail::ThreadRecorder> recorder_;  // the events of a run with more clock reads than the cap
   detail::SyncRecorder sync_recorder_;            // the clock reads
   std::shared_ptr<detail::RecordingPool> pool_ = std::make_shared<detail::RecordingPool>();

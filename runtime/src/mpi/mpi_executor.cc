@@ -1199,6 +1199,7 @@ class Worker {
 class MpiExecutor final : public Executor {
  public:
   explicit MpiExecutor(const MpiExecutorOptions& options) : options_(options), env_(Environment::get()) {
+    observer_.configure(options_.record, options_.progress);
     const TransferMode mode = transfer_mode(options_.transfer);  // every rank sees the same environment
     if (options_.inline_bytes > kMaxInlineBytes) {
       throw_error(ErrorCode::kInvalidArgument, "MpiExecutorOptions::inline_bytes is ", options_.inline_bytes,
@@ -1260,13 +1261,12 @@ class MpiExecutor final : public Executor {
       config.tasks_per_thread = options_.tasks_per_thread;
       config.push_bytes = options_.push_bytes;
       config.memory = options_.memory;
-      Scheduler scheduler(graph, plan, comm_.get(), std::move(config), options_.record, options_.progress,
-                          origin);
+      Scheduler scheduler(graph, plan, comm_.get(), std::move(config),
+                          observer_.active() ? &observer_ : nullptr, bindings_, origin);
       outcome = scheduler.run();
       peak_held = scheduler.peak_held_bytes();
       roots_withheld = scheduler.roots_withheld();
-      if (options_.record.enabled || options_.progress.callback)
-        scheduler_recording = scheduler.take_recording();
+      if (observer_.active()) scheduler_recording = scheduler.take_recording();
     } else {
       worker = std::make_unique<Worker>(graph, plan, comm_.get(), *arena_, rma_target_, rank_, size_,
                                         my_threads_, options_.bind ? topology_.get() : nullptr,
@@ -1303,9 +1303,18 @@ class MpiExecutor final : public Executor {
     }
     if (wire.bytes().capacity() <= kKeptWireBytes) wire_buffer_.swap(wire.bytes());
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (rank_ == 0 && options_.progress.callback) {
-      options_.progress.callback(Progress{plan.size(), plan.size(), scheduler_recording.bytes_done,
-                                          result.stats.seconds, true, scheduler_recording.groups});
+    if (rank_ == 0 && observer_.active()) {
+      observer_.finish(result.stats.seconds, plan.size(), scheduler_recording.bytes_done,
+                       [&](LiveSnapshot& snapshot) {
+                         for (const WorkerStats& w : result.stats.workers) {
+                           WorkerRow row;
+                           row.rank = w.rank;
+                           row.threads = w.threads;
+                           row.binding = w.binding;
+                           row.tasks_done = w.tasks;
+                           snapshot.workers.push_back(std::move(row));
+                         }
+                       });
     }
     return result;
   }
@@ -1747,6 +1756,7 @@ class MpiExecutor final : public Executor {
   static constexpr std::size_t kKeptWireBytes = std::size_t{256} << 20;  // larger buffers are not kept
   std::vector<std::byte> wire_buffer_;  // this rank's recording on the wire, reused
   std::shared_ptr<detail::RecordingPool> record_pool_ = std::make_shared<detail::RecordingPool>();
+  detail::RunObserver observer_;  // rank 0: samples, progress groups, progress calls, live snapshots
   std::unique_ptr<ChunkArena> arena_;
 };
 

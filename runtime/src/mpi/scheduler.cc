@@ -6,7 +6,6 @@
 #include <atomic>
 
 #include "../trace/clock.h"
-#include "../trace/process_info.h"
 #include "tessera/runtime/stop.h"
 
 namespace tessera::mpi {
@@ -71,20 +70,18 @@ class TerminateNotice {
 }  // namespace
 
 Scheduler::Scheduler(const Graph& graph, const Plan& plan, MPI_Comm comm, SchedulerConfig config,
-                     const RecordOptions& record, const ProgressOptions& progress, Clock::time_point origin)
-    : record_(record),
-      progress_(progress),
-      observed_(record.enabled || progress.callback != nullptr),
+                     detail::RunObserver* observer, const std::vector<std::string>& bindings,
+                     Clock::time_point origin)
+    : observer_(observer),
+      bindings_(bindings),
       origin_(origin),
       comm_(comm),
       msg_(comm),
-      core_(graph, plan, std::move(config)),
-      samples_(record.sample_seconds),
-      resources_(record.sample_seconds),
-      group_samples_(record.sample_seconds) {
-  if (observed_) {
-    groups_.begin(graph, plan, 1);
-    if (!groups_.empty()) core_.observe(this);
+      core_(graph, plan, std::move(config)) {
+  if (observer_ != nullptr) {
+    observer_->begin(graph, plan, 1, "mpi");
+    if (observer_->live()) done_by_worker_.assign(static_cast<std::size_t>(core_.workers()), 0);
+    if (!observer_->groups().empty() || observer_->live()) core_.observe(this);
   }
   busy_scale_.start();
 }
@@ -112,7 +109,8 @@ Outcome Scheduler::loop() {
   while (true) {
     bool active = false;
     int source = 0;
-    const std::uint64_t iteration = observed_ ? detail::ticks() : 0;
+    const std::uint64_t iteration = observer_ != nullptr ? detail::ticks() : 0;
+    if (!done_by_worker_.empty()) round_time_ = std::chrono::duration<double>(Clock::now() - origin_).count();
     while (msg_.poll(buf, source)) {
       active = true;
       core_.handle(buf.data(), buf.size(), source);
@@ -133,7 +131,7 @@ Outcome Scheduler::loop() {
       throw_error(ErrorCode::kInternal, "scheduler stalled with ", core_.tasks() - core_.completed(), " of ",
                   core_.tasks(), " tasks unfinished and none running");
     }
-    if (observed_) observe_loop(iteration, active);
+    if (observer_ != nullptr) observe_loop(iteration, active);
     if (active) {
       backoff.reset();
     } else {
@@ -146,48 +144,52 @@ void Scheduler::send_orders() {
   core_.flush([this](int rank, std::vector<std::byte>&& message) { msg_.send(rank, std::move(message)); });
 }
 
-void Scheduler::task_done(int, std::uint32_t task, float, std::uint64_t) {
-  groups_.done(0, task);
+void Scheduler::task_done(int worker_rank, std::uint32_t task, float seconds, std::uint64_t bytes) {
+  observer_->groups().done(0, task);  // nothing when the graph has no progress groups
+  if (done_by_worker_.empty()) return;
+  ++done_by_worker_[static_cast<std::size_t>(worker_rank - 1)];
+  observer_->completed(task, worker_rank, round_time_, seconds, bytes);
 }
 
-// Samples, progress calls and busy time (rank 0 only; never on a worker's path). Busy time in TSC ticks (10
-// ns to read where steady_clock takes 25 in a VM); the clock proper only every 16 rounds, since samples and
-// progress calls come every 20 ms or more and a round lasts at most one nap (205 µs).
+void Scheduler::worker_table(LiveSnapshot& snapshot) const {
+  for (int w = 1; w <= core_.workers(); ++w) {
+    WorkerRow row;
+    row.rank = w;
+    row.threads = core_.threads(w);
+    row.binding =
+        static_cast<std::size_t>(w) < bindings_.size() ? bindings_[static_cast<std::size_t>(w)] : "";
+    row.tasks_done = done_by_worker_.empty() ? 0 : done_by_worker_[static_cast<std::size_t>(w - 1)];
+    row.tasks_queued = static_cast<std::uint64_t>(std::max(0, core_.occupancy(w)));
+    row.queued_seconds = core_.queued_seconds(w);
+    row.bytes_held = core_.held_bytes(w);
+    snapshot.workers.push_back(std::move(row));
+  }
+}
+
+// Samples, progress calls, live snapshots and busy time (rank 0 only; never on a worker's path). Busy time in
+// TSC ticks (10 ns to read where steady_clock takes 25 in a VM); the clock proper only every 16 rounds, since
+// samples and progress calls come every 20 ms or more and a round lasts at most one nap (205 µs).
 void Scheduler::observe_loop(std::uint64_t iteration, bool active) {
   if (active) busy_ticks_ += detail::ticks() - iteration;
   if ((++rounds_ & 15) != 0) return;
   const double t = std::chrono::duration<double>(Clock::now() - origin_).count();
-  if (record_.enabled) {
-    if (samples_.due(t)) {
-      samples_.add(t, SchedulerSample{t, core_.completed(), core_.ready(), core_.in_flight()});
-      if (!groups_.empty()) group_samples_.add(t, groups_.read());
-    }
-    if (resources_.due(t)) resources_.add(t, detail::sample_resources(0, t, 0));
-  }
-  if (progress_.callback && t >= next_progress_) {
-    next_progress_ = t + progress_.seconds;
-    progress_.callback(Progress{core_.completed(), core_.tasks(), core_.bytes_done(), t, false,
-                                groups_.progress(groups_.read())});
-  }
+  observer_->tick(t, SchedulerSample{t, core_.completed(), core_.ready(), core_.in_flight()},
+                  core_.bytes_done(), [this](LiveSnapshot& snapshot) { worker_table(snapshot); });
 }
 
 Scheduler::Recording Scheduler::take_recording() {
   Recording r;
   const double t = std::chrono::duration<double>(Clock::now() - origin_).count();
-  if (record_.enabled) {
-    samples_.add(t, SchedulerSample{t, core_.completed(), 0, 0});
-    resources_.add(t, detail::sample_resources(0, t, 0));
-    if (!groups_.empty()) group_samples_.add(t, groups_.read(true));
-  }
-  r.groups = groups_.progress(groups_.read(true));
-  if (record_.enabled && !groups_.empty()) {  // after progress(), which needs the labels only
+  observer_->close(t, core_.completed());
+  r.groups = observer_->final_groups();
+  if (observer_->recording()) {
     RunTrace described;
-    groups_.describe(described);
+    observer_->describe(described);
+    r.samples = std::move(described.scheduler);
+    r.group_samples = std::move(described.group_done);
     r.task_groups = std::move(described.task_groups);
+    r.resources = observer_->take_resources();
   }
-  r.samples = std::move(samples_.samples());
-  r.group_samples = std::move(group_samples_.samples());
-  r.resources = std::move(resources_.samples());
   busy_scale_.finish();
   r.busy_seconds = static_cast<double>(busy_ticks_) * busy_scale_.seconds_per_tick;
   r.bytes_done = core_.bytes_done();

@@ -5,11 +5,11 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../trace/clock.h"
-#include "../trace/progress_groups.h"
-#include "../trace/sampling.h"
+#include "../trace/run_observer.h"
 #include "messenger.h"
 #include "mpi_env.h"
 #include "protocol.h"
@@ -23,14 +23,17 @@ class Scheduler final : private SchedulerObserver {
  public:
   using Clock = std::chrono::steady_clock;
 
+  // `observer`: null when nothing is recorded, reported or published; `bindings`: each rank's binding, for
+  // the live view's worker table.
   Scheduler(const Graph& graph, const Plan& plan, MPI_Comm comm, SchedulerConfig config,
-            const RecordOptions& record, const ProgressOptions& progress, Clock::time_point origin);
+            detail::RunObserver* observer, const std::vector<std::string>& bindings,
+            Clock::time_point origin);
 
   // Runs the plan to its end on every worker. A task's failure, a stop request or an error here ends the
   // run on every rank (the Outcome carries the error); a failing MPI call ends the job (MPI_Abort).
   Outcome run();
 
-  // What rank 0 recorded (after run()).
+  // What rank 0 recorded (after run(); the observer's samples are taken when recording).
   struct Recording {
     std::vector<SchedulerSample> samples;
     std::vector<std::vector<std::uint64_t>> group_samples;  // done per progress group at each sample
@@ -53,22 +56,19 @@ class Scheduler final : private SchedulerObserver {
   void broadcast(const std::vector<std::byte>& message);
   void observe_loop(std::uint64_t iteration, bool active);
   void task_done(int worker_rank, std::uint32_t task, float seconds, std::uint64_t bytes) override;
+  void worker_table(LiveSnapshot& snapshot) const;
 
-  const RecordOptions record_;
-  const ProgressOptions progress_;
-  const bool observed_;
+  detail::RunObserver* const observer_;
+  const std::vector<std::string>& bindings_;
   const Clock::time_point origin_;
   MPI_Comm comm_;
   Messenger msg_;
   SchedulerCore core_;
-  detail::SampleSeries<SchedulerSample> samples_;
-  detail::SampleSeries<ResourceSample> resources_;
-  detail::ProgressGroups groups_;  // tasks done per Graph::progress_group
-  detail::SampleSeries<std::vector<std::uint64_t>> group_samples_;
   std::uint64_t busy_ticks_ = 0;
   std::uint64_t rounds_ = 0;
   detail::TickScale busy_scale_;  // started with the scheduler
-  double next_progress_ = 0;
+  double round_time_ = 0;         // with a live view: when the current round began (seconds since origin)
+  std::vector<std::uint64_t> done_by_worker_;  // with a live view
 };
 
 }  // namespace tessera::mpi

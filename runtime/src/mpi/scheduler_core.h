@@ -139,6 +139,9 @@ class SchedulerCore {
   int occupancy(int rank) const { return occupancy_[wi(rank)]; }
   double queued_seconds(int rank) const { return queued_seconds_[wi(rank)]; }
   bool has_room(int rank) const { return room_[wi(rank)] != 0; }
+  int threads(int rank) const { return threads_[wi(rank)]; }
+  // Result bytes worker `rank` holds as the memory limit counts them (0 without a limit).
+  std::uint64_t held_bytes(int rank) const { return held_bytes_.empty() ? 0 : held_bytes_[wi(rank)]; }
   std::uint64_t peak_held_bytes() const noexcept { return peak_held_; }
   std::uint64_t roots_withheld() const noexcept { return roots_withheld_; }
 
