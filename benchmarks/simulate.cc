@@ -15,7 +15,8 @@
 // local run), each times a log-normal factor (sigma 0.25, fixed per task); tree leaves 5 ms and nodes 20 us,
 // stencil tasks 2 ms. Result bytes likewise (tree and stencil: 8 bytes).
 //
-// Flags: --quick, --graphs seed,climate,tree,stencil, --workers 16,64,..., --threads 16.
+// Flags: --quick, --graphs seed,climate,tree,stencil, --workers 16,64,..., --threads 16, --tasks-per-thread 4,
+// --max-messages N (per scheduler round), --gbps-net G, --gbps-node G (default 12.5 and 8), --trace-us T (a timeline on stderr).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -252,6 +253,11 @@ int main(int argc, char** argv) {
                 quick ? std::vector<long>{16, 256, 4096} : std::vector<long>{16, 64, 256, 1024, 4096});
   const long tree_tasks = bench::flag_value(argc, argv, "--tree-tasks", quick ? 1000000 : 10000000);
   const int steps = static_cast<int>(bench::flag_value(argc, argv, "--steps", quick ? 10 : 50));
+  // --gbps-net, --gbps-node: the network model's bandwidths in GB/s (what-if runs: a network 100x faster
+  // separates scheduling from data movement).
+  sim::Network network;
+  if (long g = bench::flag_value(argc, argv, "--gbps-net", 0); g > 0) network.bandwidth_net = 1e9 * g;
+  if (long g = bench::flag_value(argc, argv, "--gbps-node", 0); g > 0) network.bandwidth_node = 1e9 * g;
   mpi::SchedulerConfig base;
   base.tasks_per_thread = static_cast<int>(bench::flag_value(argc, argv, "--tasks-per-thread", 4));
   for (const std::string& name : graphs_flag(argc, argv)) {
@@ -268,9 +274,9 @@ int main(int argc, char** argv) {
       cluster.trace_every = static_cast<double>(bench::flag_value(argc, argv, "--trace-us", 0)) * 1e-6;
       if (name == "stencil") {
         Workload s = stencil_graph(static_cast<int>(w) * threads, steps);
-        report(name, sim::simulate(*s.graph, *s.plan, s.costs, cluster, {}, {}, base));
+        report(name, sim::simulate(*s.graph, *s.plan, s.costs, cluster, network, {}, base));
       } else if (fixed.plan) {
-        report(name, sim::simulate(*fixed.graph, *fixed.plan, fixed.costs, cluster, {}, {}, base));
+        report(name, sim::simulate(*fixed.graph, *fixed.plan, fixed.costs, cluster, network, {}, base));
       } else {
         std::fprintf(stderr, "simulate: unknown graph %s (seed, climate, tree, stencil)\n", name.c_str());
         return 2;
