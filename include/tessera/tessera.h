@@ -11,6 +11,7 @@
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/format.h"
 #include "tessera/runtime/graph.h"
+#include "tessera/runtime/live_view.h"
 #include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/plan.h"
 #include "tessera/runtime/runtime.h"

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "spill_policy.h"
 #include "spill_store.h"
 #include "task_runner.h"
 #include "tessera/runtime/error.h"
@@ -12,8 +13,7 @@
 #include "tessera/runtime/stop.h"
 #include "trace/pending_trace.h"
 #include "trace/process_info.h"
-#include "trace/progress_groups.h"
-#include "trace/sampling.h"
+#include "trace/run_observer.h"
 #include "trace/spill_log.h"
 #include "trace/sync_recorder.h"
 #include "trace/ticker.h"
@@ -24,10 +24,9 @@ namespace {
 class SyncExecutor final : public Executor {
  public:
   explicit SyncExecutor(const ExecutorOptions& options)
-      : track_live_(options.track_live),
-        record_(options.record),
-        progress_(options.progress),
-        memory_(options.memory) {}
+      : track_live_(options.track_live), record_(options.record), memory_(options.memory) {
+    observer_.configure(options.record, options.progress);
+  }
 
   RunResult run(const Graph& graph, const Plan& plan) override {
     const auto start = std::chrono::steady_clock::now();
@@ -40,22 +39,17 @@ class SyncExecutor final : public Executor {
     detail::TaskRunner runner(graph, plan);
     std::uint64_t live = 0;
     std::uint64_t peak = 0;
-    const bool observed = record_.enabled || progress_.callback != nullptr;
+    const bool observed = observer_.active();
+    const bool publishing = observer_.live();
     detail::TickScale scale;
-    detail::SampleSeries<ResourceSample> resources(record_.sample_seconds);
-    detail::SampleSeries<SchedulerSample> samples(record_.sample_seconds);
     std::string started;
     std::uint64_t bytes = 0;
-    double next_progress = progress_.seconds;
-    detail::ProgressGroups groups;
-    detail::SampleSeries<std::vector<std::uint64_t>> group_samples(record_.sample_seconds);
-    if (observed) groups.begin(graph, plan, 1);
+    if (observed) observer_.begin(graph, plan, 1, "sync");
     if (record_.enabled) {
       recorder_.resize(1);
       recorder_[0].begin(graph, plan, 0, record_.max_events, n, pool_.get());
       scale.start();
       started = detail::iso_time_now();
-      resources.add(0, detail::sample_resources(0, 0, 0));
       sync_recorder_.begin(graph, plan, record_.max_events, &recorder_[0]);  // reads the clock last
     }
     Memory memory(memory_, plan);
@@ -66,7 +60,8 @@ class SyncExecutor final : public Executor {
     }
     // Held in locals: the task calls between uses are opaque, so members would be reloaded on every task.
     detail::SyncRecorder* const rec = record_.enabled ? &sync_recorder_ : nullptr;
-    const bool grouped = !groups.empty();
+    detail::ProgressGroups& groups = observer_.groups();
+    const bool grouped = observed && !groups.empty();
     // Plan order is a topological order, so running by number is valid and follows the static priorities.
     for (std::uint32_t p = 0; p < n; ++p) {
       if (stop_requested()) {
@@ -83,15 +78,10 @@ class SyncExecutor final : public Executor {
         // Every 64 tasks, not after each: reading the clock costs more than a small task.
         if ((p & 63) == 63) {
           const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          if (record_.enabled && resources.due(t)) resources.add(t, detail::sample_resources(0, t, 0));
-          if (record_.enabled && samples.due(t)) {
-            samples.add(t, SchedulerSample{t, p + 1ULL, 0, 1});
-            if (!groups.empty()) group_samples.add(t, groups.read());
-          }
-          if (progress_.callback && t >= next_progress) {
-            next_progress = t + progress_.seconds;
-            progress_.callback(Progress{p + 1ULL, n, bytes, t, false, groups.progress(groups.read())});
-          }
+          if (publishing) observer_.completed(p, 0, t, 0, b);
+          observer_.tick(t, SchedulerSample{t, p + 1ULL, 0, 1}, bytes, [&](LiveSnapshot& snap) {
+            snap.workers = {WorkerRow{0, 1, "", p + 1ULL, 0, 0, 0}};
+          });
         }
       }
       if (uses[p] > 0) {
@@ -106,7 +96,10 @@ class SyncExecutor final : public Executor {
           if (track_live_) --live;
         }
       }
-      if (memory.on()) memory.spill_past_limit(p, values.get());
+      if (memory.on()) {
+        memory.read_by(p);
+        memory.spill_past_limit(p, values.get());
+      }
     }
     RunResult result;
     result.outputs.reserve(plan.outputs().size());
@@ -119,6 +112,7 @@ class SyncExecutor final : public Executor {
     result.stats.bytes_spilled = memory.spilled();
     result.stats.bytes_unspilled = memory.unspilled();
     result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (observed) observer_.close(result.stats.seconds, n);
     if (record_.enabled) {
       scale.finish();
       RunTrace trace;
@@ -130,29 +124,23 @@ class SyncExecutor final : public Executor {
       trace.seconds = result.stats.seconds;
       trace.tasks_total = n;
       trace.graph_tasks = result.stats.graph_tasks;
-      resources.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
-      samples.add(result.stats.seconds, SchedulerSample{result.stats.seconds, n, 0, 0});
-      trace.scheduler = std::move(samples.samples());
       spill_log.take(scale.origin_time, trace);
-      if (!groups.empty()) {
-        group_samples.add(result.stats.seconds, groups.read(true));
-        groups.describe(trace);
-        trace.group_done = std::move(group_samples.samples());
-      }
+      observer_.describe(trace);
       // Assembled when first looked at: the run keeps its clock reads (or, past the cap, its events) and the
       // graph's keys.
       if (sync_recorder_.compact()) {
         result.trace = make_pending_trace_ref(detail::defer_sync(
-            std::move(trace), graph, plan, sync_recorder_, scale, std::move(resources.samples()), pool_));
+            std::move(trace), graph, plan, sync_recorder_, scale, observer_.take_resources(), pool_));
       } else {
         sync_recorder_.flush();
         result.trace = make_pending_trace_ref(
-            detail::defer(std::move(trace), graph, recorder_, scale, std::move(resources.samples()), pool_));
+            detail::defer(std::move(trace), graph, recorder_, scale, observer_.take_resources(), pool_));
       }
     }
-    if (progress_.callback) {
-      progress_.callback(
-          Progress{n, n, bytes, result.stats.seconds, true, groups.progress(groups.read(true))});
+    if (observed) {
+      observer_.finish(result.stats.seconds, n, bytes, [&](LiveSnapshot& snap) {
+        snap.workers = {WorkerRow{0, 1, "", n, 0, 0, 0}};
+      });
     }
     return result;
   }
@@ -171,7 +159,8 @@ class SyncExecutor final : public Executor {
                         ? std::max<std::uint64_t>(
                               1, static_cast<std::uint64_t>(static_cast<double>(o.limit) * o.spill_fraction))
                         : 0),
-          counted_(o.limit > 0 ? plan.size() : 0, 0) {
+          counted_(o.limit > 0 ? plan.size() : 0, 0),
+          candidates_(spill_at_ > 0 ? plan.size() : 0) {
       if (spill_at_ > 0) store_.emplace(o.spill_dir);
     }
     bool on() const noexcept { return !counted_.empty(); }
@@ -188,12 +177,21 @@ class SyncExecutor final : public Executor {
       counted_[p] = b;
       held_ += b;
       peak_ = std::max(peak_, held_);
-      resident_.push_back(p);
+      may_spill(p, v, p);
     }
     void drop(std::uint32_t d) {
       held_ -= counted_[d];
       counted_[d] = 0;
+      if (spill_at_ > 0) candidates_.remove(d);
       if (store_ && on_disk_.erase(d) > 0) store_->remove(d);
+    }
+    // Task p read its inputs: each one still held is next needed by a later reader.
+    void read_by(std::uint32_t p) {
+      if (spill_at_ == 0) return;
+      for (std::uint32_t d : plan_.dependencies(p)) {
+        if (candidates_.contains(d))
+          candidates_.add(d, detail::SpillCandidates::next_reader(plan_.dependents(d), p));
+      }
     }
     // Before task p: its inputs that are on disk come back (their files stay: spilling them again is free).
     void read_back(std::uint32_t p, Value* values) {
@@ -206,38 +204,15 @@ class SyncExecutor final : public Executor {
         counted_[d] = it->second.bytes;
         held_ += counted_[d];
         peak_ = std::max(peak_, held_);
-        resident_.push_back(d);
+        may_spill(d, values[d], p);
       }
     }
-    // After task p.
+    // After task p: the results needed furthest in the future go to disk until the held bytes are back under
+    // the threshold (spill_policy.h).
     void spill_past_limit(std::uint32_t p, Value* values) {
-      while (spill_at_ > 0 && held_ > spill_at_) {
-        std::size_t best = resident_.size();
-        std::uint32_t best_next = 0;
-        for (std::size_t i = 0; i < resident_.size();) {
-          const std::uint32_t d = resident_[i];
-          if (!values[d].has_value() || counted_[d] == 0) {
-            resident_[i] = resident_.back();
-            resident_.pop_back();
-            continue;
-          }
-          const detail::TypeOps* ops = values[d].ops();
-          if (plan_.output_holds(d) == 0 && ops != nullptr && ops->encode != nullptr) {
-            std::uint32_t next = ~0u;
-            for (std::uint32_t c : plan_.dependents(d)) {
-              if (c > p) next = std::min(next, c);
-            }
-            if (best == resident_.size() || next > best_next) {
-              best = i;
-              best_next = next;
-            }
-          }
-          ++i;
-        }
-        if (best == resident_.size()) return;  // nothing can go: the limit is exceeded, as documented
-        const std::uint32_t d = resident_[best];
-        resident_[best] = resident_.back();
-        resident_.pop_back();
+      while (spill_at_ > 0 && held_ > spill_at_ && !candidates_.empty()) {
+        const std::uint32_t d = candidates_.take_victim();
+        if (!values[d].has_value() || counted_[d] == 0) continue;
         if (!on_disk_.count(d)) {
           store_->prepare();
           const std::uint64_t bytes = store_->write(d, values[d]);
@@ -256,8 +231,16 @@ class SyncExecutor final : public Executor {
     };
     const Plan& plan_;
     const std::uint64_t spill_at_;
-    std::vector<std::uint64_t> counted_;   // bytes counted for each held result (0: not in memory)
-    std::vector<std::uint32_t> resident_;  // results that may be in memory (pruned lazily)
+    // Results that may leave memory, if held: outputs and values without a codec stay. `after`: the plan task
+    // that made or last read it.
+    void may_spill(std::uint32_t d, const Value& v, std::uint32_t after) {
+      if (spill_at_ == 0 || plan_.output_holds(d) > 0 || v.ops() == nullptr || v.ops()->encode == nullptr)
+        return;
+      candidates_.add(d, detail::SpillCandidates::next_reader(plan_.dependents(d), after));
+    }
+
+    std::vector<std::uint64_t> counted_;  // bytes counted for each held result (0: not in memory)
+    detail::SpillCandidates candidates_;  // held results that may go to disk, by next reader
     std::unordered_map<std::uint32_t, OnDisk> on_disk_;
     std::optional<detail::SpillStore> store_;  // removes its files when the run ends, however it ends
     std::uint64_t held_ = 0;
@@ -270,8 +253,8 @@ class SyncExecutor final : public Executor {
  private:
   bool track_live_;
   RecordOptions record_;
-  ProgressOptions progress_;
   MemoryOptions memory_;
+  detail::RunObserver observer_;                  // samples, progress groups, progress calls, live snapshots
   std::vector<detail::ThreadRecorder> recorder_;  // the events of a run with more clock reads than the cap
   detail::SyncRecorder sync_recorder_;            // the clock reads
   std::shared_ptr<detail::RecordingPool> pool_ = std::make_shared<detail::RecordingPool>();

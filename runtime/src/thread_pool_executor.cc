@@ -20,11 +20,11 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "spill_policy.h"
 #include "spill_store.h"
 #include "task_runner.h"
 #include "tessera/runtime/buffer.h"
@@ -33,8 +33,7 @@
 #include "tessera/runtime/stop.h"
 #include "trace/pending_trace.h"
 #include "trace/process_info.h"
-#include "trace/progress_groups.h"
-#include "trace/sampling.h"
+#include "trace/run_observer.h"
 #include "trace/spill_log.h"
 #include "trace/thread_recorder.h"
 #include "trace/ticker.h"
@@ -78,10 +77,14 @@ struct alignas(64) ReadyHeap {
   }
 };
 
-// Tasks done and result bytes made by one thread, written only by it (for progress calls and samples).
+// Tasks done and result bytes made by one thread, written only by it (for progress calls and samples), and,
+// with a live view, the last tasks it finished (the sampler lists those it finds there).
 struct alignas(64) DoneSlot {
+  static constexpr std::uint64_t kRecent = 64;
   std::atomic<std::uint64_t> done{0};
   std::atomic<std::uint64_t> bytes{0};
+  std::uint64_t seen = 0;  // sampler thread only: `done` at its last look
+  std::atomic<std::uint32_t> recent[kRecent] = {};
 };
 
 // With a memory limit every change to a held result goes through here, under one mutex (a task's worth of
@@ -98,6 +101,7 @@ struct MemoryState {
         spill(o.spill),
         bytes(n, 0),
         key(n, 0),
+        candidates(n),
         where(n, kNowhere),
         has_file(n, 0),
         ops(n, nullptr),
@@ -108,11 +112,11 @@ struct MemoryState {
   const bool spill;
   std::mutex mu;
   std::vector<std::uint64_t> bytes;  // per plan task, while its result is held
-  std::vector<std::uint32_t> key;    // its entry in `resident`: the plan number of its next reader
+  std::vector<std::uint32_t> key;    // the plan number of its next reader (also while on disk)
   std::vector<std::uint8_t> where;
   std::vector<std::uint8_t> has_file;  // a spill file exists (a result read back is not written again)
   std::vector<const detail::TypeOps*> ops;
-  std::set<std::pair<std::uint32_t, std::uint32_t>> resident;  // (next reader, task) of spillable results
+  detail::SpillCandidates candidates;  // spillable results in memory, by next reader (spill_policy.h)
   std::unordered_map<std::uint32_t, Value> writing;  // results being written to disk: readers take them here
   std::atomic<std::uint64_t> held{0};  // result bytes in memory; read without the lock to withhold roots
   std::atomic<int> running{0};         // tasks between pick and finish
@@ -171,11 +175,13 @@ class ThreadPoolExecutor final : public Executor {
       : nthreads_(options.threads > 0 ? options.threads : available_cpus()),
         track_live_(options.track_live),
         record_(options.record),
-        progress_(options.progress),
-        observed_(options.record.enabled || options.progress.callback != nullptr),
+        observed_(options.record.enabled || options.progress.callback != nullptr ||
+                  options.progress.live != nullptr),
+        live_(options.progress.live != nullptr),
         memory_(options.memory),
         heaps_(new ReadyHeap[static_cast<std::size_t>(nthreads_)]),
         slots_(new DoneSlot[static_cast<std::size_t>(nthreads_)]) {
+    observer_.configure(options.record, options.progress);
     threads_.reserve(static_cast<std::size_t>(nthreads_ - 1));
     for (int id = 1; id < nthreads_; ++id) threads_.emplace_back([this, id] { pool_main(id); });
   }
@@ -378,7 +384,7 @@ class ThreadPoolExecutor final : public Executor {
     // would be reloaded through `this` on every task.
     detail::ThreadRecorder* const rec = record_.enabled ? &recorders_[static_cast<std::size_t>(id)] : nullptr;
     DoneSlot* const slot = observed_ ? &slots_[id] : nullptr;
-    const bool grouped = !groups_.empty();
+    const bool grouped = !observer_.groups().empty();
     if (rec != nullptr) rec->start();
     auto flush = [&] {
       if (done == 0) return;
@@ -504,10 +510,9 @@ class ThreadPoolExecutor final : public Executor {
       } else {
         inputs.push_back(s.values[d]);
       }
-      if (auto it = m.resident.find({m.key[d], d}); it != m.resident.end()) {
-        m.resident.erase(it);
+      if (m.candidates.contains(d)) {
         m.key[d] = next_reader(s.plan, d, t);
-        m.resident.emplace(m.key[d], d);
+        m.candidates.add(d, m.key[d]);
       } else if (m.where[d] == MemoryState::kDisk) {
         m.key[d] = next_reader(s.plan, d, t);
       }
@@ -522,7 +527,7 @@ class ThreadPoolExecutor final : public Executor {
       s.values[d] = inputs[j];
       m.where[d] = MemoryState::kMemory;
       m.held.fetch_add(m.bytes[d], std::memory_order_relaxed);
-      m.resident.emplace(m.key[d], d);
+      m.candidates.add(d, m.key[d]);
     }
     m.peak = std::max(m.peak, m.held.load(std::memory_order_relaxed));
     spill_excess(s, lock);
@@ -531,9 +536,7 @@ class ThreadPoolExecutor final : public Executor {
   // The first reader of d numbered after t (readers are listed ascending), or kNone: then d is kept only as
   // an output, needed at the very end.
   static std::uint32_t next_reader(const Plan& plan, std::uint32_t d, std::uint32_t t) {
-    auto readers = plan.dependents(d);
-    auto it = std::upper_bound(readers.begin(), readers.end(), t);
-    return it == readers.end() ? kNone : *it;
+    return detail::SpillCandidates::next_reader(plan.dependents(d), t);
   }
 
   // Stores t's result and releases t's inputs as finish() does, counting bytes; then spills past the limit.
@@ -551,8 +554,8 @@ class ThreadPoolExecutor final : public Executor {
       s.values[t] = std::move(out);
       if (spillable) {
         auto readers = s.plan.dependents(t);
-        m.key[t] = readers.empty() ? kNone : readers.front();
-        m.resident.emplace(m.key[t], t);
+        m.key[t] = readers.empty() ? detail::SpillCandidates::kNever : readers.front();
+        m.candidates.add(t, m.key[t]);
       }
       if (track_live_) {
         const std::int64_t live = s.live.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -563,7 +566,7 @@ class ThreadPoolExecutor final : public Executor {
       if (s.uses[d].fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
       if (m.where[d] == MemoryState::kMemory) {
         m.held.fetch_sub(m.bytes[d], std::memory_order_relaxed);
-        m.resident.erase({m.key[d], d});
+        m.candidates.remove(d);
       }
       if (m.has_file[d]) m.store.remove(d);  // one being written is removed by its writer
       m.where[d] = MemoryState::kNowhere;
@@ -581,9 +584,8 @@ class ThreadPoolExecutor final : public Executor {
   static void spill_excess(RunState& s, std::unique_lock<std::mutex>& lock) {
     MemoryState& m = *s.mem;
     std::vector<std::pair<std::uint32_t, Value>> victims;
-    while (m.held.load(std::memory_order_relaxed) > m.spill_at && !m.resident.empty()) {
-      const std::uint32_t v = std::prev(m.resident.end())->second;
-      m.resident.erase(std::prev(m.resident.end()));
+    while (m.held.load(std::memory_order_relaxed) > m.spill_at && !m.candidates.empty()) {
+      const std::uint32_t v = m.candidates.take_victim();
       m.held.fetch_sub(m.bytes[v], std::memory_order_relaxed);
       if (m.has_file[v]) {  // read back earlier: its file is still there
         m.where[v] = MemoryState::kDisk;
@@ -623,8 +625,10 @@ class ThreadPoolExecutor final : public Executor {
                bool grouped) {
     const std::uint64_t bytes = detail::result_bytes(out);
     if (rec != nullptr) rec->done(t, bytes);
-    if (grouped) groups_.done(id, t);
-    slot.done.store(slot.done.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (grouped) observer_.groups().done(id, t);
+    const std::uint64_t done = slot.done.load(std::memory_order_relaxed);
+    if (live_) slot.recent[done % DoneSlot::kRecent].store(t, std::memory_order_relaxed);
+    slot.done.store(done + 1, std::memory_order_release);
     slot.bytes.store(slot.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
   }
 
@@ -632,9 +636,9 @@ class ThreadPoolExecutor final : public Executor {
     for (int i = 0; i < nthreads_; ++i) {
       slots_[i].done.store(0, std::memory_order_relaxed);
       slots_[i].bytes.store(0, std::memory_order_relaxed);
+      slots_[i].seen = 0;
     }
-    double period = progress_.callback ? progress_.seconds : 1.0;
-    groups_.begin(s.graph, s.plan, nthreads_);
+    observer_.begin(s.graph, s.plan, nthreads_, "threads");
     if (record_.enabled) {
       recorders_.resize(static_cast<std::size_t>(nthreads_));
       const detail::EventCaps caps =
@@ -644,18 +648,12 @@ class ThreadPoolExecutor final : public Executor {
                                                       pool_.get());
       scale_.start();
       started_ = detail::iso_time_now();
-      resources_ = detail::SampleSeries<ResourceSample>(record_.sample_seconds);
-      scheduler_ = detail::SampleSeries<SchedulerSample>(record_.sample_seconds);
-      group_samples_ = detail::SampleSeries<std::vector<std::uint64_t>>(record_.sample_seconds);
-      resources_.add(0, detail::sample_resources(0, 0, 0));
       if (s.mem) {
         spill_log_.begin(record_.max_transfers);
         s.mem->store.record_to(&spill_log_);
       }
-      period = std::min(period, record_.sample_seconds);
     }
-    next_progress_ = progress_.seconds;
-    ticker_.start(period, [this, &s, start] {
+    ticker_.start(observer_.period(), [this, &s, start] {
       const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::uint64_t done = 0;
       std::uint64_t bytes = 0;
@@ -663,28 +661,44 @@ class ThreadPoolExecutor final : public Executor {
         done += slots_[i].done.load(std::memory_order_relaxed);
         bytes += slots_[i].bytes.load(std::memory_order_relaxed);
       }
-      if (record_.enabled) {
-        if (resources_.due(t)) resources_.add(t, detail::sample_resources(0, t, 0));
-        if (scheduler_.due(t)) {
-          const std::uint32_t cursor = s.root_cursor.load(std::memory_order_relaxed);
-          const std::uint64_t roots_left = cursor < s.roots.size() ? s.roots.size() - cursor : 0;
-          const std::int64_t queued = std::max<std::int64_t>(0, s.queued.load(std::memory_order_relaxed));
-          const int awake = std::max(0, nthreads_ - s.sleepers.load(std::memory_order_relaxed));
-          scheduler_.add(t, SchedulerSample{t, done, static_cast<std::uint64_t>(queued) + roots_left,
-                                            static_cast<std::uint64_t>(awake)});
-          if (!groups_.empty()) group_samples_.add(t, groups_.read());
-        }
-      }
-      if (progress_.callback && t >= next_progress_) {
-        next_progress_ = t + progress_.seconds;
-        progress_.callback(Progress{done, s.total, bytes, t, false, groups_.progress(groups_.read())});
-      }
+      if (live_) note_recent(t);
+      const std::uint32_t cursor = s.root_cursor.load(std::memory_order_relaxed);
+      const std::uint64_t roots_left = cursor < s.roots.size() ? s.roots.size() - cursor : 0;
+      const std::int64_t queued = std::max<std::int64_t>(0, s.queued.load(std::memory_order_relaxed));
+      const int awake = std::max(0, nthreads_ - s.sleepers.load(std::memory_order_relaxed));
+      observer_.tick(t,
+                     SchedulerSample{t, done, static_cast<std::uint64_t>(queued) + roots_left,
+                                     static_cast<std::uint64_t>(awake)},
+                     bytes, [&](LiveSnapshot& snap) { snap.workers = {pool_row(done, queued)}; });
     });
+  }
+
+  // Sampler thread: the tasks the threads finished since its last look (at most the last 64 of each), as
+  // finished now.
+  void note_recent(double t) {
+    for (int i = 0; i < nthreads_; ++i) {
+      DoneSlot& slot = slots_[i];
+      const std::uint64_t done = slot.done.load(std::memory_order_acquire);
+      const std::uint64_t from = std::max(slot.seen, done > DoneSlot::kRecent ? done - DoneSlot::kRecent : 0);
+      for (std::uint64_t k = from; k < done; ++k) {
+        observer_.completed(slot.recent[k % DoneSlot::kRecent].load(std::memory_order_relaxed), 0, t, 0, 0);
+      }
+      slot.seen = done;
+    }
+  }
+
+  WorkerRow pool_row(std::uint64_t done, std::int64_t queued) const {
+    WorkerRow row;
+    row.threads = nthreads_;
+    row.tasks_done = done;
+    row.tasks_queued = static_cast<std::uint64_t>(std::max<std::int64_t>(0, queued));
+    return row;
   }
 
   void end_observing(const Graph& graph, const Plan& plan, RunResult& result) {
     std::uint64_t bytes = 0;
     for (int i = 0; i < nthreads_; ++i) bytes += slots_[i].bytes.load(std::memory_order_relaxed);
+    observer_.close(result.stats.seconds, plan.size());
     if (record_.enabled) {
       scale_.finish();
       RunTrace trace;
@@ -696,30 +710,22 @@ class ThreadPoolExecutor final : public Executor {
       trace.seconds = result.stats.seconds;
       trace.tasks_total = result.stats.plan_tasks;
       trace.graph_tasks = result.stats.graph_tasks;
-      resources_.add(result.stats.seconds, detail::sample_resources(0, result.stats.seconds, 0));
-      scheduler_.add(result.stats.seconds, SchedulerSample{result.stats.seconds, plan.size(), 0, 0});
-      trace.scheduler = std::move(scheduler_.samples());
       spill_log_.take(scale_.origin_time, trace);
-      if (!groups_.empty()) {
-        group_samples_.add(result.stats.seconds, groups_.read(true));
-        groups_.describe(trace);
-        trace.group_done = std::move(group_samples_.samples());
-      }
+      observer_.describe(trace);
       // Assembled when first looked at; the run only keeps the raw events and the graph's keys (shared).
       result.trace = make_pending_trace_ref(
-          detail::defer(std::move(trace), graph, recorders_, scale_, std::move(resources_.samples()), pool_));
+          detail::defer(std::move(trace), graph, recorders_, scale_, observer_.take_resources(), pool_));
     }
-    if (progress_.callback) {
-      progress_.callback(Progress{plan.size(), plan.size(), bytes, result.stats.seconds, true,
-                                  groups_.progress(groups_.read(true))});
-    }
+    if (live_) note_recent(result.stats.seconds);
+    observer_.finish(result.stats.seconds, plan.size(), bytes,
+                     [&](LiveSnapshot& snap) { snap.workers = {pool_row(plan.size(), 0)}; });
   }
 
   const int nthreads_;
   const bool track_live_;
   const RecordOptions record_;
-  const ProgressOptions progress_;
-  const bool observed_;  // recording or reporting progress
+  const bool observed_;  // recording, reporting progress or publishing a live view
+  const bool live_;      // publishing a live view
   const MemoryOptions memory_;
   std::unique_ptr<ReadyHeap[]> heaps_;
   std::unique_ptr<DoneSlot[]> slots_;
@@ -727,12 +733,8 @@ class ThreadPoolExecutor final : public Executor {
   std::shared_ptr<detail::RecordingPool> pool_ = std::make_shared<detail::RecordingPool>();
   detail::TickScale scale_;
   std::string started_;
-  detail::SampleSeries<ResourceSample> resources_;
-  detail::SampleSeries<SchedulerSample> scheduler_;
-  detail::ProgressGroups groups_;  // tasks done per Graph::progress_group
-  detail::SpillLog spill_log_;     // spill files written and read back, when recording
-  detail::SampleSeries<std::vector<std::uint64_t>> group_samples_;
-  double next_progress_ = 0;  // ticker thread only
+  detail::RunObserver observer_;  // samples, progress groups, progress calls, live snapshots
+  detail::SpillLog spill_log_;    // spill files written and read back, when recording
   detail::Ticker ticker_;
   std::vector<std::thread> threads_;
 

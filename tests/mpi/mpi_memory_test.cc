@@ -35,10 +35,17 @@ int world_rank() {
   return r;
 }
 
-// float64 in 1 MiB chunks (128 x 1024), made by tasks, so that the anomaly has to hold them; 64 MiB by
-// default.
+int workers() {
+  return std::max(1, world_size() - 1);
+}
+
+// float64 in chunks of 128 x 1024 (1 MiB), made by tasks, so that the anomaly has to hold them; 64 MiB by
+// default. Past 4 workers the chunks get fewer rows (at 16 and 32 ranks, 256 KiB), so that every worker
+// still gets several: the tests' limits only bite when a worker's share is more than a chunk or two.
 Array input(std::int64_t cols = 8192) {
-  const ChunkGrid grid = ChunkGrid::regular({1024, cols}, {128, 1024});
+  std::int64_t rows = 128;
+  while (rows > 16 && 1024 / rows * 8 < 8 * workers()) rows /= 2;
+  const ChunkGrid grid = ChunkGrid::regular({1024, cols}, {rows, 1024});
   return from_function(
       grid, DType::kFloat64,
       [](const ChunkGrid& g, std::span<const std::int64_t> idx) {
@@ -50,6 +57,13 @@ Array input(std::int64_t cols = 8192) {
       "input");
 }
 
+// A limit per worker that holds for 2 workers (2 workers with 16 MiB each through 64 MiB of input), scaled
+// so that the whole job has as little room as with 2 workers: with 31 workers a third of the data would
+// otherwise fit and nothing would be withheld or spilled.
+std::uint64_t limit_for(std::uint64_t two_workers) {
+  return workers() <= 2 ? two_workers : two_workers * 2 / static_cast<std::uint64_t>(workers());
+}
+
 TEST(MpiMemory, WithoutSpillingTheLimitWithholdsRootsAndResultsAreBitIdentical) {
   if (world_size() < 2) GTEST_SKIP() << "needs the MPI executor";
   Array x = input();
@@ -57,7 +71,7 @@ TEST(MpiMemory, WithoutSpillingTheLimitWithholdsRootsAndResultsAreBitIdentical) 
   Runtime local(RuntimeOptions{.executor = ExecutorKind::kSync});
   const std::vector<Chunk> expected = compute(local, arrays);
   RuntimeOptions o;
-  o.memory.limit = std::uint64_t{16} << 20;
+  o.memory.limit = limit_for(std::uint64_t{16} << 20);
   o.memory.spill = false;  // withholding alone (spilling keeps workers under pause_fraction)
   Runtime mpi(o);
   ASSERT_EQ(mpi.executor().name(), "mpi");
@@ -95,7 +109,8 @@ int entries_in(const std::string& dir) {
 }
 
 TEST(MpiMemory, WorkersSpillToDiskServeSpilledChunksAndResultsAreBitIdentical) {
-  // 64 MiB of chunks made by tasks through 12 MiB per worker: the anomaly must hold every chunk of a column
+  // 64 MiB of chunks made by tasks through 12 MiB per worker (with 2 workers; less with more, the same in
+  // all): the anomaly must hold every chunk of a column
   // between the mean and the subtraction, so workers write chunks to disk, read their own back, and serve
   // them to peers on request (whatever the data plane). Results match a run without MPI bit for bit.
   if (world_size() < 3) GTEST_SKIP() << "needs two workers";
@@ -106,7 +121,7 @@ TEST(MpiMemory, WorkersSpillToDiskServeSpilledChunksAndResultsAreBitIdentical) {
   Runtime local(RuntimeOptions{.executor = ExecutorKind::kSync});
   const std::vector<Chunk> expected = compute(local, arrays);
   RuntimeOptions o;
-  o.memory.limit = std::uint64_t{12} << 20;
+  o.memory.limit = limit_for(std::uint64_t{12} << 20);
   o.memory.spill_dir = dir;
   o.record.enabled = true;
   Runtime mpi(o);
@@ -128,7 +143,7 @@ TEST(MpiMemory, WorkersSpillToDiskServeSpilledChunksAndResultsAreBitIdentical) {
   }
   EXPECT_EQ(stats.bytes_spilled, spilled);
   EXPECT_EQ(stats.bytes_unspilled, unspilled);
-  EXPECT_GT(spilled, std::uint64_t{16} << 20) << "64 MiB through 12 MiB per worker must spill";
+  EXPECT_GT(spilled, std::uint64_t{16} << 20) << "64 MiB through 24 MiB over all workers must spill";
   EXPECT_GT(unspilled + served, 0u) << "spilled chunks were never needed again?";
   EXPECT_EQ(served, requested);
   if (world_rank() == 0) {  // the recording counts the same spill files, event by event
@@ -181,7 +196,7 @@ TEST(MpiMemory, AnUnwritableSpillDirectoryIsAClearErrorOnEveryRank) {
   if (world_size() < 3) GTEST_SKIP() << "needs two workers";
   Array x = input();
   RuntimeOptions o;
-  o.memory.limit = std::uint64_t{12} << 20;
+  o.memory.limit = limit_for(std::uint64_t{12} << 20);
   o.memory.spill_dir = "/nonexistent/tessera-spill-parent";
   Runtime mpi(o);
   try {

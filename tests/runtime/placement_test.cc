@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <vector>
 
 namespace tessera::detail {
@@ -11,11 +12,22 @@ namespace {
 
 using Held = std::vector<std::pair<int, std::uint64_t>>;
 
+// Workers with a capacity in tasks: room below it, overloaded at twice it.
 struct Cluster {
   std::vector<int> occupancy;
   std::vector<int> capacity;
   std::vector<int> node;
-  WorkerLoads loads() const { return {occupancy, capacity, node}; }
+  std::vector<std::uint8_t> room;
+  std::vector<std::uint8_t> overloaded;
+  WorkerLoads loads() {
+    room.clear();
+    overloaded.clear();
+    for (std::size_t i = 0; i < occupancy.size(); ++i) {
+      room.push_back(occupancy[i] < capacity[i]);
+      overloaded.push_back(occupancy[i] >= 2 * capacity[i]);
+    }
+    return {occupancy, room, overloaded, node};
+  }
 };
 
 TEST(Placement, OneNodeGoesToTheWorkerHoldingMostBytes) {
@@ -59,6 +71,39 @@ TEST(Placement, NoInputsGoToTheLeastOccupiedWorker) {
   EXPECT_EQ(place_by_inputs(Held{}, c.loads()), 2);
   EXPECT_EQ(least_occupied_on(c.loads(), 0), 1);
   EXPECT_EQ(least_occupied_on(c.loads(), 7), -1);
+}
+
+TEST(Placement, TheOccupancyIndexAgreesWithAScanOfEveryWorker) {
+  // Random clusters (nodes of varying size, ranks of a node not contiguous), random loads changing over
+  // time: the index must name the same worker as the scan, for every node and for the whole cluster.
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int workers = 1 + static_cast<int>(rng() % 70);
+    Cluster c;
+    for (int i = 0; i < workers; ++i) {
+      c.node.push_back(static_cast<int>(rng() % 5) * 10);
+      c.capacity.push_back(2 + static_cast<int>(rng() % 6));
+      c.occupancy.push_back(static_cast<int>(rng() % 9));
+    }
+    OccupancyIndex index(c.node);
+    for (int i = 0; i < workers; ++i) index.touch(static_cast<std::size_t>(i));
+    for (int step = 0; step < 60; ++step) {
+      const auto i = static_cast<std::size_t>(rng() % static_cast<unsigned>(workers));
+      if (rng() % 3 == 0) {
+        c.capacity[i] = 2 + static_cast<int>(rng() % 6);
+      } else {
+        c.occupancy[i] = std::max(0, c.occupancy[i] + static_cast<int>(rng() % 3) - 1);
+      }
+      index.touch(i);
+      WorkerLoads scan = c.loads();
+      WorkerLoads fast = scan;
+      fast.index = &index;
+      for (int node : {-1, 0, 10, 20, 30, 40, 7}) {
+        ASSERT_EQ(least_occupied_on(fast, node), least_occupied_on(scan, node))
+            << "trial " << trial << " step " << step << " node " << node;
+      }
+    }
+  }
 }
 
 }  // namespace

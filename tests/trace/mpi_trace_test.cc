@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -14,6 +15,7 @@
 #include "../../runtime/src/mpi/trace_wire.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/live_view.h"
 #include "tessera/runtime/mpi_executor.h"
 #include "tessera/runtime/runtime.h"
 #include "trace_check.h"
@@ -201,6 +203,60 @@ TEST(MpiTrace, RankZeroGetsEveryTaskOnceWithTransfers) {
     EXPECT_TRUE(calls.back().final);
     EXPECT_EQ(calls.back().tasks_done, plan.size());
   }
+}
+
+// Rank 0 publishes live snapshots while the workers run: a worker table with one row per worker, and the
+// finished tasks as the scheduler learns them, each with the rank that ran it and its measured time.
+TEST(MpiTrace, RankZeroPublishesLiveSnapshotsWithTheWorkerTable) {
+  if (world_size() < 2) GTEST_SKIP() << "needs 2 or more ranks";
+  auto live = std::make_shared<LiveView>();
+  MpiExecutorOptions options{.threads = 2};
+  options.progress.seconds = 0.001;
+  options.progress.live = live;
+  auto exec = make_mpi_executor(options);
+  const int workers = world_size() - 1;
+  Graph g;
+  auto outputs = test::build_trace_graph(g, 96, workers);
+  Plan plan = Plan::build(g, outputs);
+  std::atomic<bool> running{true};
+  std::atomic<int> looks{0};
+  std::thread viewer([&] {  // a reader on another thread, as a dashboard's server is
+    while (running.load()) {
+      if (live->latest() != nullptr) ++looks;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  });
+  exec->run(g, plan);
+  running = false;
+  viewer.join();
+  if (exec->rank() != 0) {
+    EXPECT_EQ(live->latest(), nullptr) << "only rank 0 publishes";
+    return;
+  }
+  const std::shared_ptr<const LiveSnapshot> last = live->latest();
+  ASSERT_NE(last, nullptr);
+  EXPECT_TRUE(last->finished);
+  EXPECT_EQ(last->executor, "mpi");
+  EXPECT_EQ(last->progress.tasks_done, plan.size());
+  ASSERT_EQ(last->workers.size(), static_cast<std::size_t>(workers));
+  std::uint64_t done = 0;
+  for (int w = 0; w < workers; ++w) {
+    EXPECT_EQ(last->workers[static_cast<std::size_t>(w)].rank, w + 1);
+    EXPECT_EQ(last->workers[static_cast<std::size_t>(w)].threads, 2);
+    EXPECT_FALSE(last->workers[static_cast<std::size_t>(w)].binding.empty());
+    done += last->workers[static_cast<std::size_t>(w)].tasks_done;
+  }
+  EXPECT_EQ(done, plan.size());
+  ASSERT_EQ(last->recent.size(), std::min<std::size_t>(plan.size(), LiveView::kRecent));
+  std::set<std::uint32_t> tasks;
+  for (const RecentTask& r : last->recent) {
+    EXPECT_GE(r.rank, 1);
+    EXPECT_LE(r.rank, workers);
+    EXPECT_GE(r.seconds, 0);
+    ASSERT_LT(r.name, last->names.size());
+    tasks.insert(r.task);
+  }
+  EXPECT_EQ(tasks.size(), last->recent.size()) << "each finished task once";
 }
 
 TEST(MpiTrace, TheEventCapHoldsForTheWholeRunHoweverManyWorkers) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tessera/runtime/executor.h"
+#include "tessera/runtime/live_view.h"
 #include "tessera/runtime/runtime.h"
 #include "tessera/runtime/trace.h"
 #include "trace_check.h"
@@ -140,6 +141,22 @@ TEST(Trace, PastTheCapTotalsStayExactAndEventsAreASample) {
   ASSERT_TRUE(last.is_object());
   EXPECT_EQ(last["args"]["reads"], 256);
   EXPECT_EQ(last["args"]["means"], 128);
+}
+
+// With more threads than the cap has events (31 workers x 2 threads under MPI with max_events 120), each
+// thread keeps one event: it must fold every later one (it wrote past its buffer once: rank 0 crashed or
+// decoded garbage at 32 ranks).
+TEST(Trace, AThreadWhoseShareOfTheCapIsOneEventKeepsOneAndCountsTheRest) {
+  auto exec = make_thread_pool_executor({.threads = 2, .record = {.enabled = true, .max_events = 2}});
+  Recorded rec = run_recorded(*exec, 256, /*fuse=*/false);
+  ASSERT_TRUE(rec.result.trace);
+  const RunTrace& t = *rec.result.trace;
+  EXPECT_TRUE(t.tasks_sampled);
+  EXPECT_LE(t.tasks.size(), 2u);
+  EXPECT_GE(t.tasks.size(), 1u);
+  std::uint64_t counted = 0;
+  for (const KindSummary& k : t.kind_summary) counted += k.count;
+  EXPECT_EQ(counted, rec.plan.size());
 }
 
 // max_events bounds the run, not each thread's even share of it: a run that fits keeps every event however
@@ -594,6 +611,80 @@ TEST(Trace, ProgressIsCalledAndEndsWithEverythingDone) {
         EXPECT_GE(calls[i].elapsed, calls[i - 1].elapsed);
         EXPECT_FALSE(calls[i - 1].final);
       }
+    }
+  }
+}
+
+// A view on another thread polls the live snapshots while runs go on (a dashboard's way): they change
+// during a run, never go backwards, name the finished tasks, and the last one of each run says it finished.
+TEST(Trace, ALiveViewSeesTheRunChangeFromAnotherThread) {
+  for (int kind = 0; kind < 2; ++kind) {
+    auto live = std::make_shared<LiveView>();
+    ProgressOptions progress;
+    progress.seconds = 0.002;
+    progress.live = live;
+    auto exec = kind == 0 ? make_thread_pool_executor({.threads = 2, .progress = progress})
+                          : make_sync_executor({.progress = progress});
+    Graph g;
+    const KernelId k = g.kernel([](const TaskContext&) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(250);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      return Value::of(1.0);
+    });
+    const std::uint16_t group = g.progress_group("spins");
+    std::vector<TaskId> leaves;
+    for (int i = 0; i < 400; ++i) {
+      leaves.push_back(g.add(g.name("spin"), {i}, k, {}, TaskOptions{.progress_group = group}));
+    }
+    Plan plan = Plan::build(g, leaves);
+    std::atomic<bool> running{true};
+    std::vector<std::shared_ptr<const LiveSnapshot>> seen;
+    std::thread viewer([&] {
+      std::uint64_t version = 0;
+      while (running.load()) {
+        if (live->version() != version) {
+          version = live->version();
+          seen.push_back(live->latest());
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    });
+    for (int run = 1; run <= 2; ++run) exec->run(g, plan);
+    running = false;
+    viewer.join();
+    const std::string name(exec->name());
+    ASSERT_GE(seen.size(), 3u) << name;
+    std::set<std::uint64_t> done_values;
+    for (std::size_t i = 1; i < seen.size(); ++i) {
+      const LiveSnapshot& a = *seen[i - 1];
+      const LiveSnapshot& b = *seen[i];
+      EXPECT_EQ(b.executor, name);
+      if (a.run == b.run) {
+        EXPECT_GE(b.progress.tasks_done, a.progress.tasks_done) << name;
+        EXPECT_GE(b.progress.elapsed, a.progress.elapsed) << name;
+        EXPECT_FALSE(a.finished) << name << ": a snapshot after the run's last";
+      }
+      done_values.insert(b.progress.tasks_done);
+    }
+    EXPECT_GE(done_values.size(), 3u) << name << ": the view saw the run move";
+    const std::shared_ptr<const LiveSnapshot> last = live->latest();
+    EXPECT_TRUE(last->finished);
+    EXPECT_EQ(last->run, 2u);
+    EXPECT_EQ(last->progress.tasks_done, plan.size());
+    ASSERT_EQ(last->progress.groups.size(), 1u);
+    EXPECT_EQ(last->progress.groups[0].label, "spins");
+    EXPECT_EQ(last->progress.groups[0].done, 400u);
+    ASSERT_EQ(last->workers.size(), 1u);
+    EXPECT_EQ(last->workers[0].threads, kind == 0 ? 2 : 1);
+    EXPECT_EQ(last->workers[0].tasks_done, plan.size());
+    ASSERT_FALSE(last->recent.empty()) << name;
+    EXPECT_LE(last->recent.size(), LiveView::kRecent);
+    for (const RecentTask& r : last->recent) {
+      ASSERT_LT(r.task, plan.size());
+      ASSERT_LT(r.name, last->names.size());
+      EXPECT_EQ(last->names[r.name], "spin");
+      EXPECT_LE(r.end, last->progress.elapsed + 1e-9);
     }
   }
 }

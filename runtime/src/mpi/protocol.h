@@ -44,10 +44,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <new>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include "mpi_env.h"
 #include "tessera/runtime/error.h"
+#include "wire.h"
 
 namespace tessera::mpi {
 
@@ -135,6 +139,98 @@ inline ErrorInfo get_error(WireReader& r) {
   e.message = r.get_string();
   e.rank = r.get<std::int32_t>();
   e.attempts = r.get<std::int32_t>();
+  return e;
+}
+
+// An output of the run: where it is, for kFinish.
+struct OutputInfo {
+  std::int32_t owner = 0;
+  Location where;
+};
+
+// How a run ended, as every rank learns it.
+struct Outcome {
+  std::vector<OutputInfo> outputs;
+  std::optional<ErrorInfo> error;
+};
+
+// One input of a kAssign entry (its inline bytes point into the message, so it is valid while that is).
+inline Remote get_remote(WireReader& r) {
+  Remote rem;
+  rem.dep = r.get<std::uint32_t>();
+  rem.rank = r.get<std::int32_t>();
+  rem.where = get_location(r);
+  if (rem.where.flags & kPushed) {
+    rem.where.flags &= static_cast<std::uint8_t>(~kPushed);
+    rem.pushed = true;
+  }
+  if (rem.where.flags & kInline) {
+    rem.where.flags &= static_cast<std::uint8_t>(~kInline);
+    const auto k = r.get<std::uint32_t>();
+    if (k != rem.where.bytes)
+      throw_error(ErrorCode::kInternal, "inline input of ", k, " bytes, said ", rem.where.bytes);
+    rem.inline_bytes = r.get_view(k);
+  }
+  return rem;
+}
+
+// One entry of a kAssign message: the task, its flags (kLocalOnly) and the inputs it reads from other workers
+// (`remotes` is cleared first; inline bytes point into the message).
+inline std::uint32_t get_assignment(WireReader& r, std::uint8_t& flags, std::vector<Remote>& remotes) {
+  const auto t = r.get<std::uint32_t>();
+  flags = r.get<std::uint8_t>();
+  const auto n = r.get<std::uint32_t>();
+  remotes.clear();
+  for (std::uint32_t k = 0; k < n; ++k) remotes.push_back(get_remote(r));
+  return t;
+}
+
+// One entry of a kComplete message: task t finished in `seconds`, its result is at `where` (with its encoded
+// bytes when `inline_bytes` is given: then where.bytes of them), and the worker now holds fetched copies of
+// `copies`.
+inline void put_completion(WireWriter& w, std::uint32_t t, const Location& where,
+                           const std::byte* inline_bytes, float seconds, const std::uint32_t* copies,
+                           std::size_t ncopies) {
+  w.put(t);
+  if (inline_bytes != nullptr) {
+    Location sent = where;
+    sent.flags |= kInline;
+    put(w, sent);
+    w.put(static_cast<std::uint32_t>(where.bytes));
+    w.put_bytes(inline_bytes, where.bytes);
+  } else {
+    put(w, where);
+  }
+  w.put(seconds);
+  w.put(static_cast<std::uint32_t>(ncopies));
+  for (std::size_t i = 0; i < ncopies; ++i) w.put(copies[i]);
+}
+
+// The exception being handled, as an error report from `rank` (call inside a catch block). `key`: the task
+// that was running, if any.
+inline ErrorInfo current_error(int rank, std::string key = {}) {
+  ErrorInfo e;
+  e.rank = rank;
+  e.key = std::move(key);
+  try {
+    throw;
+  } catch (const TaskError& x) {
+    e.code = x.code();
+    e.key = x.task_key();
+    e.message = x.original_message();
+    e.attempts = x.attempts();
+  } catch (const Error& x) {
+    e.code = x.code();
+    e.message = x.what();
+  } catch (const std::bad_alloc&) {
+    e.code = ErrorCode::kResourceExhausted;
+    e.message = "out of memory (std::bad_alloc)";
+  } catch (const std::exception& x) {
+    e.message = x.what();
+  } catch (...) {
+    e.message = "an exception that is not a std::exception";
+  }
+  if (e.key.empty() && rank > 0) e.message = str_cat("rank ", rank, ": ", e.message);
   return e;
 }
 

@@ -126,6 +126,10 @@ void ThreadRecorder::slow(const RawTask& e) {
   }
   phase_ = 0;
   if (n_ == cap_) halve();
+  if (n_ == cap_) {  // a cap of one event (max_events over many threads): halving kept it, the new one folds
+    fold(e.graph_task, e.start, e.end, e.bytes);
+    return;
+  }
   data_[n_++] = e;
 }
 

@@ -57,9 +57,14 @@ struct Progress {
 // overlap. It must not throw and should return quickly.
 using ProgressFn = std::function<void(const Progress&)>;
 
+class LiveView;  // tessera/runtime/live_view.h
+
 struct ProgressOptions {
   ProgressFn callback;    // none: no progress calls, no progress bookkeeping
-  double seconds = 0.25;  // at most one call per this many seconds
+  double seconds = 0.25;  // at most one call (and one live snapshot) per this many seconds
+  // When set, the run's state is also published there as LiveSnapshots (for a dashboard on another thread):
+  // at most once per `seconds` while the run goes on (rank 0 under MPI), and once when it ends.
+  std::shared_ptr<LiveView> live;
 };
 
 // ---------------------------------------------------------------------------------------------------------
