@@ -99,14 +99,14 @@ class Reader {
   std::vector<double> doubles() {
     const std::uint64_t n = count(sizeof(double));
     std::vector<double> v(n);
-    std::memcpy(v.data(), in_.data() + at_, n * sizeof(double));
+    if (n > 0) std::memcpy(v.data(), in_.data() + at_, n * sizeof(double));
     at_ += n * sizeof(double);
     return v;
   }
   std::vector<std::int64_t> ints() {
     const std::uint64_t n = count(sizeof(std::int64_t));
     std::vector<std::int64_t> v(n);
-    std::memcpy(v.data(), in_.data() + at_, n * sizeof(std::int64_t));
+    if (n > 0) std::memcpy(v.data(), in_.data() + at_, n * sizeof(std::int64_t));
     at_ += n * sizeof(std::int64_t);
     return v;
   }
