@@ -1,5 +1,9 @@
 #include "io_util.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <array>
 #include <bit>
 
@@ -46,8 +50,78 @@ void shuffle(const std::byte* in, std::byte* out, std::size_t n, std::size_t wid
   std::memcpy(out + elems * width, in + elems * width, n - elems * width);  // HDF5 leaves a remainder as is
 }
 
+namespace {
+
+#if defined(__SSE2__)
+// 16 elements of 4 bytes at a time: the four byte planes interleaved with unpack instructions.
+std::size_t unshuffle4(const std::byte* in, std::byte* out, std::size_t elems) noexcept {
+  std::size_t e = 0;
+  for (; e + 16 <= elems; e += 16) {
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + e));
+    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + elems + e));
+    const __m128i b2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 2 * elems + e));
+    const __m128i b3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 3 * elems + e));
+    const __m128i lo01 = _mm_unpacklo_epi8(b0, b1), hi01 = _mm_unpackhi_epi8(b0, b1);
+    const __m128i lo23 = _mm_unpacklo_epi8(b2, b3), hi23 = _mm_unpackhi_epi8(b2, b3);
+    auto* o = reinterpret_cast<__m128i*>(out + e * 4);
+    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(lo01, lo23));
+    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(lo01, lo23));
+    _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(hi01, hi23));
+    _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(hi01, hi23));
+  }
+  return e;
+}
+
+// 16 elements of 8 bytes at a time.
+std::size_t unshuffle8(const std::byte* in, std::byte* out, std::size_t elems) noexcept {
+  std::size_t e = 0;
+  for (; e + 16 <= elems; e += 16) {
+    __m128i b[8];
+    for (int k = 0; k < 8; ++k) b[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + k * elems + e));
+    // Bytes 0-1, 2-3, 4-5, 6-7 paired, then 16-bit pairs into 32-bit quads, then quads into 64-bit elements.
+    __m128i p[8], q[8];
+    for (int k = 0; k < 4; ++k) {
+      p[2 * k] = _mm_unpacklo_epi8(b[2 * k], b[2 * k + 1]);
+      p[2 * k + 1] = _mm_unpackhi_epi8(b[2 * k], b[2 * k + 1]);
+    }
+    // p[0],p[1]: bytes 0/1 of elements 0-7, 8-15; p[2],p[3]: bytes 2/3; p[4],p[5]: 4/5; p[6],p[7]: 6/7.
+    for (int h = 0; h < 2; ++h) {
+      q[4 * h + 0] = _mm_unpacklo_epi16(p[h], p[2 + h]);      // bytes 0-3 of elements 8h+0..3
+      q[4 * h + 1] = _mm_unpackhi_epi16(p[h], p[2 + h]);      // 8h+4..7
+      q[4 * h + 2] = _mm_unpacklo_epi16(p[4 + h], p[6 + h]);  // bytes 4-7 of 8h+0..3
+      q[4 * h + 3] = _mm_unpackhi_epi16(p[4 + h], p[6 + h]);  // 8h+4..7
+    }
+    auto* o = reinterpret_cast<__m128i*>(out + e * 8);
+    for (int h = 0; h < 2; ++h) {
+      for (int g = 0; g < 2; ++g) {
+        const __m128i lo = q[4 * h + g], hi = q[4 * h + 2 + g];
+        // Elements 8h + 4g .. +3: two per store.
+        _mm_storeu_si128(o + 4 * h + 2 * g + 0, _mm_unpacklo_epi32(lo, hi));
+        _mm_storeu_si128(o + 4 * h + 2 * g + 1, _mm_unpackhi_epi32(lo, hi));
+      }
+    }
+  }
+  return e;
+}
+#endif
+
+}  // namespace
+
 void unshuffle(const std::byte* in, std::byte* out, std::size_t n, std::size_t width) noexcept {
   const std::size_t elems = n / width;
+  std::size_t done = 0;
+#if defined(__SSE2__)
+  if (width == 4) done = unshuffle4(in, out, elems);
+  if (width == 8) done = unshuffle8(in, out, elems);
+#endif
+  if (done > 0) {
+    // The tail, element by element.
+    for (std::size_t e = done; e < elems; ++e) {
+      for (std::size_t b = 0; b < width; ++b) out[e * width + b] = in[b * elems + e];
+    }
+    std::memcpy(out + elems * width, in + elems * width, n - elems * width);
+    return;
+  }
   for (std::size_t b = 0; b < width; ++b) {
     const std::byte* i = in + b * elems;
     for (std::size_t e = 0; e < elems; ++e) out[e * width + b] = i[e];
