@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "../trace/process_info.h"
 #include "worker.h"
 
 namespace tessera::mpi {

@@ -22,10 +22,9 @@
 #include <vector>
 
 #include "../spill_store.h"
-#include "../task_runner.h"
-#include "../trace/process_info.h"
 #include "../trace/sampling.h"
 #include "../trace/spill_log.h"
+#include "../trace/thread_recorder.h"
 #include "chunk_arena.h"
 #include "fetches.h"
 #include "messenger.h"

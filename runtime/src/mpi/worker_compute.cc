@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "../task_runner.h"
 #include "worker.h"
 
 namespace tessera::mpi {
