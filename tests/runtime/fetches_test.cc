@@ -1,5 +1,6 @@
-// The worker's fetch bookkeeping (FetchesInFlight) against a fake transport: no MPI call, no mpirun. The
-// transports themselves are exercised by the MPI tests (tests/mpi/mpi_transfer_test.cc).
+// The worker's fetch bookkeeping (FetchesInFlight) against a fake transport, and its choice of path
+// (fetch_path): no MPI call, no mpirun. The transports themselves are exercised by the MPI tests
+// (tests/mpi/mpi_transfer_test.cc).
 #include "../../runtime/src/mpi/fetches.h"
 
 #include <gtest/gtest.h>
@@ -184,6 +185,42 @@ TEST(FetchesInFlight, DropCompletedForgetsOnlyEndedTransfers) {
   t.arrived[1] = 8;
   EXPECT_TRUE(fetches.drop_completed());
   EXPECT_TRUE(fetches.empty());
+}
+
+}  // namespace
+}  // namespace tessera::mpi
+
+namespace tessera::mpi {
+namespace {
+
+Remote remote_on(std::int32_t rank, std::uint8_t flags = 0, const std::byte* inline_bytes = nullptr) {
+  Remote rem;
+  rem.dep = 1;
+  rem.rank = rank;
+  rem.where.bytes = 8;
+  rem.where.tag = 1;
+  rem.where.flags = flags;
+  rem.inline_bytes = inline_bytes;
+  return rem;
+}
+
+TEST(FetchPath, ReadsFromTheArenaWhereTheOwnerSharesAWindow) {
+  const std::vector<int> rma_target = {-1, 0, 1, -1};  // ranks 1 and 2 share a window, rank 3 does not
+  EXPECT_EQ(fetch_path(remote_on(1), rma_target), FetchPath::kRma);
+  EXPECT_EQ(fetch_path(remote_on(2), rma_target), FetchPath::kRma);
+  EXPECT_EQ(fetch_path(remote_on(3), rma_target), FetchPath::kRequest);
+}
+
+TEST(FetchPath, AsksForASpilledResultEvenWhereAWindowIsShared) {
+  const std::vector<int> rma_target = {-1, 0, 1};
+  EXPECT_EQ(fetch_path(remote_on(2, kSpilled), rma_target), FetchPath::kRequest);
+}
+
+TEST(FetchPath, CopiesAResultThatCameWithTheAssignment) {
+  const std::vector<int> rma_target = {-1, 0, -1};
+  const std::byte bytes[8] = {};
+  EXPECT_EQ(fetch_path(remote_on(1, 0, bytes), rma_target), FetchPath::kInline);
+  EXPECT_EQ(fetch_path(remote_on(2, 0, bytes), rma_target), FetchPath::kInline);
 }
 
 }  // namespace

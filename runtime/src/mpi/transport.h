@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "mpi_env.h"
+#include "protocol.h"
 #include "tessera/runtime/value.h"
 
 namespace tessera::mpi {
@@ -26,6 +27,25 @@ namespace tessera::mpi {
 constexpr std::size_t kMaxGet = std::size_t{1} << 30;
 
 class Transport;
+
+// The path that brings an input the scheduler says lives elsewhere (pushes are the scheduler's choice,
+// announced before the assignment, and not chosen here).
+enum class FetchPath : std::uint8_t {
+  kInline,   // its bytes came with the assignment
+  kRma,      // read from the owner's arena
+  kRequest,  // asked of the owner
+};
+
+// An inline result is copied; one whose owner shares a window with this rank (rma_target[owner] >= 0) is read
+// from its arena, unless it was spilled to the owner's disk, which only the owner reads; else it is asked
+// for. rem.rank must index rma_target.
+inline FetchPath fetch_path(const Remote& rem, const std::vector<int>& rma_target) {
+  if (rem.inline_bytes != nullptr) return FetchPath::kInline;
+  if (rma_target[static_cast<std::size_t>(rem.rank)] < 0 || (rem.where.flags & kSpilled) != 0) {
+    return FetchPath::kRequest;
+  }
+  return FetchPath::kRma;
+}
 
 // One result on its way to this worker.
 struct Fetch {

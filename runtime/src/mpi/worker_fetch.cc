@@ -42,7 +42,8 @@ bool Worker::start_fetch(const Remote& rem) {
   if (rem.rank < 1 || rem.rank >= static_cast<int>(rma_target_.size())) {
     throw_error(ErrorCode::kInternal, "result of plan task ", rem.dep, " is said to be on rank ", rem.rank);
   }
-  if (rem.inline_bytes != nullptr) {
+  const FetchPath path = fetch_path(rem, rma_target_);
+  if (path == FetchPath::kInline) {
     // It came with the assignment: nothing to move.
     std::memcpy(f.destination, rem.inline_bytes, rem.where.bytes);
     hold_copy(rem.dep, finish_fetch(f));
@@ -54,11 +55,8 @@ bool Worker::start_fetch(const Remote& rem) {
   f.started = Clock::now();
   f.owner = rem.rank;
   f.bytes = rem.where.bytes;
-  const int target = rma_target_[static_cast<std::size_t>(rem.rank)];
-  // Spilled results are served by their owner from its file: asked for even where a window is shared.
-  const bool two_sided = target < 0 || (rem.where.flags & kSpilled) != 0;
-  f.two_sided = two_sided;
-  if (two_sided) {
+  f.two_sided = path == FetchPath::kRequest;
+  if (f.two_sided) {
     fetches_.start(std::move(f), request_);
     stats_.bytes_two_sided += rem.where.bytes;
   } else {
