@@ -1325,6 +1325,8 @@ class MpiExecutor final : public Executor {
                            row.binding = w.binding;
                            row.tasks_done = w.tasks;
                            snapshot.workers.push_back(std::move(row));
+                           snapshot.bytes_spilled += w.bytes_spilled;
+                           snapshot.bytes_unspilled += w.bytes_unspilled;
                          }
                        });
     }

@@ -69,6 +69,7 @@ class Scheduler final : private SchedulerObserver {
   detail::TickScale busy_scale_;  // started with the scheduler
   double round_time_ = 0;         // with a live view: when the current round began (seconds since origin)
   std::vector<std::uint64_t> done_by_worker_;  // with a live view
+  std::vector<double> busy_by_worker_;         // with a live view: summed task seconds each worker reported
 };
 
 }  // namespace tessera::mpi

@@ -76,6 +76,7 @@ struct JobOptions {
   int threads = 0;                            // 0: every CPU this process may use
   std::optional<std::uint64_t> memory_limit;  // bytes
   std::string report, trace;                  // paths (resolved), empty: none
+  std::string dashboard;                      // "[HOST:]PORT" of a live dashboard, empty: none
   Location threads_at, memory_limit_at;
 };
 
