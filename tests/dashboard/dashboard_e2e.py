@@ -334,9 +334,9 @@ def mode_browser(tessera, work, launcher, n, c):
 
 
 def main():
-    mode, tessera, work = sys.argv[1], sys.argv[2], sys.argv[3]
+    mode, tessera, work = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
     launcher = [a for a in sys.argv[4:] if a]
-    n = int(os.environ.get("DASHBOARD_TEST_N", "3000"))
+    n = int(os.environ.get("DASHBOARD_TEST_N", "4000"))
     c = int(os.environ.get("DASHBOARD_TEST_CHUNK", "250"))
     os.makedirs(work, exist_ok=True)
     for f in os.listdir(work):
