@@ -3,7 +3,7 @@
 // (leaves computing 10 us), run on the thread pool with a Dashboard serving its live snapshots, alternating
 // in the same process between no client and 50 clients that each fetch /data and sleep (`--interval`
 // seconds between fetches, 1 s as the page polls; 0: as fast as they can, a stress figure, not a target).
-// Figures:
+// --quick runs fewer repetitions of the same sizes (shorter runs would see too few fetches to tell). Figures:
 //   tessera-local-dashboard            the dashboard on, nobody looking
 //   tessera-local-dashboard-50clients  the same with 50 clients polling throughout
 //   per_task = plan + run per task (the overhead benchmark's figure); requests = answers the clients got.
@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -89,18 +91,23 @@ class Clients {
     }
   }
   ~Clients() {
-    stop_ = true;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
     for (auto& t : threads_) t.join();
   }
   std::uint64_t answered() const { return answered_.load(); }
 
  private:
+  // Sleeps without waking up meanwhile (50 threads checking a flag would cost the run more than the fetches).
   void sleep(double seconds) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (!stop_.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(20, static_cast<int>(seconds * 1000))));
-    }
+    std::unique_lock lock(mu_);
+    wake_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return stop_.load(); });
   }
+  std::mutex mu_;
+  std::condition_variable wake_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> answered_{0};
   std::vector<std::thread> threads_;
@@ -110,9 +117,9 @@ class Clients {
 
 int main(int argc, char** argv) {
   const bool quick = bench::has_flag(argc, argv, "--quick");
-  const int n = static_cast<int>(bench::flag_value(argc, argv, "--tasks", quick ? 200000 : 1000000));
-  const int work_n = static_cast<int>(bench::flag_value(argc, argv, "--work-tasks", quick ? 20000 : 40000));
-  const int reps = static_cast<int>(bench::flag_value(argc, argv, "--reps", quick ? 5 : 11));
+  const int n = static_cast<int>(bench::flag_value(argc, argv, "--tasks", 1000000));
+  const int work_n = static_cast<int>(bench::flag_value(argc, argv, "--work-tasks", 40000));
+  const int reps = static_cast<int>(bench::flag_value(argc, argv, "--reps", quick ? 7 : 15));
   const int threads = static_cast<int>(bench::flag_value(argc, argv, "--threads", 0));
   const int clients = static_cast<int>(bench::flag_value(argc, argv, "--clients", 50));
   const double interval = bench::flag_value(argc, argv, "--interval", 1.0);
@@ -148,6 +155,12 @@ int main(int argc, char** argv) {
     bench::emit("dashboard", "tessera-local-dashboard", case_name, "per_task", bench::median(alone), "us");
     bench::emit("dashboard", with, case_name, "per_task", bench::median(polled), "us");
     bench::emit("dashboard", with, case_name, "requests", static_cast<double>(answers), "requests");
+    // What one fetch carries at the end of a run (the page's data for the latest snapshot).
+    httplib::Client c("127.0.0.1", dashboard.port());
+    if (auto r = c.Get(path); r && r->status == 200) {
+      bench::emit("dashboard", "tessera-local-dashboard", case_name, "data_size",
+                  static_cast<double>(r->body.size()) / 1e3, "kB");
+    }
   }
   bench::emit("dashboard", "tessera-local-dashboard", "", "threads", exec->concurrency(), "threads");
   return 0;
