@@ -13,9 +13,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -129,8 +129,8 @@ int main(int argc, char** argv) {
       {.threads = threads, .record = {.enabled = true}, .progress = {.seconds = 0.25, .live = live}});
   Dashboard dashboard({.listen = "127.0.0.1:0"}, live);
   const std::string path = "/data?token=" + dashboard.token();
-  const std::string with = "tessera-local-dashboard-" + std::to_string(clients) + "clients" +
-                           (interval > 0 ? "" : "-nonstop");
+  const std::string with =
+      "tessera-local-dashboard-" + std::to_string(clients) + "clients" + (interval > 0 ? "" : "-nonstop");
 
   for (const std::string shape : {"chains", "tree", "work-10us"}) {
     const int tasks = shape == "work-10us" ? work_n : n;

@@ -136,10 +136,11 @@ int run_cli(int argc, char** argv) {
                   "Write a Chrome trace-event file of the run (Perfetto); overrides [options] trace");
   run->add_flag("--show-binding", run_options.show_binding,
                 "Under MPI: print where each worker runs (NUMA domains, cores) and its threads");
-  run->add_option("--dashboard", run_options.dashboard,
-                  "Serve a live dashboard of the run on [HOST:]PORT (default host 127.0.0.1; 0: a free port); "
-                  "rank 0 prints its URL with an access token (docs/dashboard.md); overrides [options] "
-                  "dashboard")
+  run->add_option(
+         "--dashboard", run_options.dashboard,
+         "Serve a live dashboard of the run on [HOST:]PORT (default host 127.0.0.1; 0: a free port); "
+         "rank 0 prints its URL with an access token (docs/dashboard.md); overrides [options] "
+         "dashboard")
       ->check([](const std::string& text) -> std::string {
         try {
           parse_listen_address(text);

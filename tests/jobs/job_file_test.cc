@@ -147,10 +147,10 @@ TEST(JobFile, DashboardOption) {
   EXPECT_EQ(parse_job("[outputs.o]\nfile = \"o.nc\"\n[options]\ndashboard = 8787\n", "job.toml", "/d")
                 .options.dashboard,
             "8787");
-  EXPECT_EQ(parse_job("[outputs.o]\nfile = \"o.nc\"\n[options]\ndashboard = \"0.0.0.0:8787\"\n", "job.toml",
-                      "/d")
-                .options.dashboard,
-            "0.0.0.0:8787");
+  EXPECT_EQ(
+      parse_job("[outputs.o]\nfile = \"o.nc\"\n[options]\ndashboard = \"0.0.0.0:8787\"\n", "job.toml", "/d")
+          .options.dashboard,
+      "0.0.0.0:8787");
   EXPECT_EQ(parse_job("[outputs.o]\nfile = \"o.nc\"\n", "job.toml", "/d").options.dashboard, "");
   EXPECT_THAT(job_error("[outputs.o]\nfile = \"o.nc\"\n[options]\ndashboard = \"host:99999\"\n"),
               HasSubstr("job.toml:4:13: error: dashboard address \"host:99999\": the port \"99999\" is not a "

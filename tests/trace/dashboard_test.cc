@@ -1,7 +1,7 @@
-// The live dashboard's server over real HTTP (cpp-httplib's client on loopback): the token guards the page and
-// its data (403 without it), the data is the run's own numbers, the page is the report's page, the port is
-// free again when the Runtime goes (after a run, a failing task and a stop on SIGUSR1), and clients that poll
-// hard or vanish do not hold the run back.
+// The live dashboard's server over real HTTP (cpp-httplib's client on loopback): the token guards the page
+// and its data (403 without it), the data is the run's own numbers, the page is the report's page, the port
+// is free again when the Runtime goes (after a run, a failing task and a stop on SIGUSR1), and clients that
+// poll hard or vanish do not hold the run back.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>

@@ -11,8 +11,8 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -50,7 +50,9 @@ bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
-bool is_any(const std::string& host) { return host == "0.0.0.0" || host == "::" || host.empty(); }
+bool is_any(const std::string& host) {
+  return host == "0.0.0.0" || host == "::" || host.empty();
+}
 
 }  // namespace
 
@@ -172,11 +174,11 @@ Dashboard::Dashboard(const DashboardOptions& options, std::shared_ptr<const Live
       return;
     }
     // The response holds the string until it is sent, however often the cache moves on meanwhile.
-    res.set_content_provider(
-        json->size(), "application/json",
-        [json](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-          return sink.write(json->data() + offset, std::min(length, json->size() - offset));
-        });
+    res.set_content_provider(json->size(), "application/json",
+                             [json](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                               return sink.write(json->data() + offset,
+                                                 std::min(length, json->size() - offset));
+                             });
   });
   s.http.set_error_handler([&s](const httplib::Request&, httplib::Response& res) {
     if (res.status == 404) res.set_content("404 Not Found\n", "text/plain");

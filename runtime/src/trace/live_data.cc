@@ -65,12 +65,14 @@ std::string live_data(const LiveSnapshot& snap, double window_seconds) {
   }
   std::string where_note;
   if (mpi) {
-    where_note = "so far: task time the workers reported, of their threads' time; the rest is idle, scheduling "
-                 "and transfers (told apart in the report when the run ends)";
+    where_note =
+        "so far: task time the workers reported, of their threads' time; the rest is idle, scheduling "
+        "and transfers (told apart in the report when the run ends)";
   } else {
     if (!snap.resources.empty()) compute = snap.resources.back().cpu_seconds;
-    where_note = "so far: the process's CPU time, of its compute threads' time (told apart in the report when "
-                 "the run ends)";
+    where_note =
+        "so far: the process's CPU time, of its compute threads' time (told apart in the report when "
+        "the run ends)";
   }
   compute = std::min(compute, capacity);
   s += ",\"where\":{\"compute\":";
@@ -183,10 +185,11 @@ std::string live_data(const LiveSnapshot& snap, double window_seconds) {
   str("over the " + std::to_string(snap.recent.size()) + " latest finished tasks" +
       (mpi ? "" : " (the local executors do not time tasks while running: the report does)"));
   s += ",\"x\":{\"row\":[],\"src\":[],\"s\":[],\"d\":[],\"b\":[]},\"transfers_recorded\":0";
-  s += ",\"spill\":{\"bytes\":" + std::to_string(snap.bytes_spilled) +
-       ",\"read_bytes\":" + std::to_string(snap.bytes_unspilled) +
-       ",\"seconds\":0,\"read_seconds\":0,\"files\":0,\"sampled\":false,\"row\":[],\"s\":[],\"d\":[],\"b\":[],"
-       "\"r\":[]}";
+  s +=
+      ",\"spill\":{\"bytes\":" + std::to_string(snap.bytes_spilled) +
+      ",\"read_bytes\":" + std::to_string(snap.bytes_unspilled) +
+      ",\"seconds\":0,\"read_seconds\":0,\"files\":0,\"sampled\":false,\"row\":[],\"s\":[],\"d\":[],\"b\":[],"
+      "\"r\":[]}";
 
   s += ",\"mem\":[";
   std::map<std::int32_t, std::vector<const ResourceSample*>> by_rank;
@@ -199,8 +202,9 @@ std::string live_data(const LiveSnapshot& snap, double window_seconds) {
     s += ",\"t\":";
     array(s, samples, [](std::string& o, const ResourceSample* m) { append_number(o, m->time, 4); });
     s += ",\"rss\":";
-    array(s, samples,
-          [](std::string& o, const ResourceSample* m) { append_number(o, static_cast<double>(m->rss) / 1e6, 2); });
+    array(s, samples, [](std::string& o, const ResourceSample* m) {
+      append_number(o, static_cast<double>(m->rss) / 1e6, 2);
+    });
     s += ",\"live\":";
     array(s, samples, [](std::string& o, const ResourceSample* m) {
       append_number(o, static_cast<double>(m->live_bytes) / 1e6, 2);

@@ -21,9 +21,9 @@ struct DashboardOptions {
   // "[HOST:]PORT" to serve on ("8787", "0.0.0.0:8787", "[::1]:8787"); port 0 picks a free port. Empty: no
   // dashboard (no thread, no socket).
   std::string listen;
-  std::string token;      // the access token; empty: 128 random bits, in hex
-  int threads = 4;        // server threads answering requests (connections beyond them wait in a queue)
-  bool announce = true;   // Runtime: rank 0 prints the URL and the ssh tunnel line on stderr
+  std::string token;     // the access token; empty: 128 random bits, in hex
+  int threads = 4;       // server threads answering requests (connections beyond them wait in a queue)
+  bool announce = true;  // Runtime: rank 0 prints the URL and the ssh tunnel line on stderr
 };
 
 // HOST and PORT of "[HOST:]PORT" (HOST defaults to 127.0.0.1; brackets around an IPv6 host are dropped).
