@@ -325,6 +325,10 @@ def mode_browser(tessera, work, launcher, n, c):
     if launcher:
         check("under MPI the worker table has a row per worker rank (ranks 1 and 2)",
               sorted(int(r) for r, _ in rows) == [1, 2], rows)
+        host = socket.gethostname()
+        check("under MPI the worker table names each worker's host", len(re.findall(
+            r'<tr data-rank="\d+" data-done="\d+"><td class="n">\d+</td><td>' + re.escape(host), dom2)) == 2,
+            host)
     else:
         check("the worker table has the thread pool's row", len(rows) == 1, rows)
     rc = run.wait()

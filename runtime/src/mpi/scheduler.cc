@@ -167,6 +167,8 @@ void Scheduler::worker_table(LiveSnapshot& snapshot) const {
     row.queued_seconds = core_.queued_seconds(w);
     row.bytes_held = core_.held_bytes(w);
     row.busy_seconds = busy_by_worker_.empty() ? 0 : busy_by_worker_[static_cast<std::size_t>(w - 1)];
+    if (hosts_ != nullptr && static_cast<std::size_t>(w) < hosts_->size())
+      row.node = (*hosts_)[static_cast<std::size_t>(w)];
     snapshot.workers.push_back(std::move(row));
   }
 }

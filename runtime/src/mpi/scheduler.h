@@ -32,6 +32,8 @@ class Scheduler final : private SchedulerObserver {
   // Runs the plan to its end on every worker. A task's failure, a stop request or an error here ends the
   // run on every rank (the Outcome carries the error); a failing MPI call ends the job (MPI_Abort).
   Outcome run();
+  // Host names by rank, for the live worker table (kept by the caller for the scheduler's life).
+  void set_hosts(const std::vector<std::string>* hosts) noexcept { hosts_ = hosts; }
 
   // What rank 0 recorded (after run(); the observer's samples are taken when recording).
   struct Recording {
@@ -60,6 +62,7 @@ class Scheduler final : private SchedulerObserver {
 
   detail::RunObserver* const observer_;
   const std::vector<std::string>& bindings_;
+  const std::vector<std::string>* hosts_ = nullptr;
   const Clock::time_point origin_;
   MPI_Comm comm_;
   Messenger msg_;

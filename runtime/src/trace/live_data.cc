@@ -238,7 +238,9 @@ std::string live_data(const LiveSnapshot& snap, double window_seconds) {
   }
   s += "],\"workers\":";
   array(s, snap.workers, [](std::string& o, const WorkerRow& w) {
-    o += "{\"rank\":" + std::to_string(w.rank) + ",\"binding\":";
+    o += "{\"rank\":" + std::to_string(w.rank) + ",\"node\":";
+    append_json_string(o, w.node);
+    o += ",\"binding\":";
     append_json_string(o, w.binding);
     o += ",\"threads\":" + std::to_string(w.threads) + ",\"done\":" + std::to_string(w.tasks_done) +
          ",\"queued\":" + std::to_string(w.tasks_queued) + ",\"held\":" + std::to_string(w.bytes_held) + "}";

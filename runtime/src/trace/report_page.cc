@@ -145,7 +145,7 @@ lines("queue",[{name:"ready",x:Q.t,y:Q.ready,colour:"#f28e2b"},{name:"running",x
 (function(){var tb=clear(document.querySelector("#workers tbody"));
 for(var i=0;i<D.workers.length;i++){var w=D.workers[i],tr=document.createElement("tr");tr.setAttribute("data-rank",w.rank);tr.setAttribute("data-done",w.done);
 var b=w.binding||"",m=/^(node of rank [0-9]+)(, worker [0-9]+\/[0-9]+)?: ?(.*)$/.exec(b);
-td(tr,String(w.rank),"n");td(tr,m?m[1]:(C.executor==="mpi"?"":"this process"));td(tr,m?m[3]:b);td(tr,String(w.threads),"n");td(tr,String(w.done),"n");
+td(tr,String(w.rank),"n");td(tr,(w.node?w.node+(m?" ("+m[1]+")":""):(m?m[1]:(C.executor==="mpi"?"":"this process"))));td(tr,m?m[3]:b);td(tr,String(w.threads),"n");td(tr,String(w.done),"n");
 td(tr,w.queued===null?"\u2013":String(w.queued),"n");td(tr,w.held?fb(w.held):"\u2013","n");tb.appendChild(tr);}
 drawn.workers=D.workers.length;})();
 // Transfer matrix

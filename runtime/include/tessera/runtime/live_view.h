@@ -27,8 +27,9 @@ struct WorkerRow {
                                    // waiting for a thread); local: ready tasks in the pool's queues
   double queued_seconds = 0;       // MPI: their expected run time (the scheduler's estimate)
   std::uint64_t bytes_held = 0;    // MPI with a memory limit: result bytes it holds, as the scheduler counts
-  double busy_seconds =
-      0;  // MPI: summed run time of its finished tasks, as it reported them; 0 where unknown
+  // MPI: summed run time of its finished tasks, as it reported them; 0 where unknown.
+  double busy_seconds = 0;
+  std::string node;  // its host's name (MPI), else empty
 };
 
 // A task the observer learnt had finished.
