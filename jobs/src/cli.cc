@@ -12,6 +12,7 @@
 #include "tessera/jobs/commands.h"
 #include "tessera/jobs/job_file.h"
 #include "tessera/jobs/run_view.h"
+#include "tessera/runtime/dashboard.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/format.h"
 #include "tessera/slurm/slurm.h"
@@ -135,6 +136,19 @@ int run_cli(int argc, char** argv) {
                   "Write a Chrome trace-event file of the run (Perfetto); overrides [options] trace");
   run->add_flag("--show-binding", run_options.show_binding,
                 "Under MPI: print where each worker runs (NUMA domains, cores) and its threads");
+  run->add_option(
+         "--dashboard", run_options.dashboard,
+         "Serve a live dashboard of the run on [HOST:]PORT (default host 127.0.0.1; 0: a free port); "
+         "rank 0 prints its URL with an access token (docs/dashboard.md); overrides [options] "
+         "dashboard")
+      ->check([](const std::string& text) -> std::string {
+        try {
+          parse_listen_address(text);
+          return "";
+        } catch (const Error& e) {
+          return e.what();
+        }
+      });
 
   std::string check_path;
   auto* check =

@@ -371,6 +371,13 @@ int run_command(const std::string& job_path, const RunCommandOptions& options, s
     install_stop_handlers();
     if (options.executor != ExecutorKind::kAuto) runtime_options.executor = options.executor;
     if (options.show_binding) runtime_options.mpi.show_binding = true;
+    // The live dashboard: --dashboard, else [options] dashboard, else TESSERA_DASHBOARD. Its URL (the only
+    // way in: it carries the token) goes to stderr even with -q.
+    if (!options.dashboard.empty()) {
+      runtime_options.dashboard.listen = options.dashboard;
+    } else if (!job_options.dashboard.empty()) {
+      runtime_options.dashboard.listen = job_options.dashboard;
+    }
     ViewOptions view;
     view.report = !options.report.empty() ? options.report : job_options.report;
     view.trace = !options.trace.empty() ? options.trace : job_options.trace;

@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "job_variables.h"
+#include "tessera/runtime/dashboard.h"
+#include "tessera/runtime/error.h"
 #include "tessera/runtime/format.h"
 
 namespace tessera::jobs {
@@ -19,8 +21,8 @@ const std::vector<std::string> kSections = {"inputs", "arrays", "outputs", "opti
 const std::vector<std::string> kInputKeys = {"file", "files", "concat_dim", "variable", "chunks"};
 const std::vector<std::string> kOutputKeys = {"file",       "variable", "expression", "compression",
                                               "attributes", "dims",     "chunks",     "fill_value"};
-const std::vector<std::string> kOptionKeys = {"target_chunk_mb", "threads", "memory_limit", "report",
-                                              "trace"};
+const std::vector<std::string> kOptionKeys = {"target_chunk_mb", "threads", "memory_limit",
+                                              "report",          "trace",   "dashboard"};
 const std::vector<std::string> kReserved = {"true", "false", "True", "False", "and",
                                             "or",   "not",   "pi",   "nan",   "inf"};
 
@@ -549,6 +551,16 @@ JobSpec parse_job(std::string_view text, const std::string& file_name, const std
       job.options.report = r.resolve_path(r.string_of(*v, "'report'"));
     if (const toml::value* v = r.find(*options, "trace"))
       job.options.trace = r.resolve_path(r.string_of(*v, "'trace'"));
+    if (const toml::value* v = r.find(*options, "dashboard")) {
+      // A bare port may be written as a number.
+      job.options.dashboard =
+          v->is_integer() ? std::to_string(v->as_integer()) : r.string_of(*v, "'dashboard'");
+      try {
+        parse_listen_address(job.options.dashboard);
+      } catch (const Error& e) {
+        r.fail(r.loc(*v), e.what());
+      }
+    }
   }
   return job;
 }

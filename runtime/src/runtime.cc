@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include "mpi/mpi_env.h"
 #include "tessera/runtime/error.h"
 #include "tessera/runtime/format.h"
+#include "tessera/runtime/live_view.h"
 
 namespace tessera {
 
@@ -72,6 +74,10 @@ RuntimeOptions RuntimeOptions::from_environment() {
   if (const char* dir = std::getenv("TESSERA_SPILL_DIR"); dir != nullptr && *dir != '\0') {
     options.memory.spill_dir = dir;
   }
+  if (const char* d = std::getenv("TESSERA_DASHBOARD"); d != nullptr && *d != '\0') {
+    parse_listen_address(d);  // a mistake is reported here, naming the variable's text
+    options.dashboard.listen = d;
+  }
   return options;
 }
 
@@ -85,11 +91,19 @@ Runtime::Runtime(const RuntimeOptions& options) : options_(options) {
         kind = ExecutorKind::kMpi;
     }
   }
+  const bool dashboard = !options.dashboard.listen.empty();
+  if (dashboard) {
+    // Checked on every rank before any starts, so a mistake stops them all alike.
+    parse_listen_address(options.dashboard.listen);
+    if (!options_.progress.live) options_.progress.live = std::make_shared<LiveView>();
+    options_.progress.seconds = std::min(options_.progress.seconds, 1.0);
+    options_.record.enabled = true;
+  }
   ExecutorOptions eo;
   eo.threads = options.threads;
   eo.track_live = options.track_live;
-  eo.record = options.record;
-  eo.progress = options.progress;
+  eo.record = options_.record;
+  eo.progress = options_.progress;
   eo.memory = options.memory;
   switch (kind) {
     case ExecutorKind::kSync:
@@ -98,8 +112,8 @@ Runtime::Runtime(const RuntimeOptions& options) : options_(options) {
     case ExecutorKind::kMpi: {
       MpiExecutorOptions mo = options.mpi;
       if (options.threads > 0) mo.threads = options.threads;
-      if (options.record.enabled) mo.record = options.record;
-      if (options.progress.callback) mo.progress = options.progress;
+      if (options_.record.enabled) mo.record = options_.record;
+      if (options_.progress.callback || options_.progress.live) mo.progress = options_.progress;
       if (options.memory.limit > 0) mo.memory = options.memory;
       executor_ = make_mpi_executor(mo);
       break;
@@ -107,6 +121,26 @@ Runtime::Runtime(const RuntimeOptions& options) : options_(options) {
     default:
       executor_ = make_thread_pool_executor(eo);
   }
+  if (!dashboard) return;
+  // Rank 0 serves; every rank learns whether it could (a port in use stops them all with its message).
+  std::exception_ptr failure;
+  if (executor_->rank() == 0) {
+    try {
+      dashboard_ = std::make_unique<Dashboard>(options_.dashboard, options_.progress.live);
+      if (options_.dashboard.announce) {
+        std::fprintf(stderr,
+                     "tessera: dashboard at %s\n"
+                     "tessera: from elsewhere, tunnel through the login node: %s\n"
+                     "tessera:   then open http://localhost:%d/?token=%s\n",
+                     dashboard_->url().c_str(), dashboard_->tunnel().c_str(), dashboard_->port(),
+                     dashboard_->token().c_str());
+        std::fflush(stderr);
+      }
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  executor_->agree(failure);
 }
 
 Runtime::~Runtime() = default;

@@ -669,7 +669,14 @@ class ThreadPoolExecutor final : public Executor {
       observer_.tick(t,
                      SchedulerSample{t, done, static_cast<std::uint64_t>(queued) + roots_left,
                                      static_cast<std::uint64_t>(awake)},
-                     bytes, [&](LiveSnapshot& snap) { snap.workers = {pool_row(done, queued)}; });
+                     bytes, [&](LiveSnapshot& snap) {
+                       snap.workers = {pool_row(done, queued)};
+                       if (s.mem) {
+                         snap.bytes_spilled = s.mem->store.bytes_written();
+                         snap.bytes_unspilled = s.mem->store.bytes_read();
+                         snap.workers[0].bytes_held = s.mem->held.load(std::memory_order_relaxed);
+                       }
+                     });
     });
   }
 

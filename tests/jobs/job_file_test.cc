@@ -143,6 +143,20 @@ TEST(JobFileErrors, WrongTypesAndValues) {
   EXPECT_THAT(job_error("[inputs.t]\nfile = \"a.nc\"\n"), HasSubstr("the job has no outputs"));
 }
 
+TEST(JobFile, DashboardOption) {
+  EXPECT_EQ(parse_job("[outputs.o]\nfile = \"o.nc\"\n[options]\ndashboard = 8787\n", "job.toml", "/d")
+                .options.dashboard,
+            "8787");
+  EXPECT_EQ(
+      parse_job("[outputs.o]\nfile = \"o.nc\"\n[options]\ndashboard = \"0.0.0.0:8787\"\n", "job.toml", "/d")
+          .options.dashboard,
+      "0.0.0.0:8787");
+  EXPECT_EQ(parse_job("[outputs.o]\nfile = \"o.nc\"\n", "job.toml", "/d").options.dashboard, "");
+  EXPECT_THAT(job_error("[outputs.o]\nfile = \"o.nc\"\n[options]\ndashboard = \"host:99999\"\n"),
+              HasSubstr("job.toml:4:13: error: dashboard address \"host:99999\": the port \"99999\" is not a "
+                        "number from 0 to 65535"));
+}
+
 TEST(JobFileErrors, Names) {
   EXPECT_THAT(job_error("[inputs.t]\nfile = \"a.nc\"\n[arrays]\nt = \"1\"\n[outputs.o]\nfile = \"o.nc\"\n"),
               HasSubstr("'t' is defined twice (first on line 1)"));

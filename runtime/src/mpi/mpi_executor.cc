@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -159,6 +160,7 @@ class MpiExecutor final : public Executor {
       config.memory = options_.memory;
       Scheduler scheduler(graph, plan, comm_.get(), std::move(config),
                           observer_.active() ? &observer_ : nullptr, bindings_, origin);
+      scheduler.set_hosts(&hosts_);
       outcome = scheduler.run();
       peak_held = scheduler.peak_held_bytes();
       roots_withheld = scheduler.roots_withheld();
@@ -207,8 +209,12 @@ class MpiExecutor final : public Executor {
                            row.rank = w.rank;
                            row.threads = w.threads;
                            row.binding = w.binding;
+                           if (static_cast<std::size_t>(w.rank) < hosts_.size())
+                             row.node = hosts_[static_cast<std::size_t>(w.rank)];
                            row.tasks_done = w.tasks;
                            snapshot.workers.push_back(std::move(row));
+                           snapshot.bytes_spilled += w.bytes_spilled;
+                           snapshot.bytes_unspilled += w.bytes_unspilled;
                          }
                        });
     }
@@ -398,6 +404,20 @@ class MpiExecutor final : public Executor {
     std::string all(static_cast<std::size_t>(displs.back() + lens.back()), '\0');
     TESSERA_MPI_CHECK(MPI_Allgatherv(binding_text_.data(), len, MPI_CHAR, all.data(), lens.data(),
                                      displs.data(), MPI_CHAR, comm_.get()));
+    // Host names, for the live worker table on rank 0 (fixed-size records: one gather, no lengths).
+    {
+      constexpr int kHostChars = 64;
+      char mine[kHostChars] = {};
+      ::gethostname(mine, kHostChars - 1);
+      std::vector<char> all_hosts(rank_ == 0 ? static_cast<std::size_t>(size_) * kHostChars : 0);
+      TESSERA_MPI_CHECK(
+          MPI_Gather(mine, kHostChars, MPI_CHAR, all_hosts.data(), kHostChars, MPI_CHAR, 0, comm_.get()));
+      hosts_.clear();
+      for (int r = 0; rank_ == 0 && r < size_; ++r) {
+        const char* h = all_hosts.data() + static_cast<std::size_t>(r) * kHostChars;
+        hosts_.emplace_back(h, strnlen(h, kHostChars));
+      }
+    }
     bindings_.clear();
     for (int r = 0; r < size_; ++r) {
       bindings_.push_back(all.substr(static_cast<std::size_t>(displs[static_cast<std::size_t>(r)]),
@@ -649,6 +669,7 @@ class MpiExecutor final : public Executor {
   int my_threads_ = 0;
   std::vector<int> threads_;  // per rank
   std::vector<std::string> bindings_;
+  std::vector<std::string> hosts_;  // rank 0: every rank's host name (the live worker table)
   static constexpr std::size_t kKeptWireBytes = std::size_t{256} << 20;  // larger buffers are not kept
   std::vector<std::byte> wire_buffer_;  // this rank's recording on the wire, reused
   std::shared_ptr<detail::RecordingPool> record_pool_ = std::make_shared<detail::RecordingPool>();

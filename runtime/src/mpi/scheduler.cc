@@ -80,7 +80,10 @@ Scheduler::Scheduler(const Graph& graph, const Plan& plan, MPI_Comm comm, Schedu
       core_(graph, plan, std::move(config)) {
   if (observer_ != nullptr) {
     observer_->begin(graph, plan, 1, "mpi");
-    if (observer_->live()) done_by_worker_.assign(static_cast<std::size_t>(core_.workers()), 0);
+    if (observer_->live()) {
+      done_by_worker_.assign(static_cast<std::size_t>(core_.workers()), 0);
+      busy_by_worker_.assign(static_cast<std::size_t>(core_.workers()), 0.0);
+    }
     if (!observer_->groups().empty() || observer_->live()) core_.observe(this);
   }
   busy_scale_.start();
@@ -148,6 +151,7 @@ void Scheduler::task_done(int worker_rank, std::uint32_t task, float seconds, st
   observer_->groups().done(0, task);  // nothing when the graph has no progress groups
   if (done_by_worker_.empty()) return;
   ++done_by_worker_[static_cast<std::size_t>(worker_rank - 1)];
+  busy_by_worker_[static_cast<std::size_t>(worker_rank - 1)] += seconds;
   observer_->completed(task, worker_rank, round_time_, seconds, bytes);
 }
 
@@ -162,6 +166,9 @@ void Scheduler::worker_table(LiveSnapshot& snapshot) const {
     row.tasks_queued = static_cast<std::uint64_t>(std::max(0, core_.occupancy(w)));
     row.queued_seconds = core_.queued_seconds(w);
     row.bytes_held = core_.held_bytes(w);
+    row.busy_seconds = busy_by_worker_.empty() ? 0 : busy_by_worker_[static_cast<std::size_t>(w - 1)];
+    if (hosts_ != nullptr && static_cast<std::size_t>(w) < hosts_->size())
+      row.node = (*hosts_)[static_cast<std::size_t>(w)];
     snapshot.workers.push_back(std::move(row));
   }
 }

@@ -32,6 +32,8 @@ class Scheduler final : private SchedulerObserver {
   // Runs the plan to its end on every worker. A task's failure, a stop request or an error here ends the
   // run on every rank (the Outcome carries the error); a failing MPI call ends the job (MPI_Abort).
   Outcome run();
+  // Host names by rank, for the live worker table (kept by the caller for the scheduler's life).
+  void set_hosts(const std::vector<std::string>* hosts) noexcept { hosts_ = hosts; }
 
   // What rank 0 recorded (after run(); the observer's samples are taken when recording).
   struct Recording {
@@ -60,6 +62,7 @@ class Scheduler final : private SchedulerObserver {
 
   detail::RunObserver* const observer_;
   const std::vector<std::string>& bindings_;
+  const std::vector<std::string>* hosts_ = nullptr;
   const Clock::time_point origin_;
   MPI_Comm comm_;
   Messenger msg_;
@@ -69,6 +72,7 @@ class Scheduler final : private SchedulerObserver {
   detail::TickScale busy_scale_;  // started with the scheduler
   double round_time_ = 0;         // with a live view: when the current round began (seconds since origin)
   std::vector<std::uint64_t> done_by_worker_;  // with a live view
+  std::vector<double> busy_by_worker_;         // with a live view: summed task seconds each worker reported
 };
 
 }  // namespace tessera::mpi

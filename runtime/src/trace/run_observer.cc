@@ -80,6 +80,7 @@ void RunObserver::publish(const Progress& progress, bool finished,
   s->finished = finished;
   s->progress = progress;
   s->scheduler = samples_.samples();
+  s->group_done = group_samples_.samples();
   s->resources = resources_.samples();
   if (names_.empty() && graph_ != nullptr) names_ = graph_->names();
   s->names = names_;

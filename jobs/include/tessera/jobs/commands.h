@@ -26,6 +26,7 @@ struct RunCommandOptions {
   std::string report;         // HTML report file; overrides [options] report
   std::string trace;          // Chrome trace-event file; overrides [options] trace
   bool show_binding = false;  // under MPI, rank 0 prints each worker's cores and threads
+  std::string dashboard;      // "[HOST:]PORT": rank 0 serves a live dashboard; overrides [options] dashboard
 };
 
 // `tessera run JOB`: checks everything, then computes the outputs and writes them with io::store.

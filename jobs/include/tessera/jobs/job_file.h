@@ -29,15 +29,15 @@ namespace tessera::jobs {
 
 struct InputSpec {
   std::string name;
-  std::string file;             // as written in the job file (`file`, or `files` as one text)
-  std::string path;             // resolved: relative paths are taken from the job file's directory
+  std::string file;  // as written in the job file (`file`, or `files` as one text)
+  std::string path;  // resolved: relative paths are taken from the job file's directory
   // `files`: an archive of many files (each entry a path or a glob pattern, resolved like `path`), joined
   // along `concat_dim` (default: the variable's unlimited dimension, else time). Empty for `file`.
   std::vector<std::string> files;
   std::string concat_dim;
-  std::string variable;         // default: the input's name
-  std::optional<Shape> chunks;  // -1: the whole axis
-  Location at;                  // the [inputs.NAME] table
+  std::string variable;                                     // default: the input's name
+  std::optional<Shape> chunks;                              // -1: the whole axis
+  Location at;                                              // the [inputs.NAME] table
   Location file_at, variable_at, chunks_at, concat_dim_at;  // file_at: `file` or `files`
 
   bool is_archive() const noexcept { return !files.empty(); }
@@ -76,6 +76,7 @@ struct JobOptions {
   int threads = 0;                            // 0: every CPU this process may use
   std::optional<std::uint64_t> memory_limit;  // bytes
   std::string report, trace;                  // paths (resolved), empty: none
+  std::string dashboard;                      // "[HOST:]PORT" of a live dashboard, empty: none
   Location threads_at, memory_limit_at;
 };
 

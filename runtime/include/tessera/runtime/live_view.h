@@ -27,6 +27,9 @@ struct WorkerRow {
                                    // waiting for a thread); local: ready tasks in the pool's queues
   double queued_seconds = 0;       // MPI: their expected run time (the scheduler's estimate)
   std::uint64_t bytes_held = 0;    // MPI with a memory limit: result bytes it holds, as the scheduler counts
+  // MPI: summed run time of its finished tasks, as it reported them; 0 where unknown.
+  double busy_seconds = 0;
+  std::string node;  // its host's name (MPI), else empty
 };
 
 // A task the observer learnt had finished.
@@ -46,10 +49,15 @@ struct LiveSnapshot {
   bool finished = false;                   // the run ended successfully (the last snapshot of a run)
   Progress progress;                       // tasks, bytes, elapsed seconds, progress groups
   std::vector<SchedulerSample> scheduler;  // the run's scheduler samples so far (when recording)
-  std::vector<ResourceSample> resources;   // this process's memory/CPU samples so far (rank 0's under MPI)
+  // Tasks done per progress group at each scheduler sample (when recording and the graph has groups):
+  // group_done[i][g] at scheduler[i].time, groups as in progress.groups.
+  std::vector<std::vector<std::uint64_t>> group_done;
+  std::vector<ResourceSample> resources;  // this process's memory/CPU samples so far (rank 0's under MPI)
   std::vector<WorkerRow> workers;
-  std::vector<std::string> names;  // the graph's key names (RecentTask::name)
-  std::vector<RecentTask> recent;  // the latest finished tasks, oldest first, at most LiveView::kRecent
+  std::uint64_t bytes_spilled = 0;    // written to spill files so far (local executors; 0 where unknown)
+  std::uint64_t bytes_unspilled = 0;  // read back from them so far
+  std::vector<std::string> names;     // the graph's key names (RecentTask::name)
+  std::vector<RecentTask> recent;     // the latest finished tasks, oldest first, at most LiveView::kRecent
 };
 
 // Where an executor publishes LiveSnapshots (ProgressOptions::live); thread-safe. Share one between a run and

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "tessera/runtime/dashboard.h"
 #include "tessera/runtime/delayed.h"
 #include "tessera/runtime/executor.h"
 #include "tessera/runtime/graph.h"
@@ -34,10 +35,16 @@ struct RuntimeOptions {
   // A memory limit per worker (thread pool: the process; MPI: each worker rank), with spilling
   // (docs/memory.md); overrides mpi.memory when its limit is set. Every executor honours it.
   MemoryOptions memory;
+  // A live dashboard over HTTP while runs go on (tessera/runtime/dashboard.h, docs/dashboard.md), served by
+  // rank 0 from the Runtime's construction to its destruction; off (no thread, no socket) while
+  // dashboard.listen is empty. On, it turns recording on (the page's samples) and publishes live snapshots to
+  // progress.live (one is made when none is given).
+  DashboardOptions dashboard;
 
   // Defaults overridden by the environment: TESSERA_EXECUTOR=auto|threads|sync|mpi, TESSERA_THREADS=N,
   // TESSERA_BIND=0|1 (MPI workers pin themselves with hwloc), TESSERA_SHOW_BINDING=0|1 (rank 0 prints where
-  // every worker runs), TESSERA_MEMORY_LIMIT=SIZE (4GiB, 512MB, bytes), TESSERA_SPILL_DIR=DIR. Throws
+  // every worker runs), TESSERA_MEMORY_LIMIT=SIZE (4GiB, 512MB, bytes), TESSERA_SPILL_DIR=DIR,
+  // TESSERA_DASHBOARD=[HOST:]PORT. Throws
   // Error(kInvalidArgument) naming the variable and its value when one is malformed.
   static RuntimeOptions from_environment();
 };
@@ -95,6 +102,8 @@ class Runtime {
   const RuntimeOptions& options() const noexcept { return options_; }
   // Collective under MPI: see Executor::agree.
   void agree(std::exception_ptr mine) { executor_->agree(std::move(mine)); }
+  // The live dashboard this process serves (RuntimeOptions::dashboard; rank 0 only), else null.
+  const Dashboard* dashboard() const noexcept { return dashboard_.get(); }
   // Statistics of the most recent run.
   const RunStats& last_stats() const noexcept { return last_stats_; }
   // What the most recent run recorded (RuntimeOptions::record): on rank 0 under MPI; null when not recording,
@@ -165,6 +174,7 @@ class Runtime {
 
   RuntimeOptions options_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Dashboard> dashboard_;  // stopped before the executor goes
   RunStats last_stats_;
   TraceRef last_trace_;
   std::vector<std::weak_ptr<detail::FutureState>> pending_;
