@@ -9,6 +9,8 @@ MODE browser: headless Chromium opens the dashboard twice during a run of severa
               (its verdict), shows more tasks done the second time, and logs no console errors. Screenshots and
               DOM dumps are kept in WORK_DIR (look1.png, look2.png, ...). With a LAUNCHER (mpiexec -n 3 ...),
               the same under MPI, served by rank 0, with one worker-table row per worker.
+MODE tunnel:  the ssh line rank 0 prints, run against a real sshd on loopback (login and compute node at once),
+              brings the page and its data through the tunnel (token still required).
 
 Every check prints OK or FAIL; the exit status is 1 when one failed. MODE browser prints SKIPPED LOUDLY and
 exits 0 without Chromium."""
@@ -243,6 +245,121 @@ def mode_http(tessera, work, launcher, n, c):
           (rc, clash.stderr()))
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_accepting(port, proc, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if accepting(port):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def mode_tunnel(tessera, work, launcher, n, c):
+    """The ssh line rank 0 prints, run as printed (only the local port changed: here the user's computer is the
+    node itself) against a real sshd on loopback playing both login and compute node; the page and its data
+    come through the tunnel, and the token is still needed there."""
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not os.path.exists(sshd) or not shutil.which("ssh"):
+        check("sshd and ssh are installed (openssh-server; ./bootstrap installs it)", False)
+        return
+    d = os.path.join(work, "ssh")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d, mode=0o700)
+    for key in ("host_key", "user_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, key)], check=True)
+    shutil.copy(os.path.join(d, "user_key.pub"), os.path.join(d, "authorized_keys"))
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    ssh_port = free_port()
+    with open(os.path.join(d, "sshd_config"), "w") as f:
+        f.write(f"""Port {ssh_port}
+ListenAddress 127.0.0.1
+HostKey {d}/host_key
+PidFile {d}/sshd.pid
+AuthorizedKeysFile {d}/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+AllowTcpForwarding yes
+""")
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(d, "ssh_config"), "w") as f:
+        f.write(f"""Host *
+  Port {ssh_port}
+  User {user}
+  IdentityFile {d}/user_key
+  IdentitiesOnly yes
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  BatchMode yes
+  LogLevel ERROR
+""")
+    daemon = subprocess.Popen([sshd, "-D", "-e", "-f", os.path.join(d, "sshd_config")], stderr=subprocess.PIPE,
+                              text=True)
+    tunnel = None
+    run = None
+    try:
+        if not check("sshd listens on loopback", wait_accepting(ssh_port, daemon),
+                     daemon.poll() is not None and daemon.stderr.read()):
+            return
+        job = write_job(work, n, c)
+        # As under Slurm: the compute node's and the login node's names (both this machine here).
+        env = dict(os.environ, SLURMD_NODENAME="localhost", SLURM_SUBMIT_HOST="localhost")
+        run = Run(launcher, tessera, job, work, ["--dashboard", "0"], env=env)
+        url = run.url()
+        if not check("rank 0 prints the dashboard's URL", url is not None, run.stderr()):
+            return
+        base, token = split_url(url)
+        port = int(base.rsplit(":", 1)[1])
+        m = re.search(r"(ssh -L \S+ -J localhost localhost)", run.stderr())
+        if not check("rank 0 prints the ssh line through the login node to the compute node", m is not None,
+                     run.stderr()):
+            return
+        words = m.group(1).split()
+        local = free_port()
+        forward = words[2].split(":")
+        check("the line forwards to the dashboard's port on the node's loopback",
+              forward[1:] == ["127.0.0.1", str(port)], words)
+        words[2] = ":".join([str(local)] + forward[1:])
+        tunnel = subprocess.Popen([words[0], "-F", os.path.join(d, "ssh_config"), "-N"] + words[1:],
+                                  stderr=subprocess.PIPE, text=True)
+        if not check("the printed ssh command opens the tunnel", wait_accepting(local, tunnel),
+                     tunnel.poll() is not None and tunnel.stderr.read()):
+            return
+        there = f"http://127.0.0.1:{local}"
+        status, page = get(f"{there}/?token={token}")
+        check("through the tunnel: the page", status == 200 and 'id="data">null</script>' in page, status)
+        check("through the tunnel: 403 without the token", get(there + "/data")[0] == 403)
+        first = wait_for_progress(there, token)
+        check("through the tunnel: the run's live data", first is not None and first["live"]["total"] > 0,
+              first)
+        rc = run.wait()
+        run = None
+        check("the run succeeds", rc == 0)
+        check("nothing listens on the dashboard's port after the run", not accepting(port))
+    finally:
+        for p in (tunnel, daemon):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if run is not None:
+            run.proc.kill()
+
+
 def find_chromium():
     for name in ("chromium", "chromium-browser", "google-chrome"):
         p = shutil.which(name)
@@ -351,6 +468,8 @@ def main():
         mode_http(tessera, work, launcher, n, c)
     elif mode == "browser":
         mode_browser(tessera, work, launcher, n, c)
+    elif mode == "tunnel":
+        mode_tunnel(tessera, work, launcher, n, c)
     else:
         sys.exit(f"unknown mode {mode}")
     print(f"{len(failures)} failed" if failures else "all passed")
