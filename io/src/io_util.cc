@@ -47,7 +47,8 @@ void shuffle(const std::byte* in, std::byte* out, std::size_t n, std::size_t wid
     std::byte* o = out + b * elems;
     for (std::size_t e = 0; e < elems; ++e) o[e] = in[e * width + b];
   }
-  std::memcpy(out + elems * width, in + elems * width, n - elems * width);  // HDF5 leaves a remainder as is
+  if (n > elems * width)
+    std::memcpy(out + elems * width, in + elems * width, n - elems * width);  // HDF5 leaves a remainder as is
 }
 
 namespace {
@@ -119,14 +120,14 @@ void unshuffle(const std::byte* in, std::byte* out, std::size_t n, std::size_t w
     for (std::size_t e = done; e < elems; ++e) {
       for (std::size_t b = 0; b < width; ++b) out[e * width + b] = in[b * elems + e];
     }
-    std::memcpy(out + elems * width, in + elems * width, n - elems * width);
+    if (n > elems * width) std::memcpy(out + elems * width, in + elems * width, n - elems * width);
     return;
   }
   for (std::size_t b = 0; b < width; ++b) {
     const std::byte* i = in + b * elems;
     for (std::size_t e = 0; e < elems; ++e) out[e * width + b] = i[e];
   }
-  std::memcpy(out + elems * width, in + elems * width, n - elems * width);
+  if (n > elems * width) std::memcpy(out + elems * width, in + elems * width, n - elems * width);
 }
 
 namespace {

@@ -132,6 +132,16 @@ TEST(Dashboard, RefusesRequestsWithoutTheTokenAndServesTheRunsNumbersWithIt) {
   EXPECT_EQ(status_of(port, "/data?token=" + d->token(), &body), 200);
   EXPECT_EQ(body, "null") << "no run yet";
   EXPECT_EQ(status_of(port, "/nothing-here?token=" + d->token()), 404);
+  // Any other path or method is refused without the token before anything else looks at it.
+  EXPECT_EQ(status_of(port, "/nothing-here"), 403);
+  EXPECT_EQ(status_of(port, "/../etc/passwd"), 403);
+  {
+    httplib::Client c("127.0.0.1", port);
+    auto r = c.Post("/data", "x", "text/plain");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << "a POST without the token";
+    EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store");
+  }
 
   ASSERT_EQ(status_of(port, "/?token=" + d->token(), &body), 200);
   // The report's page, live: its data element holds null and the script polls.
@@ -156,7 +166,7 @@ TEST(Dashboard, RefusesRequestsWithoutTheTokenAndServesTheRunsNumbersWithIt) {
   std::uint64_t counted = 0;
   for (const auto& k : data["kinds"]) counted += k["count"].get<std::uint64_t>();
   EXPECT_EQ(counted, rt.last_stats().plan_tasks);
-  EXPECT_GE(d->requests(), 8u) << "every request but the 404 went through the token check";
+  EXPECT_GE(d->requests(), 12u) << "every request went through the token check";
 }
 
 TEST(Dashboard, ThePageIsTheReportsPage) {

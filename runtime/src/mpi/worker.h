@@ -178,7 +178,10 @@ class Worker {
   const int rank_;
   const bool two_sided_peers_;  // some peer fetches from us by request
   std::atomic<std::uint64_t> published_{0};
-  Messenger msg_;                           // comm thread only
+  Messenger msg_;  // comm thread only
+  // Made before the transports, which count into it on the comm thread; what compute threads count, they
+  // count under mu_.
+  Stats stats_;
   RmaTransport rma_;                        // comm thread only, as are the three below
   RequestTransport request_;                //
   PushTransport push_;                      //
@@ -212,7 +215,6 @@ class Worker {
   bool stopping_ = false;
   int running_ = 0;
   std::uint64_t held_bytes_ = 0;  // arena bytes of the results held here
-  Stats stats_;
   std::vector<std::thread> threads_;
 };
 

@@ -3,6 +3,9 @@
 // by the others, so that many clients polling cost one serialisation per published snapshot.
 #include "tessera/runtime/dashboard.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <httplib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -149,6 +152,7 @@ Dashboard::Dashboard(const DashboardOptions& options, std::shared_ptr<const Live
   // A poll is one short request: connections are not kept for the next one (which would hold a pool thread
   // for a client that polls once a second), and a client that stops reading frees its thread in 2 s.
   s.http.set_keep_alive_max_count(1);
+  s.http.set_keep_alive_timeout(1);
   s.http.set_read_timeout(2, 0);
   s.http.set_write_timeout(2, 0);
   s.http.set_payload_max_length(1024);
@@ -158,16 +162,19 @@ Dashboard::Dashboard(const DashboardOptions& options, std::shared_ptr<const Live
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  s.http.Get("/", [&s](const httplib::Request& req, httplib::Response& res) {
-    if (!s.allowed(req, res)) return;
+  // Every request, whatever its path or method, is checked for the token before routing: without it, 403.
+  s.http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
+    return s.allowed(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                               : httplib::Server::HandlerResponse::Handled;
+  });
+  s.http.Get("/", [&s](const httplib::Request&, httplib::Response& res) {
     // The page runs its own inline script and fetches only its data from here.
     res.set_header("Content-Security-Policy",
                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                   "connect-src 'self'; img-src data:");
+                   "connect-src 'self'; img-src data:; frame-ancestors 'none'");
     res.set_content(s.page, "text/html; charset=utf-8");
   });
-  s.http.Get("/data", [&s](const httplib::Request& req, httplib::Response& res) {
-    if (!s.allowed(req, res)) return;
+  s.http.Get("/data", [&s](const httplib::Request&, httplib::Response& res) {
     std::shared_ptr<const std::string> json = s.data();
     if (!json) {
       res.set_content("null", "application/json");
@@ -194,7 +201,14 @@ Dashboard::Dashboard(const DashboardOptions& options, std::shared_ptr<const Live
                 err != 0 ? std::strerror(err) : "address not available",
                 "); give another port with --dashboard [HOST:]PORT, or 0 for a free one");
   }
-  s.listener = std::thread([&s] { s.http.listen_after_bind(); });
+  s.listener = std::thread([&s] {
+    // Signals are the run's business (stop handlers, Python's, MPI's): one delivered here could interrupt
+    // accept() and end the server's loop. Its request threads, started from this one, inherit the mask.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    s.http.listen_after_bind();
+  });
   // stop() only reaches a server that is running: wait for it here, so that a Dashboard destroyed at once
   // still stops (listen_after_bind sets it first thing).
   while (!s.http.is_running()) std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -217,8 +231,14 @@ std::string Dashboard::tunnel() const {
   const std::string login = submit != nullptr && *submit != '\0' ? submit : "LOGIN-NODE";
   const std::string node = dashboard_node_name();
   const std::string port = std::to_string(port_);
-  if (is_loopback(host_)) return "ssh -L " + port + ":127.0.0.1:" + port + " -J " + login + " " + node;
-  return "ssh -L " + port + ":" + node + ":" + port + " " + login;
+  if (is_loopback(host_)) {
+    const std::string here = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
+    return "ssh -L " + port + ":" + here + ":" + port + " -J " + login + " " + node;
+  }
+  // Listening on every address: the node's name reaches it; on one address: that one.
+  std::string target = is_any(host_) ? node : host_;
+  if (target.find(':') != std::string::npos) target = "[" + target + "]";
+  return "ssh -L " + port + ":" + target + ":" + port + " " + login;
 }
 
 std::uint64_t Dashboard::requests() const noexcept {

@@ -42,10 +42,11 @@ class Dashboard {
   // Listens on options.listen and serves `view` from now until destruction:
   //   GET /?token=T      the page (the report's page in live mode)
   //   GET /data?token=T  the latest snapshot as the report's JSON data (Cache-Control: no-store)
-  // anything without the token: 403. Throws Error(kInvalidArgument) for a malformed address and
-  // Error(kIo) naming the address when it cannot be bound (in use, no such host).
+  // any request without the token, whatever its path or method: 403. Throws Error(kInvalidArgument) for a
+  // malformed address and Error(kIo) naming the address when it cannot be bound (in use, no such host).
   Dashboard(const DashboardOptions& options, std::shared_ptr<const LiveView> view);
-  // Stops listening, closes every connection and joins the server's threads; the port is free after.
+  // Stops listening and joins the server's threads once the requests in progress end (a client is dropped
+  // after 2 s without sending or reading, an idle connection after 1 s); the port is free after.
   ~Dashboard();
   Dashboard(const Dashboard&) = delete;
   Dashboard& operator=(const Dashboard&) = delete;
@@ -55,10 +56,11 @@ class Dashboard {
   const std::string& token() const noexcept { return token_; }
   // "http://HOST:PORT/?token=T" (HOST is this node's name when listening on every interface).
   std::string url() const;
-  // How to reach it from a login node: "ssh -L PORT:NODE:PORT LOGIN" when it listens beyond loopback, else
-  // "ssh -L PORT:127.0.0.1:PORT -J LOGIN NODE" (LOGIN: SLURM_SUBMIT_HOST when set).
+  // How to reach it from a login node: "ssh -L PORT:127.0.0.1:PORT -J LOGIN NODE" on loopback (the address
+  // it listens on), "ssh -L PORT:NODE:PORT LOGIN" on every address, "ssh -L PORT:HOST:PORT LOGIN" on one
+  // other address (LOGIN: SLURM_SUBMIT_HOST when set).
   std::string tunnel() const;
-  // Requests answered so far (any status).
+  // Requests answered so far (any status, any path).
   std::uint64_t requests() const noexcept;
 
   struct Server;
