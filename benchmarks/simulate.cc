@@ -15,8 +15,10 @@
 // local run), each times a log-normal factor (sigma 0.25, fixed per task); tree leaves 5 ms and nodes 20 us,
 // stencil tasks 2 ms. Result bytes likewise (tree and stencil: 8 bytes).
 //
-// Flags: --quick, --graphs seed,climate,tree,stencil, --workers 16,64,..., --threads 16, --tasks-per-thread 4,
-// --max-messages N (per scheduler round), --gbps-net G, --gbps-node G (default 12.5 and 8), --trace-us T (a timeline on stderr).
+// Flags: --quick, --graphs seed,climate,tree,stencil, --workers 16,64,..., --threads 16, --tasks-per-thread
+// 4,
+// --max-messages N (per scheduler round), --gbps-net G, --gbps-node G (default 12.5 and 8), --trace-us T (a
+// timeline on stderr).
 #include <cmath>
 #include <cstdint>
 #include <cstring>

@@ -429,7 +429,8 @@ ParsedUnits parse_units(std::string_view units, Calendar calendar) {
 std::int64_t to_micros(Calendar c, const Date& d) {
   const std::int64_t day = day_number(c, to_astronomical(c, d.year), d.month, d.day);
   const auto second = static_cast<std::int64_t>(std::llround(d.second * 1e6));
-  return day * kMicrosPerDay + (static_cast<std::int64_t>(d.hour) * 60 + d.minute) * 60 * kMicrosPerSecond + second;
+  return day * kMicrosPerDay + (static_cast<std::int64_t>(d.hour) * 60 + d.minute) * 60 * kMicrosPerSecond +
+         second;
 }
 
 Date from_micros(Calendar c, std::int64_t micros) {
@@ -527,7 +528,8 @@ DateSpan parse_date_span(std::string_view text, Calendar calendar) {
       precision = 2;
       if (pos < t.size() && (t[pos] == ' ' || t[pos] == 'T')) {
         ++pos;
-        if (!parse_int(t, pos, 2, hour) || pos >= t.size() || t[pos++] != ':' || !parse_int(t, pos, 2, minute)) {
+        if (!parse_int(t, pos, 2, hour) || pos >= t.size() || t[pos++] != ':' ||
+            !parse_int(t, pos, 2, minute)) {
           return bad("the time of day is not hh:mm");
         }
         if (pos < t.size() && t[pos] == ':') {
@@ -540,8 +542,8 @@ DateSpan parse_date_span(std::string_view text, Calendar calendar) {
   }
   if (pos != t.size()) return bad(str_cat("unexpected \"", t.substr(pos), "\""));
   if (year == 0 && !has_year_zero(calendar)) {
-    throw_error(ErrorCode::kInvalidArgument, "\"", text, "\": year 0 does not exist in the ", name_of(calendar),
-                " calendar");
+    throw_error(ErrorCode::kInvalidArgument, "\"", text, "\": year 0 does not exist in the ",
+                name_of(calendar), " calendar");
   }
   if (month < 1 || month > 12 || day < 1 ||
       day > nominal_days_in_month(calendar, to_astronomical(calendar, year), static_cast<int>(month)) ||

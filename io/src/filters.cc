@@ -54,9 +54,9 @@ std::vector<Filter> read_filters(hid_t dcpl) {
 std::string registered_filter_name(int id) {
   // From the HDF Group's registry of filter ids (the ones climate and array data use most).
   static constexpr std::pair<int, const char*> kRegistered[] = {
-      {307, "bzip2"},       {32000, "lzf"},   {32001, "blosc"}, {32004, "lz4"},     {32008, "bitshuffle"},
-      {32013, "zfp"},       {32015, "zstd"},  {32017, "sz"},    {32018, "fcidecomp"}, {32024, "sz3"},
-      {32026, "blosc2"}};
+      {307, "bzip2"},        {32000, "lzf"}, {32001, "blosc"}, {32004, "lz4"},
+      {32008, "bitshuffle"}, {32013, "zfp"}, {32015, "zstd"},  {32017, "sz"},
+      {32018, "fcidecomp"},  {32024, "sz3"}, {32026, "blosc2"}};
   for (const auto& [registered, name] : kRegistered) {
     if (registered == id) return name;
   }
@@ -89,11 +89,13 @@ void require_filters_available(const std::string& path, const VariableInfo& vari
     H5Eclear2(H5E_DEFAULT);
     if (available > 0) continue;
     const char* env = std::getenv("HDF5_PLUGIN_PATH");
-    throw_error(ErrorCode::kInvalidArgument, "variable \"", variable.name, "\" in ", path,
-                " is stored with the HDF5 filter \"", f.name, "\" (id ", f.id,
-                "), which this HDF5 library cannot decode: no plugin for it was found. HDF5 looks for plugins in ",
-                plugin_path(), " (HDF5_PLUGIN_PATH ", env != nullptr ? str_cat("is ", env) : std::string("is not set"),
-                "); install the filter's HDF5 plugin and set HDF5_PLUGIN_PATH to its directory");
+    throw_error(
+        ErrorCode::kInvalidArgument, "variable \"", variable.name, "\" in ", path,
+        " is stored with the HDF5 filter \"", f.name, "\" (id ", f.id,
+        "), which this HDF5 library cannot decode: no plugin for it was found. HDF5 looks for plugins in ",
+        plugin_path(), " (HDF5_PLUGIN_PATH ",
+        env != nullptr ? str_cat("is ", env) : std::string("is not set"),
+        "); install the filter's HDF5 plugin and set HDF5_PLUGIN_PATH to its directory");
   }
 }
 

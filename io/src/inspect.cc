@@ -8,8 +8,8 @@
 #include <hdf5_hl.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include "filters.h"

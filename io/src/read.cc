@@ -1,8 +1,8 @@
 // Reading HDF5, NetCDF-4 and NetCDF-3 variables as chunked arrays.
 #include <fcntl.h>
+#include <libdeflate.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <libdeflate.h>
 
 #include <hdf5_hl.h>
 
@@ -19,9 +19,9 @@
 #include "filters.h"
 #include "hdf5_file.h"
 #include "inspect.h"
-#include "reader.h"
 #include "io_util.h"
 #include "netcdf3.h"
+#include "reader.h"
 #include "tessera/io/io.h"
 #include "tessera/runtime/format.h"
 
@@ -139,9 +139,10 @@ std::vector<std::byte> decode_chunk(std::vector<std::byte> raw, const OpenDatase
       const libdeflate_result rc =
           libdeflate_zlib_decompress(inflater.get(), raw.data(), raw.size(), out.data(), out.size(), &n);
       if (rc != LIBDEFLATE_SUCCESS) {
-        throw_error(ErrorCode::kCorrupt, where, ": deflate stream is damaged (",
-                    rc == LIBDEFLATE_INSUFFICIENT_SPACE ? "it decodes to more than the chunk's bytes" : "bad data",
-                    ")");
+        throw_error(
+            ErrorCode::kCorrupt, where, ": deflate stream is damaged (",
+            rc == LIBDEFLATE_INSUFFICIENT_SPACE ? "it decodes to more than the chunk's bytes" : "bad data",
+            ")");
       }
       out.resize(n);
       raw = std::move(out);

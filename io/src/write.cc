@@ -10,9 +10,9 @@
 // H5Dwrite_chunk (no recompression), syncs, and renames the file into place. Every written chunk is recorded
 // in a per-process journal; a resumed run skips the chunks whose journal record and checksum are intact.
 #include <fcntl.h>
+#include <libdeflate.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <libdeflate.h>
 
 #include <hdf5_hl.h>
 

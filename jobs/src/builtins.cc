@@ -89,8 +89,8 @@ Function elementwise(const std::string& name, Array (*array_fn)(const Array&), d
                       }
                       return number_value(number_fn(x), false, c.expr.span);
                     }
-                    ExprValue out = ev.array_value(ev.guarded(c.expr.span, [&] { return array_fn(a.a.data); }),
-                                                   a.a.axes, c.expr.span);
+                    ExprValue out = ev.array_value(
+                        ev.guarded(c.expr.span, [&] { return array_fn(a.a.data); }), a.a.axes, c.expr.span);
                     out.a.cell_methods = a.a.cell_methods;
                     return out;
                   }};

@@ -37,9 +37,10 @@ void add_climate_functions(std::vector<Function>& table);
 
 // CF's name of a reduction for cell_methods ("mean", "minimum", "standard_deviation"; "" when CF has none).
 std::string cf_method(std::string how);
-// `out` was made from `from` by reducing `axes` with `how`: it keeps from's cell_methods and adds "DIM: method"
-// for each named axis.
-void reduced_cell_methods(ExprValue& out, const ExprValue& from, std::span<const int> axes, const std::string& how);
+// `out` was made from `from` by reducing `axes` with `how`: it keeps from's cell_methods and adds "DIM:
+// method" for each named axis.
+void reduced_cell_methods(ExprValue& out, const ExprValue& from, std::span<const int> axes,
+                          const std::string& how);
 // nullptr when there is no function of that name.
 const Function* find_function(const std::string& name);
 std::vector<std::string> function_names();

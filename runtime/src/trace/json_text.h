@@ -7,6 +7,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tessera::detail {
 
@@ -57,6 +58,17 @@ inline void append_number(std::string& s, double v, int decimals) {
 }
 
 // Writes `path` through a temporary file renamed into place. Throws Error(kIo) naming the file.
+// A JSON array of v's elements, each appended by value(s, element).
+template <class T, class F>
+inline void append_json_array(std::string& s, const std::vector<T>& v, F value) {
+  s += '[';
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    value(s, v[i]);
+  }
+  s += ']';
+}
+
 void write_file_atomically(const std::string& path, const char* what,
                            const std::function<void(std::ostream&)>& write);
 

@@ -10,20 +10,6 @@
 
 namespace tessera::detail {
 
-namespace {
-
-template <class T, class F>
-void array(std::string& s, const std::vector<T>& v, F value) {
-  s += '[';
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i) s += ',';
-    value(s, v[i]);
-  }
-  s += ']';
-}
-
-}  // namespace
-
 std::string live_data(const LiveSnapshot& snap, double window_seconds) {
   std::string s;
   s.reserve(std::size_t{64} << 10);
@@ -47,9 +33,9 @@ std::string live_data(const LiveSnapshot& snap, double window_seconds) {
   s += "{\"config\":{\"executor\":";
   str(snap.executor);
   s += ",\"ranks\":" + std::to_string(ranks) + ",\"threads\":";
-  array(s, threads, [](std::string& o, int v) { o += std::to_string(v); });
+  append_json_array(s, threads, [](std::string& o, int v) { o += std::to_string(v); });
   s += ",\"bindings\":";
-  array(s, bindings, [](std::string& o, const std::string& v) { append_json_string(o, v); });
+  append_json_array(s, bindings, [](std::string& o, const std::string& v) { append_json_string(o, v); });
   s += ",\"transfer\":\"\",\"slurm_job_id\":";
   str(slurm_job_id());
   s += ",\"started\":\"\"},\"seconds\":";
@@ -200,29 +186,35 @@ std::string live_data(const LiveSnapshot& snap, double window_seconds) {
     first = false;
     s += "{\"rank\":" + std::to_string(rank);
     s += ",\"t\":";
-    array(s, samples, [](std::string& o, const ResourceSample* m) { append_number(o, m->time, 4); });
+    append_json_array(s, samples,
+                      [](std::string& o, const ResourceSample* m) { append_number(o, m->time, 4); });
     s += ",\"rss\":";
-    array(s, samples, [](std::string& o, const ResourceSample* m) {
+    append_json_array(s, samples, [](std::string& o, const ResourceSample* m) {
       append_number(o, static_cast<double>(m->rss) / 1e6, 2);
     });
     s += ",\"live\":";
-    array(s, samples, [](std::string& o, const ResourceSample* m) {
+    append_json_array(s, samples, [](std::string& o, const ResourceSample* m) {
       append_number(o, static_cast<double>(m->live_bytes) / 1e6, 2);
     });
     s += ",\"cpu\":";
-    array(s, samples, [](std::string& o, const ResourceSample* m) { append_number(o, m->cpu_seconds, 4); });
+    append_json_array(s, samples,
+                      [](std::string& o, const ResourceSample* m) { append_number(o, m->cpu_seconds, 4); });
     s += "}";
   }
   s += "],\"mem_note\":";
   str(mpi ? "while running: rank 0 (the scheduler); the report has every rank's" : "");
   s += ",\"sched\":{\"t\":";
-  array(s, snap.scheduler, [](std::string& o, const SchedulerSample& q) { append_number(o, q.time, 4); });
+  append_json_array(s, snap.scheduler,
+                    [](std::string& o, const SchedulerSample& q) { append_number(o, q.time, 4); });
   s += ",\"done\":";
-  array(s, snap.scheduler, [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.done); });
+  append_json_array(s, snap.scheduler,
+                    [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.done); });
   s += ",\"ready\":";
-  array(s, snap.scheduler, [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.ready); });
+  append_json_array(s, snap.scheduler,
+                    [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.ready); });
   s += ",\"running\":";
-  array(s, snap.scheduler, [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.running); });
+  append_json_array(s, snap.scheduler,
+                    [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.running); });
   s += "},\"groups\":[";
   const std::vector<GroupProgress>& groups = snap.progress.groups;
   for (std::size_t g = 0; g < groups.size(); ++g) {
@@ -231,13 +223,13 @@ std::string live_data(const LiveSnapshot& snap, double window_seconds) {
     str(groups[g].label);
     s += ",\"total\":" + std::to_string(groups[g].total) + ",\"now\":" + std::to_string(groups[g].done) +
          ",\"done\":";
-    array(s, snap.group_done, [g](std::string& o, const std::vector<std::uint64_t>& d) {
+    append_json_array(s, snap.group_done, [g](std::string& o, const std::vector<std::uint64_t>& d) {
       o += std::to_string(g < d.size() ? d[g] : 0);
     });
     s += "}";
   }
   s += "],\"workers\":";
-  array(s, snap.workers, [](std::string& o, const WorkerRow& w) {
+  append_json_array(s, snap.workers, [](std::string& o, const WorkerRow& w) {
     o += "{\"rank\":" + std::to_string(w.rank) + ",\"node\":";
     append_json_string(o, w.node);
     o += ",\"binding\":";

@@ -21,16 +21,6 @@ namespace {
 constexpr std::size_t kMaxShownTasks = 150000;  // about 4 MB of embedded data, drawn in well under a second
 constexpr std::size_t kMaxShownTransfers = 30000;
 
-template <class T, class F>
-void array(std::string& s, const std::vector<T>& v, F value) {
-  s += '[';
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i) s += ',';
-    value(s, v[i]);
-  }
-  s += ']';
-}
-
 std::string human_seconds(double s) {
   char buf[32];
   if (s >= 1) {
@@ -52,9 +42,10 @@ std::string report_data(const RunTrace& t) {
   s += "{\"config\":{\"executor\":";
   str(t.executor);
   s += ",\"ranks\":" + std::to_string(t.ranks) + ",\"threads\":";
-  array(s, t.threads, [](std::string& o, int v) { o += std::to_string(v); });
+  detail::append_json_array(s, t.threads, [](std::string& o, int v) { o += std::to_string(v); });
   s += ",\"bindings\":";
-  array(s, t.bindings, [](std::string& o, const std::string& v) { detail::append_json_string(o, v); });
+  detail::append_json_array(s, t.bindings,
+                            [](std::string& o, const std::string& v) { detail::append_json_string(o, v); });
   s += ",\"transfer\":";
   str(t.transfer);
   s += ",\"slurm_job_id\":";
@@ -79,7 +70,7 @@ std::string report_data(const RunTrace& t) {
   s += ",\"scheduler\":";
   num(t.scheduler_seconds);
   s += "},\"kinds\":";
-  array(s, t.kind_summary, [](std::string& o, const KindSummary& k) {
+  detail::append_json_array(s, t.kind_summary, [](std::string& o, const KindSummary& k) {
     o += "{\"kind\":";
     detail::append_json_string(o, k.kind);
     o += ",\"count\":" + std::to_string(k.count) + ",\"seconds\":";
@@ -119,7 +110,7 @@ std::string report_data(const RunTrace& t) {
     }
   }
   s += ",\"rows\":";
-  array(s, rows, [](std::string& o, const std::pair<std::string, int>& r) {
+  detail::append_json_array(s, rows, [](std::string& o, const std::pair<std::string, int>& r) {
     o += "[";
     detail::append_json_string(o, r.first);
     o += "," + std::to_string(r.second) + "]";
@@ -226,21 +217,24 @@ std::string report_data(const RunTrace& t) {
          "],\"cpu\":[" + cpu + "]}";
   }
   s += "],\"sched\":{\"t\":";
-  array(s, t.scheduler,
-        [](std::string& o, const SchedulerSample& q) { detail::append_number(o, q.time, 4); });
+  detail::append_json_array(
+      s, t.scheduler, [](std::string& o, const SchedulerSample& q) { detail::append_number(o, q.time, 4); });
   s += ",\"done\":";
-  array(s, t.scheduler, [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.done); });
+  detail::append_json_array(s, t.scheduler,
+                            [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.done); });
   s += ",\"ready\":";
-  array(s, t.scheduler, [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.ready); });
+  detail::append_json_array(s, t.scheduler,
+                            [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.ready); });
   s += ",\"running\":";
-  array(s, t.scheduler, [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.running); });
+  detail::append_json_array(s, t.scheduler,
+                            [](std::string& o, const SchedulerSample& q) { o += std::to_string(q.running); });
   s += "},\"groups\":[";
   for (std::size_t g = 0; g < t.group_labels.size(); ++g) {
     if (g) s += ',';
     s += "{\"label\":";
     str(t.group_labels[g]);
     s += ",\"total\":" + std::to_string(g < t.group_totals.size() ? t.group_totals[g] : 0) + ",\"done\":";
-    array(s, t.group_done, [g](std::string& o, const std::vector<std::uint64_t>& d) {
+    detail::append_json_array(s, t.group_done, [g](std::string& o, const std::vector<std::uint64_t>& d) {
       o += std::to_string(g < d.size() ? d[g] : 0);
     });
     s += "}";
@@ -258,7 +252,8 @@ std::string report_data(const RunTrace& t) {
          ",\"done\":" + std::to_string(done) + ",\"queued\":null,\"held\":0}";
   }
   s += "],\"matrix\":";
-  array(s, t.bytes_between, [](std::string& o, std::uint64_t v) { o += std::to_string(v); });
+  detail::append_json_array(s, t.bytes_between,
+                            [](std::string& o, std::uint64_t v) { o += std::to_string(v); });
   s += "}";
   return s;
 }

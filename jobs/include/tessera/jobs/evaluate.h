@@ -87,7 +87,7 @@ struct JobPlan {
   std::vector<EvaluatedArray> inputs;  // in JobSpec::inputs order
   std::vector<EvaluatedArray> arrays;  // in JobSpec::arrays order
   std::vector<PlannedOutput> outputs;  // in JobSpec::outputs order
-  std::vector<std::string> notes;      // what `tessera check` reports beside the plan (incomplete periods, ...)
+  std::vector<std::string> notes;  // what `tessera check` reports beside the plan (incomplete periods, ...)
 };
 
 // Binds every input and evaluates every array and output expression. Nothing is computed. Throws
