@@ -10,7 +10,8 @@ MODE browser: headless Chromium opens the dashboard twice during a run of severa
               DOM dumps are kept in WORK_DIR (look1.png, look2.png, ...). With a LAUNCHER (mpiexec -n 3 ...),
               the same under MPI, served by rank 0, with one worker-table row per worker.
 MODE tunnel:  the ssh line rank 0 prints, run against a real sshd on loopback (login and compute node at once),
-              brings the page and its data through the tunnel (token still required).
+              brings the page and its data through the tunnel (token still required), and Chromium draws the
+              live run from there.
 
 Every check prints OK or FAIL; the exit status is 1 when one failed. MODE browser prints SKIPPED LOUDLY and
 exits 0 without Chromium."""
@@ -344,6 +345,14 @@ AllowTcpForwarding yes
         first = wait_for_progress(there, token)
         check("through the tunnel: the run's live data", first is not None and first["live"]["total"] > 0,
               first)
+        chromium = find_chromium()
+        if check("Chromium is installed (./bootstrap installs it)", chromium is not None):
+            r = browse(chromium, f"{there}/?token={token}", work, "tunnel", ["--dump-dom"])
+            with open(os.path.join(work, "tunnel.html"), "w") as f:
+                f.write(r.stdout)
+            v = verdict(r.stdout)
+            check("through the tunnel: Chromium draws the live run", v.get("data-status") == "ok" and
+                  int(v.get("data-polls", "0")) >= 1 and int(v.get("data-done", "0")) > 0, v)
         rc = run.wait()
         run = None
         check("the run succeeds", rc == 0)
