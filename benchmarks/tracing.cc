@@ -38,36 +38,12 @@ struct Figures {
   TraceRef trace;  // the last traced run's recording, assembled only when its files are written
 };
 
-// n leaves that each compute for about 10 us, reduced by a no-op tree with fan-in 8.
-void build_work(bench::Built& b, int n) {
-  Graph& g = b.graph;
-  const KernelId work = g.kernel([](const TaskContext&) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(10);
-    while (std::chrono::steady_clock::now() < until) {
-    }
-    return Value();
-  });
-  const KernelId noop = g.kernel([](const TaskContext&) { return Value(); });
-  std::vector<TaskId> level;
-  for (int i = 0; i < n; ++i) level.push_back(g.add(g.name("work"), {i}, work, {}));
-  for (int depth = 1; level.size() > 1; ++depth) {
-    std::vector<TaskId> next;
-    for (std::size_t i = 0; i < level.size(); i += 8) {
-      const std::size_t end = std::min(level.size(), i + 8);
-      const std::int32_t index[] = {depth, static_cast<std::int32_t>(i / 8)};
-      next.push_back(g.add(g.name("sum"), index, noop, std::span<const TaskId>(level.data() + i, end - i)));
-    }
-    level.swap(next);
-  }
-  b.outputs.push_back(level[0]);
-}
-
 // `keep`: hold on to the run's recording (for the trace and report figures). Other runs drop theirs as soon
 // as they are timed, so that no arm starts with a previous recording (and the graph keys it pins) in memory.
 void measure_once(const std::string& shape, int n, Executor& exec, Figures& f, bool keep) {
   bench::Built b;
   if (shape == "work-10us") {
-    build_work(b, n);
+    bench::build_work(b, n);
   } else {
     bench::build_shape(b, shape, n);
   }
