@@ -8,10 +8,13 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <numeric>
 #include <optional>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 
 #include "expr.h"
 #include "kernels.h"
@@ -25,6 +28,26 @@ std::string next_name(std::string_view kind) {
   char suffix[24];
   std::snprintf(suffix, sizeof(suffix), "-%llx", static_cast<unsigned long long>(counter.fetch_add(1)));
   return std::string(kind) + suffix;
+}
+
+ArrayNodePtr shared_node(std::string key, const std::function<ArrayNodePtr()>& make) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::weak_ptr<const ArrayNode>> nodes;
+  static std::size_t purge_at = 1024;
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = nodes.find(key); it != nodes.end()) {
+      if (ArrayNodePtr n = it->second.lock()) return n;
+    }
+  }
+  ArrayNodePtr n = make();
+  std::lock_guard lock(mutex);
+  if (nodes.size() >= purge_at) {  // forget nodes gone since; keep the map about as large as what lives
+    std::erase_if(nodes, [](const auto& e) { return e.second.expired(); });
+    purge_at = std::max<std::size_t>(1024, 2 * nodes.size());
+  }
+  nodes[std::move(key)] = n;
+  return n;
 }
 
 const std::vector<TaskId>& GraphBuilder::build(const ArrayNodePtr& node) {
@@ -86,11 +109,16 @@ Chunk rows_of(const Chunk& c, std::int64_t a0, std::int64_t a1) {
 void add_chunk_input(GraphBuilder& b, const ArrayNodePtr& node, std::span<const std::int64_t> index,
                      std::vector<TaskId>& deps) {
   if (node->generator()) return;
+  if (node->made_in_reader()) {
+    node->fused_inputs(b, index, deps);
+    return;
+  }
   deps.push_back(b.build(node)[static_cast<std::size_t>(linear_index(index, node->grid.grid_shape()))]);
 }
 
 const Chunk& chunk_input(const TaskContext& ctx, std::size_t& next, const ArrayNode& node,
                          std::span<const std::int64_t> index, std::deque<Chunk>& made) {
+  if (node.made_in_reader()) return node.fused_chunk(ctx, next, index, made);
   if (!node.generator()) return ctx.input<Chunk>(next++);
   made.push_back(node.generate(index));
   return made.back();
@@ -100,6 +128,13 @@ TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> i
   TaskOptions o;
   o.output_bytes =
       static_cast<std::uint64_t>(num_elements(node.grid.chunk_shape(index))) * size_of(node.dtype);
+  return o;
+}
+
+TaskOptions step_options(const ArrayNode& node, std::span<const std::int64_t> index, const Graph& graph,
+                         std::span<const TaskId> deps) {
+  TaskOptions o = chunk_options(node, index);
+  o.rereadable = deps.size() == 1 && graph.options(deps[0]).rereadable;
   return o;
 }
 
@@ -171,8 +206,9 @@ Chunk fill_positions(const ChunkGrid& grid, DType dtype, const PositionFill& fil
 // A chunk made from nothing but its index (creation functions, user functions, in-memory data).
 struct SourceNode final : ArrayNode {
   ChunkMaker make;
-  bool cheap = false;  // a generator (see ArrayNode::generator)
-  PositionFill fill;   // set when the values are a function of position (random numbers, ranges)
+  bool cheap = false;       // a generator (see ArrayNode::generator)
+  bool rereadable = false;  // read from storage (see from_storage)
+  PositionFill fill;        // set when the values are a function of position (random numbers, ranges)
 
   bool generator() const override { return cheap; }
   Chunk generate(std::span<const std::int64_t> index) const override {
@@ -198,7 +234,9 @@ struct SourceNode final : ArrayNode {
     });
     std::vector<TaskId> ids;
     for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
-      ids.push_back(g.add(n, key_index(index), k, std::span<const TaskId>{}, chunk_options(*this, index)));
+      TaskOptions o = chunk_options(*this, index);
+      o.rereadable = rereadable;
+      ids.push_back(g.add(n, key_index(index), k, std::span<const TaskId>{}, o));
     });
     return ids;
   }
@@ -254,6 +292,8 @@ struct ElementwiseNode final : ArrayNode {
       } else if (node.generator()) {
         made.push_back(node.generate_rows(in_index, a0, a1));
         in.push_back(&made.back());
+      } else if (node.made_in_reader()) {
+        in.push_back(&node.fused_rows(ctx, next, in_index, a0, a1, made));
       } else {
         made.push_back(rows_of(ctx.input<Chunk>(next++), a0, a1));
         in.push_back(&made.back());
@@ -286,7 +326,7 @@ struct ElementwiseNode final : ArrayNode {
     for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
       deps.clear();
       fused_inputs(b, index, deps);
-      ids.push_back(g.add(n, key_index(index), k, deps, chunk_options(*this, index)));
+      ids.push_back(g.add(n, key_index(index), k, deps, step_options(*this, index, g, deps)));
     });
     return ids;
   }
@@ -379,8 +419,8 @@ struct SelectNode final : ArrayNode {
         if (p.keep) ++out_axis;
       }
       const TaskId dep = in_ids[static_cast<std::size_t>(linear_index(in_index, in_counts))];
-      ids.push_back(
-          g.add(n, key_index(index), k, std::span<const TaskId>(&dep, 1), chunk_options(*this, index)));
+      const std::span<const TaskId> deps(&dep, 1);
+      ids.push_back(g.add(n, key_index(index), k, deps, step_options(*this, index, g, deps)));
     });
     return ids;
   }
@@ -822,10 +862,11 @@ PositionFill each_position(F f) {
 }  // namespace
 
 Array make_source(const ChunkGrid& grid, DType dtype, ChunkMaker make, std::string_view kind,
-                  bool generator = false) {
+                  bool generator = false, bool rereadable = false) {
   auto node = make_node<SourceNode>(kind, grid.shape(), dtype, grid);
   node->make = std::move(make);
   node->cheap = generator;
+  node->rereadable = rereadable;
   return Array(node);
 }
 
@@ -1012,11 +1053,30 @@ Array Array::select(std::span<const Slice> selection) const {
     out_shape.push_back(total);
     out_chunks.push_back(lens);
   }
-  auto node =
-      detail::make_node<detail::SelectNode>("getitem", out_shape, dtype(), ChunkGrid(out_shape, out_chunks));
-  node->input = this->node();
-  node->axes = std::move(plans);
-  return Array(node);
+  // Selecting everything is the array itself.
+  bool everything = out_shape == shape();
+  for (std::size_t a = 0; everything && a < plans.size(); ++a) {
+    everything = plans[a].keep && plans[a].step == 1 &&
+                 out_chunks[a] == chunks().chunks(static_cast<int>(a)) &&
+                 std::all_of(plans[a].local_start.begin(), plans[a].local_start.end(),
+                             [](std::int64_t s) { return s == 0; });
+  }
+  if (everything) return *this;
+  std::string key = "getitem " + node()->name;
+  for (std::size_t a = 0; a < plans.size(); ++a) {
+    const auto& p = plans[a];
+    key += str_cat("|", p.keep, ",", p.step, ":");
+    for (std::size_t i = 0; i < p.in_chunk.size(); ++i) {
+      key += str_cat(p.in_chunk[i], "+", p.local_start[i], "#", out_chunks[a][i], " ");
+    }
+  }
+  return Array(detail::shared_node(std::move(key), [&] {
+    auto node = detail::make_node<detail::SelectNode>("getitem", out_shape, dtype(),
+                                                      ChunkGrid(out_shape, out_chunks));
+    node->input = this->node();
+    node->axes = std::move(plans);
+    return node;
+  }));
 }
 
 // ---- creation
@@ -1025,6 +1085,11 @@ Array Array::select(std::span<const Slice> selection) const {
 Array from_function(const ChunkGrid& grid, DType dtype, ChunkMaker make, std::string name) {
   if (!make) throw_error(ErrorCode::kInvalidArgument, "from_function needs a callable");
   return detail::make_source(grid, dtype, std::move(make), name);
+}
+
+Array from_storage(const ChunkGrid& grid, DType dtype, ChunkMaker make, std::string name) {
+  if (!make) throw_error(ErrorCode::kInvalidArgument, "from_storage needs a callable");
+  return detail::make_source(grid, dtype, std::move(make), name, /*generator=*/false, /*rereadable=*/true);
 }
 
 Array full(const Shape& shape, const Shape& chunks, Scalar value, DType dtype) {

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 
 #include "expr.h"
 #include "kernels.h"
@@ -223,62 +224,114 @@ namespace tessera {
 namespace detail {
 namespace {
 
-// Output chunk k along the axis holds indices [k*per, (k+1)*per); it reads every input chunk holding one of
-// them.
+// Output chunk k along the axis holds the indices from the grid's offset of k on; it reads every input chunk
+// holding one of them.
 struct TakeNode final : ArrayNode {
   ArrayNodePtr input;
   int axis = 0;
   std::vector<std::int64_t> indices;
-  std::int64_t per = 1;
+  bool small = false;  // the input is small enough that readers make the chunks (made_in_reader)
 
   std::vector<std::int64_t> sources(std::int64_t k) const {
     std::vector<std::int64_t> chunks;
-    const auto end = static_cast<std::size_t>(
-        std::min<std::int64_t>(static_cast<std::int64_t>(indices.size()), (k + 1) * per));
-    for (auto i = static_cast<std::size_t>(k * per); i < end; ++i) {
-      const std::int64_t c = input->grid.chunk_of(axis, indices[i]);
+    const std::int64_t begin = grid.offset(axis, k);
+    const std::int64_t end = begin + grid.chunks(axis)[static_cast<std::size_t>(k)];
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::int64_t c = input->grid.chunk_of(axis, indices[static_cast<std::size_t>(i)]);
       if (std::find(chunks.begin(), chunks.end(), c) == chunks.end()) chunks.push_back(c);
     }
     std::sort(chunks.begin(), chunks.end());
     return chunks;
   }
 
+  // Rows a0 .. a1-1 along the axis of output chunk `index` (a1 < 0: all), from the source chunks `in`
+  // (sources(k), in order).
+  Chunk make(std::span<const std::int64_t> index, const std::vector<const Chunk*>& in, std::int64_t a0,
+             std::int64_t a1) const {
+    const auto ax = static_cast<std::size_t>(axis);
+    const std::int64_t k = index[ax];
+    const std::vector<std::int64_t> src = sources(k);
+    Shape shape = grid.chunk_shape(index);
+    if (a1 < 0) a1 = shape[ax];
+    shape[ax] = a1 - a0;
+    Chunk out(dtype, shape);
+    std::vector<std::int64_t> from(index.size(), 0), to(index.size(), 0);
+    Shape count = out.shape();
+    count[ax] = 1;
+    const std::int64_t begin = grid.offset(axis, k);
+    for (std::int64_t j = a0; j < a1; ++j) {
+      const std::int64_t want = indices[static_cast<std::size_t>(begin + j)];
+      const std::int64_t c = input->grid.chunk_of(axis, want);
+      const auto which = static_cast<std::size_t>(std::find(src.begin(), src.end(), c) - src.begin());
+      from[ax] = want - input->grid.offset(axis, c);
+      to[ax] = j - a0;
+      copy_block(*in[which], from, out, to, count);
+    }
+    return out;
+  }
+
+  std::vector<const Chunk*> source_chunks(const TaskContext& ctx, std::size_t& next,
+                                          std::span<const std::int64_t> index) const {
+    std::vector<const Chunk*> in;
+    for (std::size_t i = 0, n = sources(index[static_cast<std::size_t>(axis)]).size(); i < n; ++i) {
+      in.push_back(&ctx.input<Chunk>(next++));
+    }
+    return in;
+  }
+
+  bool made_in_reader() const override { return small; }
+
+  void fused_inputs(GraphBuilder& b, std::span<const std::int64_t> index,
+                    std::vector<TaskId>& deps) const override {
+    if (!small) return ArrayNode::fused_inputs(b, index, deps);
+    source_tasks(b, index, deps);
+  }
+
+  const Chunk& fused_chunk(const TaskContext& ctx, std::size_t& next, std::span<const std::int64_t> index,
+                           std::deque<Chunk>& made) const override {
+    if (!small) return ArrayNode::fused_chunk(ctx, next, index, made);
+    made.push_back(make(index, source_chunks(ctx, next, index), 0, -1));
+    return made.back();
+  }
+
+  bool makes_rows() const override { return small; }
+
+  const Chunk& fused_rows(const TaskContext& ctx, std::size_t& next, std::span<const std::int64_t> index,
+                          std::int64_t a0, std::int64_t a1, std::deque<Chunk>& made) const override {
+    if (axis == 0) {
+      made.push_back(make(index, source_chunks(ctx, next, index), a0, a1));
+    } else {
+      made.push_back(rows_of(make(index, source_chunks(ctx, next, index), 0, -1), a0, a1));
+    }
+    return made.back();
+  }
+
   std::vector<TaskId> build(GraphBuilder& b) const override {
-    const std::vector<TaskId>& in_ids = b.build(input);
     Graph& g = b.graph();
     const NameId n = g.name(name);
     const KernelId kernel = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());
-      const auto ax = static_cast<std::size_t>(axis);
-      const std::int64_t k = index[ax];
-      const std::vector<std::int64_t> src = sources(k);
-      Chunk out(dtype, grid.chunk_shape(index));
-      std::vector<std::int64_t> from(index.size(), 0), to(index.size(), 0);
-      Shape count = out.shape();
-      count[ax] = 1;
-      for (std::int64_t j = 0; j < out.shape()[ax]; ++j) {
-        const std::int64_t want = indices[static_cast<std::size_t>(k * per + j)];
-        const std::int64_t c = input->grid.chunk_of(axis, want);
-        const auto which = static_cast<std::size_t>(std::find(src.begin(), src.end(), c) - src.begin());
-        from[ax] = want - input->grid.offset(axis, c);
-        to[ax] = j;
-        copy_block(ctx.input<Chunk>(which), from, out, to, count);
-      }
-      return Value::of(std::move(out));
+      std::size_t next = 0;
+      return Value::of(make(index, source_chunks(ctx, next, index), 0, -1));
     });
-    const Shape counts = grid.grid_shape();
-    const Shape in_counts = input->grid.grid_shape();
     std::vector<TaskId> ids, deps;
     for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
       deps.clear();
-      std::vector<std::int64_t> in_index(index.begin(), index.end());
-      for (std::int64_t c : sources(index[static_cast<std::size_t>(axis)])) {
-        in_index[static_cast<std::size_t>(axis)] = c;
-        deps.push_back(in_ids[static_cast<std::size_t>(linear_index(in_index, in_counts))]);
-      }
+      source_tasks(b, index, deps);
       ids.push_back(g.add(n, key_index(index), kernel, deps, chunk_options(*this, index)));
     });
     return ids;
+  }
+
+  // The tasks of the source chunks of output chunk `index`.
+  void source_tasks(GraphBuilder& b, std::span<const std::int64_t> index, std::vector<TaskId>& deps) const {
+    const std::vector<TaskId>& in_ids = b.build(input);
+    const Shape in_counts = input->grid.grid_shape();
+    std::vector<std::int64_t> in_index(index.begin(), index.end());
+    for (std::int64_t c : sources(index[static_cast<std::size_t>(axis)])) {
+      in_index[static_cast<std::size_t>(axis)] = c;
+      deps.push_back(in_ids[static_cast<std::size_t>(linear_index(in_index, in_counts))]);
+    }
   }
 };
 
@@ -286,6 +339,10 @@ struct TakeNode final : ArrayNode {
 }  // namespace detail
 
 Array take(const Array& a, std::vector<std::int64_t> indices, int axis) {
+  return take(a, std::move(indices), axis, {});
+}
+
+Array take(const Array& a, std::vector<std::int64_t> indices, int axis, std::vector<std::int64_t> chunks) {
   if (!a.node()) throw_error(ErrorCode::kInvalidArgument, "take: this Array is empty (never assigned)");
   const int nd = a.ndim();
   if (axis < -nd || axis >= nd) {
@@ -305,25 +362,27 @@ Array take(const Array& a, std::vector<std::int64_t> indices, int axis) {
   auto node = std::make_shared<detail::TakeNode>();
   node->input = a.node();
   node->axis = axis;
-  node->per = std::max<std::int64_t>(1, a.chunks().max_chunk_shape()[static_cast<std::size_t>(axis)]);
-  Shape shape = a.shape();
-  shape[static_cast<std::size_t>(axis)] = static_cast<std::int64_t>(indices.size());
-  std::vector<std::vector<std::int64_t>> chunks;
-  for (int d = 0; d < nd; ++d) {
-    if (d != axis) {
-      chunks.push_back(a.chunks().chunks(d));
-      continue;
-    }
-    std::vector<std::int64_t> along;
-    for (std::int64_t done = 0; done < static_cast<std::int64_t>(indices.size()); done += node->per) {
-      along.push_back(std::min(node->per, static_cast<std::int64_t>(indices.size()) - done));
-    }
-    chunks.push_back(along);
+  const auto n = static_cast<std::int64_t>(indices.size());
+  if (chunks.empty()) {
+    const std::int64_t per =
+        std::max<std::int64_t>(1, a.chunks().max_chunk_shape()[static_cast<std::size_t>(axis)]);
+    for (std::int64_t done = 0; done < n; done += per) chunks.push_back(std::min(per, n - done));
+  } else if (std::accumulate(chunks.begin(), chunks.end(), std::int64_t{0}) != n ||
+             std::any_of(chunks.begin(), chunks.end(), [](std::int64_t c) { return c < 0; })) {
+    throw_error(ErrorCode::kInvalidArgument, "take: chunks along axis ", axis, " must add up to the ", n,
+                " indices");
   }
+  // Up to 64 MB (a climatology of 12 months at 0.25 degrees is 50 MB), readers make the chunks.
+  node->small =
+      static_cast<double>(num_elements(a.shape())) * static_cast<double>(size_of(a.dtype())) <= 64e6;
+  Shape shape = a.shape();
+  shape[static_cast<std::size_t>(axis)] = n;
+  std::vector<std::vector<std::int64_t>> grid_chunks;
+  for (int d = 0; d < nd; ++d) grid_chunks.push_back(d == axis ? chunks : a.chunks().chunks(d));
   node->indices = std::move(indices);
   node->shape = shape;
   node->dtype = a.dtype();
-  node->grid = ChunkGrid(shape, chunks);
+  node->grid = ChunkGrid(shape, grid_chunks);
   node->name = detail::next_name("take");
   return Array(node);
 }

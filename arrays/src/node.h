@@ -3,6 +3,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -36,6 +37,10 @@ struct ArrayNode : std::enable_shared_from_this<ArrayNode> {
   // instead of reading a task's result, because making a chunk again costs less than writing it to memory
   // and holding it until its last reader ran (seed-expr's X: 3.2 GB).
   virtual bool generator() const { return false; }
+  // Nodes whose chunks their readers make in their own tasks, from the chunks the node reads (fused_inputs,
+  // fused_chunk, fused_rows): a take from a small array (a climatology spread over the days), whose chunks
+  // would otherwise be as large as the data they are combined with, made and held apart.
+  virtual bool made_in_reader() const { return false; }
   virtual Chunk generate(std::span<const std::int64_t> index) const;
 
   // Fusion into reduction partials: the tasks chunk `index` reads (appended to `deps`) and, in the reader's
@@ -59,6 +64,12 @@ struct ArrayNode : std::enable_shared_from_this<ArrayNode> {
 // A process-wide counter makes names unique; every rank constructs the same arrays in the same order (control
 // replication), so names agree across ranks.
 std::string next_name(std::string_view kind);
+
+// Operations that are not elementwise (slices, grouped reductions) made twice over the same input with the
+// same parameters are one node (a climatology written out and the same one subtracted by anomaly()), so the
+// graph computes them once. `key` names the operation and its parameters, the input by its unique name;
+// `make` runs on a miss. Every rank makes the same calls in the same order, so all agree.
+ArrayNodePtr shared_node(std::string key, const std::function<ArrayNodePtr()>& make);
 
 // Builds nodes into one graph, each node once.
 class GraphBuilder {
@@ -110,5 +121,9 @@ Chunk rows_of(const Chunk& c, std::int64_t a0, std::int64_t a1);
 
 // The output chunk of a task, checked against the node's grid.
 TaskOptions chunk_options(const ArrayNode& node, std::span<const std::int64_t> index);
+// The same for a cheap step (elementwise, a slice) over `deps`: rereadable when it reads one rereadable
+// task alone, so that the plan may run the two again rather than hold the result (TaskOptions::rereadable).
+TaskOptions step_options(const ArrayNode& node, std::span<const std::int64_t> index, const Graph& graph,
+                         std::span<const TaskId> deps);
 
 }  // namespace tessera::detail

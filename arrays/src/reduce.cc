@@ -865,51 +865,56 @@ Array group_reduce(const Array& a, int axis, std::vector<std::int64_t> labels, s
                   " is not a group in [0, ", groups, ") (or -1 to leave the element out)");
     }
   }
-  auto node = std::make_shared<detail::ReductionNode>();
-  node->input = a.node();
-  node->op = *r;
-  node->reduced.assign(static_cast<std::size_t>(nd), false);
-  node->split_every = o.split_every == 0 ? 8 : o.split_every;
-  node->group_axis = axis;
-  node->labels = std::move(labels);
-  node->groups = groups;
-  Shape shape = a.shape();
-  shape[static_cast<std::size_t>(axis)] = groups;
-  std::vector<std::vector<std::int64_t>> chunks;
-  for (int d = 0; d < nd; ++d) {
-    chunks.push_back(d == axis ? std::vector<std::int64_t>{groups} : a.chunks().chunks(d));
-  }
-  // Groups that follow the chunks (labels in order, each group within one chunk, the chunks' groups one
-  // after another): every chunk reduces to its own groups, without partials of all `groups` slots.
-  {
-    const std::vector<std::int64_t>& along = a.chunks().chunks(axis);
-    const auto& lab = node->labels;
-    bool local = !lab.empty() && lab.front() == 0 && lab.back() == groups - 1;
-    for (std::size_t i = 1; local && i < lab.size(); ++i)
-      local = lab[i] == lab[i - 1] || lab[i] == lab[i - 1] + 1;
-    std::vector<std::int64_t> out;
-    std::int64_t start = 0;
-    for (std::size_t k = 0; local && k < along.size(); ++k) {
-      if (along[k] == 0) {
-        local = false;
-        break;
+  std::string key =
+      str_cat("group_", op, " ", a.node()->name, " ", axis, " ", groups, " ", o.split_every, ":");
+  for (std::int64_t l : labels) key += str_cat(l, ",");
+  return Array(detail::shared_node(std::move(key), [&] {
+    auto node = std::make_shared<detail::ReductionNode>();
+    node->input = a.node();
+    node->op = *r;
+    node->reduced.assign(static_cast<std::size_t>(nd), false);
+    node->split_every = o.split_every == 0 ? 8 : o.split_every;
+    node->group_axis = axis;
+    node->labels = std::move(labels);
+    node->groups = groups;
+    Shape shape = a.shape();
+    shape[static_cast<std::size_t>(axis)] = groups;
+    std::vector<std::vector<std::int64_t>> chunks;
+    for (int d = 0; d < nd; ++d) {
+      chunks.push_back(d == axis ? std::vector<std::int64_t>{groups} : a.chunks().chunks(d));
+    }
+    // Groups that follow the chunks (labels in order, each group within one chunk, the chunks' groups one
+    // after another): every chunk reduces to its own groups, without partials of all `groups` slots.
+    {
+      const std::vector<std::int64_t>& along = a.chunks().chunks(axis);
+      const auto& lab = node->labels;
+      bool local = !lab.empty() && lab.front() == 0 && lab.back() == groups - 1;
+      for (std::size_t i = 1; local && i < lab.size(); ++i)
+        local = lab[i] == lab[i - 1] || lab[i] == lab[i - 1] + 1;
+      std::vector<std::int64_t> out;
+      std::int64_t start = 0;
+      for (std::size_t k = 0; local && k < along.size(); ++k) {
+        if (along[k] == 0) {
+          local = false;
+          break;
+        }
+        if (k > 0 && lab[static_cast<std::size_t>(start)] == lab[static_cast<std::size_t>(start - 1)])
+          local = false;
+        out.push_back(lab[static_cast<std::size_t>(start + along[k] - 1)] -
+                      lab[static_cast<std::size_t>(start)] + 1);
+        start += along[k];
       }
-      if (k > 0 && lab[static_cast<std::size_t>(start)] == lab[static_cast<std::size_t>(start - 1)])
-        local = false;
-      out.push_back(lab[static_cast<std::size_t>(start + along[k] - 1)] -
-                    lab[static_cast<std::size_t>(start)] + 1);
-      start += along[k];
+      if (local && along.size() > 1) {
+        node->local_groups = true;
+        chunks[static_cast<std::size_t>(axis)] = out;
+      }
     }
-    if (local && along.size() > 1) {
-      node->local_groups = true;
-      chunks[static_cast<std::size_t>(axis)] = out;
-    }
-  }
-  node->shape = shape;
-  node->dtype = detail::result_dtype(*r, a.dtype());
-  node->grid = ChunkGrid(shape, chunks);
-  node->name = detail::next_name("group_" + op);
-  return Array(node);
+    node->shape = shape;
+    node->dtype = detail::result_dtype(*r, a.dtype());
+    node->grid = ChunkGrid(shape, chunks);
+    node->name = detail::next_name("group_" + op);
+    return node;
+  }));
 }
 
 }  // namespace tessera

@@ -363,6 +363,7 @@ Variable read(const Archive& archive, const ReadOptions& options) {
   for (const Archive::Piece& piece : archive.pieces()) {
     if (piece.length == 0) continue;
     ReadOptions o = options;
+    o.decode_cf = false;  // decoded once after joining (the files agree on fill values and packing: checked)
     if (o.chunks && axis < o.chunks->size()) {
       std::int64_t& c = (*o.chunks)[axis];
       if (c <= 0 || c > piece.length) c = piece.length;
@@ -379,6 +380,9 @@ Variable read(const Archive& archive, const ReadOptions& options) {
   out.info = archive.variable_info();
   out.dims = out.info.dims;
   out.data = parts.size() == 1 ? parts.front() : concatenate(parts, archive.axis());
+  // One elementwise decoding over the joined array, which its readers evaluate in their own tasks, rather
+  // than one per file under the join, whose decoded chunks would be tasks' results held in memory.
+  if (options.decode_cf) out.data = detail::decode_cf(out.data, out.info);
   return out;
 }
 

@@ -120,45 +120,78 @@ DatasetCache& dataset_cache() {
   return cache;
 }
 
-// Inverse of HDF5's filter pipeline for the filters tessera decodes itself.
-std::vector<std::byte> decode_chunk(std::vector<std::byte> raw, const OpenDataset& d, unsigned mask,
-                                    std::size_t expected, const std::string& where) {
-  for (int i = static_cast<int>(d.filters.size()) - 1; i >= 0; --i) {
+// Per-thread buffers that keep their memory between storage chunks: neither zero-filled nor freshly mapped
+// (and faulted in) for every chunk. Slot 0 holds a chunk's stored bytes, 1 and 2 its decoding stages, 3 a
+// decoded chunk that is copied into its block afterwards.
+std::byte* scratch(std::size_t n, int slot = 0) {
+  thread_local std::unique_ptr<std::byte[]> buffers[4];
+  thread_local std::size_t capacity[4] = {0, 0, 0, 0};
+  if (capacity[slot] < n) {
+    buffers[slot].reset();
+    buffers[slot].reset(new std::byte[n]);
+    capacity[slot] = n;
+  }
+  return buffers[slot].get();
+}
+
+// Inverse of HDF5's filter pipeline for the filters tessera decodes itself: the `n` stored bytes at `in`
+// (scratch slot 0) become the chunk's `expected` bytes at `dst`, which the last stage writes directly.
+void decode_chunk(const std::byte* in, std::size_t n, const OpenDataset& d, unsigned mask,
+                  std::size_t expected, std::byte* dst, const std::string& where) {
+  const int count = static_cast<int>(d.filters.size());
+  auto moves_data = [&](int i) {  // the stage writes a new buffer (deflate, shuffle of wide elements)
+    if (mask & (1u << i)) return false;
+    const unsigned id = d.filters[static_cast<std::size_t>(i)].id;
+    return id == H5Z_FILTER_DEFLATE || (id == H5Z_FILTER_SHUFFLE && d.stored.size > 1);
+  };
+  int last = -1;  // the data-moving stage that runs last (filters are undone from the highest index down)
+  for (int i = 0; i < count; ++i) {
+    if (moves_data(i)) {
+      last = i;
+      break;
+    }
+  }
+  const std::byte* cur = in;
+  int cur_slot = 0;
+  for (int i = count - 1; i >= 0; --i) {
     if (mask & (1u << i)) continue;  // this filter was skipped when the chunk was written
     const Filter& f = d.filters[static_cast<std::size_t>(i)];
     if (f.id == H5Z_FILTER_FLETCHER32) {
-      if (raw.size() < 4) throw_error(ErrorCode::kCorrupt, where, ": checksummed chunk is too short");
-      raw.resize(raw.size() - 4);
-    } else if (f.id == H5Z_FILTER_DEFLATE) {
+      if (n < 4) throw_error(ErrorCode::kCorrupt, where, ": checksummed chunk is too short");
+      n -= 4;
+      continue;
+    }
+    if (!moves_data(i)) continue;
+    const int slot = cur_slot == 1 ? 2 : 1;
+    std::byte* out = i == last ? dst : scratch(expected, slot);
+    if (f.id == H5Z_FILTER_DEFLATE) {
       // libdeflate decodes faster than zlib (docs/io.md); one decompressor per thread.
       thread_local std::unique_ptr<libdeflate_decompressor, decltype(&libdeflate_free_decompressor)> inflater(
           libdeflate_alloc_decompressor(), &libdeflate_free_decompressor);
       if (!inflater) throw std::bad_alloc();
-      std::vector<std::byte> out(expected);
-      std::size_t n = 0;
-      const libdeflate_result rc =
-          libdeflate_zlib_decompress(inflater.get(), raw.data(), raw.size(), out.data(), out.size(), &n);
+      std::size_t got = 0;
+      const libdeflate_result rc = libdeflate_zlib_decompress(inflater.get(), cur, n, out, expected, &got);
       if (rc != LIBDEFLATE_SUCCESS) {
         throw_error(
             ErrorCode::kCorrupt, where, ": deflate stream is damaged (",
             rc == LIBDEFLATE_INSUFFICIENT_SPACE ? "it decodes to more than the chunk's bytes" : "bad data",
             ")");
       }
-      out.resize(n);
-      raw = std::move(out);
-    } else if (f.id == H5Z_FILTER_SHUFFLE) {
-      const std::size_t width = d.stored.size;
-      if (width > 1) {
-        std::vector<std::byte> out(raw.size());
-        detail::unshuffle(raw.data(), out.data(), raw.size(), width);
-        raw = std::move(out);
+      n = got;
+    } else {  // shuffle
+      if (n < expected) {
+        throw_error(ErrorCode::kCorrupt, where, ": chunk decodes to ", n, " bytes, expected ", expected);
       }
+      n = expected;
+      detail::unshuffle(cur, out, n, d.stored.size);
     }
+    cur = out;
+    cur_slot = slot;
   }
-  if (raw.size() < expected) {
-    throw_error(ErrorCode::kCorrupt, where, ": chunk decodes to ", raw.size(), " bytes, expected ", expected);
+  if (n < expected) {
+    throw_error(ErrorCode::kCorrupt, where, ": chunk decodes to ", n, " bytes, expected ", expected);
   }
-  return raw;
+  if (last < 0) std::memcpy(dst, cur, expected);  // no stage wrote `dst`
 }
 
 // Copies the overlap of a source block (stored elements, shape `src_shape`, starting at `src_origin` in the
@@ -314,16 +347,6 @@ void read_in_place(const OpenDataset& d, Chunk& out, const Shape& sc, const Shap
   } while (runs.first > 0 && next_index(pos, outer));
 }
 
-std::byte* scratch(std::size_t n) {
-  thread_local std::unique_ptr<std::byte[]> buffer;
-  thread_local std::size_t capacity = 0;
-  if (capacity < n) {
-    buffer.reset(new std::byte[n]);
-    capacity = n;
-  }
-  return buffer.get();
-}
-
 Chunk read_hdf5_block(const std::string& path, const VariableInfo& info, const Shape& start,
                       const Shape& count) {
   std::shared_ptr<OpenDataset> d = dataset_cache().get(path, info.name);
@@ -413,11 +436,24 @@ Chunk read_hdf5_block(const std::string& path, const VariableInfo& info, const S
       fill_overlap(out, start, lo, up, d->fill);
     } else {
       if (!d->filters.empty()) {
-        std::vector<std::byte> raw(size);
-        detail::pread_all(d->fd.get(), raw.data(), raw.size(), addr, where);
-        raw = decode_chunk(std::move(raw), *d, mask, chunk_bytes,
-                           str_cat(where, ": storage chunk at ", format_shape(origin)));
-        copy_overlap(raw.data(), sc, origin, d->stored, out, start, lo, up);
+        std::byte* stored = scratch(size, 0);
+        detail::pread_all(d->fd.get(), stored, size, addr, where);
+        // Decoded straight into the block when the storage chunk is one contiguous, unconverted piece of it.
+        std::byte* dst = nullptr;
+        if (reads_in_place(*d, out, sc, origin, lo, up) && contiguous_runs(sc, out.shape()).first == 0) {
+          const Shape ostr = strides_of(out.shape());
+          std::int64_t o = 0;
+          for (std::size_t a = 0; a < nd; ++a) o += (origin[a] - start[a]) * ostr[a];
+          dst = out.bytes() + static_cast<std::size_t>(o) * d->stored.size;
+        }
+        const std::string at = str_cat(where, ": storage chunk at ", format_shape(origin));
+        if (dst != nullptr) {
+          decode_chunk(stored, size, *d, mask, chunk_bytes, dst, at);
+        } else {
+          std::byte* decoded = scratch(chunk_bytes, 3);
+          decode_chunk(stored, size, *d, mask, chunk_bytes, decoded, at);
+          copy_overlap(decoded, sc, origin, d->stored, out, start, lo, up);
+        }
       } else if (reads_in_place(*d, out, sc, origin, lo, up)) {
         if (size < chunk_bytes) {
           throw_error(ErrorCode::kCorrupt, where, ": storage chunk at ", format_shape(origin), " has ", size,
@@ -430,7 +466,7 @@ Chunk read_hdf5_block(const std::string& path, const VariableInfo& info, const S
                       " bytes, expected ", chunk_bytes);
         }
         // A per-thread buffer: neither zero-filled nor freshly mapped for every storage chunk.
-        std::byte* raw = scratch(chunk_bytes);
+        std::byte* raw = scratch(chunk_bytes, 0);
         detail::pread_all(d->fd.get(), raw, chunk_bytes, addr, where);
         copy_overlap(raw, sc, origin, d->stored, out, start, lo, up);
       }
@@ -558,6 +594,10 @@ Variable read(const std::string& path, const std::string& variable, const ReadOp
   return detail::read_variable(path, inspect(path), variable, options);
 }
 
+Array detail::decode_cf(const Array& raw, const VariableInfo& v) {
+  return io::decode_cf(raw, v);
+}
+
 Variable detail::read_variable(const std::string& path, const FileInfo& info, const std::string& variable,
                                const ReadOptions& options) {
   auto source = std::make_shared<Source>();
@@ -617,7 +657,7 @@ Variable detail::read_variable(const std::string& path, const FileInfo& info, co
     grid = default_grid(v, options.target_chunk_bytes);
   }
 
-  Array raw = from_function(
+  Array raw = from_storage(
       grid, v.dtype,
       [source](const ChunkGrid& g, std::span<const std::int64_t> index) {
         Shape start(index.size()), count = g.chunk_shape(index);

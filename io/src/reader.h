@@ -12,4 +12,8 @@ namespace tessera::io::detail {
 Variable read_variable(const std::string& path, const FileInfo& info, const std::string& variable,
                        const ReadOptions& options);
 
+// CF decoding of a raw variable: _FillValue/missing_value to NaN, scale_factor/add_offset unpacked, as
+// elementwise operations over `raw`.
+Array decode_cf(const Array& raw, const VariableInfo& v);
+
 }  // namespace tessera::io::detail

@@ -435,9 +435,9 @@ ExprValue anomaly(Evaluator& ev, Call& c) {
   }
   Array r = ev.guarded(c.expr.span, [&] {
     const Array climatology = group_reduce(base, g.axis, base_labels, g.groups, how);
-    // take() chunks its output like the climatology (12 along time); following the data's chunks instead
-    // keeps the subtraction one task per chunk of the data.
-    return a.a.data - take(climatology, g.labels, g.axis).rechunk(a.a.data.chunks());
+    // The climatology spread over the records, chunked like the data: each chunk of the anomalies is one
+    // task reading a chunk of the data and the climatology (readers make a small take's chunks).
+    return a.a.data - take(climatology, g.labels, g.axis, a.a.data.chunks().chunks(g.axis));
   });
   ExprValue out = ev.array_value(std::move(r), a.a.axes, c.expr.span);
   out.a.cell_methods = a.a.cell_methods;

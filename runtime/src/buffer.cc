@@ -41,7 +41,7 @@ void release_block(std::byte* p, std::size_t capacity) noexcept {
   }
 }
 
-// Freed blocks of 64 KiB and more, by size class (powers of two), reused before asking the system for more.
+// Freed blocks of 64 KiB and more, by size class (capacity_for), reused before asking the system for more.
 class BlockCache {
  public:
   std::byte* take(std::size_t capacity) {
@@ -80,7 +80,7 @@ class BlockCache {
   std::mutex mu_;
   std::map<std::size_t, std::vector<std::byte*>> free_;
   std::size_t cached_ = 0;
-  std::size_t limit_ = std::size_t{256} << 20;
+  std::size_t limit_ = std::size_t{1} << 30;
 };
 
 BlockCache& cache() {
@@ -88,9 +88,12 @@ BlockCache& cache() {
   return *c;
 }
 
+// Size classes of cached blocks: eight per power of two (a 19 MB chunk takes a 20 MiB block, not 32), so
+// that the cache's byte limit holds as many blocks as their sizes allow and a block wastes at most 1/8.
 std::size_t capacity_for(std::size_t bytes) {
   if (bytes < kCachedFrom) return (bytes + kAlign - 1) / kAlign * kAlign;
-  return std::bit_ceil(bytes);
+  const std::size_t step = std::bit_floor(bytes) / 8;
+  return (bytes + step - 1) / step * step;
 }
 
 }  // namespace
@@ -117,7 +120,7 @@ Buffer Buffer::make(std::size_t bytes, bool huge_pages) {
     p = huge ? map_block(capacity) : static_cast<std::byte*>(std::aligned_alloc(kAlign, capacity));
     if (p == nullptr) throw std::bad_alloc();
     // Only the huge pages the bytes fill: a tail page would make up to 2 MiB resident that nothing writes
-    // (capacities are powers of two). Advice only: failure changes nothing.
+    // (capacities are rounded up to a size class). Advice only: failure changes nothing.
     if (huge && huge_pages) madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
   }
   b.data_ = p;

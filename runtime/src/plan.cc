@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <mutex>
+#include <unordered_map>
 
 #include "tessera/runtime/error.h"
 
@@ -71,6 +72,17 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
                   " does not exist (the graph has ", n, " tasks)");
     }
   }
+  // One pass plans the graph as it is and notes the rereadable roots whose readers run far apart; when there
+  // are any, a second pass plans it again with a copy of each such root for its later readers.
+  std::vector<Reread> rereads;
+  Plan plan = build_pass(graph, outputs, options, {}, options.reread_copies > 0 ? &rereads : nullptr);
+  if (rereads.empty()) return plan;
+  return build_pass(graph, outputs, options, rereads, nullptr);
+}
+
+Plan Plan::build_pass(const Graph& graph, std::span<const TaskId> outputs, const PlanOptions& options,
+                      std::span<const Reread> rereads, std::vector<Reread>* found) {
+  const auto n = static_cast<std::uint32_t>(graph.size());
 
   // 1. Cull: keep what the outputs need. Nodes are renumbered 0..k-1 ascending by task id ("local" ids).
   std::vector<std::uint32_t> local(n, kNone);
@@ -100,15 +112,38 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
     nodes.resize(n);
     for (std::uint32_t t = 0; t < n; ++t) local[t] = nodes[t] = t;
   }
+  const auto culled = static_cast<std::uint32_t>(nodes.size());
+  // Copies of rereadable roots: local ids culled.., each read by its readers instead of the root.
+  std::unordered_map<std::uint64_t, std::uint32_t> copy_for;  // (reader << 32 | root) -> the copy's local id
+  for (const Reread& r : rereads) {
+    for (TaskId t : r.chain) nodes.push_back(t);
+    const auto copy = static_cast<std::uint32_t>(nodes.size() - 1);
+    for (TaskId reader : r.readers) copy_for[(std::uint64_t{reader} << 32) | r.chain.back()] = copy;
+  }
   const auto k = static_cast<std::uint32_t>(nodes.size());
 
   Csr deps;
   deps.begin.resize(k + 1);
   deps.begin[0] = 0;
   deps.items.reserve(graph.edges());
-  for (std::uint32_t v = 0; v < k; ++v) {
-    for (TaskId d : graph.dependencies(nodes[v])) deps.items.push_back(local[d]);
+  for (std::uint32_t v = 0; v < culled; ++v) {
+    if (copy_for.empty()) {
+      for (TaskId d : graph.dependencies(nodes[v])) deps.items.push_back(local[d]);
+    } else {
+      for (TaskId d : graph.dependencies(nodes[v])) {
+        auto it = copy_for.find((std::uint64_t{nodes[v]} << 32) | d);
+        deps.items.push_back(it == copy_for.end() ? local[d] : it->second);
+      }
+    }
     deps.begin[v + 1] = static_cast<std::uint32_t>(deps.items.size());
+  }
+  // A copied chain's members read the member before them (its head reads nothing).
+  std::uint32_t next_copy = culled;
+  for (const Reread& r : rereads) {
+    for (std::size_t i = 0; i < r.chain.size(); ++i, ++next_copy) {
+      if (i > 0) deps.items.push_back(next_copy - 1);
+      deps.begin[next_copy + 1] = static_cast<std::uint32_t>(deps.items.size());
+    }
   }
   Csr dependents = reverse(deps, k);
   std::vector<std::uint8_t> is_output(k, 0);
@@ -185,6 +220,15 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
   deps = {};
   dependents = {};
   Csr gdependents = reverse(gdeps, ng);
+  // A group that can be run again instead of holding its result: it reads nothing, and all its members are
+  // rereadable (a chunk read from a file and what cheap steps made of it alone, such as decoding).
+  auto rereadable_root = [&](std::uint32_t g) {
+    if (gdeps.degree(g) != 0) return false;
+    for (std::uint32_t i = group_begin[g]; i < group_begin[g + 1]; ++i) {
+      if (!graph.options(nodes[group_members[i]]).rereadable) return false;
+    }
+    return true;
+  };
 
   // 4. Order: depth-first from the outputs, visiting dependencies by (user priority desc, critical path desc,
   // task id asc), emitting each group after its dependencies (post-order).
@@ -248,6 +292,38 @@ Plan Plan::build(Graph& graph, std::span<const TaskId> outputs, const PlanOption
     throw_error(ErrorCode::kInternal, "plan ordering reached ", next_position, " of ", ng, " tasks");
   }
   visit = {};
+
+  // 4b. Rereadable roots read by tasks far apart in this order: readers are taken in order and clustered
+  // (a cluster ends where a reader comes more than reread_distance plan tasks after the cluster's first);
+  // the first cluster reads the root, every other one a copy, unless that takes more than reread_copies
+  // copies (a rechunk whose every output reads the root: holding it costs less than reading it for each).
+  if (found != nullptr) {
+    std::vector<std::uint32_t> by_pos(ng);
+    for (std::uint32_t g = 0; g < ng; ++g) by_pos[position[g]] = g;
+    std::vector<std::uint32_t> readers;
+    for (std::uint32_t g = 0; g < ng; ++g) {
+      if (!rereadable_root(g) || is_output[tail(g)] || gdependents.degree(g) < 2) continue;
+      readers.clear();
+      for (std::uint32_t d : gdependents.row(g)) readers.push_back(position[d]);
+      std::sort(readers.begin(), readers.end());
+      readers.erase(std::unique(readers.begin(), readers.end()), readers.end());
+      if (readers.back() - readers.front() <= options.reread_distance) continue;
+      std::vector<Reread> copies;
+      std::uint32_t first = readers.front();
+      for (std::uint32_t p : readers) {
+        if (p - first > options.reread_distance) {
+          first = p;
+          Reread r;
+          for (std::uint32_t i = group_begin[g]; i < group_begin[g + 1]; ++i) {
+            r.chain.push_back(nodes[group_members[i]]);
+          }
+          copies.push_back(std::move(r));
+        }
+        if (!copies.empty()) copies.back().readers.push_back(nodes[head(by_pos[p])]);
+      }
+      if (copies.size() <= options.reread_copies) found->insert(found->end(), copies.begin(), copies.end());
+    }
+  }
 
   // 5. Emit the plan in priority order.
   std::vector<std::uint32_t> by_position(ng);

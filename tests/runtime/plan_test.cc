@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "tessera/runtime/error.h"
@@ -213,6 +214,111 @@ TEST(Plan, RepeatedOutputsAreHeldOncePerRequest) {
   ASSERT_EQ(plan.outputs().size(), 2u);
   EXPECT_EQ(plan.outputs()[0], plan.outputs()[1]);
   EXPECT_EQ(plan.output_holds(plan.outputs()[0]), 2u);
+}
+
+// The shape of a climatology and the anomalies from it: n chunks read (rereadable), each reduced to a
+// partial, the partials combined into a mean, and each chunk minus the mean written.
+struct AnomalyGraph {
+  Graph g;
+  std::vector<TaskId> reads, partials, anomalies;
+  TaskId mean = 0;
+
+  explicit AnomalyGraph(int n, bool rereadable = true) {
+    const KernelId k = g.kernel(noop());
+    for (int i = 0; i < n; ++i) {
+      reads.push_back(g.add(g.name("read"), {i}, k, {}, TaskOptions{.rereadable = rereadable}));
+    }
+    for (int i = 0; i < n; ++i) partials.push_back(g.add(g.name("partial"), {i}, k, {reads[i]}));
+    mean = g.add(g.name("mean"), std::initializer_list<std::int32_t>{}, k, partials);
+    for (int i = 0; i < n; ++i) anomalies.push_back(g.add(g.name("anomaly"), {i}, k, {reads[i], mean}));
+  }
+};
+
+// Running the plan in order, the most results of `tasks` held at once (made, a dependent still to run).
+std::size_t most_held(const Plan& plan, const std::vector<TaskId>& tasks) {
+  std::vector<std::uint32_t> left(plan.size());
+  std::size_t held = 0, most = 0;
+  for (std::uint32_t p = 0; p < plan.size(); ++p) {
+    for (std::uint32_t d : plan.dependencies(p)) {
+      if (--left[d] == 0 && std::count(tasks.begin(), tasks.end(), plan.result_task(d)) > 0) --held;
+    }
+    left[p] = static_cast<std::uint32_t>(plan.dependents(p).size());
+    if (left[p] > 0 && std::count(tasks.begin(), tasks.end(), plan.result_task(p)) > 0) ++held;
+    most = std::max(most, held);
+  }
+  return most;
+}
+
+std::size_t times_planned(const Plan& plan, TaskId t) {
+  std::size_t n = 0;
+  for (std::uint32_t p = 0; p < plan.size(); ++p)
+    n += std::count(plan.members(p).begin(), plan.members(p).end(), t);
+  return n;
+}
+
+TEST(Plan, RereadsRootsWhoseReadersRunFarApart) {
+  AnomalyGraph a(16);
+  const Plan plan = Plan::build(a.g, a.anomalies);
+  expect_consistent(plan);
+  // Each chunk is read twice: fused into its partial, and again right before its anomaly.
+  for (TaskId r : a.reads) EXPECT_EQ(times_planned(plan, r), 2u) << a.g.key_string(r);
+  EXPECT_EQ(plan.graph_tasks(), 16u * 4 + 1);
+  for (std::uint32_t p = 0; p < plan.size(); ++p) {
+    const auto m = vec(plan.members(p));
+    if (m.size() == 2) {
+      EXPECT_TRUE(a.g.options(m[0]).rereadable);
+    }
+  }
+  EXPECT_LE(most_held(plan, a.reads), 2u);
+
+  // Held instead: without copies allowed, and for roots that are not rereadable.
+  const Plan held = Plan::build(a.g, a.anomalies, {.reread_copies = 0});
+  expect_consistent(held);
+  for (TaskId r : a.reads) EXPECT_EQ(times_planned(held, r), 1u);
+  EXPECT_EQ(most_held(held, a.reads), 16u);
+  AnomalyGraph fixed(16, false);
+  const Plan fixed_plan = Plan::build(fixed.g, fixed.anomalies);
+  EXPECT_EQ(fixed_plan.graph_tasks(), 16u * 3 + 1);
+  EXPECT_EQ(most_held(fixed_plan, fixed.reads), 16u);
+}
+
+TEST(Plan, HoldsRootsWhoseReadersRunCloseOrEverywhere) {
+  // Two readers of each chunk that run one after the other (two slices of it): read once.
+  Graph g;
+  const KernelId k = g.kernel(noop());
+  std::vector<TaskId> reads, slices;
+  for (int i = 0; i < 16; ++i)
+    reads.push_back(g.add(g.name("read"), {i}, k, {}, TaskOptions{.rereadable = true}));
+  for (int i = 0; i < 16; ++i) {
+    slices.push_back(g.add(g.name("slice"), {i, 0}, k, {reads[i]}));
+    slices.push_back(g.add(g.name("slice"), {i, 1}, k, {reads[i]}));
+  }
+  const TaskId sum = g.add(g.name("sum"), std::initializer_list<std::int32_t>{}, k, slices);
+  const TaskId outs[] = {sum};
+  const Plan plan = Plan::build(g, outs);
+  for (TaskId r : reads) EXPECT_EQ(times_planned(plan, r), 1u);
+
+  // Every output reads every chunk (a transposing rechunk): holding beats reading each chunk 16 times.
+  Graph h;
+  const KernelId hk = h.kernel(noop());
+  std::vector<TaskId> roots, outputs;
+  for (int i = 0; i < 16; ++i)
+    roots.push_back(h.add(h.name("read"), {i}, hk, {}, TaskOptions{.rereadable = true}));
+  for (int i = 0; i < 40; ++i) {
+    // Each output also reads a chunk of its own and the previous output: the outputs run in a chain, each
+    // reading one more chunk, so that the first and the last run 80 plan tasks apart.
+    std::vector<TaskId> deps = roots;
+    deps.push_back(h.add(h.name("own"), {i}, hk, {}, TaskOptions{.rereadable = true}));
+    if (i > 0) deps.push_back(outputs.back());
+    outputs.push_back(h.add(h.name("rechunk"), {i}, hk, deps));
+  }
+  const Plan hp = Plan::build(h, outputs);
+  expect_consistent(hp);
+  for (TaskId r : roots) EXPECT_EQ(times_planned(hp, r), 1u);
+  // With copies enough for every cluster of readers, it is read again.
+  const Plan again = Plan::build(h, outputs, {.reread_copies = 16});
+  expect_consistent(again);
+  EXPECT_GT(times_planned(again, roots[0]), 1u);
 }
 
 TEST(Plan, RandomDagsGiveConsistentTopologicalPlans) {

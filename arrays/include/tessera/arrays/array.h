@@ -160,6 +160,9 @@ Array from_chunk(Chunk data, const Shape& chunks);
 // (checked).
 using ChunkMaker = std::function<Chunk(const ChunkGrid& grid, std::span<const std::int64_t> chunk_index)>;
 Array from_function(const ChunkGrid& grid, DType dtype, ChunkMaker make, std::string name = "from_function");
+// The same for chunks `make` reads from storage (a file): making one again costs a read, so the plan reads it
+// again for readers far apart instead of holding it in between (TaskOptions::rereadable).
+Array from_storage(const ChunkGrid& grid, DType dtype, ChunkMaker make, std::string name);
 
 // Elementwise operations (NumPy broadcasting and type promotion). A chain of them becomes one task per chunk.
 Array operator+(const Array& a, const Array& b);
@@ -276,6 +279,8 @@ Array map_overlap(BlockFunction f, const Array& a, const Overlap& overlap, DType
 // Elements at `indices` along `axis`, in that order (repeats allowed; negative indices count from the end),
 // like numpy.take. Output chunks along the axis hold as many indices as the input's largest chunk there.
 Array take(const Array& a, std::vector<std::int64_t> indices, int axis);
+// The same with the output's chunk lengths along `axis` given (they add up to the number of indices).
+Array take(const Array& a, std::vector<std::int64_t> indices, int axis, std::vector<std::int64_t> chunks);
 
 // Remove an axis of length 1 / insert one (NumPy's squeeze and expand_dims).
 Array squeeze(const Array& a, int axis);

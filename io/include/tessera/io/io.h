@@ -115,7 +115,9 @@ std::string describe(const FileInfo& info, const std::string& variable = "");
 struct ReadOptions {
   std::optional<Shape> chunks;  // explicit array chunks (-1: whole axis); default: whole multiples of the
                                 // storage chunks grown toward target_chunk_bytes
-  std::size_t target_chunk_bytes = std::size_t{64} << 20;
+  // 32 MB: chunks stay below glibc's largest mmap threshold (32 MiB), so that their memory is reused from the
+  // heap instead of mapped and faulted in afresh for each (docs/design.md, io: "Chunk size").
+  std::size_t target_chunk_bytes = 32'000'000;
   bool decode_cf = true;  // _FillValue/missing_value -> NaN, scale_factor/add_offset unpacking
   int retries = 2;        // extra attempts of a failing chunk read (transient I/O errors)
 };

@@ -72,7 +72,7 @@ struct OutputSpec {
 };
 
 struct JobOptions {
-  std::size_t target_chunk_bytes = std::size_t{64} << 20;
+  std::size_t target_chunk_bytes = 32'000'000;  // as io::ReadOptions
   int threads = 0;                            // 0: every CPU this process may use
   std::optional<std::uint64_t> memory_limit;  // bytes
   std::string report, trace;                  // paths (resolved), empty: none

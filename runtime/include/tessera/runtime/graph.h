@@ -76,6 +76,10 @@ struct TaskOptions {
   // Graph::progress_group() id: the task counts in that group's progress (Progress::groups, the report's
   // progress per output); 0: in none.
   std::uint16_t progress_group = 0;
+  // A root whose result can be made again at the cost of reading it (a chunk read from a file): when its
+  // readers run far apart (a climatology, then the anomalies from it), the plan runs it again for the later
+  // readers instead of holding its result in between (PlanOptions::reread).
+  bool rereadable = false;
 
   friend bool operator==(const TaskOptions&, const TaskOptions&) = default;
 };

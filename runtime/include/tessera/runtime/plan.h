@@ -16,6 +16,11 @@ namespace tessera {
 struct PlanOptions {
   bool cull = true;  // drop tasks no requested output needs
   bool fuse = true;  // merge each linear chain (one dependent, one dependency) into one task
+  // Run a rereadable root (TaskOptions::rereadable) again for readers that come far after its first ones in
+  // the order (more than `reread_distance` plan tasks after them), as at most `reread_copies` extra tasks,
+  // instead of holding its result all that time. 0 copies: always hold.
+  std::uint32_t reread_copies = 2;
+  std::uint32_t reread_distance = 16;
 };
 
 // Plan tasks are numbered 0..size()-1 in priority order: a lower number runs earlier whenever both are ready.
@@ -32,7 +37,8 @@ class Plan {
   static Plan build(Graph& graph, std::span<const TaskId> outputs, const PlanOptions& options = {});
 
   std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(member_begin_.size() - 1); }
-  // Graph tasks run by plan task p, in the order they run (several when a chain was fused).
+  // Graph tasks run by plan task p, in the order they run (several when a chain was fused). A rereadable root
+  // read again for far readers (PlanOptions::reread_copies) is a member of several plan tasks.
   std::span<const TaskId> members(std::uint32_t p) const noexcept {
     return {members_.data() + member_begin_[p], members_.data() + member_begin_[p + 1]};
   }
@@ -59,7 +65,7 @@ class Plan {
   std::uint32_t output_holds(std::uint32_t p) const noexcept;
   // The graph task whose result plan task p produces (its last member).
   TaskId result_task(std::uint32_t p) const noexcept { return members_[member_begin_[p + 1] - 1]; }
-  // Graph tasks the plan runs (after culling, before fusion).
+  // Graph tasks the plan runs (after culling, before fusion; a root read again counts each time).
   std::size_t graph_tasks() const noexcept { return members_.size(); }
   // result_task(p) for p = 0, 1, ..., shared with the plan (PodVector::pin) so that it outlives it, when
   // every plan task runs one graph task (an unfused plan); null otherwise or when empty.
@@ -67,6 +73,15 @@ class Plan {
   std::size_t memory_bytes() const noexcept;
 
  private:
+  // A copy of a rereadable chain (graph tasks, the root first, each reading the one before), whose last
+  // result `readers` (graph tasks) read instead of the original's.
+  struct Reread {
+    std::vector<TaskId> chain;
+    std::vector<TaskId> readers;
+  };
+  static Plan build_pass(const Graph& graph, std::span<const TaskId> outputs, const PlanOptions& options,
+                         std::span<const Reread> rereads, std::vector<Reread>* found);
+
   std::vector<std::uint32_t> member_begin_;  // size() + 1
   detail::PodVector<TaskId> members_;
   std::vector<std::uint32_t> member_input_begin_;  // members_.size() + 1
