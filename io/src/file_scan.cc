@@ -61,6 +61,10 @@ class Writer {
     u64(v.size());
     raw(v.data(), v.size() * sizeof(std::int64_t));
   }
+  void bytes(const std::vector<std::byte>& v) {
+    u64(v.size());
+    raw(v.data(), v.size());
+  }
   void attributes(const Attributes& a) {
     u64(a.size());
     for (const auto& [name, value] : a) {
@@ -110,6 +114,12 @@ class Reader {
     at_ += n * sizeof(std::int64_t);
     return v;
   }
+  std::span<const std::byte> bytes() {
+    const std::uint64_t n = count(1);
+    const std::span<const std::byte> out = in_.subspan(at_, n);
+    at_ += n;
+    return out;
+  }
   Attributes attributes() {
     Attributes a(count(1));
     for (auto& [name, value] : a) {
@@ -158,9 +168,10 @@ const std::vector<double>* FileScan::coordinate(std::string_view name) const {
   return nullptr;
 }
 
-FileScan scan_file(const std::string& path) {
+FileScan scan_file(const std::string& path, std::unique_lock<std::recursive_mutex>* hold) {
   FileScan scan;
-  if (sniff(path) == FileKind::kNetcdf3) {
+  std::uint64_t bytes = 0;
+  if (sniff(path, &bytes) == FileKind::kNetcdf3) {
     const Netcdf3File nc3 = parse_netcdf3(path);
     scan.info = nc3.info;
     for (const VariableInfo* v : coordinate_variables(scan.info)) {
@@ -173,12 +184,15 @@ FileScan scan_file(const std::string& path) {
     }
     return scan;
   }
-  auto lock = hdf5_lock();
-  Hid file = open_hdf5(path);
-  scan.info = inspect_hdf5(path, file.get());
+  std::unique_lock<std::recursive_mutex> own;
+  std::unique_lock<std::recursive_mutex>& lock = hold != nullptr ? *hold : own;
+  if (!lock.owns_lock()) lock = hdf5_lock();
+  Hid file = open_hdf5_metadata(path, bytes);
+  // The datasets stay open from the metadata to the coordinates' values: each is opened once.
+  std::vector<Hid> datasets;
+  scan.info = inspect_hdf5(path, file.get(), &datasets);
   for (const VariableInfo* v : coordinate_variables(scan.info)) {
-    Hid dset(check_id(H5Dopen2(file.get(), v->name.c_str(), H5P_DEFAULT), ErrorCode::kCorrupt,
-                      str_cat("cannot open \"", v->name, "\" in ", path)));
+    const Hid& dset = datasets[static_cast<std::size_t>(v - scan.info.variables.data())];
     std::vector<double> values(static_cast<std::size_t>(num_elements(v->shape)));
     if (!values.empty()) {
       check(H5Dread(dset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
@@ -281,6 +295,19 @@ FileScan decode_scan(std::span<const std::byte> bytes) {
   }
   if (!r.done()) throw_error(ErrorCode::kInternal, "a file scan's bytes go on past its end");
   return scan;
+}
+
+std::vector<std::byte> encode_scans(std::span<const FileScan> scans) {
+  Writer w;
+  for (const FileScan& scan : scans) w.bytes(encode_scan(scan));
+  return w.take();
+}
+
+std::vector<FileScan> decode_scans(std::span<const std::byte> bytes) {
+  Reader r(bytes);
+  std::vector<FileScan> scans;
+  while (!r.done()) scans.push_back(decode_scan(r.bytes()));
+  return scans;
 }
 
 }  // namespace tessera::io::detail

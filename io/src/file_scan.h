@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <mutex>
 #include <span>
 #include <string>
 #include <utility>
@@ -22,11 +23,17 @@ struct FileScan {
   const std::vector<double>* coordinate(std::string_view name) const;
 };
 
-// Opens `path` once (HDF5 or NetCDF-3). Errors as io::inspect.
-FileScan scan_file(const std::string& path);
+// Opens `path` once (HDF5 or NetCDF-3). Errors as io::inspect. An HDF5 file is read under the HDF5 lock,
+// taken into `hold` when given (and kept there: a caller scanning many files takes it once) or for this file.
+FileScan scan_file(const std::string& path, std::unique_lock<std::recursive_mutex>* hold = nullptr);
 
 std::vector<std::byte> encode_scan(const FileScan& scan);
 // Throws Error(kInternal) for bytes encode_scan did not make.
 FileScan decode_scan(std::span<const std::byte> bytes);
+
+// Several scans as one record (each encode_scan's bytes after their length), and back; decode_scans throws
+// Error(kInternal) for bytes encode_scans did not make.
+std::vector<std::byte> encode_scans(std::span<const FileScan> scans);
+std::vector<FileScan> decode_scans(std::span<const std::byte> bytes);
 
 }  // namespace tessera::io::detail

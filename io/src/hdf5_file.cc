@@ -258,47 +258,99 @@ AttributeValue read_attribute_value(hid_t attr) {
 
 }  // namespace
 
-Attributes read_attributes(hid_t object, bool all) {
-  struct Ctx {
-    Attributes out;
-    bool all;
-  } ctx{{}, all};
-  auto visit = [](hid_t loc, const char* name, const H5A_info_t*, void* data) -> herr_t {
-    auto* c = static_cast<Ctx*>(data);
-    if (!c->all && internal_attribute(name)) return 0;
-    Hid attr(H5Aopen(loc, name, H5P_DEFAULT));
-    if (!attr) return -1;
-    try {
-      c->out.emplace_back(name, read_attribute_value(attr.get()));
-    } catch (...) {
-      return -1;
+namespace {
+
+// The object references of a DIMENSION_LIST attribute (a vlen of references per axis), as addresses.
+bool read_dimension_list(hid_t attr, std::vector<std::vector<haddr_t>>& out) {
+  Hid type(H5Aget_type(attr));
+  Hid space(H5Aget_space(attr));
+  if (!type || !space || H5Tget_class(type.get()) != H5T_VLEN) return false;
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n <= 0) return false;
+  Hid base(H5Tget_super(type.get()));
+  if (!base || H5Tequal(base.get(), H5T_STD_REF_OBJ) <= 0) return false;
+  Hid mem(H5Tvlen_create(H5T_STD_REF_OBJ));
+  if (!mem) return false;
+  std::vector<hvl_t> lists(static_cast<std::size_t>(n));
+  if (H5Aread(attr, mem.get(), lists.data()) < 0) return false;
+  out.assign(lists.size(), {});
+  for (std::size_t axis = 0; axis < lists.size(); ++axis) {
+    const auto* refs = static_cast<const hobj_ref_t*>(lists[axis].p);
+    for (std::size_t k = 0; k < lists[axis].len; ++k) out[axis].push_back(static_cast<haddr_t>(refs[k]));
+  }
+  H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, lists.data());
+  return true;
+}
+
+struct AttributePass {
+  Attributes out;
+  bool all = false;
+  Bookkeeping* bookkeeping = nullptr;
+};
+
+herr_t visit_attribute(hid_t loc, const char* name, const H5A_info_t*, void* data) {
+  auto* c = static_cast<AttributePass*>(data);
+  const std::string_view n(name);
+  if (!c->all && internal_attribute(n)) {
+    Bookkeeping* b = c->bookkeeping;
+    if (b == nullptr) return 0;
+    if (n == "_NCProperties") {
+      b->nc_properties = true;
+    } else if (n == "DIMENSION_LIST") {
+      b->has_dimension_list = true;
+      Hid attr(H5Aopen(loc, name, H5P_DEFAULT));
+      if (!attr || !read_dimension_list(attr.get(), b->dimension_list)) b->dimension_list.clear();
+      H5Eclear2(H5E_DEFAULT);
+    } else if (n == "CLASS" || n == "NAME") {
+      Hid attr(H5Aopen(loc, name, H5P_DEFAULT));
+      if (!attr) return -1;
+      try {
+        const AttributeValue v = read_attribute_value(attr.get());
+        if (n == "NAME") {
+          b->scale_name = v.is_text() ? v.text() : v.str();
+        } else {
+          b->dimension_scale = v.is_text() && v.text() == "DIMENSION_SCALE";
+        }
+      } catch (...) {
+        return -1;
+      }
     }
     return 0;
-  };
+  }
+  Hid attr(H5Aopen(loc, name, H5P_DEFAULT));
+  if (!attr) return -1;
+  try {
+    c->out.emplace_back(name, read_attribute_value(attr.get()));
+  } catch (...) {
+    return -1;
+  }
+  return 0;
+}
+
+Attributes attribute_pass(hid_t object, bool all, Bookkeeping* bookkeeping) {
+  AttributePass pass{{}, all, bookkeeping};
   hsize_t idx = 0;
-  if (H5Aiterate2(object, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, visit, &ctx) < 0) {
+  if (H5Aiterate2(object, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, visit_attribute, &pass) < 0) {
     // Creation order is not tracked in this file: fall back to name order.
     H5Eclear2(H5E_DEFAULT);
-    ctx.out.clear();
+    pass.out.clear();
+    if (bookkeeping != nullptr) *bookkeeping = Bookkeeping{};
     idx = 0;
-    check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &idx, visit, &ctx), ErrorCode::kCorrupt,
+    check(H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_attribute, &pass), ErrorCode::kCorrupt,
           "cannot read attributes");
   }
-  return std::move(ctx.out);
+  return std::move(pass.out);
 }
 
-bool has_attribute(hid_t object, const char* name) {
-  const htri_t exists = H5Aexists(object, name);
-  if (exists < 0) throw_error(ErrorCode::kCorrupt, "cannot tell whether attribute ", name, " exists");
-  return exists > 0;
+}  // namespace
+
+Attributes read_attributes(hid_t object, bool all) {
+  return attribute_pass(object, all, nullptr);
 }
 
-std::string read_text_attribute(hid_t object, const char* name) {
-  if (!has_attribute(object, name)) return "";
-  Hid attr(check_id(H5Aopen(object, name, H5P_DEFAULT), ErrorCode::kCorrupt,
-                    str_cat("cannot open attribute ", name)));
-  AttributeValue v = read_attribute_value(attr.get());
-  return v.is_text() ? v.text() : v.str();
+Attributes read_attributes(hid_t object, Bookkeeping& bookkeeping) {
+  bookkeeping = Bookkeeping{};
+  return attribute_pass(object, false, &bookkeeping);
 }
 
 void write_numeric_attribute(hid_t object, const std::string& name, hid_t type,

@@ -78,10 +78,23 @@ StoredType describe_type(hid_t type);
 // HDF5/NetCDF bookkeeping (CLASS, NAME, DIMENSION_LIST, REFERENCE_LIST, _Netcdf4*, _NCProperties) is left
 // out unless `all`.
 Attributes read_attributes(hid_t object, bool all = false);
-// Whether `object` has attribute `name` (Error(kCorrupt) when HDF5 cannot tell).
-bool has_attribute(hid_t object, const char* name);
-// The attribute's value as text (numbers printed), or "" when `object` has no such attribute.
-std::string read_text_attribute(hid_t object, const char* name);
+
+// The bookkeeping that read_attributes leaves out and that says what an object is: whether it is a dimension
+// scale (CLASS) and its NAME, the scales attached to each axis (DIMENSION_LIST), and NetCDF-4's
+// _NCProperties on the root group.
+struct Bookkeeping {
+  bool dimension_scale = false;  // CLASS is "DIMENSION_SCALE" (what H5DSis_scale asks)
+  std::string scale_name;        // NAME, as text
+  bool has_dimension_list = false;
+  // Per axis, the object header addresses of the scales DIMENSION_LIST refers to; empty when it could not be
+  // read as object references (the caller then asks the H5DS library).
+  std::vector<std::vector<haddr_t>> dimension_list;
+  bool nc_properties = false;
+};
+// read_attributes (without the bookkeeping) and the bookkeeping, in one pass over the object's attributes:
+// each attribute is opened once, where H5DSis_scale, H5DSget_num_scales and H5DSiterate_scales each open
+// them again (a file scan's dominant cost, docs/design.md "io").
+Attributes read_attributes(hid_t object, Bookkeeping& bookkeeping);
 
 // Writes a scalar text attribute (fixed-length, NUL-terminated ASCII: NetCDF reads it as text) or a numeric
 // one of `type` (1 or more values).

@@ -101,13 +101,20 @@ namespace detail {
 
 // ---- file identification
 
-FileKind sniff(const std::string& path) {
+namespace {
+
+constexpr unsigned char kHdf5Magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+}  // namespace
+
+FileKind sniff(const std::string& path, std::uint64_t* bytes) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) throw_error(ErrorCode::kNotFound, "no such file: ", path);
     throw_error(ErrorCode::kIo, "cannot access ", path, ": ", std::strerror(errno));
   }
   if (S_ISDIR(st.st_mode)) throw_error(ErrorCode::kInvalidArgument, path, " is a directory, not a file");
+  if (bytes != nullptr) *bytes = static_cast<std::uint64_t>(st.st_size);
   detail::Fd fd(path, O_RDONLY);
   std::byte head[8] = {};
   const ssize_t n = ::pread(fd.get(), head, sizeof(head), 0);
@@ -115,20 +122,18 @@ FileKind sniff(const std::string& path) {
   if (n >= 4 && detail::is_netcdf3(std::span<const std::byte>(head, static_cast<std::size_t>(n)))) {
     return FileKind::kNetcdf3;
   }
+  // HDF5's signature at the start: H5Fis_hdf5 would open the file once more to find it there (a damaged
+  // superblock is found by the open that follows, open_hdf5).
+  if (n >= 8 && std::memcmp(head, kHdf5Magic, 8) == 0) return FileKind::kHdf5;
   {
     auto lock = detail::hdf5_lock();
     if (H5Fis_hdf5(path.c_str()) > 0) return FileKind::kHdf5;
     H5Eclear2(H5E_DEFAULT);
   }
   // Say what it looks like, so a user who passed the wrong file sees why.
-  static constexpr unsigned char kHdf5Magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
   std::string what;
   if (n == 0) {
     what = "it is empty";
-  } else if (n >= 8 && std::memcmp(head, kHdf5Magic, 8) == 0) {
-    throw_error(ErrorCode::kCorrupt, path,
-                " starts like an HDF5 file but its superblock is damaged or the file is truncated (",
-                st.st_size, " bytes)");
   } else if (n >= 3 && std::memcmp(head, "CDF", 3) == 0) {
     throw_error(ErrorCode::kInvalidArgument, path, " is a NetCDF-3 file of an unknown version (byte 4 is ",
                 static_cast<int>(head[3]), ")");
@@ -148,10 +153,39 @@ FileKind sniff(const std::string& path) {
 
 // ---- HDF5 metadata
 
+namespace {
+
+Hid open_with(const std::string& path, hid_t fapl) {
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
+  if (id >= 0) return Hid(id);
+  const std::string why = detail::hdf5_message();
+  // A file that starts with HDF5's signature is not asked H5Fis_hdf5 by sniff; where HDF5 does not take it
+  // for one, say so as sniff did.
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    struct stat st {};
+    ::stat(path.c_str(), &st);
+    throw_error(ErrorCode::kCorrupt, path,
+                " starts like an HDF5 file but its superblock is damaged or the file is truncated (",
+                st.st_size, " bytes)");
+  }
+  const std::string context = str_cat("cannot open ", path, ": the file is damaged or truncated");
+  throw Error(ErrorCode::kCorrupt, why.empty() ? context : context + " (HDF5: " + why + ")");
+}
+
+}  // namespace
+
 Hid open_hdf5(const std::string& path) {
   Hid fapl = detail::sec2_access();
-  return Hid(check_id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), ErrorCode::kCorrupt,
-                      str_cat("cannot open ", path, ": the file is damaged or truncated")));
+  return open_with(path, fapl.get());
+}
+
+Hid open_hdf5_metadata(const std::string& path, std::uint64_t bytes) {
+  if (bytes > kWholeFileBytes) return open_hdf5(path);
+  Hid fapl(check_id(H5Pcreate(H5P_FILE_ACCESS), ErrorCode::kInternal, "cannot make a file access list"));
+  check(H5Pset_fapl_core(fapl.get(), 1 << 20, /*backing_store=*/0), ErrorCode::kInternal,
+        "cannot select the core file driver");
+  return open_with(path, fapl.get());
 }
 
 std::string base_name(std::string_view path) {
@@ -159,7 +193,34 @@ std::string base_name(std::string_view path) {
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
-VariableInfo describe_dataset(hid_t dset, const std::string& name) {
+namespace {
+
+// The dataset's dimensions as the H5DS library names them: per axis, the last component of the first
+// attached scale's path, else phony_dim_<axis>.
+std::vector<std::string> scale_dims(hid_t dset, int rank) {
+  std::vector<std::string> dims;
+  for (int axis = 0; axis < rank; ++axis) {
+    std::string dim;
+    if (H5DSget_num_scales(dset, static_cast<unsigned>(axis)) > 0) {
+      H5DSiterate_scales(
+          dset, static_cast<unsigned>(axis), nullptr,
+          [](hid_t, unsigned, hid_t scale, void* data) -> herr_t {
+            char buf[1024] = {};
+            if (H5Iget_name(scale, buf, sizeof(buf)) > 0) *static_cast<std::string*>(data) = base_name(buf);
+            return 1;  // the first scale names the dimension
+          },
+          &dim);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    dims.push_back(dim.empty() ? str_cat("phony_dim_", axis) : dim);
+  }
+  return dims;
+}
+
+}  // namespace
+
+VariableInfo describe_dataset(hid_t dset, const std::string& name, const DatasetNames* names,
+                              Bookkeeping* bookkeeping) {
   VariableInfo v;
   v.name = name;
   Hid space(check_id(H5Dget_space(dset), ErrorCode::kCorrupt, str_cat("cannot read the shape of ", name)));
@@ -189,29 +250,34 @@ VariableInfo describe_dataset(hid_t dset, const std::string& name) {
     v.storage_chunks.assign(c.begin(), c.end());
   }
   v.filters = read_filters(dcpl.get());
-  v.attributes = detail::read_attributes(dset);
+  Bookkeeping local;
+  Bookkeeping& b = bookkeeping != nullptr ? *bookkeeping : local;
+  v.attributes = detail::read_attributes(dset, b);
   v.storage_bytes = H5Dget_storage_size(dset);
   // NetCDF-4 dimensions: a dimension scale is its own dimension; other datasets list theirs.
-  if (H5DSis_scale(dset) > 0) {
+  if (b.dimension_scale) {
     v.dims = {name};
-    const std::string label = detail::read_text_attribute(dset, "NAME");
-    v.dimension_only = label.rfind("This is a netCDF dimension but not a netCDF variable", 0) == 0;
+    v.dimension_only = b.scale_name.rfind("This is a netCDF dimension but not a netCDF variable", 0) == 0;
+  } else if (!b.has_dimension_list) {
+    for (int axis = 0; axis < rank; ++axis) v.dims.push_back(str_cat("phony_dim_", axis));
   } else {
-    for (int axis = 0; axis < rank; ++axis) {
-      std::string dim;
-      if (H5DSget_num_scales(dset, static_cast<unsigned>(axis)) > 0) {
-        H5DSiterate_scales(
-            dset, static_cast<unsigned>(axis), nullptr,
-            [](hid_t, unsigned, hid_t scale, void* data) -> herr_t {
-              char buf[1024] = {};
-              if (H5Iget_name(scale, buf, sizeof(buf)) > 0) *static_cast<std::string*>(data) = base_name(buf);
-              return 1;  // the first scale names the dimension
-            },
-            &dim);
+    // The scales' names from the addresses DIMENSION_LIST refers to, without opening them (H5DS opens each
+    // scale and asks its path); where an address is not a dataset of this file, the H5DS library decides.
+    bool resolved = names != nullptr && b.dimension_list.size() == static_cast<std::size_t>(rank);
+    for (int axis = 0; resolved && axis < rank; ++axis) {
+      const std::vector<haddr_t>& refs = b.dimension_list[static_cast<std::size_t>(axis)];
+      if (refs.empty()) {
+        v.dims.push_back(str_cat("phony_dim_", axis));
+        continue;
       }
-      H5Eclear2(H5E_DEFAULT);
-      v.dims.push_back(dim.empty() ? str_cat("phony_dim_", axis) : dim);
+      auto it = names->find(refs.front());
+      if (it == names->end()) {
+        resolved = false;
+      } else {
+        v.dims.push_back(base_name(it->second));
+      }
     }
+    if (!resolved) v.dims = scale_dims(dset, rank);
   }
   H5Eclear2(H5E_DEFAULT);
   return v;
@@ -223,26 +289,33 @@ FileInfo inspect_hdf5(const std::string& path) {
   return inspect_hdf5(path, file.get());
 }
 
-FileInfo inspect_hdf5(const std::string& path, hid_t file_id) {
+FileInfo inspect_hdf5(const std::string& path, hid_t file_id, std::vector<Hid>* datasets) {
   FileInfo info;
   info.path = path;
   hsize_t size = 0;
   check(H5Fget_filesize(file_id, &size), ErrorCode::kIo, str_cat("cannot tell the size of ", path));
   info.file_bytes = size;
-  Hid root(check_id(H5Gopen2(file_id, "/", H5P_DEFAULT), ErrorCode::kCorrupt,
-                    str_cat("cannot open the root group of ", path)));
-  info.attributes = detail::read_attributes(root.get());
-  bool netcdf = detail::has_attribute(root.get(), "_NCProperties");
+  // The root group's attributes, through the file's id (which stands for its root group).
+  detail::Bookkeeping root;
+  info.attributes = detail::read_attributes(file_id, root);
+  bool netcdf = root.nc_properties;
   struct Ctx {
     std::vector<std::string> datasets;
+    DatasetNames names;  // object header address -> the first path it was found by
   } ctx;
   check(H5Lvisit(
             file_id, H5_INDEX_NAME, H5_ITER_INC,
             [](hid_t group, const char* name, const H5L_info_t* linfo, void* data) -> herr_t {
               if (linfo->type != H5L_TYPE_HARD) return 0;
+              // Only what the object is and where: the full H5Oget_info also counts its attributes and
+              // header bytes, which reads more of the file (a tenth of a file scan).
               H5O_info_t oinfo;
-              if (H5Oget_info_by_name(group, name, &oinfo, H5P_DEFAULT) < 0) return -1;
-              if (oinfo.type == H5O_TYPE_DATASET) static_cast<Ctx*>(data)->datasets.emplace_back(name);
+              if (H5Oget_info_by_name2(group, name, &oinfo, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+              if (oinfo.type == H5O_TYPE_DATASET) {
+                auto* c = static_cast<Ctx*>(data);
+                c->datasets.emplace_back(name);
+                c->names.emplace(oinfo.addr, name);
+              }
               return 0;
             },
             &ctx),
@@ -250,13 +323,15 @@ FileInfo inspect_hdf5(const std::string& path, hid_t file_id) {
   for (const auto& name : ctx.datasets) {
     Hid dset(check_id(H5Dopen2(file_id, name.c_str(), H5P_DEFAULT), ErrorCode::kCorrupt,
                       str_cat("cannot open dataset ", name, " in ", path)));
-    VariableInfo v = describe_dataset(dset.get(), name);
-    if (H5DSis_scale(dset.get()) > 0 || detail::has_attribute(dset.get(), "DIMENSION_LIST")) netcdf = true;
-    if (H5DSis_scale(dset.get()) > 0 && !v.shape.empty()) {
+    detail::Bookkeeping b;
+    VariableInfo v = describe_dataset(dset.get(), name, &ctx.names, &b);
+    if (b.dimension_scale || b.has_dimension_list) netcdf = true;
+    if (b.dimension_scale && !v.shape.empty()) {
       info.dimensions[v.name] = v.shape[0];
       if (v.growable[0]) info.unlimited.insert(v.name);
     }
     info.variables.push_back(std::move(v));
+    if (datasets != nullptr) datasets->push_back(std::move(dset));
   }
   // An unlimited dimension's scale without a coordinate variable stays empty in NetCDF-4 files; its current
   // length is the most records a variable using it has (what ncdump shows).

@@ -5,8 +5,9 @@ climatologies and anomalies from a baseline and area-weighted means; every outpu
 (`cdo -P 2`: mergetime, seldate, sellonlatbox, monmean, seasmean, yearmean, ymonmean, fldmean, timmean) and
 xarray (open_mfdataset, sel, resample, groupby, weighted), and checked for CF (time_bnds, cell_methods, carried
 bounds, history; `cdo sinfon` and `ncdump -h` read it). Archives that do not fit together are refused by
-`tessera check` with exit 2 and a message naming both files. With a LAUNCHER the jobs run under it and their
-outputs must be byte-identical to a local run.
+`tessera check` with exit 2 and a message naming both files. Sixty small files, scanned several to a task (whose
+scans travel between ranks as one record under a LAUNCHER), join as xarray joins them. With a LAUNCHER the jobs
+run under it and their outputs must be byte-identical to a local run.
 
 Usage: check_climate.py TESSERA WORK [LAUNCHER...]"""
 import datetime
@@ -306,6 +307,39 @@ def bad_archives(tessera, work):
           r.stderr)
 
 
+def many_files(tessera, launcher, work):
+    """Sixty small yearly files (each with its own time units, as open_many in benchmarks/climate.py writes them):
+    scanned in runs of several files per task, whose scans travel between ranks as one record under a launcher."""
+    d = os.path.join(work, "many")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "archive"))
+    files = []
+    for i in range(60):
+        y = 1900 + i
+        files.append(os.path.join(d, "archive", f"tas_mon_{y}.nc"))
+        make_archive.write_file(files[-1], "noleap", [y], 30.0, f"days since {y}-01-01", i, days_per_record=30)
+    with open(os.path.join(d, "job.toml"), "w") as f:
+        f.write('[inputs.t]\nfiles = "archive/tas_mon_*.nc"\nvariable = "tas"\n[outputs.m]\nfile = "m.nc"\n'
+                "expression = 'mean(t, axis=0)'\n[outputs.t]\nfile = \"t.nc\"\nexpression = 't'\n")
+    r = run([tessera, "check", "job.toml"], d)
+    check("60 files: check names their span", r.returncode == 0 and "60 files joined along time, 1900-01-01 12:00:00 "
+          "to 1959-12-27 12:00:00 (noleap calendar)" in r.stdout, r.stdout + r.stderr)
+    r = run(launcher + [tessera, "run", "job.toml", "--threads", "2", "-q"], d)
+    check("60 files: run exit 0", r.returncode == 0, r.stdout + r.stderr)
+    if r.returncode != 0:
+        return
+    ds = xr.open_mfdataset(files, combine="by_coords", use_cftime=True)
+    t = ds.tas.load().astype("f8")
+    out = lambda name, var: xr.open_dataset(os.path.join(d, name), decode_times=False)[var]  # noqa: E731
+    close("60 files: the records joined = xarray open_mfdataset", out("t.nc", "t").values, t)
+    close("60 files: their mean = xarray", out("m.nc", "m").values, t.mean("time", skipna=False))
+    first = xr.open_dataset(files[0], decode_times=False).time.units
+    times = xr.open_dataset(os.path.join(d, "t.nc"), decode_times=False).time
+    want = netCDF4.date2num(list(t.time.values), first, calendar="noleap")
+    check("60 files: one time axis in the first file's units", times.units == first and
+          np.allclose(times.values, want), f"{times.units} {times.values[:3]} {want[:3]}")
+
+
 def main():
     tessera, work = sys.argv[1], sys.argv[2]
     launcher = [a for a in sys.argv[3:] if a]
@@ -313,6 +347,7 @@ def main():
     os.makedirs(work)
     pipelines(tessera, launcher, work)
     calendars(tessera, launcher, work)
+    many_files(tessera, launcher, work)
     if not launcher:
         bad_archives(tessera, work)
     print(f"{len(failures)} failure(s)")

@@ -88,5 +88,30 @@ TEST(FileScan, DamagedBytesAreRefused) {
   EXPECT_THROW(decode_scan(huge), Error);
 }
 
+// A task scans a run of files and sends their scans as one record.
+TEST(FileScan, SeveralScansTravelAsOneRecord) {
+  FileScan second = example();
+  second.info.path = "/data/tas_day_18700101-18891231.nc";
+  second.coordinates = {{"time", {7300.5}}};
+  const std::vector<FileScan> scans = {example(), FileScan{}, second};
+  const std::vector<std::byte> bytes = encode_scans(scans);
+  const std::vector<FileScan> back = decode_scans(bytes);
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(encode_scan(back[0]), encode_scan(scans[0]));
+  EXPECT_EQ(back[1].info.path, "");
+  EXPECT_EQ(back[2].info.path, second.info.path);
+  EXPECT_EQ(back[2].coordinates, second.coordinates);
+  EXPECT_TRUE(decode_scans(encode_scans({})).empty());
+  const std::size_t first = 8 + encode_scan(scans[0]).size();
+  for (std::size_t cut : {std::size_t{3}, std::size_t{13}, first - 1, first + 4, bytes.size() - 1}) {
+    EXPECT_THROW(decode_scans(std::span<const std::byte>(bytes.data(), cut)), Error) << cut;
+  }
+  // Cut between two scans, the rest reads as fewer scans (which scan_all counts).
+  EXPECT_EQ(decode_scans(std::span<const std::byte>(bytes.data(), first)).size(), 1u);
+  std::vector<std::byte> longer = bytes;
+  longer.push_back(std::byte{0});
+  EXPECT_THROW(decode_scans(longer), Error);
+}
+
 }  // namespace
 }  // namespace tessera::io::detail

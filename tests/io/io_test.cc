@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <hdf5_hl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,9 @@
 #include <string>
 
 #include "../arrays/numpy_oracle.h"
+#include "file_scan.h"
+#include "hdf5_file.h"
+#include "inspect.h"
 #include "tessera/io/io.h"
 
 namespace tessera::io {
@@ -124,6 +128,73 @@ TEST_F(IoFiles, InspectReportsLayoutFiltersTypesAndAttributes) {
   EXPECT_EQ(text.find(" lon(lon)"), std::string::npos) << "dimension-only datasets are not variables:\n"
                                                        << text;
   EXPECT_NE(describe(nc, "tas").find("long_name = \"air temperature\""), std::string::npos);
+}
+
+// The HDF5 files make_files.py writes (NetCDF-4 ones included).
+std::vector<std::string> hdf5_files() {
+  return {"plain.h5",  "time_gaps.nc", "records.nc",       "climate.nc",
+          "nccopy.nc", "scales.h5",    "unknown_filter.h5"};
+}
+
+// inspect names dimensions from the addresses in DIMENSION_LIST; the H5DS library (which describe_dataset
+// asks without those addresses) and h5py must agree.
+TEST_F(IoFiles, DimensionNamesAgreeWithTheH5dsLibraryAndH5py) {
+  for (const std::string& name : hdf5_files()) {
+    const FileInfo info = inspect(path(name));
+    auto lock = detail::hdf5_lock();
+    detail::Hid file = detail::open_hdf5(path(name));
+    for (const VariableInfo& v : info.variables) {
+      detail::Hid dset(H5Dopen2(file.get(), v.name.c_str(), H5P_DEFAULT));
+      ASSERT_TRUE(dset) << name << " " << v.name;
+      const VariableInfo by_h5ds = detail::describe_dataset(dset.get(), v.name);
+      EXPECT_EQ(v.dims, by_h5ds.dims) << name << " " << v.name;
+      EXPECT_EQ(v.dimension_only, by_h5ds.dimension_only) << name << " " << v.name;
+      EXPECT_EQ(v.attributes, by_h5ds.attributes) << name << " " << v.name;
+      EXPECT_EQ(H5DSis_scale(dset.get()) > 0 && !v.shape.empty(), info.dimensions.count(v.name) == 1)
+          << name << " " << v.name;
+    }
+  }
+  const FileInfo scales = inspect(path("scales.h5"));
+  EXPECT_EQ(scales.variable("v").dims, (std::vector<std::string>{"y", "x", "phony_dim_2"}));
+  EXPECT_EQ(scales.variable("w").dims, (std::vector<std::string>{"x", "y_alt"}));
+  EXPECT_EQ(scales.format, FileFormat::kNetcdf4) << "dimension scales are how tessera tells NetCDF-4";
+  python_check("import h5py\nf = h5py.File('" + path("scales.h5") +
+               "', 'r')\n"
+               "v, w = f['v'], f['w']\n"
+               "assert [d[0].name for d in list(v.dims)[:2]] == ['/y', '/grid/x'], list(v.dims)\n"
+               "assert len(v.dims[2]) == 0\n"
+               "assert [d[0].name for d in w.dims] == ['/grid/x', '/y_alt']\n");
+}
+
+// A scan reads a small file whole (HDF5's core driver) and a large one with pread (sec2): the metadata and
+// the coordinates are the same either way, and the coordinates are make_files.py's.
+TEST_F(IoFiles, SmallFilesScannedWholeGiveTheSameMetadata) {
+  for (const std::string& name : hdf5_files()) {
+    FileInfo by_sec2, whole;
+    {
+      auto lock = detail::hdf5_lock();
+      by_sec2 = detail::inspect_hdf5(path(name), detail::open_hdf5(path(name)).get());
+      whole = detail::inspect_hdf5(path(name), detail::open_hdf5_metadata(path(name), 0).get());
+    }
+    EXPECT_EQ(detail::encode_scan({by_sec2, {}}), detail::encode_scan({whole, {}})) << name;
+  }
+  EXPECT_GT(fs::file_size(path("plain.h5")), detail::kWholeFileBytes) << "plain.h5 is scanned by sec2";
+  ASSERT_LE(fs::file_size(path("climate.nc")), detail::kWholeFileBytes) << "climate.nc is read whole";
+  const detail::FileScan scan = detail::scan_file(path("climate.nc"));
+  ASSERT_NE(scan.coordinate("time"), nullptr);
+  std::vector<double> time(40);
+  for (int i = 0; i < 40; ++i) time[static_cast<std::size_t>(i)] = i * 10.0;
+  EXPECT_EQ(*scan.coordinate("time"), time);
+  ASSERT_NE(scan.coordinate("lat"), nullptr);
+  EXPECT_EQ(*scan.coordinate("lat"), (std::vector<double>{-75, -45, -15, 15, 45, 75}));
+  // A file that starts like HDF5 but is cut short is still refused naming it, read whole or not.
+  for (std::uint64_t bytes : {std::uint64_t{0}, ~std::uint64_t{0}}) {
+    auto lock = detail::hdf5_lock();
+    EXPECT_THAT([&] { detail::open_hdf5_metadata(path("truncated.h5"), bytes); },
+                ::testing::ThrowsMessage<Error>(::testing::HasSubstr("truncated.h5")));
+  }
+  EXPECT_THAT([&] { detail::scan_file(path("truncated.h5")); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr("truncated.h5")));
 }
 
 TEST_F(IoFiles, AnUnlimitedDimensionShowsItsCurrentLength) {

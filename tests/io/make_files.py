@@ -100,6 +100,24 @@ with netCDF4.Dataset(os.path.join(d, "classic.nc"), "w", format="NETCDF3_CLASSIC
 subprocess.run(["nccopy", "-k", "nc4", "-d", "1", "-s", "-c", "x/8,y/4", os.path.join(d, "classic.nc"),
                 os.path.join(d, "nccopy.nc")], check=True)
 
+# Dimension scales attached by h5py, not NetCDF: a scale in a group, two scales on one axis (the first names
+# it), an axis without one, and a scale linked under two names.
+with h5py.File(os.path.join(d, "scales.h5"), "w") as f:
+    x = f.create_group("grid").create_dataset("x", data=np.arange(5.0))
+    x.make_scale("x")
+    y = f.create_dataset("y", data=np.arange(3.0))
+    y.make_scale("y")
+    y_alt = f.create_dataset("y_alt", data=np.arange(3.0) * 2)
+    y_alt.make_scale("y_alt")
+    v = f.create_dataset("v", data=np.zeros((3, 5, 2)))
+    v.dims[0].attach_scale(y)
+    v.dims[0].attach_scale(y_alt)
+    v.dims[1].attach_scale(x)
+    w = f.create_dataset("w", data=np.zeros((5, 3)))
+    w.dims[0].attach_scale(x)
+    w.dims[1].attach_scale(y_alt)
+    f["z_link_to_x"] = x
+
 with open(os.path.join(d, "text.txt"), "w") as f:
     f.write("this is not a data file\n")
 with open(os.path.join(d, "plain.h5"), "rb") as f:
