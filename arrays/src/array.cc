@@ -363,7 +363,9 @@ struct TransposeNode final : ArrayNode {
     const KernelId k = g.kernel([this, keep = shared_from_this()](const TaskContext& ctx) {
       const std::vector<std::int64_t> index = from_key(ctx.index());
       if (generator()) return Value::of(generate(index));
-      return Value::of(transpose_chunk(ctx.input<Chunk>(0), perm));
+      std::deque<Chunk> made;
+      std::size_t next = 0;
+      return Value::of(transpose_chunk(chunk_input(ctx, next, *input, input_index(index), made), perm));
     });
     std::vector<TaskId> ids, deps;
     for_each_chunk(grid, [&](std::span<const std::int64_t> index) {
@@ -1054,7 +1056,7 @@ Array Array::select(std::span<const Slice> selection) const {
     out_chunks.push_back(lens);
   }
   // Selecting everything is the array itself.
-  bool everything = out_shape == shape();
+  bool everything = out_shape == shape() && plans.size() == out_chunks.size();
   for (std::size_t a = 0; everything && a < plans.size(); ++a) {
     everything = plans[a].keep && plans[a].step == 1 &&
                  out_chunks[a] == chunks().chunks(static_cast<int>(a)) &&
@@ -1063,12 +1065,14 @@ Array Array::select(std::span<const Slice> selection) const {
   }
   if (everything) return *this;
   std::string key = "getitem " + node()->name;
-  for (std::size_t a = 0; a < plans.size(); ++a) {
-    const auto& p = plans[a];
+  for (const auto& p : plans) {
     key += str_cat("|", p.keep, ",", p.step, ":");
-    for (std::size_t i = 0; i < p.in_chunk.size(); ++i) {
-      key += str_cat(p.in_chunk[i], "+", p.local_start[i], "#", out_chunks[a][i], " ");
-    }
+    for (std::size_t i = 0; i < p.in_chunk.size(); ++i)
+      key += str_cat(p.in_chunk[i], "+", p.local_start[i], " ");
+  }
+  for (const auto& along : out_chunks) {
+    key += "|";
+    for (std::int64_t c : along) key += str_cat(c, " ");
   }
   return Array(detail::shared_node(std::move(key), [&] {
     auto node = detail::make_node<detail::SelectNode>("getitem", out_shape, dtype(),

@@ -81,9 +81,47 @@ TEST(Shape, TakeMatchesNumpy) {
     np.expect("take1" + s, "np.take(x, [5, 1], axis=1)", compute(rt(), take(x, {5, 1}, -1)));
     np.expect("take_empty" + s, "np.take(x, [], axis=0)", compute(rt(), take(x, {}, 0)));
   }
+  // A small table spread along an axis with the chunks of the data it is combined with (a climatology over
+  // the days): its chunks are made by their readers (an elementwise op, a reduction by rows, a transpose).
+  Chunk dd = data({10, 6}, DType::kFloat64, 62);
+  np.input("d", dd);
+  const std::vector<std::int64_t> labels{0, 1, 2, 0, 1, 2, 0, 1, 2, 0};
+  for (const Shape& c : {Shape{9, 6}, Shape{2, 4}}) {
+    Array x = from_chunk(xd, c);
+    Array d = from_chunk(dd, {3, 4});
+    Array spread = take(x, labels, 0, {3, 3, 4});
+    EXPECT_EQ(spread.chunks().chunks(0), (std::vector<std::int64_t>{3, 3, 4}));
+    const std::string s = format_shape(c);
+    const std::string t = "np.take(x, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0], axis=0)";
+    np.expect("spread" + s, t, compute(rt(), spread));
+    np.expect("minus" + s, "d - " + t, compute(rt(), d - spread));
+    np.expect("summed" + s, "(d * " + t + ").sum(axis=0)", compute(rt(), (d * spread).sum({0})),
+              Tolerance{1e-12, 1e-12});
+    np.expect("transposed" + s, t + ".T", compute(rt(), spread.transpose()));
+  }
   np.verify();
+  EXPECT_THAT(
+      [] {
+        take(zeros({4}, {2}), {0, 1}, 0, {1, 2});
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("must add up to the 2 indices")));
   EXPECT_THAT([] { take(zeros({4}, {2}), {4}, 0); },
               ::testing::ThrowsMessage<Error>(HasSubstr("index 4 is out of bounds for axis 0 with size 4")));
+}
+
+TEST(Shape, SameSlicesAndGroupReductionsAreOneNode) {
+  // A climatology written out and the same one inside anomaly(): built once, so computed once.
+  Array x = from_chunk(data({9, 6}, DType::kFloat64, 63), {2, 4});
+  EXPECT_EQ((x[{Slice::range(1, 5)}]).node(), (x[{Slice::range(1, 5)}]).node());
+  EXPECT_NE((x[{Slice::range(1, 5)}]).node(), (x[{Slice::range(1, 6)}]).node());
+  EXPECT_NE((x[{Slice::range(1, 5)}]).node(), (x[{Slice::range(1, 5, 2)}]).node());
+  EXPECT_EQ((x[{Slice::all(), Slice::all()}]).node(), x.node());  // everything: the array itself
+  const std::vector<std::int64_t> labels{0, 1, 2, 0, 1, 2, 0, 1, 2};
+  EXPECT_EQ(group_reduce(x, 0, labels, 3, "mean").node(), group_reduce(x, 0, labels, 3, "mean").node());
+  EXPECT_NE(group_reduce(x, 0, labels, 3, "mean").node(), group_reduce(x, 0, labels, 3, "sum").node());
+  std::vector<std::int64_t> other = labels;
+  other[8] = 0;
+  EXPECT_NE(group_reduce(x, 0, labels, 3, "mean").node(), group_reduce(x, 0, other, 3, "mean").node());
 }
 
 // Chunkings of a (6, 4, 10) array: one chunk, regular, irregular, chunks of 1, and mixtures that force

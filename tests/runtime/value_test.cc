@@ -78,12 +78,15 @@ TEST(Buffer, LargeBlocksAreRecycled) {
     Buffer big = Buffer::allocate(3 << 20);
     first = big.data();
   }
-  EXPECT_GE(buffer_cache_bytes(), std::size_t{4} << 20);  // the 4 MiB size class is cached
-  Buffer again = Buffer::allocate((3 << 20) + 5);         // same size class: the same block comes back
+  EXPECT_EQ(buffer_cache_bytes(), std::size_t{3} << 20);  // the 3 MiB size class (eighths of 2-4 MiB)
+  Buffer again = Buffer::allocate((3 << 20) - 5);         // same size class: the same block comes back
   EXPECT_EQ(again.data(), first);
+  Buffer other = Buffer::allocate((3 << 20) + 5);  // the next class up (3.25 MiB): another block
+  EXPECT_NE(other.data(), first);
+  EXPECT_EQ(other.size(), (std::size_t{3} << 20) + 5);
   set_buffer_cache_limit(0);
   EXPECT_EQ(buffer_cache_bytes(), 0u);
-  set_buffer_cache_limit(std::size_t{256} << 20);
+  set_buffer_cache_limit(std::size_t{1} << 30);
 }
 
 TEST(Value, InPlaceReceiveBuildsTheFinalObject) {
