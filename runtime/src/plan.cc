@@ -298,11 +298,14 @@ Plan Plan::build_pass(const Graph& graph, std::span<const TaskId> outputs, const
   // the first cluster reads the root, every other one a copy, unless that takes more than reread_copies
   // copies (a rechunk whose every output reads the root: holding it costs less than reading it for each).
   if (found != nullptr) {
-    std::vector<std::uint32_t> by_pos(ng);
-    for (std::uint32_t g = 0; g < ng; ++g) by_pos[position[g]] = g;
+    std::vector<std::uint32_t> by_pos;  // made at the first candidate: most graphs read no file
     std::vector<std::uint32_t> readers;
     for (std::uint32_t g = 0; g < ng; ++g) {
-      if (!rereadable_root(g) || is_output[tail(g)] || gdependents.degree(g) < 2) continue;
+      if (gdependents.degree(g) < 2 || !rereadable_root(g) || is_output[tail(g)]) continue;
+      if (by_pos.empty()) {
+        by_pos.resize(ng);
+        for (std::uint32_t h = 0; h < ng; ++h) by_pos[position[h]] = h;
+      }
       readers.clear();
       for (std::uint32_t d : gdependents.row(g)) readers.push_back(position[d]);
       std::sort(readers.begin(), readers.end());

@@ -73,10 +73,10 @@ struct OutputSpec {
 
 struct JobOptions {
   std::size_t target_chunk_bytes = 32'000'000;  // as io::ReadOptions
-  int threads = 0;                            // 0: every CPU this process may use
-  std::optional<std::uint64_t> memory_limit;  // bytes
-  std::string report, trace;                  // paths (resolved), empty: none
-  std::string dashboard;                      // "[HOST:]PORT" of a live dashboard, empty: none
+  int threads = 0;                              // 0: every CPU this process may use
+  std::optional<std::uint64_t> memory_limit;    // bytes
+  std::string report, trace;                    // paths (resolved), empty: none
+  std::string dashboard;                        // "[HOST:]PORT" of a live dashboard, empty: none
   Location threads_at, memory_limit_at;
 };
 
