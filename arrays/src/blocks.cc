@@ -14,6 +14,9 @@ namespace {
 struct MapBlocksNode final : ArrayNode {
   BlockFunction f;
   std::vector<ArrayNodePtr> inputs;
+  void operands(std::vector<const ArrayNode*>& out) const override {
+    for (const ArrayNodePtr& in : inputs) out.push_back(in.get());
+  }
 
   std::vector<TaskId> build(GraphBuilder& b) const override {
     std::vector<const std::vector<TaskId>*> in_ids;
@@ -49,6 +52,7 @@ struct MapBlocksNode final : ArrayNode {
 // each chunk along the axis) and the local scan combined with its carry.
 struct ScanNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
   int axis = 0;
   bool product = false;
 
@@ -227,6 +231,7 @@ namespace {
 // them.
 struct TakeNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
   int axis = 0;
   std::vector<std::int64_t> indices;
   std::int64_t per = 1;
