@@ -446,7 +446,6 @@ struct ReductionNode final : ArrayNode {
               const T* xr = xs + r * m;
               if (!skip) {
                 for (std::int64_t j = j0; j < j1; ++j) s[j] += static_cast<double>(xr[j]);
-                for (std::int64_t j = j0; j < j1; ++j) n[j] += 1;
                 continue;
               }
               for (std::int64_t j = j0; j < j1; ++j) {
@@ -454,6 +453,9 @@ struct ReductionNode final : ArrayNode {
                 n[j] += 1;
                 s[j] += static_cast<double>(xr[j]);
               }
+            }
+            if (!skip) {
+              for (std::int64_t j = j0; j < j1; ++j) n[j] = rows_n;
             }
             for (std::int64_t j = j0; j < j1; ++j) mu[j] = n[j] > 0 ? s[j] / static_cast<double>(n[j]) : 0.0;
             for (std::int64_t r = 0; r < rows_n; ++r) {
