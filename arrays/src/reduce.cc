@@ -694,7 +694,8 @@ struct ReductionNode final : ArrayNode {
     return key;
   }
 
-  // One task per output chunk, in row-major order, finishing the partial of shared task `roots[i]`.
+  // One task per output chunk, in row-major order, finishing the partial of task `roots[i]` (of this node's
+  // own pass, or of the pass it shares with its peers).
   std::vector<TaskId> build(GraphBuilder& b) const override {
     const std::string key = shared_pass_key();
     const std::span<const ArrayNode* const> peers =
