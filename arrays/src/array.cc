@@ -15,6 +15,7 @@
 #include <set>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "expr.h"
 #include "kernels.h"
@@ -54,6 +55,27 @@ const std::vector<TaskId>& GraphBuilder::build(const ArrayNodePtr& node) {
   if (auto it = built_.find(node.get()); it != built_.end()) return it->second;
   std::vector<TaskId> ids = node->build(*this);
   return built_.emplace(node.get(), std::move(ids)).first->second;
+}
+
+void GraphBuilder::survey(std::span<const ArrayNodePtr> roots) {
+  std::unordered_set<const ArrayNode*> seen;
+  std::vector<const ArrayNode*> stack, operands;
+  for (auto it = roots.rbegin(); it != roots.rend(); ++it) stack.push_back(it->get());
+  while (!stack.empty()) {
+    const ArrayNode* n = stack.back();
+    stack.pop_back();
+    if (n == nullptr || !seen.insert(n).second) continue;
+    if (std::string key = n->shared_pass_key(); !key.empty()) peers_[std::move(key)].push_back(n);
+    operands.clear();
+    n->operands(operands);
+    stack.insert(stack.end(), operands.rbegin(), operands.rend());
+  }
+}
+
+std::span<const ArrayNode* const> GraphBuilder::peers(const std::string& key) const {
+  const auto it = peers_.find(key);
+  if (it == peers_.end()) return {};
+  return it->second;
 }
 
 std::int64_t linear_index(std::span<const std::int64_t> index, const Shape& counts) {
@@ -246,6 +268,9 @@ struct SourceNode final : ArrayNode {
 struct ElementwiseNode final : ArrayNode {
   Expr expr;
   std::vector<ArrayNodePtr> inputs;
+  void operands(std::vector<const ArrayNode*>& out) const override {
+    for (const ArrayNodePtr& in : inputs) out.push_back(in.get());
+  }
 
   // The chunk of input i feeding output chunk `index`: the same index on its axes, 0 where it broadcasts.
   std::vector<std::int64_t> input_index(std::size_t i, std::span<const std::int64_t> index) const {
@@ -335,6 +360,7 @@ struct ElementwiseNode final : ArrayNode {
 // Each output chunk is a permutation of one input chunk.
 struct TransposeNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
   std::vector<int> perm;
 
   std::vector<std::int64_t> input_index(std::span<const std::int64_t> index) const {
@@ -380,6 +406,7 @@ struct TransposeNode final : ArrayNode {
 // Each output chunk is a strided piece of one input chunk (slicing keeps the input's chunk structure).
 struct SelectNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
   // Per input axis and output chunk along it: which input chunk, local start, step; axes dropped by an
   // integer index have one entry and keep_axis false.
   struct AxisPlan {
@@ -431,6 +458,7 @@ struct SelectNode final : ArrayNode {
 // Output chunks assembled from every input chunk they overlap.
 struct RechunkNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
 
   std::vector<TaskId> build(GraphBuilder& b) const override {
     const std::vector<TaskId>& in_ids = b.build(input);
@@ -498,6 +526,9 @@ struct RechunkNode final : ArrayNode {
 // Chunks of several arrays side by side along one axis: no new tasks, the inputs' chunks are the output's.
 struct ConcatNode final : ArrayNode {
   std::vector<ArrayNodePtr> inputs;
+  void operands(std::vector<const ArrayNode*>& out) const override {
+    for (const ArrayNodePtr& in : inputs) out.push_back(in.get());
+  }
   int axis = 0;
 
   std::vector<TaskId> build(GraphBuilder& b) const override {
@@ -521,6 +552,7 @@ struct ConcatNode final : ArrayNode {
 // Chunks reshaped one to one (a new axis of length 1, say).
 struct ReshapeChunksNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
 
   std::vector<TaskId> build(GraphBuilder& b) const override {
     const std::vector<TaskId>& in_ids = b.build(input);
@@ -1661,10 +1693,13 @@ Array moveaxis(const Array& a, std::vector<int> source, std::vector<int> destina
 void build_graph(std::span<const Array> arrays, Graph& graph, std::vector<std::vector<TaskId>>& outputs) {
   detail::GraphBuilder builder(graph);
   outputs.clear();
+  std::vector<detail::ArrayNodePtr> roots;
   for (const Array& a : arrays) {
     node_of(a);
-    outputs.push_back(builder.build(a.node()));
+    roots.push_back(a.node());
   }
+  builder.survey(roots);
+  for (const detail::ArrayNodePtr& root : roots) outputs.push_back(builder.build(root));
 }
 
 namespace {

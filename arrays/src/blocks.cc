@@ -15,6 +15,9 @@ namespace {
 struct MapBlocksNode final : ArrayNode {
   BlockFunction f;
   std::vector<ArrayNodePtr> inputs;
+  void operands(std::vector<const ArrayNode*>& out) const override {
+    for (const ArrayNodePtr& in : inputs) out.push_back(in.get());
+  }
 
   std::vector<TaskId> build(GraphBuilder& b) const override {
     std::vector<const std::vector<TaskId>*> in_ids;
@@ -50,6 +53,7 @@ struct MapBlocksNode final : ArrayNode {
 // each chunk along the axis) and the local scan combined with its carry.
 struct ScanNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
   int axis = 0;
   bool product = false;
 
@@ -228,6 +232,7 @@ namespace {
 // holding one of them.
 struct TakeNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
   int axis = 0;
   std::vector<std::int64_t> indices;
   bool small = false;  // the input is small enough that readers make the chunks (made_in_reader)

@@ -40,6 +40,11 @@ struct TensordotNode final : ArrayNode {
   std::vector<int> a_free, a_con, b_con, b_free;  // a_con[i] pairs with b_con[i]
   int split_every = 8;
 
+  void operands(std::vector<const ArrayNode*>& out) const override {
+    out.push_back(a.get());
+    out.push_back(b.get());
+  }
+
   // A block as an m x k (a) or k x n (b) matrix: the elements are used in place when the contracted axes are
   // already trailing (leading) or leading (trailing), as a row-major or column-major matrix; otherwise the
   // block is transposed into row-major order first.

@@ -59,6 +59,14 @@ struct ArrayNode : std::enable_shared_from_this<ArrayNode> {
                                   std::deque<Chunk>& made) const;
   // Rows a0 .. a1-1 of a generator's chunk `index`; by default cut out of the whole chunk.
   virtual Chunk generate_rows(std::span<const std::int64_t> index, std::int64_t a0, std::int64_t a1) const;
+
+  // The nodes this one reads (appended to `out`), for GraphBuilder::survey. A node that leaves one out only
+  // loses the sharing below, never correctness.
+  virtual void operands(std::vector<const ArrayNode*>& out) const {}
+  // Nodes of one graph with the same non-empty key compute the same thing from the same input on the way to
+  // their results, and share it (GraphBuilder::peers): the mean, variance and standard deviation of one array
+  // over the same axes make one pass over it for their partial moments (reduce.cc).
+  virtual std::string shared_pass_key() const { return {}; }
 };
 
 // A process-wide counter makes names unique; every rank constructs the same arrays in the same order (control
@@ -75,12 +83,27 @@ ArrayNodePtr shared_node(std::string key, const std::function<ArrayNodePtr()>& m
 class GraphBuilder {
  public:
   explicit GraphBuilder(Graph& graph) : graph_(graph) {}
+  // Visits every node reachable from `roots` before any is built, so that nodes sharing a pass know each
+  // other (peers). Without a survey every node builds alone.
+  void survey(std::span<const ArrayNodePtr> roots);
+  // The surveyed nodes with shared_pass_key() == key, in a deterministic order (depth first from the roots,
+  // operands in order): the same on every rank.
+  std::span<const ArrayNode* const> peers(const std::string& key) const;
+  // Tasks that peers share, built by the first of them to ask (make()) and handed to the others.
+  template <class F>
+  const std::vector<TaskId>& shared(const std::string& key, F&& make) {
+    if (auto it = shared_.find(key); it != shared_.end()) return it->second;
+    std::vector<TaskId> ids = make();
+    return shared_.emplace(key, std::move(ids)).first->second;
+  }
   const std::vector<TaskId>& build(const ArrayNodePtr& node);
   Graph& graph() noexcept { return graph_; }
 
  private:
   Graph& graph_;
   std::unordered_map<const ArrayNode*, std::vector<TaskId>> built_;
+  std::unordered_map<std::string, std::vector<const ArrayNode*>> peers_;
+  std::unordered_map<std::string, std::vector<TaskId>> shared_;
 };
 
 // Row-major linear position of a chunk index in a grid.

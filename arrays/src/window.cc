@@ -31,6 +31,7 @@ void for_lanes(const Shape& in, const Shape& out, int axis, F&& lane) {
 
 struct RollingNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
   int axis = 0;
   std::int64_t window = 1;
 
@@ -220,6 +221,7 @@ namespace {
 // Each output chunk: gather the chunk and its halo (boundary rules applied), run the user function, trim.
 struct OverlapNode final : ArrayNode {
   ArrayNodePtr input;
+  void operands(std::vector<const ArrayNode*>& out) const override { out.push_back(input.get()); }
   BlockFunction f;
   Overlap overlap;
 

@@ -213,15 +213,80 @@ std::uint32_t crc32c_table(std::uint32_t crc, const unsigned char* p, std::size_
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// CRC-32C in hardware over three independent streams at a time (Mark Adler's method): one crc32 instruction
+// has a latency of three cycles and a throughput of one, so a single stream runs at a third of the speed.
+// The streams' CRCs are joined by shifting a CRC over a block of zeros (linear in GF(2)), through tables for
+// the two fixed block lengths. Journal records checksum every chunk written (47 MB each in the anomaly job:
+// 8.5% of its CPU time with one stream).
+constexpr std::size_t kCrcLong = 8192, kCrcShort = 256;
+
+std::uint32_t gf2_times(const std::uint32_t* mat, std::uint32_t vec) noexcept {
+  std::uint32_t sum = 0;
+  for (; vec != 0; vec >>= 1, ++mat) {
+    if (vec & 1) sum ^= *mat;
+  }
+  return sum;
+}
+
+void gf2_square(std::uint32_t* square, const std::uint32_t* mat) noexcept {
+  for (int n = 0; n < 32; ++n) square[n] = gf2_times(mat, mat[n]);
+}
+
+// Tables applying `len` (a power of two) zero bytes to a CRC register, a byte of the register per table.
+using ZerosTables = std::array<std::array<std::uint32_t, 256>, 4>;
+ZerosTables crc32c_zeros(std::size_t len) noexcept {
+  std::uint32_t odd[32], even[32];
+  odd[0] = kCrc32cPolynomial;  // the operator for one zero bit
+  for (int n = 1; n < 32; ++n) odd[n] = std::uint32_t{1} << (n - 1);
+  gf2_square(even, odd);  // two zero bits
+  gf2_square(odd, even);  // four
+  const std::uint32_t* op = odd;
+  for (;;) {  // one zero byte, two, four, ... until len is used up
+    gf2_square(even, odd);
+    op = even;
+    if ((len >>= 1) == 0) break;
+    gf2_square(odd, even);
+    op = odd;
+    if ((len >>= 1) == 0) break;
+  }
+  ZerosTables t{};
+  for (std::uint32_t n = 0; n < 256; ++n) {
+    for (int k = 0; k < 4; ++k) t[static_cast<std::size_t>(k)][n] = gf2_times(op, n << (8 * k));
+  }
+  return t;
+}
+
+std::uint32_t crc32c_shift(const ZerosTables& z, std::uint64_t crc) noexcept {
+  return z[0][crc & 0xff] ^ z[1][(crc >> 8) & 0xff] ^ z[2][(crc >> 16) & 0xff] ^ z[3][(crc >> 24) & 0xff];
+}
+
 __attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(std::uint32_t crc, const unsigned char* p,
                                                              std::size_t n) noexcept {
-  std::uint64_t c = crc;
-  for (; n >= 8; n -= 8, p += 8) {
+  static const ZerosTables long_zeros = crc32c_zeros(kCrcLong), short_zeros = crc32c_zeros(kCrcShort);
+  auto word = [](const unsigned char* q) {
     std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    c = __builtin_ia32_crc32di(c, v);
+    std::memcpy(&v, q, 8);
+    return v;
+  };
+  std::uint64_t c0 = crc;
+  for (; n > 0 && reinterpret_cast<std::uintptr_t>(p) % 8 != 0; --n, ++p) {
+    c0 = __builtin_ia32_crc32qi(static_cast<std::uint32_t>(c0), *p);
   }
-  crc = static_cast<std::uint32_t>(c);
+  for (const std::size_t block : {kCrcLong, kCrcShort}) {
+    const ZerosTables& zeros = block == kCrcLong ? long_zeros : short_zeros;
+    for (; n >= 3 * block; n -= 3 * block, p += 3 * block) {
+      std::uint64_t c1 = 0, c2 = 0;
+      for (std::size_t i = 0; i < block; i += 8) {
+        c0 = __builtin_ia32_crc32di(c0, word(p + i));
+        c1 = __builtin_ia32_crc32di(c1, word(p + block + i));
+        c2 = __builtin_ia32_crc32di(c2, word(p + 2 * block + i));
+      }
+      c0 = crc32c_shift(zeros, c0) ^ c1;
+      c0 = crc32c_shift(zeros, c0) ^ c2;
+    }
+  }
+  for (; n >= 8; n -= 8, p += 8) c0 = __builtin_ia32_crc32di(c0, word(p));
+  crc = static_cast<std::uint32_t>(c0);
   for (; n > 0; --n, ++p) crc = __builtin_ia32_crc32qi(crc, *p);
   return crc;
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <string_view>
 #include <vector>
 
 namespace tessera {
@@ -88,6 +89,15 @@ BlockCache& cache() {
   return *c;
 }
 
+// Whether fresh chunk blocks of 2 MiB and more ask for transparent huge pages (TESSERA_HUGE_PAGES=0: no).
+bool chunk_huge_pages() {
+  static const bool on = [] {
+    const char* env = std::getenv("TESSERA_HUGE_PAGES");
+    return !(env != nullptr && std::string_view(env) == "0");
+  }();
+  return on;
+}
+
 // Size classes of cached blocks: eight per power of two (a 19 MB chunk takes a 20 MiB block, not 32), so
 // that the cache's byte limit holds as many blocks as their sizes allow and a block wastes at most 1/8.
 std::size_t capacity_for(std::size_t bytes) {
@@ -112,16 +122,19 @@ Buffer Buffer::make(std::size_t bytes, bool huge_pages) {
   const std::size_t capacity = capacity_for(bytes);
   std::byte* p = capacity >= kCachedFrom ? cache().take(capacity) : nullptr;
   if (p == nullptr) {
-    // Huge pages are not requested here: chunk buffers come and go, and on kernels that compact memory to
-    // grant them on request (THP "madvise" mode) the first touch of each fresh block cost more system time
-    // than the TLB saved (seed-expr benchmark: 2.2 s vs 0.6 s of system time). The long-lived RMA arena asks
-    // for them.
+    // Fresh blocks ask for transparent huge pages. On this project's VM (a 6.18 kernel in THP "madvise"
+    // mode, under a hypervisor that makes every 4 KiB fault and TLB miss expensive) first touch of a 47 MB
+    // chunk took 130 ms in 4 KiB pages and 3-33 ms in huge pages; the anomaly job went from 2.1 to 1.4 s
+    // (user 0.95 -> 0.5 s, system 1.05 -> 0.4 s) and seed-expr 20000 from 0.6-1.0 to 0.42 s (2026-12-08).
+    // An earlier measurement here (seed-expr, 2026-11) had found the opposite, compaction on first touch
+    // costing more system time than the TLB saved: where memory is fragmented that can come back, and
+    // TESSERA_HUGE_PAGES=0 turns the advice off (except for MPI receives, allocate_for_receive).
     const bool huge = capacity >= kHugePage;
     p = huge ? map_block(capacity) : static_cast<std::byte*>(std::aligned_alloc(kAlign, capacity));
     if (p == nullptr) throw std::bad_alloc();
     // Only the huge pages the bytes fill: a tail page would make up to 2 MiB resident that nothing writes
     // (capacities are rounded up to a size class). Advice only: failure changes nothing.
-    if (huge && huge_pages) madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
+    if (huge && (huge_pages || chunk_huge_pages())) madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
   }
   b.data_ = p;
   b.size_ = bytes;

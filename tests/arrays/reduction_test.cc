@@ -103,6 +103,137 @@ TEST(Reductions, BitIdenticalAcrossExecutorsForAChunking) {
   }
 }
 
+// Tasks of the graph computing `arrays` together, and how many of them are named "<something><suffix>".
+std::pair<std::size_t, std::size_t> graph_tasks(const std::vector<Array>& arrays, std::string_view suffix) {
+  Graph g;
+  std::vector<std::vector<TaskId>> outs;
+  build_graph(arrays, g, outs);
+  std::size_t named = 0;
+  for (TaskId t = 0; t < g.size(); ++t) named += g.name_of(t).ends_with(suffix) ? 1 : 0;
+  return {g.size(), named};
+}
+
+TEST(Reductions, MeanVarAndStdOfOneArrayShareOnePass) {
+  // 12 x 7 x 5 in 3 x 3 x 1 chunks (irregular) = 9 chunks per output chunk along axis 0 with fan-in 8: a
+  // combine tree of two levels. F = output chunks, P = partials (input chunks).
+  Chunk xd = data({12, 7, 5}, DType::kFloat32, 81), nd = data({12, 7, 5}, DType::kFloat64, 82, true);
+  const ChunkGrid grid(Shape{12, 7, 5}, {{2, 2, 1, 2, 1, 1, 1, 1, 1}, {3, 3, 1}, {5}});
+  Array x = from_chunk(xd, {12, 7, 5}).rechunk(grid), n = from_chunk(nd, {12, 7, 5}).rechunk(grid);
+  const std::size_t outputs = 3, elementwise = 27;
+
+  // The anomaly's mean and std: one pass (partials and combines), two finishing tasks per output chunk.
+  const auto [std_alone, std_partials] = graph_tasks({x.std(0)}, "-partial");
+  const auto [mean_alone, mean_partials] = graph_tasks({x.mean(0)}, "-partial");
+  EXPECT_EQ(std_partials, 27u);
+  EXPECT_EQ(mean_partials, 27u);
+  Array anom = (x - x.mean(0)) / x.std(0);
+  const auto [anom_tasks, anom_partials] = graph_tasks({anom}, "-partial");
+  EXPECT_EQ(anom_partials, 27u);  // separate passes: 54
+  EXPECT_EQ(anom_tasks, std_alone + outputs + elementwise);
+  // Any number of them (var, std with ddof, mean with keepdims) and the nan forms among themselves.
+  const auto [all_tasks, all_partials] =
+      graph_tasks({x.mean(0), x.var(0), x.std(0, {}, 1), x.mean(0, {.keepdims = true})}, "-partial");
+  EXPECT_EQ(all_partials, 27u);
+  EXPECT_EQ(all_tasks, std_alone + 3 * outputs);
+  EXPECT_EQ(graph_tasks({n.nanmean(0), n.nanstd(0), n.nanvar(0)}, "-partial").second, 27u);
+  // Two means of one array: one pass too.
+  EXPECT_EQ(graph_tasks({x.mean(0), x.mean(0) * 2}, "-partial").second, 27u);
+  // Not shared: other axes, other split_every, NaN-skipping with not, other arrays, other reductions.
+  EXPECT_EQ(graph_tasks({x.mean(0), x.std(1)}, "-partial").second, 54u);
+  EXPECT_EQ(graph_tasks({x.mean(0), x.std(0, {.split_every = 4})}, "-partial").second, 54u);
+  EXPECT_EQ(graph_tasks({n.mean(0), n.nanstd(0)}, "-partial").second, 54u);
+  EXPECT_EQ(graph_tasks({x.mean(0), (x + 1).std(0)}, "-partial").second, 54u);
+  EXPECT_EQ(graph_tasks({x.sum(0), x.std(0)}, "-partial").second, 54u);
+  EXPECT_EQ(mean_alone, std_alone);
+
+  // Values: the same bits as each reduction computed alone (its own pass), for any thread count, and NumPy's
+  // values.
+  const std::vector<Array> shared = {x.mean(0),
+                                     x.std(0),
+                                     x.var(0, {}, 1),
+                                     x.mean({0, 2}),
+                                     x.std({0, 2}),
+                                     n.nanmean(0),
+                                     n.nanstd(0, {}, 1),
+                                     n.nanvar(0),
+                                     (x - x.mean(0)) / x.std(0),
+                                     n.mean(0, {.keepdims = true}),
+                                     n.var(0)};
+  const std::vector<Chunk> together = compute(rt(), shared);
+  for (std::size_t i = 0; i < shared.size(); ++i) {
+    EXPECT_TRUE(bit_equal(together[i], compute(rt(), shared[i]))) << i;
+  }
+  // Moments over leading axes go a tile of columns at a time; over the last axis element by element: the
+  // same operations in the same order, so the same bits.
+  for (const Array& a : {x, n}) {
+    const Array last = a.transpose({1, 2, 0});
+    EXPECT_TRUE(bit_equal(compute(rt(), a.std(0)), compute(rt(), last.std(2))));
+    EXPECT_TRUE(bit_equal(compute(rt(), a.nanvar(0, {}, 1)), compute(rt(), last.nanvar(2, {}, 1))));
+    EXPECT_TRUE(bit_equal(compute(rt(), a.var({0, 1})), compute(rt(), a.transpose({2, 0, 1}).var({1, 2}))));
+  }
+  Runtime sync(RuntimeOptions{.executor = ExecutorKind::kSync});
+  for (int threads : {1, 3}) {
+    Runtime t(RuntimeOptions{.executor = ExecutorKind::kThreads, .threads = threads});
+    const std::vector<Chunk> again = compute(t, shared);
+    for (std::size_t i = 0; i < shared.size(); ++i) EXPECT_TRUE(bit_equal(together[i], again[i])) << i;
+  }
+  const std::vector<Chunk> in_sync = compute(sync, shared);
+  for (std::size_t i = 0; i < shared.size(); ++i) EXPECT_TRUE(bit_equal(together[i], in_sync[i])) << i;
+
+  NumpyOracle np;
+  np.input("x", xd);
+  np.input("n", nd);
+  const Tolerance t32{1e-5, 1e-5}, t64{1e-12, 1e-12};
+  const char* expect[] = {"x.mean(axis=0)",
+                          "x.std(axis=0)",
+                          "x.var(axis=0, ddof=1)",
+                          "x.mean(axis=(0, 2))",
+                          "x.std(axis=(0, 2))",
+                          "np.nanmean(n, axis=0)",
+                          "np.nanstd(n, axis=0, ddof=1)",
+                          "np.nanvar(n, axis=0)",
+                          "(x - x.mean(axis=0)) / x.std(axis=0)",
+                          "n.mean(axis=0, keepdims=True)",
+                          "n.var(axis=0)"};
+  for (std::size_t i = 0; i < shared.size(); ++i) {
+    np.expect("shared_" + std::to_string(i), expect[i], together[i],
+              shared[i].dtype() == DType::kFloat32 ? t32 : t64);
+  }
+  np.verify();
+}
+
+TEST(Reductions, GroupedMeanAndStdShareOnePass) {
+  Chunk xd = data({10, 3}, DType::kFloat64, 72, true);
+  const std::vector<std::int64_t> labels = {0, 1, 0, 1, 1, 2, 2, 0, 2, 1},
+                                  other = {0, 1, 0, 1, 1, 2, 2, 0, 2, 2};
+  Array x = from_chunk(xd, {4, 3});
+  // 3 partials each; the same labels share, other labels do not.
+  EXPECT_EQ(graph_tasks({group_reduce(x, 0, labels, 3, "nanmean"), group_reduce(x, 0, labels, 3, "nanstd")},
+                        "-partial")
+                .second,
+            3u);
+  EXPECT_EQ(graph_tasks({group_reduce(x, 0, labels, 3, "nanmean"), group_reduce(x, 0, other, 3, "nanstd")},
+                        "-partial")
+                .second,
+            6u);
+  const std::vector<Array> both = {group_reduce(x, 0, labels, 3, "nanmean"),
+                                   group_reduce(x, 0, labels, 3, "nanstd"),
+                                   group_reduce(x, 0, labels, 3, "nanvar")};
+  const std::vector<Chunk> together = compute(rt(), both);
+  NumpyOracle np;
+  np.input("x", xd);
+  const char* f[] = {"np.nanmean", "np.nanstd", "np.nanvar"};
+  for (std::size_t i = 0; i < both.size(); ++i) {
+    EXPECT_TRUE(bit_equal(together[i], compute(rt(), both[i]))) << i;
+    const std::string g = f[i];
+    np.expect("grouped_" + std::to_string(i),
+              "np.stack([" + g + "(x[[0, 2, 7]], axis=0), " + g + "(x[[1, 3, 4, 9]], axis=0), " + g +
+                  "(x[[5, 6, 8]], axis=0)])",
+              together[i], Tolerance{1e-12, 1e-12});
+  }
+  np.verify();
+}
+
 TEST(Reductions, GroupsThatFollowTheChunksReduceChunkByChunk) {
   // Labels in order, each group inside one chunk (resampling to periods the chunks are cut at): one output
   // chunk per input chunk, holding that chunk's groups, and the same numbers as NumPy.

@@ -35,6 +35,31 @@ TEST(IoChecksum, Crc32cKnownValues) {
   EXPECT_EQ(detail::crc32c_of("", 0), 0u);
 }
 
+// Long buffers (three streams of 8 KiB and of 256 bytes, then words and bytes) at every alignment, against
+// the bit-at-a-time definition.
+TEST(IoChecksum, Crc32cOfLongBuffersMatchesTheDefinition) {
+  auto bitwise = [](const unsigned char* p, std::size_t n) {
+    std::uint32_t crc = 0xffffffffu;
+    for (std::size_t i = 0; i < n; ++i) {
+      crc ^= p[i];
+      for (int k = 0; k < 8; ++k) crc = (crc & 1) ? (crc >> 1) ^ 0x82f63b78u : crc >> 1;
+    }
+    return ~crc;
+  };
+  std::vector<unsigned char> bytes((3 << 13) * 3 + 4096);
+  std::uint32_t x = 12345;
+  for (unsigned char& b : bytes) b = static_cast<unsigned char>((x = x * 1103515245u + 12345u) >> 24);
+  for (const std::size_t n :
+       {std::size_t{0}, std::size_t{7}, std::size_t{767}, std::size_t{768}, std::size_t{769},
+        std::size_t{3 * 8192 - 1}, std::size_t{3 * 8192}, std::size_t{3 * 8192 + 3 * 256 + 13},
+        std::size_t{2 * 3 * 8192 + 1000}, bytes.size() - 8}) {
+    for (std::size_t offset = 0; offset < 8; ++offset) {
+      EXPECT_EQ(detail::crc32c_of(bytes.data() + offset, n), bitwise(bytes.data() + offset, n))
+          << n << " bytes at offset " << offset;
+    }
+  }
+}
+
 namespace fs = std::filesystem;
 using testing::NumpyOracle;
 

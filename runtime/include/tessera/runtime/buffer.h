@@ -16,11 +16,13 @@ namespace tessera {
 class Buffer {
  public:
   Buffer() noexcept = default;
-  // Uninitialised bytes. Throws std::bad_alloc.
+  // Uninitialised bytes. A fresh block of 2 MiB or more asks for transparent huge pages (first touch and
+  // TLB misses cost far less; TESSERA_HUGE_PAGES=0 turns this off). Throws std::bad_alloc.
   static Buffer allocate(std::size_t bytes);
   // allocate() for bytes that MPI will write (a fetch's destination): a fresh block of 2 MiB or more asks for
-  // transparent huge pages, since the single-copy transfer pins and walks every page of it (a 16 MiB get
-  // into 4 KiB pages ran at 0.66x of one into huge pages here). Cached blocks are reused as they are.
+  // transparent huge pages even with TESSERA_HUGE_PAGES=0, since the single-copy transfer pins and walks
+  // every page of it (a 16 MiB get into 4 KiB pages ran at 0.66x of one into huge pages here). Cached blocks
+  // are reused as they are.
   static Buffer allocate_for_receive(std::size_t bytes);
   static Buffer copy_of(const void* data, std::size_t bytes);
 
