@@ -249,27 +249,33 @@ struct TakeNode final : ArrayNode {
     return chunks;
   }
 
-  // Rows a0 .. a1-1 along the axis of output chunk `index` (a1 < 0: all), from the source chunks `in`
-  // (sources(k), in order).
+  // Rows a0 .. a1-1 (along axis 0) of output chunk `index` (a1 < 0: all), from the source chunks `in`
+  // (sources(k), in order): a reader folding by rows makes only those.
   Chunk make(std::span<const std::int64_t> index, const std::vector<const Chunk*>& in, std::int64_t a0,
              std::int64_t a1) const {
     const auto ax = static_cast<std::size_t>(axis);
     const std::int64_t k = index[ax];
     const std::vector<std::int64_t> src = sources(k);
     Shape shape = grid.chunk_shape(index);
-    if (a1 < 0) a1 = shape[ax];
-    shape[ax] = a1 - a0;
+    if (a1 < 0) {
+      a0 = 0;
+      a1 = shape[0];
+    }
+    shape[0] = a1 - a0;
     Chunk out(dtype, shape);
     std::vector<std::int64_t> from(index.size(), 0), to(index.size(), 0);
     Shape count = out.shape();
     count[ax] = 1;
+    if (axis != 0) from[0] = a0;  // the rows are the same rows of the sources
     const std::int64_t begin = grid.offset(axis, k);
-    for (std::int64_t j = a0; j < a1; ++j) {
+    const std::int64_t j0 = axis == 0 ? a0 : 0,
+                       j1 = axis == 0 ? a1 : grid.chunks(axis)[static_cast<std::size_t>(k)];
+    for (std::int64_t j = j0; j < j1; ++j) {
       const std::int64_t want = indices[static_cast<std::size_t>(begin + j)];
       const std::int64_t c = input->grid.chunk_of(axis, want);
       const auto which = static_cast<std::size_t>(std::find(src.begin(), src.end(), c) - src.begin());
       from[ax] = want - input->grid.offset(axis, c);
-      to[ax] = j - a0;
+      to[ax] = j - j0;
       copy_block(*in[which], from, out, to, count);
     }
     return out;
@@ -303,11 +309,7 @@ struct TakeNode final : ArrayNode {
 
   const Chunk& fused_rows(const TaskContext& ctx, std::size_t& next, std::span<const std::int64_t> index,
                           std::int64_t a0, std::int64_t a1, std::deque<Chunk>& made) const override {
-    if (axis == 0) {
-      made.push_back(make(index, source_chunks(ctx, next, index), a0, a1));
-    } else {
-      made.push_back(rows_of(make(index, source_chunks(ctx, next, index), 0, -1), a0, a1));
-    }
+    made.push_back(make(index, source_chunks(ctx, next, index), a0, a1));
     return made.back();
   }
 

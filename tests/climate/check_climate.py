@@ -324,7 +324,7 @@ def many_files(tessera, launcher, work):
     r = run([tessera, "check", "job.toml"], d)
     check("60 files: check names their span", r.returncode == 0 and "60 files joined along time, 1900-01-01 12:00:00 "
           "to 1959-12-27 12:00:00 (noleap calendar)" in r.stdout, r.stdout + r.stderr)
-    r = run(launcher + [tessera, "run", "job.toml", "--threads", "2", "-q"], d)
+    r = run(launcher + [tessera, "run", "job.toml", "--threads", "2", "-q", "--overwrite"], d)
     check("60 files: run exit 0", r.returncode == 0, r.stdout + r.stderr)
     if r.returncode != 0:
         return
